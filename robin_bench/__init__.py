@@ -1,0 +1,15 @@
+"""robin-bench: adversarial robustness of decomposed classifiers (ROBIN, HAR) against flat baselines."""
+
+from robin_bench.errors import RobinBenchError
+from robin_bench.hierarchy import Hierarchy
+from robin_bench.models import HARClassifier, RobinClassifier
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HARClassifier",
+    "Hierarchy",
+    "RobinBenchError",
+    "RobinClassifier",
+    "__version__",
+]

@@ -1,0 +1,7 @@
+"""Attacks: threat model, base attacks, ROBIN strategies, hierarchical attacks and worst-case evaluation."""
+
+from robin_bench.attacks.base import Attack
+from robin_bench.attacks.pgd import PGD
+from robin_bench.attacks.threat import ThreatModel
+
+__all__ = ["PGD", "Attack", "ThreatModel"]

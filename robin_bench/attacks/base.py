@@ -1,0 +1,123 @@
+"""The attack base class: torchattacks' ``Attack`` plus a threat model, gradient counting and PGD ascent."""
+
+from __future__ import annotations
+
+import torch
+from torchattacks.attack import Attack as TorchattacksAttack
+from torch import Tensor, nn
+
+from robin_bench.attacks.losses import Objective, Success
+from robin_bench.attacks.threat import Norm, ThreatModel
+
+
+class Attack(TorchattacksAttack):
+    r"""Base class of robin-bench attacks.
+
+    A subclass of torchattacks' ``Attack`` (so ``x_adv = attack(x, y)`` works and
+    ``torchattacks.MultiAttack`` takes it) that owns a :class:`ThreatModel`: subclasses write only
+    their objective; :meth:`ascend` does the projected steps, random start, restarts and
+    early exit, so no attack can leave the ball or the [0, 1] box.
+
+    Attributes:
+        threat (ThreatModel): norm and eps.
+        grad_evals (int): per-sample gradient evaluations spent so far (a batch of N costs N).
+        seed (int): seed of the random start; the same seed gives the same result.
+    """
+
+    def __init__(self, name: str, model: nn.Module, *, norm: Norm, eps: float, seed: int = 0) -> None:
+        super().__init__(name, model)
+        self.threat = ThreatModel(norm, eps)
+        self.seed = seed
+        self.grad_evals = 0
+        self.supported_mode = ["default", "targeted"]
+
+    @property
+    def eps(self) -> float:
+        """Radius of the threat model."""
+        return self.threat.eps
+
+    @property
+    def norm(self) -> Norm:
+        """Norm of the threat model."""
+        return self.threat.norm
+
+    def generator(self, x: Tensor) -> torch.Generator:
+        """A fresh generator on ``x``'s device seeded with ``self.seed``."""
+        return torch.Generator(device=x.device).manual_seed(self.seed)
+
+    def loss_and_grad(self, x: Tensor, aux: Tensor, objective: Objective) -> tuple[Tensor, Tensor, Tensor]:
+        """Model output, per-sample objective and its input gradient at ``x``; counts N gradient evaluations."""
+        x = x.detach().requires_grad_(True)
+        out = self.get_logits(x)
+        loss = objective(out, aux)
+        (grad,) = torch.autograd.grad(loss.sum(), x)
+        self.grad_evals += x.shape[0]
+        return out.detach(), loss.detach(), grad.detach()
+
+    def ascend(
+        self,
+        x: Tensor,
+        aux: Tensor,
+        objective: Objective,
+        success: Success | None,
+        *,
+        steps: int,
+        alpha: float,
+        random_start: bool = True,
+        restarts: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        r"""Projected steepest ascent of ``objective`` inside the threat model.
+
+        With a ``success`` test, each sample stops at its first successful iterate and later restarts
+        run only on samples not yet broken; a sample never broken gets its highest-objective iterate.
+        Without one (adversarial training), every sample takes all ``steps`` and gets its last iterate.
+
+        Arguments:
+            x (Tensor): (N, ...) clean inputs in [0, 1].
+            aux (Tensor): (N,) labels or targets passed to ``objective`` and ``success``.
+            objective (Objective): per-sample loss to maximize.
+            success (Success | None): per-sample success test, or None for no early exit.
+            steps (int): ascent steps per restart.
+            alpha (float): step size in the threat model's norm.
+            random_start (bool): start uniformly in the ball instead of at ``x``.
+            restarts (int): number of runs; later ones only on samples not yet broken.
+            generator (torch.Generator | None): randomness of the starts.
+
+        Returns:
+            Tensor: (N, ...) adversarial inputs inside the ball and the box.
+        """
+        x = x.detach()
+        if success is None:
+            xa = self.threat.random_start(x, generator) if random_start else x.clone()
+            for _ in range(steps):
+                _, _, grad = self.loss_and_grad(xa, aux, objective)
+                xa = self.threat.project(xa + alpha * self.threat.ascent_direction(grad), x)
+            return xa
+        best = x.clone()
+        best_loss = x.new_full((x.shape[0],), float("-inf"))
+        broken = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        for _ in range(restarts):
+            active = (~broken).nonzero()[:, 0]
+            if active.numel() == 0:
+                break
+            x0 = x[active]
+            xa = self.threat.random_start(x0, generator) if random_start else x0.clone()
+            for t in range(steps + 1):
+                if t < steps:
+                    out, loss, grad = self.loss_and_grad(xa, aux[active], objective)
+                else:
+                    with torch.no_grad():
+                        out = self.get_logits(xa)
+                        loss = objective(out, aux[active])
+                ok = success(out, aux[active])
+                better = ok | (loss > best_loss[active])
+                best[active[better]] = xa[better]
+                best_loss[active[better]] = loss[better]
+                broken[active[ok]] = True
+                keep = ~ok
+                if t == steps or not bool(keep.any()):
+                    break
+                x0, active, xa, grad = x0[keep], active[keep], xa[keep], grad[keep]
+                xa = self.threat.project(xa + alpha * self.threat.ascent_direction(grad), x0)
+        return best

@@ -1,0 +1,89 @@
+"""The threat model: an Lp ball intersected with the [0, 1] box; it owns projection and random start."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from robin_bench.errors import RobinBenchError
+
+Norm = Literal["Linf", "L2"]
+NORMS: tuple[str, ...] = ("Linf", "L2")
+
+
+def _per_sample(v: Tensor, like: Tensor) -> Tensor:
+    return v.view(-1, *([1] * (like.dim() - 1)))
+
+
+@dataclass(frozen=True)
+class ThreatModel:
+    r"""An Lp ball of radius ``eps`` around each input, intersected with the box [0, 1].
+
+    Attacks change their objective, never the projection: every iterate goes through
+    :meth:`project`, so no attack can leave the ball or the box, and ``eps=0`` is the identity.
+
+    Arguments:
+        norm (str): ``"Linf"`` or ``"L2"``.
+        eps (float): radius of the ball, in input units ([0, 1] pixels), >= 0.
+
+    Example::
+
+        >>> tm = ThreatModel("Linf", 8 / 255)
+        >>> x_adv = tm.project(x + 0.1, x)   # within 8/255 of x, in [0, 1]
+    """
+
+    norm: Norm
+    eps: float
+
+    def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise RobinBenchError(f"unknown norm {self.norm!r}; valid: {', '.join(NORMS)}")
+        if not (isinstance(self.eps, (int, float)) and math.isfinite(self.eps) and self.eps >= 0):
+            raise RobinBenchError(f"eps must be a finite number >= 0, got {self.eps!r}")
+        if self.norm == "Linf" and self.eps > 1:
+            raise RobinBenchError(
+                f"Linf eps {self.eps} exceeds the [0, 1] input range; did you mean {self.eps}/255?"
+            )
+
+    def norm_of(self, delta: Tensor) -> Tensor:
+        """(N,) per-sample norm of ``delta`` in this threat model's norm."""
+        flat = delta.flatten(1)
+        return flat.abs().amax(1) if self.norm == "Linf" else flat.norm(p=2, dim=1)
+
+    def project(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        """Map ``x_adv`` into the ball around ``x`` and the box [0, 1] (``x`` itself must be in the box)."""
+        delta = x_adv - x
+        if self.norm == "Linf":
+            delta = delta.clamp(-self.eps, self.eps)
+        else:
+            n = self.norm_of(delta)
+            factor = torch.where(n > self.eps, self.eps / n.clamp_min(1e-12), torch.ones_like(n))
+            delta = delta * _per_sample(factor, delta)
+        return (x + delta).clamp(0.0, 1.0)
+
+    def random_start(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """A point drawn uniformly from the ball around ``x``, projected into the box."""
+        if self.norm == "Linf":
+            u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            delta = (2 * u - 1) * self.eps
+        else:
+            g = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            d = g[0].numel()
+            r = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype) ** (1.0 / d)
+            g = g / _per_sample(g.flatten(1).norm(dim=1).clamp_min(1e-12), g)
+            delta = g * _per_sample(r * self.eps, g)
+        return self.project(x + delta, x)
+
+    def ascent_direction(self, grad: Tensor) -> Tensor:
+        """The steepest-ascent unit step for this norm: ``sign(grad)`` (Linf) or ``grad / ||grad||_2`` (L2)."""
+        if self.norm == "Linf":
+            return grad.sign()
+        return grad / _per_sample(self.norm_of(grad).clamp_min(1e-12), grad)
+
+    def default_alpha(self, steps: int) -> float:
+        """Step size ``2.5 * eps / steps`` (Madry et al.), so a walk can cross the ball and back."""
+        return 2.5 * self.eps / max(steps, 1)

@@ -1,0 +1,1 @@
+"""robin_bench.data."""
