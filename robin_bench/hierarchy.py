@@ -146,7 +146,7 @@ class Hierarchy:
 
     def to_dict(self) -> dict[str, list[int]]:
         """The groups as a plain dict (JSON-serialisable), the inverse of the constructor."""
-        return {n: list(g) for n, g in zip(self.names, self._groups)}
+        return {n: list(g) for n, g in zip(self.names, self._groups, strict=True)}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Hierarchy) and self.to_dict() == other.to_dict()

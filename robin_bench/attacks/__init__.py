@@ -2,6 +2,7 @@
 
 from robin_bench.attacks.base import Attack
 from robin_bench.attacks.pgd import PGD
+from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.threat import ThreatModel
 
-__all__ = ["PGD", "Attack", "ThreatModel"]
+__all__ = ["ATTACKS", "PGD", "Attack", "ThreatModel"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
-from torchattacks.attack import Attack as TorchattacksAttack
 from torch import Tensor, nn
+from torchattacks.attack import Attack as TorchattacksAttack
 
 from robin_bench.attacks.losses import Objective, Success
 from robin_bench.attacks.threat import Norm, ThreatModel

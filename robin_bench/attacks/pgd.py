@@ -6,10 +6,12 @@ from torch import Tensor, nn
 
 from robin_bench.attacks.base import Attack
 from robin_bench.attacks.losses import get_loss, hits_target, misclassified
+from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.threat import Norm
 from robin_bench.errors import RobinBenchError
 
 
+@ATTACKS.register("pgd")
 class PGD(Attack):
     r"""PGD in the paper 'Towards Deep Learning Models Resistant to Adversarial Attacks'
     [https://arxiv.org/abs/1706.06083], Linf (sign steps) or L2 (normalized-gradient steps).
