@@ -1,0 +1,466 @@
+"""The results table: schema, rows of one evaluated cell, atomic merge into ``results.csv``, per-sample flags.
+
+A run's output directory holds::
+
+    results.csv            one row per suite x model x norm x eps x attack x criterion (see COLUMNS)
+    flags/<cell_key>.npz   per-sample flags of one cell (see save_flags, cell_key)
+
+A *cell* is one model evaluated at one (norm, eps) under one success criterion: the runner calls
+:func:`rows_for_cell` on its ``EvalResult`` (robin_bench/attacks/evaluate.py), merges the rows with
+:func:`append_rows` and stores the flags with :func:`save_flags` under
+``flags_dir_for(results_csv)`` and ``cell_key(suite, model, norm, eps, criterion)``. When a
+hierarchy is given, the coarse-criterion result of the same cell is stored too, under
+``criterion="coarse"``, unless the cell's own criterion already is coarse.
+
+What a per-attack row's ``robust_acc`` means (column ``scope``): attacks run in order with
+AutoAttack's early exit, so a later attack only sees the samples no earlier attack broke.
+
+* ``scope="alone"``: the attack ran on every clean-correct sample, so the row is the robust
+  accuracy against that attack alone (always the case for the first attack).
+* ``scope="cumulative"``: it ran on a subset, so the row is the cumulative worst case over this
+  attack and every attack before it (fraction of samples clean-correct and broken by none of them).
+* ``scope="worst_case"``: the ``attack="worst_case"`` row, the per-sample worst case over all attacks.
+
+All accuracies are fractions in [0, 1]; formatting happens only in :mod:`robin_bench.bench.leaderboard`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+
+from robin_bench.bench.stats import wilson
+from robin_bench.errors import RobinBenchError
+
+COLUMNS: list[str] = [
+    "suite", "dataset", "model", "kind", "arch", "train_objective", "norm", "eps_train", "eps",
+    "attack", "criterion", "scope", "n", "clean_acc", "robust_acc", "robust_acc_ci_low", "robust_acc_ci_high",
+    "coarse_clean_acc", "coarse_robust_acc", "grad_evals", "seconds", "unreliable", "seed",
+    "robin_bench_version", "torch_version", "device", "config_hash", "timestamp",
+]
+"""Column order of ``results.csv``."""
+
+KEY: list[str] = ["suite", "model", "norm", "eps", "attack", "criterion"]
+"""Columns identifying a row: a rerun replaces the row with the same key, never duplicates it."""
+
+WORST_CASE = "worst_case"
+"""The ``attack`` of the per-sample worst-case row of a cell."""
+
+SCOPES = ("alone", "cumulative", WORST_CASE)
+KINDS = ("flat", "robin", "har")
+FLAGS_DIRNAME = "flags"
+
+META_REQUIRED: list[str] = [
+    "suite", "dataset", "model", "kind", "arch", "train_objective", "norm", "eps_train", "eps",
+    "criterion", "seed", "device", "config_hash",
+]
+"""Keys ``rows_for_cell`` needs in ``meta``; ``unreliable``, versions and timestamp are filled in when absent."""
+
+_STR = ("suite", "dataset", "model", "kind", "arch", "train_objective", "norm", "attack", "criterion", "scope",
+        "unreliable", "robin_bench_version", "torch_version", "device", "config_hash", "timestamp")
+_NONEMPTY = ("suite", "dataset", "model", "kind", "norm", "attack", "criterion", "scope")
+_FRACTIONS = ("clean_acc", "robust_acc", "robust_acc_ci_low", "robust_acc_ci_high")
+_OPTIONAL_FRACTIONS = ("coarse_clean_acc", "coarse_robust_acc")
+_FLOATS = ("eps", "seconds")
+_OPTIONAL_FLOATS = ("eps_train",)
+_INTS = ("n", "seed")
+_OPTIONAL_INTS = ("grad_evals",)
+
+
+class EvalResultLike(Protocol):
+    """What :func:`rows_for_cell` and :func:`save_flags` read from ``attacks.evaluate``'s result."""
+
+    names: list[str]
+    clean_correct: Any
+    robust: Any
+    success: Mapping[str, Any]
+    ran: Mapping[str, Any]
+    grad_evals: Mapping[str, int | None]
+    seconds: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Flags:
+    """Per-sample flags of one cell, as numpy bool arrays of shape (N,).
+
+    Attributes:
+        names (list[str]): attacks in the order they ran.
+        clean_correct: samples classified correctly without attack.
+        robust: samples clean-correct and broken by no attack (the worst case).
+        success (dict[str, array]): samples each attack broke (only where it ran).
+        ran (dict[str, array]): samples each attack was run on.
+    """
+
+    names: list[str]
+    clean_correct: np.ndarray
+    robust: np.ndarray
+    success: dict[str, np.ndarray]
+    ran: dict[str, np.ndarray]
+
+    @property
+    def n(self) -> int:
+        """Number of samples."""
+        return int(self.clean_correct.shape[0])
+
+
+def _bool_array(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x).astype(bool).reshape(-1)
+
+
+def flags_of(result: EvalResultLike) -> Flags:
+    """The per-sample flags of an ``EvalResult`` as numpy arrays, checked for consistent shapes."""
+    clean = _bool_array(result.clean_correct)
+    flags = Flags(
+        names=list(result.names),
+        clean_correct=clean,
+        robust=_bool_array(result.robust),
+        success={a: _bool_array(result.success[a]) for a in result.names},
+        ran={a: _bool_array(result.ran[a]) for a in result.names},
+    )
+    for what, arr in [("robust", flags.robust), *[(f"success[{a!r}]", s) for a, s in flags.success.items()],
+                      *[(f"ran[{a!r}]", r) for a, r in flags.ran.items()]]:
+        if arr.shape != clean.shape:
+            raise RobinBenchError(f"evaluation result: {what} has shape {arr.shape}, clean_correct has {clean.shape}")
+    if WORST_CASE in flags.names:
+        raise RobinBenchError(f"an attack may not be named {WORST_CASE!r}: that name is the worst-case row")
+    return flags
+
+
+def per_attack_robust(flags: Flags) -> dict[str, tuple[np.ndarray, str]]:
+    """Per attack: the (N,) robust flags of its row and the row's scope ("alone" or "cumulative").
+
+    See the module docstring for what each scope means.
+    """
+    out: dict[str, tuple[np.ndarray, str]] = {}
+    broken = np.zeros_like(flags.clean_correct)
+    for a in flags.names:
+        hit = flags.success[a] & flags.ran[a]
+        broken = broken | hit
+        if np.all(flags.ran[a] | ~flags.clean_correct):
+            out[a] = (flags.clean_correct & ~hit, "alone")
+        else:
+            out[a] = (flags.clean_correct & ~broken, "cumulative")
+    return out
+
+
+def _frac(flags: np.ndarray) -> float:
+    return float(np.count_nonzero(flags)) / flags.shape[0]
+
+
+def _unreliable_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Iterable):
+        return "; ".join(str(v) for v in value)
+    raise RobinBenchError(f"meta['unreliable'] is {value!r}; give a reason string or a list of reasons")
+
+
+def rows_for_cell(meta: Mapping[str, Any], result: EvalResultLike,
+                  coarse_result: EvalResultLike | None = None) -> list[dict[str, Any]]:
+    """The ``results.csv`` rows of one cell: one per attack, then the ``worst_case`` row.
+
+    Arguments:
+        meta (Mapping): provenance and identity of the cell: every key of :data:`META_REQUIRED`;
+            optionally ``unreliable`` (a reason string or list of reasons from the sanity checks,
+            default none), ``robin_bench_version``, ``torch_version`` and ``timestamp`` (filled in
+            with the running versions and the current UTC time when absent).
+        result (EvalResult): ``attacks.evaluate``'s result under ``meta["criterion"]``.
+        coarse_result (EvalResult, optional): the same cell under the coarse criterion (needs a
+            hierarchy); fills ``coarse_clean_acc`` and ``coarse_robust_acc``, else they are NaN.
+
+    Returns:
+        list of dicts with exactly the keys of :data:`COLUMNS`, fractions in [0, 1], a Wilson 95%
+        interval around each ``robust_acc``; ``grad_evals`` of the worst-case row is the sum over
+        attacks (None when any attack's count is unknown), ``seconds`` the sum.
+
+    Example::
+
+        >>> rows = rows_for_cell(meta, evaluate(model, x, y, attacks))
+        >>> append_rows(out_dir / "results.csv", rows)
+    """
+    missing = [k for k in META_REQUIRED if k not in meta]
+    if missing:
+        raise RobinBenchError(f"rows_for_cell: meta lacks {missing}; it needs {META_REQUIRED}")
+    if meta["kind"] not in KINDS:
+        raise RobinBenchError(f"rows_for_cell: meta kind {meta['kind']!r} is not one of {list(KINDS)}")
+    flags = flags_of(result)
+    n = flags.n
+    if n == 0:
+        raise RobinBenchError(f"rows_for_cell: cell {meta['model']!r} at eps={meta['eps']} evaluated no sample")
+    coarse_flags = flags_of(coarse_result) if coarse_result is not None else None
+    if coarse_flags is not None and coarse_flags.n != n:
+        raise RobinBenchError(f"rows_for_cell: coarse result has {coarse_flags.n} samples, fine result {n}")
+    coarse_robust = per_attack_robust(coarse_flags) if coarse_flags is not None else {}
+    from robin_bench import __version__
+
+    base = {
+        **{k: meta[k] for k in META_REQUIRED},
+        "eps": float(meta["eps"]),
+        "eps_train": float("nan") if meta["eps_train"] is None else float(meta["eps_train"]),
+        "unreliable": _unreliable_text(meta.get("unreliable")),
+        "robin_bench_version": meta.get("robin_bench_version", __version__),
+        "torch_version": meta.get("torch_version", torch.__version__),
+        "timestamp": meta.get("timestamp", datetime.now(timezone.utc).isoformat(timespec="seconds")),
+        "n": n,
+        "clean_acc": _frac(flags.clean_correct),
+        "coarse_clean_acc": _frac(coarse_flags.clean_correct) if coarse_flags is not None else float("nan"),
+    }
+
+    def row(attack: str, scope: str, robust: np.ndarray, coarse: np.ndarray | None,
+            grad_evals: int | None, seconds: float) -> dict[str, Any]:
+        k = int(np.count_nonzero(robust))
+        low, high = wilson(k, n)
+        r = {**base, "attack": attack, "scope": scope, "robust_acc": k / n, "robust_acc_ci_low": low,
+             "robust_acc_ci_high": high, "coarse_robust_acc": _frac(coarse) if coarse is not None else float("nan"),
+             "grad_evals": grad_evals, "seconds": float(seconds)}
+        return {c: r[c] for c in COLUMNS}
+
+    rows = []
+    for a, (robust, scope) in per_attack_robust(flags).items():
+        coarse = coarse_robust[a][0] if a in coarse_robust else None
+        rows.append(row(a, scope, robust, coarse, result.grad_evals.get(a), result.seconds.get(a, 0.0)))
+    counts = [result.grad_evals.get(a) for a in flags.names]
+    total_evals = None if any(c is None for c in counts) else sum(int(c) for c in counts if c is not None)
+    rows.append(row(WORST_CASE, WORST_CASE, flags.robust & flags.clean_correct,
+                    coarse_flags.robust & coarse_flags.clean_correct if coarse_flags is not None else None,
+                    total_evals, sum(float(result.seconds.get(a, 0.0)) for a in flags.names)))
+    return rows
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temp file in the same folder, fsync, then ``os.replace``.
+
+    A crash at any moment leaves either the old file or the new one, never a partial file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """:func:`atomic_write_bytes` of UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _key_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(repr(float(row[k])) if k == "eps" else str(row[k]) for k in KEY)
+
+
+def to_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows as a DataFrame with the columns of :data:`COLUMNS`, in order, and the schema's dtypes."""
+    rows = list(rows)
+    for i, r in enumerate(rows):
+        missing = [c for c in COLUMNS if c not in r]
+        if missing:
+            raise RobinBenchError(f"results row {i} lacks columns {missing}")
+    df = pd.DataFrame([{c: r[c] for c in COLUMNS} for r in rows], columns=COLUMNS)
+    for c in _FRACTIONS + _OPTIONAL_FRACTIONS + _FLOATS + _OPTIONAL_FLOATS:
+        df[c] = pd.to_numeric(df[c], errors="raise").astype("float64")
+    for c in _INTS:
+        df[c] = df[c].astype("int64")
+    for c in _OPTIONAL_INTS:
+        df[c] = pd.array([None if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
+                          for v in df[c]], dtype="Int64")
+    for c in _STR:
+        df[c] = ["" if v is None else str(v) for v in df[c]]
+    return df
+
+
+def append_rows(csv_path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Merge ``rows`` into ``results.csv`` atomically and return the merged table.
+
+    A row whose :data:`KEY` is already in the file replaces it in place (so a rerun never
+    duplicates); new rows are appended in order. The whole file is rewritten through a temp file
+    and ``os.replace``, so a crash leaves the old file intact. Not safe for two concurrent writers:
+    the runner's lock on the output directory serializes them.
+
+    Arguments:
+        csv_path (path): the results file; created with its folder when absent.
+        rows (sequence of dict): rows with the keys of :data:`COLUMNS` (see :func:`rows_for_cell`).
+    """
+    csv_path = Path(csv_path)
+    new = to_frame(rows)
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    if csv_path.exists():
+        for r in read(csv_path).to_dict("records"):
+            merged[_key_of(r)] = r
+    for r in new.to_dict("records"):
+        merged[_key_of(r)] = r
+    df = to_frame(merged.values())
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, na_rep="")
+    atomic_write_text(csv_path, buf.getvalue())
+    return df
+
+
+def _bad(path: Path, line: int, column: str, value: str, valid: str) -> RobinBenchError:
+    return RobinBenchError(f"{path}:{line}: column {column!r} holds {value!r}; expected {valid}")
+
+
+def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read and validate a ``results.csv``.
+
+    Checks the header (exactly :data:`COLUMNS`), every value's type and range (fractions in
+    [0, 1], ``ci_low <= robust_acc <= ci_high``, ``n >= 1``), known ``kind`` and ``scope`` values and
+    unique :data:`KEY`; a violation raises :class:`RobinBenchError` naming file, line and column.
+
+    Returns:
+        DataFrame with columns :data:`COLUMNS`: floats (NaN where optional and empty), ints,
+        nullable ``Int64`` ``grad_evals`` and strings.
+    """
+    path = Path(csv_path)
+    if not path.is_file():
+        raise RobinBenchError(f"results file {path} does not exist")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise RobinBenchError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from e
+    if list(raw.columns) != COLUMNS:
+        missing = [c for c in COLUMNS if c not in raw.columns]
+        extra = [c for c in raw.columns if c not in COLUMNS]
+        raise RobinBenchError(
+            f"{path}: header does not match the results schema (missing {missing}, unexpected {extra}); "
+            f"expected columns {', '.join(COLUMNS)}"
+        )
+    out: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+    seen: dict[tuple[Any, ...], int] = {}
+    for i, rec in enumerate(raw.to_dict("records")):
+        line = i + 2
+        for c in _NONEMPTY:
+            if rec[c] == "":
+                raise _bad(path, line, c, rec[c], "a non-empty value")
+        for c in _STR:
+            out[c].append(rec[c])
+        for c in _FRACTIONS + _OPTIONAL_FRACTIONS + _FLOATS + _OPTIONAL_FLOATS:
+            v = rec[c]
+            optional = c in _OPTIONAL_FRACTIONS + _OPTIONAL_FLOATS
+            if v == "" and optional:
+                out[c].append(float("nan"))
+                continue
+            try:
+                x = float(v)
+            except ValueError:
+                raise _bad(path, line, c, v, "a number" + (" or empty" if optional else "")) from None
+            if math.isnan(x) or (c in _FRACTIONS + _OPTIONAL_FRACTIONS and not 0.0 <= x <= 1.0):
+                raise _bad(path, line, c, v, "a fraction in [0, 1]" if c in _FRACTIONS + _OPTIONAL_FRACTIONS
+                           else "a number")
+            if c in _FLOATS + _OPTIONAL_FLOATS and x < 0:
+                raise _bad(path, line, c, v, "a non-negative number")
+            out[c].append(x)
+        for c in _INTS + _OPTIONAL_INTS:
+            v = rec[c]
+            if v == "" and c in _OPTIONAL_INTS:
+                out[c].append(None)
+                continue
+            if not re.fullmatch(r"-?\d+", v):
+                raise _bad(path, line, c, v, "an integer")
+            out[c].append(int(v))
+        if out["n"][-1] < 1:
+            raise _bad(path, line, "n", rec["n"], "a positive sample count")
+        if rec["kind"] not in KINDS:
+            raise _bad(path, line, "kind", rec["kind"], f"one of {list(KINDS)}")
+        if rec["scope"] not in SCOPES:
+            raise _bad(path, line, "scope", rec["scope"], f"one of {list(SCOPES)}")
+        if not out["robust_acc_ci_low"][-1] <= out["robust_acc"][-1] <= out["robust_acc_ci_high"][-1]:
+            raise _bad(path, line, "robust_acc", rec["robust_acc"],
+                       f"a value inside its interval [{rec['robust_acc_ci_low']}, {rec['robust_acc_ci_high']}]")
+        key = _key_of({**rec, "eps": out["eps"][-1]})
+        if key in seen:
+            raise RobinBenchError(f"{path}:{line}: duplicate row for {dict(zip(KEY, key, strict=True))} "
+                                  f"(first on line {seen[key]}); each key may appear once")
+        seen[key] = line
+    rows = [{c: out[c][i] for c in COLUMNS} for i in range(len(raw))]
+    return to_frame(rows)
+
+
+def flags_dir_for(csv_path: str | os.PathLike[str]) -> Path:
+    """The flags folder of a results file: ``flags/`` next to it."""
+    return Path(csv_path).parent / FLAGS_DIRNAME
+
+
+def cell_key(suite: str, model: str, norm: str, eps: float, criterion: str) -> str:
+    """File-name-safe key of a cell's flags: readable fields plus a hash of the exact values.
+
+    Example::
+
+        >>> cell_key("demo", "robin", "Linf", 0.1, "fine")
+        'demo__robin__Linf__0.1__fine-...'
+    """
+    raw = "\x1f".join([suite, model, norm, repr(float(eps)), criterion])
+    readable = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "_", s) for s in [suite, model, norm, repr(float(eps)), criterion])
+    return f"{readable}-{hashlib.sha1(raw.encode('utf-8')).hexdigest()[:8]}"
+
+
+def _flags_path(flags_dir: str | os.PathLike[str], key: str) -> Path:
+    if not key or "/" in key or "\\" in key or key.startswith("."):
+        raise RobinBenchError(f"flags key {key!r} is not a plain file name; build it with cell_key()")
+    return Path(flags_dir) / f"{key}.npz"
+
+
+def save_flags(flags_dir: str | os.PathLike[str], key: str, result: EvalResultLike) -> Path:
+    """Store a cell's per-sample flags as ``<flags_dir>/<key>.npz`` (bool arrays, atomic write).
+
+    Arrays: ``names`` (A,) str, ``clean_correct`` and ``robust`` (N,) bool, ``success`` and ``ran``
+    (A, N) bool in ``names`` order: about N * (2A + 2) bits, compressed.
+
+    Returns:
+        the path written.
+    """
+    flags = flags_of(result)
+    path = _flags_path(flags_dir, key)
+    shape = (len(flags.names), flags.n)
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        names=np.array(flags.names, dtype=str),
+        clean_correct=flags.clean_correct,
+        robust=flags.robust,
+        success=np.stack([flags.success[a] for a in flags.names]) if flags.names else np.zeros(shape, bool),
+        ran=np.stack([flags.ran[a] for a in flags.names]) if flags.names else np.zeros(shape, bool),
+    )
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def load_flags(flags_dir: str | os.PathLike[str], key: str) -> Flags:
+    """Read the flags :func:`save_flags` stored under ``key``; a missing or damaged file raises RobinBenchError."""
+    path = _flags_path(flags_dir, key)
+    if not path.is_file():
+        raise RobinBenchError(f"no per-sample flags at {path}; was the cell run with this output directory?")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = [str(a) for a in z["names"]]
+            clean, robust, success, ran = (z[k].astype(bool) for k in ("clean_correct", "robust", "success", "ran"))
+    except (OSError, ValueError, KeyError) as e:
+        raise RobinBenchError(f"per-sample flags file {path} is damaged ({e}); delete it and rerun the cell") from e
+    if success.shape != (len(names), clean.shape[0]) or ran.shape != success.shape or robust.shape != clean.shape:
+        raise RobinBenchError(f"per-sample flags file {path} has inconsistent shapes; delete it and rerun the cell")
+    return Flags(names=names, clean_correct=clean, robust=robust,
+                 success={a: success[i] for i, a in enumerate(names)}, ran={a: ran[i] for i, a in enumerate(names)})
