@@ -1,6 +1,7 @@
 """robin-bench: adversarial robustness of decomposed classifiers (ROBIN, HAR) against flat baselines."""
 
 from robin_bench import data as datasets
+from robin_bench.attacks.evaluate import EvalResult, evaluate
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench.models import HARClassifier, RobinClassifier, archs
@@ -8,6 +9,8 @@ from robin_bench.models import HARClassifier, RobinClassifier, archs
 __version__ = "0.1.0"
 
 __all__ = [
+    "EvalResult",
+    "evaluate",
     "HARClassifier",
     "Hierarchy",
     "RobinBenchError",

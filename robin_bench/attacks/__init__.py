@@ -1,8 +1,20 @@
 """Attacks: threat model, base attacks, ROBIN strategies, hierarchical attacks and worst-case evaluation."""
 
 from robin_bench.attacks.base import Attack
+from robin_bench.attacks.evaluate import EvalResult, evaluate
+from robin_bench.attacks.hierarchical import CoarseMarginal, CoarseTargeted, HierarchicalTargeted
 from robin_bench.attacks.pgd import PGD
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.threat import ThreatModel
 
-__all__ = ["ATTACKS", "PGD", "Attack", "ThreatModel"]
+__all__ = [
+    "ATTACKS",
+    "PGD",
+    "Attack",
+    "CoarseMarginal",
+    "CoarseTargeted",
+    "EvalResult",
+    "HierarchicalTargeted",
+    "ThreatModel",
+    "evaluate",
+]

@@ -1,0 +1,309 @@
+"""Worst-case robust evaluation over a list of attacks (AutoAttack's protocol) under a success criterion."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from robin_bench.attacks.criteria import Criterion, get_criterion
+from robin_bench.attacks.threat import ThreatModel
+from robin_bench.errors import RobinBenchError
+from robin_bench.hierarchy import Hierarchy
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+AttackLike = Callable[[Tensor, Tensor], Tensor]
+"""Anything called as ``x_adv = attack(x, y)``: a torchattacks ``Attack`` (ours or third-party)."""
+
+_BALL_RTOL = 1e-5
+_BALL_ATOL = 1e-6
+
+
+@dataclass
+class EvalResult:
+    """Per-sample outcome of :func:`evaluate`; every figure can be recomputed from the flags.
+
+    Attributes:
+        names (list[str]): attack names, in the order they ran.
+        criterion (str): ``"fine"``, ``"coarse"`` or ``"targeted"``.
+        clean_correct (Tensor): (N,) bool, correct on the clean input under the criterion.
+        robust (Tensor): (N,) bool, clean-correct and broken by no attack (the worst case).
+        success (dict[str, Tensor]): name -> (N,) bool, the attack's output succeeded (re-checked).
+        ran (dict[str, Tensor]): name -> (N,) bool, the attack ran on the sample.
+        grad_evals (dict[str, int | None]): name -> per-sample gradient evaluations spent, None
+            where the attack does not count them.
+        seconds (dict[str, float]): name -> wall-clock seconds spent in the attack.
+    """
+
+    names: list[str]
+    criterion: str
+    clean_correct: Tensor
+    robust: Tensor
+    success: dict[str, Tensor] = field(default_factory=dict)
+    ran: dict[str, Tensor] = field(default_factory=dict)
+    grad_evals: dict[str, int | None] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        """Number of samples."""
+        return int(self.clean_correct.numel())
+
+    @property
+    def clean_acc(self) -> float:
+        """Clean accuracy under the criterion, a fraction in [0, 1]."""
+        return float(self.clean_correct.float().mean()) if self.n else float("nan")
+
+    @property
+    def robust_acc(self) -> float:
+        """Worst-case robust accuracy over all attacks, a fraction in [0, 1]."""
+        return float(self.robust.float().mean()) if self.n else float("nan")
+
+    @property
+    def robust_acc_after(self) -> dict[str, float]:
+        """Name -> robust accuracy against that attack and all earlier ones (AutoAttack's running figure)."""
+        alive = self.clean_correct.clone()
+        acc: dict[str, float] = {}
+        for name in self.names:
+            alive &= ~self.success[name]
+            acc[name] = float(alive.float().mean()) if self.n else float("nan")
+        return acc
+
+    @property
+    def attack_robust_acc(self) -> dict[str, float]:
+        """Name -> robust accuracy against that attack alone.
+
+        Exact where the attack ran on every clean-correct sample (``early_exit=False`` or the first
+        attack); with early exit a later attack never sees samples broken before it, so its figure
+        is an upper bound.
+        """
+        return {
+            name: float((self.clean_correct & ~self.success[name]).float().mean()) if self.n else float("nan")
+            for name in self.names
+        }
+
+    @property
+    def total_grad_evals(self) -> int | None:
+        """Gradient evaluations summed over the attacks, None if any attack does not count them."""
+        counts = list(self.grad_evals.values())
+        return None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per-sample pandas frame: ``clean_correct``, ``robust`` and ``<name>.success``, ``<name>.ran``."""
+        import pandas as pd
+
+        cols: dict[str, list[bool]] = {
+            "clean_correct": self.clean_correct.tolist(),
+            "robust": self.robust.tolist(),
+        }
+        for name in self.names:
+            cols[f"{name}.success"] = self.success[name].tolist()
+            cols[f"{name}.ran"] = self.ran[name].tolist()
+        frame = pd.DataFrame(cols)
+        frame.index.name = "sample"
+        return frame
+
+
+def _named(attacks: Sequence[AttackLike] | Mapping[str, AttackLike]) -> list[tuple[str, AttackLike]]:
+    if isinstance(attacks, Mapping):
+        pairs = [(str(k), a) for k, a in attacks.items()]
+    elif isinstance(attacks, Sequence) and not isinstance(attacks, (str, bytes)):
+        pairs = []
+        seen: dict[str, int] = {}
+        for a in attacks:
+            base = str(getattr(a, "attack", type(a).__name__))
+            seen[base] = seen.get(base, 0) + 1
+            pairs.append((base if seen[base] == 1 else f"{base}_{seen[base]}", a))
+        if any(n > 1 for n in seen.values()):
+            firsts = {b for b, n in seen.items() if n > 1}
+            pairs = [(f"{n}_1" if n in firsts else n, a) for n, a in pairs]
+    else:
+        raise RobinBenchError(
+            f"attacks must be a sequence of attacks or a mapping name -> attack, got {type(attacks).__name__}"
+        )
+    for name, a in pairs:
+        if not callable(a):
+            raise RobinBenchError(f"attack {name!r} is a {type(a).__name__}, not callable as attack(x, y)")
+    return pairs
+
+
+def _labels(v: object, n: int, what: str) -> Tensor:
+    if not isinstance(v, Tensor):
+        raise RobinBenchError(f"{what} must be a torch.Tensor of class indices, got {type(v).__name__}")
+    if v.dim() != 1 or v.shape[0] != n:
+        raise RobinBenchError(f"{what} has shape {tuple(v.shape)}; expected ({n},), one entry per input")
+    if v.dtype.is_floating_point or v.dtype == torch.bool or v.is_complex():
+        raise RobinBenchError(f"{what} has dtype {v.dtype}; expected integer class indices")
+    if n and int(v.min()) < 0:
+        raise RobinBenchError(f"{what} holds {int(v.min())}; class indices are >= 0")
+    return v.long()
+
+
+def _check_inputs(x: object, y: object, targets: object, criterion: str) -> tuple[Tensor, Tensor, Tensor | None]:
+    if not isinstance(x, Tensor):
+        raise RobinBenchError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 4:
+        raise RobinBenchError(f"x has shape {tuple(x.shape)}; expected (N, C, H, W)")
+    if not x.dtype.is_floating_point:
+        raise RobinBenchError(f"x has dtype {x.dtype}; expected floating-point pixels in [0, 1]")
+    if x.numel() and not (bool(torch.isfinite(x).all()) and float(x.min()) >= 0 and float(x.max()) <= 1):
+        raise RobinBenchError(
+            f"x has values in [{float(x.min()):.4g}, {float(x.max()):.4g}]; inputs must be finite and in [0, 1]"
+        )
+    n = x.shape[0]
+    yl = _labels(y, n, "y")
+    if criterion == "targeted":
+        if targets is None:
+            raise RobinBenchError("criterion 'targeted' needs targets=(N,) class indices")
+        tl = _labels(targets, n, "targets")
+        if bool((tl == yl).any()):
+            i = int((tl == yl).nonzero()[0, 0])
+            raise RobinBenchError(f"targets[{i}] equals y[{i}] = {int(yl[i])}; a target must differ from the label")
+        return x, yl, tl
+    if targets is not None:
+        raise RobinBenchError(f"targets were given with criterion {criterion!r}; they are used only by 'targeted'")
+    return x, yl, None
+
+
+def _check_output(name: str, attack: AttackLike, x: Tensor, x_adv: object) -> Tensor:
+    if not isinstance(x_adv, Tensor) or x_adv.shape != x.shape:
+        got = tuple(x_adv.shape) if isinstance(x_adv, Tensor) else type(x_adv).__name__
+        raise RobinBenchError(f"attack {name!r} returned {got}; expected a tensor of shape {tuple(x.shape)}")
+    threat = getattr(attack, "threat", None)
+    if isinstance(threat, ThreatModel):
+        x_adv = x_adv.to(x.device, x.dtype)
+        if not bool(torch.isfinite(x_adv).all()) or float(x_adv.min()) < 0 or float(x_adv.max()) > 1:
+            raise RobinBenchError(f"attack {name!r} returned inputs outside the [0, 1] box; the attack is broken")
+        dist = threat.norm_of(x_adv - x)
+        limit = threat.eps * (1 + _BALL_RTOL) + _BALL_ATOL
+        if bool((dist > limit).any()):
+            raise RobinBenchError(
+                f"attack {name!r} returned a perturbation of {threat.norm} norm {float(dist.max()):.6g} > "
+                f"eps {threat.eps:.6g}; the attack is broken"
+            )
+    return x_adv
+
+
+def _device_of(model: nn.Module) -> torch.device | None:
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return None
+
+
+def evaluate(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    attacks: Sequence[AttackLike] | Mapping[str, AttackLike],
+    *,
+    criterion: str = "fine",
+    hierarchy: Hierarchy | None = None,
+    targets: Tensor | None = None,
+    batch_size: int = 256,
+    early_exit: bool = True,
+) -> EvalResult:
+    r"""Per-sample worst-case robustness of ``model`` over ``attacks`` (AutoAttack's protocol).
+
+    Attacks run in the given order on the clean-correct samples; with ``early_exit`` each later
+    attack runs only on the samples still robust, which changes the cost but never the robust
+    flags. Success is re-checked here on each returned ``x_adv`` under ``criterion`` (an attack's
+    own claim is never trusted), and an attack with a ``threat`` attribute (robin-bench attacks)
+    must return points inside its ball and the [0, 1] box, else ``RobinBenchError``. Batches are
+    streamed, so memory does not grow with N.
+
+    Arguments:
+        model (nn.Module): (N, C, H, W) in [0, 1] -> (N, K) logits or log-probabilities.
+        x (Tensor): (N, C, H, W) inputs in [0, 1].
+        y (Tensor): (N,) fine labels.
+        attacks (Sequence | Mapping): attacks called as ``attack(x, y)`` (torchattacks ``Attack``s,
+            ours or third-party), or a mapping name -> attack. Under ``"targeted"`` they are called as
+            ``attack(x, targets)`` and must be in torchattacks' ``set_mode_targeted_by_label`` mode.
+        criterion (str): ``"fine"`` (argmax != y), ``"coarse"`` (coarse class changes; needs
+            ``hierarchy``) or ``"targeted"`` (argmax == target; needs ``targets``). (Default: ``"fine"``)
+        hierarchy (Hierarchy | None): fine -> coarse map for ``"coarse"``. (Default: None)
+        targets (Tensor | None): (N,) targets for ``"targeted"``. (Default: None)
+        batch_size (int): samples per batch. (Default: 256)
+        early_exit (bool): run later attacks only on samples still robust. (Default: True)
+
+    Returns:
+        EvalResult: per-sample flags, per-attack success, gradient evaluations and seconds.
+
+    Example::
+
+        >>> res = rb.evaluate(model, x, y, [rb.attacks.PGD(model, eps=8/255), torchattacks.FGSM(model)])
+        >>> res.clean_acc, res.robust_acc
+    """
+    crit: Criterion = get_criterion(criterion, hierarchy)
+    x, y, targets = _check_inputs(x, y, targets, criterion)
+    named = _named(attacks)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise RobinBenchError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if criterion == "targeted":
+        for name, a in named:
+            if getattr(a, "attack_mode", None) != "targeted(label)":
+                raise RobinBenchError(
+                    f"criterion 'targeted' calls attack(x, targets), but attack {name!r} is in mode "
+                    f"{getattr(a, 'attack_mode', 'unknown')!r}; call attack.set_mode_targeted_by_label() first"
+                )
+    names = [n for n, _ in named]
+    if len(set(names)) != len(names):
+        raise RobinBenchError(f"attack names must be unique, got {names}")
+
+    n = x.shape[0]
+    device = _device_of(model)
+    clean_correct = torch.zeros(n, dtype=torch.bool)
+    robust = torch.zeros(n, dtype=torch.bool)
+    success = {name: torch.zeros(n, dtype=torch.bool) for name in names}
+    ran = {name: torch.zeros(n, dtype=torch.bool) for name in names}
+    grad_evals: dict[str, int | None] = {
+        name: 0 if isinstance(getattr(a, "grad_evals", None), int) else None for name, a in named
+    }
+    seconds = dict.fromkeys(names, 0.0)
+
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, n, batch_size):
+            sl = slice(start, min(start + batch_size, n))
+            xb = x[sl].to(device) if device is not None else x[sl]
+            yb = y[sl].to(xb.device)
+            tb = targets[sl].to(xb.device) if targets is not None else None
+            with torch.no_grad():
+                ok = crit.correct(model(xb), yb, tb).cpu()
+            clean_correct[sl] = ok
+            alive = ok.clone()
+            for name, attack in named:
+                todo = (alive if early_exit else ok).nonzero()[:, 0]
+                if todo.numel() == 0:
+                    continue
+                xs, ys = xb[todo.to(xb.device)], yb[todo.to(xb.device)]
+                ts = tb[todo.to(xb.device)] if tb is not None else None
+                before = getattr(attack, "grad_evals", 0)
+                t0 = time.perf_counter()
+                x_adv = attack(xs, ts if ts is not None else ys)
+                seconds[name] += time.perf_counter() - t0
+                count = grad_evals[name]
+                if count is not None:
+                    grad_evals[name] = count + int(getattr(attack, "grad_evals", 0)) - int(before)
+                x_adv = _check_output(name, attack, xs, x_adv)
+                with torch.no_grad():
+                    hit = crit.success(model(x_adv.to(xs.device, xs.dtype)), ys, ts).cpu()
+                idx = todo + start
+                ran[name][idx] = True
+                success[name][idx] = hit
+                alive[todo[hit]] = False
+            robust[sl] = alive
+    finally:
+        model.train(was_training)
+    return EvalResult(
+        names=names, criterion=criterion, clean_correct=clean_correct, robust=robust,
+        success=success, ran=ran, grad_evals=grad_evals, seconds=seconds,
+    )
