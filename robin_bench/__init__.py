@@ -1,6 +1,7 @@
 """robin-bench: adversarial robustness of decomposed classifiers (ROBIN, HAR) against flat baselines."""
 
 from robin_bench import data as datasets
+from robin_bench import estimators
 from robin_bench.attacks.evaluate import EvalResult, evaluate
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
@@ -18,4 +19,5 @@ __all__ = [
     "__version__",
     "archs",
     "datasets",
+    "estimators",
 ]

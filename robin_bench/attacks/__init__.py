@@ -1,5 +1,6 @@
 """Attacks: threat model, base attacks, ROBIN strategies, hierarchical attacks and worst-case evaluation."""
 
+from robin_bench.attacks.autoattack import AutoAttack
 from robin_bench.attacks.base import Attack
 from robin_bench.attacks.evaluate import EvalResult, evaluate
 from robin_bench.attacks.hierarchical import CoarseMarginal, CoarseTargeted, HierarchicalTargeted
@@ -11,6 +12,7 @@ __all__ = [
     "ATTACKS",
     "PGD",
     "Attack",
+    "AutoAttack",
     "CoarseMarginal",
     "CoarseTargeted",
     "EvalResult",

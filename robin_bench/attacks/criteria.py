@@ -21,7 +21,10 @@ class Criterion(Protocol):
     labels and, for the targeted criterion, the (N,) targets; they return (N,) bool tensors.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The criterion's name."""
+        ...
 
     def correct(self, out: Tensor, y: Tensor, target: Tensor | None = None) -> Tensor:
         """True where the clean prediction counts as correct."""
