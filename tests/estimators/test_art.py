@@ -1,0 +1,238 @@
+"""ART integration: to_art estimators for ROBIN, HAR and flat models, ART attacks and trainers on them, ArtEvasion."""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+from art.attacks.evasion import (
+    AutoAttack,
+    AutoProjectedGradientDescent,
+    CarliniL2Method,
+    DeepFool,
+    ProjectedGradientDescent,
+    SquareAttack,
+)
+from art.defences.trainer import AdversarialTrainer, AdversarialTrainerMadryPGD
+from torch import nn
+
+import robin_bench as rb
+from robin_bench.attacks import PGD
+from robin_bench.errors import RobinBenchError
+from robin_bench.estimators import ArtEvasion, RobinBenchClassifier, to_art
+from robin_bench.models import HARClassifier, RobinClassifier
+
+SHAPE = (1, 8, 8)
+K = 4
+EPS = 0.3
+
+
+def linear(k: int) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(SHAPE)), k))
+
+
+def build(kind: str) -> nn.Module:
+    torch.manual_seed(0)
+    if kind == "robin":
+        return RobinClassifier([linear(1) for _ in range(K)])
+    if kind == "har":
+        h = rb.Hierarchy.from_groups([[0, 1], [2, 3]])
+        return HARClassifier(linear(2), [linear(2), linear(2)], h)
+    return linear(K)
+
+
+def inputs(model: nn.Module, n: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded inputs labelled with the model's own predictions, so clean accuracy is 1."""
+    x = torch.rand((n, *SHAPE), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return x.numpy(), y.numpy()
+
+
+KINDS = ["robin", "har", "flat"]
+
+ART_ATTACKS: dict[str, tuple[Callable[[RobinBenchClassifier], object], float | None]] = {
+    "pgd": (lambda c: ProjectedGradientDescent(c, eps=EPS, eps_step=0.05, max_iter=10, verbose=False), EPS),
+    "apgd_ce": (
+        lambda c: AutoProjectedGradientDescent(
+            c, eps=EPS, eps_step=0.1, max_iter=10, loss_type="cross_entropy", verbose=False
+        ),
+        EPS,
+    ),
+    "apgd_dlr": (
+        lambda c: AutoProjectedGradientDescent(
+            c, eps=EPS, eps_step=0.1, max_iter=10, loss_type="difference_logits_ratio", verbose=False
+        ),
+        EPS,
+    ),
+    "cw_l2": (
+        lambda c: CarliniL2Method(
+            c, max_iter=10, binary_search_steps=3, learning_rate=0.1, initial_const=1.0, batch_size=8, verbose=False
+        ),
+        None,
+    ),
+    "deepfool": (lambda c: DeepFool(c, max_iter=20, batch_size=8, verbose=False), None),
+    "square": (lambda c: SquareAttack(c, eps=EPS, max_iter=100, nb_restarts=1, verbose=False), EPS),
+    "autoattack": (
+        lambda c: AutoAttack(
+            c,
+            eps=EPS,
+            eps_step=0.1,
+            attacks=[
+                AutoProjectedGradientDescent(c, eps=EPS, eps_step=0.1, max_iter=10, verbose=False),
+                SquareAttack(c, eps=EPS, max_iter=50, verbose=False),
+            ],
+        ),
+        EPS,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_to_art_takes_classes_clip_values_and_predictions_from_the_model(kind: str) -> None:
+    model = build(kind)
+    clf = to_art(model, input_shape=SHAPE)
+    x, _ = inputs(model)
+    assert clf.nb_classes == K
+    assert clf.clip_values is not None and tuple(np.asarray(clf.clip_values).tolist()) == (0.0, 1.0)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(clf.predict(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_to_art_nb_classes_from_a_forward_pass_restores_training_mode() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(SHAPE)), 7), nn.BatchNorm1d(7))
+    model.train()
+    assert to_art(model, input_shape=SHAPE).nb_classes == 7
+    assert model.training
+
+
+def test_har_loss_gradient_is_the_nll_gradient() -> None:
+    model = build("har")
+    clf = to_art(model, input_shape=SHAPE)
+    x, y = inputs(model, 4)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    torch.nn.functional.nll_loss(model(xt), torch.from_numpy(y)).backward()
+    assert xt.grad is not None
+    np.testing.assert_allclose(clf.loss_gradient(x, np.eye(K)[y]), xt.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(("bad", "match"), [((4, 4), "input_shape"), ((1, 0, 4), "input_shape")])
+def test_to_art_rejects_bad_input_shape(bad: tuple[int, ...], match: str) -> None:
+    with pytest.raises(RobinBenchError, match=match):
+        to_art(build("flat"), input_shape=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("name", list(ART_ATTACKS))
+def test_art_attacks_run_stay_in_box_and_ball_and_lower_accuracy(
+    name: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ART 1.20.1's AutoAttack.generate imports `multiprocess` even when parallel_pool_size=0 (serial);
+    # the package is not installed here and the serial path never uses it.
+    monkeypatch.setitem(sys.modules, "multiprocess", types.ModuleType("multiprocess"))
+    model = build(kind)
+    clf = to_art(model, input_shape=SHAPE)
+    x, y = inputs(model)
+    make, eps = ART_ATTACKS[name]
+    x_adv = make(clf).generate(x=x, y=y)  # type: ignore[attr-defined]
+    assert x_adv.shape == x.shape and np.isfinite(x_adv).all()
+    assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+    if eps is not None:
+        assert np.abs(x_adv - x).reshape(len(x), -1).max() <= eps + 1e-5
+    adv_acc = float((clf.predict(x_adv).argmax(1) == y).mean())
+    assert adv_acc <= 0.5, f"{name} on {kind}: accuracy {adv_acc} after the attack (clean 1.0)"
+
+
+def one_vs_all_loss(model: RobinClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        out = model(x)
+    target = torch.nn.functional.one_hot(y, model.n_classes).float()
+    return float(torch.nn.functional.binary_cross_entropy_with_logits(out, target))
+
+
+def test_art_adversarial_trainer_trains_robin_arms_one_vs_all() -> None:
+    from robin_bench.train import TrainConfig
+
+    model = build("robin")
+    assert isinstance(model, RobinClassifier)
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand((64, *SHAPE), generator=g)
+    y = torch.arange(64) % K
+    x[:, 0, 0, :K] = torch.nn.functional.one_hot(y, K).float()  # a learnable signal per class
+    before = [p.detach().clone() for p in model.parameters()]
+    loss_before = one_vs_all_loss(model, x, y)
+    clf = to_art(model, input_shape=SHAPE, train_config=TrainConfig(lr=0.1, schedule="constant", progress=False))
+    pgd = ProjectedGradientDescent(clf, eps=0.05, eps_step=0.02, max_iter=3, verbose=False)
+    AdversarialTrainer(clf, pgd, ratio=0.5).fit(x.numpy(), y.numpy(), batch_size=32, nb_epochs=5)
+    assert isinstance(clf.model, RobinClassifier) and clf.model is model
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert one_vs_all_loss(model, x, y) < loss_before
+    for i in range(K):
+        with torch.no_grad():
+            arm = model.arm_logits(x, i)
+        assert arm[y == i].mean() > arm[y != i].mean(), f"arm {i} does not separate class {i} from the rest"
+
+
+def test_art_madry_trainer_trains_har_components_on_their_own_labels() -> None:
+    from robin_bench.train import TrainConfig
+
+    model = build("har")
+    assert isinstance(model, HARClassifier)
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand((64, *SHAPE), generator=g)
+    y = torch.arange(64) % K
+    x[:, 0, 0, :K] = torch.nn.functional.one_hot(y, K).float()
+    clf = to_art(model, input_shape=SHAPE, train_config=TrainConfig(lr=0.1, schedule="constant", progress=False))
+    trainer = AdversarialTrainerMadryPGD(clf, nb_epochs=10, batch_size=16, eps=0.02, eps_step=0.01, max_iter=2)
+    trainer.fit(x.numpy(), np.eye(K, dtype=np.float32)[y.numpy()])
+    h = model.hierarchy
+    with torch.no_grad():
+        coarse_pred = model.coarse_log_probs(x).argmax(1)
+        fine_pred = [model.fine_log_probs(x, z).argmax(1) for z in range(h.n_coarse)]
+    assert bool((coarse_pred == h.coarse_of(y)).all())
+    for z in range(h.n_coarse):
+        members = h.coarse_of(y) == z
+        assert bool((fine_pred[z][members] == h.position_in_group[y[members]]).all()), f"fine network {z}"
+    assert float((clf.predict(x.numpy()).argmax(1) == y.numpy()).mean()) == 1.0
+
+
+def test_fit_trains_a_flat_model_and_rejects_what_the_trainer_owns() -> None:
+    from robin_bench.train import TrainConfig
+
+    model = build("flat")
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand((32, *SHAPE), generator=g)
+    y = torch.arange(32) % K
+    x[:, 0, 0, :K] = torch.nn.functional.one_hot(y, K).float()
+    clf = to_art(model, input_shape=SHAPE, train_config=TrainConfig(lr=0.1, schedule="constant", progress=False))
+    clf.fit(x.numpy(), y.numpy(), batch_size=8, nb_epochs=10)
+    assert float((clf.predict(x.numpy()).argmax(1) == y.numpy()).mean()) == 1.0
+    with pytest.raises(RobinBenchError, match="scheduler"):
+        clf.fit(x.numpy(), y.numpy(), scheduler=object())
+
+
+def test_art_evasion_runs_our_pgd_on_robin_with_labels_one_hot_or_none() -> None:
+    model = build("robin")
+    clf = to_art(model, input_shape=SHAPE)
+    x, y = inputs(model)
+    attack = ArtEvasion(clf, attack=PGD(model, eps=EPS, steps=10), batch_size=3)
+    adv_labels = attack.generate(x, y)
+    adv_one_hot = attack.generate(x, np.eye(K, dtype=np.float32)[y])
+    adv_none = attack.generate(x)
+    np.testing.assert_array_equal(adv_labels, adv_one_hot)
+    np.testing.assert_array_equal(adv_labels, adv_none)
+    assert adv_labels.dtype == np.float32 and adv_labels.shape == x.shape
+    assert np.abs(adv_labels - x).max() <= EPS + 1e-6 and adv_labels.min() >= 0 and adv_labels.max() <= 1
+    assert float((clf.predict(adv_labels).argmax(1) == y).mean()) <= 0.5
+    assert "attack" in attack.attack_params and attack.estimator is clf
+
+
+def test_art_evasion_rejects_an_attack_on_another_model() -> None:
+    clf = to_art(build("robin"), input_shape=SHAPE)
+    with pytest.raises(RobinBenchError, match="different model"):
+        ArtEvasion(clf, attack=PGD(build("robin"), eps=EPS))
