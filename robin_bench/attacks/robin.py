@@ -25,19 +25,31 @@ SOFTMAX TOP 2 (Appendix B.1)."""
 BASES: dict[str, type[PGD] | type[CW]] = {"pgd": PGD, "cw": CW}
 """Base attack name -> the attack whose optimizer runs the strategy's objective."""
 
-_OWN_ARGS = frozenset({"self", "model", "norm", "eps", "steps", "loss"})
+_ENGINE_ARGS = frozenset({"self", "model", "norm", "eps", "steps"})
 
 
 def base_kwarg_names(base: str) -> list[str]:
-    """Keyword arguments a ROBIN attack passes on to its base attack ``base`` (e.g. ``alpha``, ``c``)."""
-    return [p for p in inspect.signature(BASES[base].__init__).parameters if p not in _OWN_ARGS]
+    """Keyword arguments an attack passes on to its base attack ``base`` (e.g. ``alpha``, ``c``)."""
+    return [p for p in inspect.signature(BASES[base].__init__).parameters if p not in _ENGINE_ARGS]
+
+
+def check_base(owner: str, base: str, base_kwargs: dict[str, Any], *, reserved: tuple[str, ...] = ()) -> None:
+    """Raise ``RobinBenchError`` for an unknown ``base`` or a keyword argument it does not take (or ``reserved``)."""
+    if base not in BASES:
+        raise RobinBenchError(f"unknown base attack {base!r} for {owner}; valid: {', '.join(BASES)}")
+    valid = [p for p in base_kwarg_names(base) if p not in reserved]
+    unknown = sorted(set(base_kwargs) - set(valid))
+    if unknown:
+        raise RobinBenchError(
+            f"unknown argument(s) {', '.join(unknown)} for {owner} with base={base!r}; valid: {', '.join(valid)}"
+        )
 
 
 def _one_hot(arm: Tensor, k: int) -> Tensor:
     return F.one_hot(arm, k).float()
 
 
-def _best_other(out: Tensor, arm: Tensor) -> Tensor:
+def best_other_arm(out: Tensor, arm: Tensor) -> Tensor:
     """(N,) index of the highest-scoring column other than ``arm``."""
     return out.scatter(1, arm[:, None], float("-inf")).argmax(1)
 
@@ -141,16 +153,7 @@ class RobinAttack(Attack):
     ) -> None:
         if strategy not in STRATEGIES:
             raise RobinBenchError(f"unknown ROBIN strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
-        if base not in BASES:
-            raise RobinBenchError(f"unknown base attack {base!r} for ROBIN strategy {strategy!r}; valid: "
-                                  f"{', '.join(BASES)}")
-        valid = base_kwarg_names(base)
-        unknown = sorted(set(base_kwargs) - set(valid))
-        if unknown:
-            raise RobinBenchError(
-                f"unknown argument(s) {', '.join(unknown)} for RobinAttack with base={base!r}; "
-                f"valid: {', '.join(valid)}"
-            )
+        check_base("RobinAttack", base, base_kwargs, reserved=("loss",))
         engine = BASES[base](model, norm=norm, eps=eps, steps=steps, **base_kwargs)
         super().__init__(f"ROBIN-{strategy}", model, norm=norm, eps=eps, seed=engine.seed)
         self.strategy = strategy
@@ -203,7 +206,7 @@ class RobinAttack(Attack):
             h = clean.argmax(1)
             obj = _linear(_one_hot(h, k) * signs.gather(1, h[:, None]))
             return self._run(x, idx, obj, obj, success)
-        down, up = (_best_other(clean, aim), aim) if targeted else (aim, _best_other(clean, aim))
+        down, up = (best_other_arm(clean, aim), aim) if targeted else (aim, best_other_arm(clean, aim))
         if self.strategy == "top2":
             obj = _linear((_one_hot(up, k) - _one_hot(down, k)) / 2)
             return self._run(x, idx, obj, obj, success)
