@@ -5,7 +5,9 @@ from robin_bench import estimators
 from robin_bench.attacks.evaluate import EvalResult, evaluate
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
+from robin_bench import train
 from robin_bench.models import HARClassifier, RobinClassifier, archs
+from robin_bench.models import build_model, load_checkpoint, model_spec, save_checkpoint
 
 __version__ = "0.1.0"
 
@@ -20,4 +22,9 @@ __all__ = [
     "archs",
     "datasets",
     "estimators",
+    "build_model",
+    "load_checkpoint",
+    "model_spec",
+    "save_checkpoint",
+    "train",
 ]

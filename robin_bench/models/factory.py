@@ -1,0 +1,123 @@
+"""The model factory: flat, ROBIN and HAR models from one architecture name, and their JSON spec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from torch import nn
+
+from robin_bench.errors import RobinBenchError
+from robin_bench.hierarchy import Hierarchy
+from robin_bench.models import archs
+from robin_bench.models.har import HARClassifier
+from robin_bench.models.robin import RobinClassifier
+from robin_bench.registry import did_you_mean
+
+Kind = Literal["flat", "robin", "har"]
+KINDS: tuple[str, ...] = ("flat", "robin", "har")
+SPEC_KEYS: tuple[str, ...] = ("kind", "arch", "in_shape", "n_classes", "hierarchy", "mean", "std")
+
+
+def build_model(
+    kind: Kind,
+    *,
+    arch: str,
+    in_shape: Sequence[int],
+    n_classes: int,
+    hierarchy: Hierarchy | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> nn.Module:
+    r"""A flat, ROBIN or HAR classifier whose every component is architecture ``arch``.
+
+    ``flat``: one network with ``n_classes`` outputs. ``robin``: a :class:`RobinClassifier` of
+    ``n_classes`` arms with one output each (ROBIN Algorithm 1). ``har``: a :class:`HARClassifier` with
+    a coarse network of ``hierarchy.n_coarse`` outputs and fine network ``z`` with ``|group z|``
+    outputs (HAR Section 3). Each component normalizes its [0, 1] input with ``mean``/``std`` itself.
+    Initialization draws from torch's global RNG: seed it for a reproducible model.
+
+    Arguments:
+        kind (str): ``"flat"``, ``"robin"`` or ``"har"``.
+        arch (str): a registered architecture (``rb.archs.names()``).
+        in_shape (Sequence[int]): (C, H, W) of one input.
+        n_classes (int): number of (fine) classes, >= 2.
+        hierarchy (Hierarchy | None): required for ``har`` (and must cover ``n_classes`` fine classes).
+        mean, std (Sequence[float] | None): per-channel normalization. (Default: None, identity)
+
+    Shape:
+        - Input: (N, C, H, W) in [0, 1].
+        - Output: (N, n_classes) logits (flat, robin) or log-probabilities (har).
+
+    Example::
+
+        >>> h = rb.Hierarchy.from_groups([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]])
+        >>> model = build_model("har", arch="mlp", in_shape=(1, 8, 8), n_classes=10, hierarchy=h)
+    """
+    if kind not in KINDS:
+        hint = did_you_mean(kind, list(KINDS)) if isinstance(kind, str) else f"valid: {', '.join(KINDS)}"
+        raise RobinBenchError(f"unknown model kind {kind!r}; {hint}")
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+        raise RobinBenchError(f"n_classes={n_classes!r} for a {kind} model; expected an integer >= 2")
+    shape = tuple(in_shape)
+
+    def component(n_outputs: int) -> nn.Module:
+        return archs.build(arch, in_shape=shape, n_outputs=n_outputs, mean=mean, std=std)  # type: ignore[arg-type]
+
+    if kind == "flat":
+        return component(n_classes)
+    if kind == "robin":
+        return RobinClassifier([component(1) for _ in range(n_classes)])
+    if hierarchy is None:
+        raise RobinBenchError("model kind 'har' needs hierarchy= (a Hierarchy grouping the fine classes)")
+    if hierarchy.n_fine != n_classes:
+        raise RobinBenchError(
+            f"hierarchy covers {hierarchy.n_fine} fine classes but n_classes={n_classes}; they must agree"
+        )
+    coarse = component(hierarchy.n_coarse)
+    fine = [component(len(hierarchy.fine_classes(z))) for z in range(hierarchy.n_coarse)]
+    return HARClassifier(coarse, fine, hierarchy)
+
+
+def model_spec(
+    kind: Kind,
+    *,
+    arch: str,
+    in_shape: Sequence[int],
+    n_classes: int,
+    hierarchy: Hierarchy | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """The JSON-serialisable spec of :func:`build_model`'s arguments (what a checkpoint sidecar stores)."""
+    return {
+        "kind": kind,
+        "arch": arch,
+        "in_shape": [int(v) for v in in_shape],
+        "n_classes": n_classes,
+        "hierarchy": hierarchy.to_dict() if hierarchy is not None else None,
+        "mean": None if mean is None else [float(v) for v in mean],
+        "std": None if std is None else [float(v) for v in std],
+    }
+
+
+def build_from_spec(spec: Mapping[str, Any], *, source: str = "model spec") -> nn.Module:
+    """:func:`build_model` from a spec dict (see :func:`model_spec`); a missing or unknown key names ``source``."""
+    if not isinstance(spec, Mapping):
+        raise RobinBenchError(f"{source} is {type(spec).__name__}; expected a mapping with keys {', '.join(SPEC_KEYS)}")
+    for key in spec:
+        if key not in SPEC_KEYS:
+            raise RobinBenchError(f"unknown key {key!r} in {source}; {did_you_mean(str(key), list(SPEC_KEYS))}")
+    for key in ("kind", "arch", "in_shape", "n_classes"):
+        if key not in spec:
+            raise RobinBenchError(f"{source} lacks key {key!r}; needed: kind, arch, in_shape, n_classes")
+    groups = spec.get("hierarchy")
+    return build_model(
+        spec["kind"],
+        arch=spec["arch"],
+        in_shape=spec["in_shape"],
+        n_classes=spec["n_classes"],
+        hierarchy=Hierarchy.from_groups(groups) if groups is not None else None,
+        mean=spec.get("mean"),
+        std=spec.get("std"),
+    )
