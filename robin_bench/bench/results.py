@@ -62,6 +62,7 @@ WORST_CASE = "worst_case"
 SCOPES = ("alone", "cumulative", WORST_CASE)
 KINDS = ("flat", "robin", "har")
 FLAGS_DIRNAME = "flags"
+RESULTS_NAME = "results.csv"
 
 META_REQUIRED: list[str] = [
     "suite", "dataset", "model", "kind", "arch", "train_objective", "norm", "eps_train", "eps",

@@ -1,0 +1,97 @@
+"""Regression gate: flags drops beyond the CI or the tolerance, passes within them, reports missing rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from synthetic_results import write_run
+
+from robin_bench.bench import check, leaderboard, results
+from robin_bench.bench.stats import wilson
+from robin_bench.errors import RobinBenchError
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("base")
+    csv = write_run(root / "run")
+    board = leaderboard.build([csv], root / "demo")[0]
+    return csv, board
+
+
+def _shift(csv: Path, out: Path, model: str, eps: float, delta: float, column: str = "robust_acc") -> Path:
+    """A copy of ``csv`` with one worst-case accuracy moved by ``delta`` (its CI recomputed)."""
+    df = results.read(csv)
+    i = df.index[(df["model"] == model) & (df["eps"] == eps) & (df["attack"] == "worst_case")][0]
+    df.loc[i, column] = df.loc[i, column] + delta
+    if column == "robust_acc":
+        n = int(df.loc[i, "n"])
+        df.loc[i, ["robust_acc_ci_low", "robust_acc_ci_high"]] = wilson(round(df.loc[i, "robust_acc"] * n), n)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results.append_rows(out, df.to_dict("records"))
+    return out
+
+
+def test_identical_run_passes_against_results_and_leaderboard(baseline: tuple[Path, Path]) -> None:
+    csv, board = baseline
+    assert check.compare(csv, csv) == []
+    assert check.compare(csv, board) == []
+    assert check.compare(csv, board, tolerance=0.0) == []
+
+
+def test_drop_beyond_ci_is_flagged(baseline: tuple[Path, Path], tmp_path: Path) -> None:
+    csv, board = baseline
+    cur = _shift(csv, tmp_path / "results.csv", "robin", 0.1, -0.25)
+    offending = check.compare(cur, board)
+    assert len(offending) == 1
+    row = offending[0]
+    assert (row["model"], row["eps"], row["metric"], row["reason"]) == ("robin", 0.1, "robust_acc", check.BELOW)
+    assert row["current_ci_high"] < row["baseline"] == row["threshold"]
+    assert "robin" in check.describe(row) and "below the baseline" in check.describe(row)
+
+
+def test_small_drop_within_ci_passes_but_tolerance_zero_catches_it(baseline: tuple[Path, Path],
+                                                                   tmp_path: Path) -> None:
+    csv, board = baseline
+    cur = _shift(csv, tmp_path / "results.csv", "har", 0.1, -1 / 60)
+    assert check.compare(cur, board) == []
+    assert check.compare(cur, board, tolerance=0.02) == []
+    offending = check.compare(cur, board, tolerance=0.0)
+    assert [(r["model"], r["metric"]) for r in offending] == [("har", "robust_acc")]
+    assert offending[0]["threshold"] == pytest.approx(offending[0]["baseline"])
+
+
+def test_coarse_drop_is_flagged(baseline: tuple[Path, Path], tmp_path: Path) -> None:
+    csv, board = baseline
+    cur = _shift(csv, tmp_path / "results.csv", "har", 0.2, -0.3, column="coarse_robust_acc")
+    assert [(r["model"], r["metric"]) for r in check.compare(cur, board)] == [("har", "coarse_robust_acc")]
+
+
+def test_missing_rows_are_reported(baseline: tuple[Path, Path], tmp_path: Path) -> None:
+    csv, board = baseline
+    df = results.read(csv)
+    cur = tmp_path / "results.csv"
+    results.append_rows(cur, df[df["model"] != "har"].to_dict("records"))
+    offending = check.compare(cur, board)
+    assert {r["reason"] for r in offending} == {check.MISSING}
+    assert {(r["model"], r["eps"], r["metric"]) for r in offending} == {
+        ("har", e, m) for e in (0.0, 0.1, 0.2) for m in ("robust_acc", "coarse_robust_acc")}
+    assert all(r["current"] is None for r in offending)
+    assert "missing" in check.describe(offending[0])
+
+
+def test_other_suite_or_bad_files_are_refused(baseline: tuple[Path, Path], tmp_path: Path) -> None:
+    csv, board = baseline
+    other = write_run(tmp_path / "other", suite="nightly")
+    with pytest.raises(RobinBenchError, match="no rows for suite"):
+        check.compare(other, board)
+    with pytest.raises(RobinBenchError, match="tolerance"):
+        check.compare(csv, board, tolerance=-0.1)
+    junk = tmp_path / "junk.csv"
+    pd.DataFrame({"a": [1]}).to_csv(junk, index=False)
+    with pytest.raises(RobinBenchError, match="neither a results.csv nor a leaderboard"):
+        check.compare(csv, junk)
+    with pytest.raises(RobinBenchError, match="does not exist"):
+        check.compare(csv, tmp_path / "absent.csv")

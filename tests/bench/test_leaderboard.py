@@ -1,0 +1,142 @@
+"""Leaderboard: ranking, baseline comparisons with McNemar, md/html/json outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic_results import write_run
+
+from robin_bench.bench import leaderboard, results
+from robin_bench.bench.stats import mcnemar_exact
+from robin_bench.errors import RobinBenchError
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    root = tmp_path_factory.mktemp("lb")
+    csv = write_run(root / "run")
+    return csv, leaderboard.build([csv], root / "boards" / "demo")
+
+
+def test_build_writes_every_file(built: tuple[Path, list[Path]]) -> None:
+    csv, written = built
+    names = [p.name for p in written]
+    assert names[:3] == ["demo.csv", "demo.md", "demo.html"]
+    assert sorted(names[3:]) == ["demo__har.json", "demo__mc.json", "demo__robin.json"]
+    assert all(p.is_file() for p in written)
+
+
+def test_csv_is_ranked_by_worst_case_robust_accuracy(built: tuple[Path, list[Path]]) -> None:
+    csv, written = built
+    board = leaderboard.read(written[0])
+    assert list(board.columns) == leaderboard.COLUMNS
+    src = results.read(csv)
+    worst = src[src["attack"] == "worst_case"]
+    assert len(board) == len(worst) == 9
+    for _, g in board.groupby(leaderboard.GROUP):
+        assert list(g["robust_acc"]) == sorted(g["robust_acc"], reverse=True)
+        assert g["rank"].iloc[0] == 1
+        for _, r in g.iterrows():  # ties share a rank: 1 + number of strictly better rows
+            assert r["rank"] == 1 + (g["robust_acc"] > r["robust_acc"]).sum()
+    assert board["robust_acc"].dtype == np.float64  # numbers, never percent strings
+    assert ((board["robust_acc"] >= 0) & (board["robust_acc"] <= 1)).all()
+
+
+def test_baseline_difference_and_mcnemar_from_flags(built: tuple[Path, list[Path]]) -> None:
+    csv, written = built
+    board = leaderboard.read(written[0])
+    assert (board[board["kind"] == "flat"]["baseline"] == "").all()
+    assert board[board["kind"] == "flat"]["mcnemar_p"].isna().all()
+    row = board[(board["model"] == "robin") & (board["eps"] == 0.2)].iloc[0]
+    base = board[(board["model"] == "mc") & (board["eps"] == 0.2)].iloc[0]
+    assert row["baseline"] == "mc"
+    assert row["robust_acc_diff"] == pytest.approx(row["robust_acc"] - base["robust_acc"])
+    fdir = results.flags_dir_for(csv)
+    a = results.load_flags(fdir, results.cell_key("demo", "robin", "Linf", 0.2, "fine"))
+    b = results.load_flags(fdir, results.cell_key("demo", "mc", "Linf", 0.2, "fine"))
+    assert row["mcnemar_p"] == pytest.approx(mcnemar_exact(a.robust, b.robust))
+    assert row["mcnemar_p"] < 0.01  # synthetic ROBIN survives a strict superset of the baseline's samples
+    ca = results.load_flags(fdir, results.cell_key("demo", "robin", "Linf", 0.2, "coarse"))
+    cb = results.load_flags(fdir, results.cell_key("demo", "mc", "Linf", 0.2, "coarse"))
+    assert row["coarse_mcnemar_p"] == pytest.approx(mcnemar_exact(ca.robust, cb.robust))
+    assert row["coarse_robust_acc_diff"] == pytest.approx(row["coarse_robust_acc"] - base["coarse_robust_acc"])
+
+
+def test_missing_flags_leave_p_empty_but_keep_difference(tmp_path: Path) -> None:
+    csv = write_run(tmp_path / "run")
+    for p in results.flags_dir_for(csv).glob("*.npz"):
+        p.unlink()
+    board = leaderboard.read(leaderboard.build([csv], tmp_path / "demo")[0])
+    robin = board[board["model"] == "robin"]
+    assert robin["mcnemar_p"].isna().all() and robin["robust_acc_diff"].notna().all()
+
+
+def test_baseline_prefers_matching_flat_model(tmp_path: Path) -> None:
+    csv = write_run(tmp_path / "run")
+    df = results.read(csv)
+    extra = df[df["model"] == "mc"].copy()
+    extra["model"], extra["arch"], extra["robust_acc"] = "aa_other", "cnn2", extra["robust_acc_ci_low"]
+    results.append_rows(csv, extra.to_dict("records"))
+    board = leaderboard.read(leaderboard.build([csv], tmp_path / "demo")[0])
+    assert set(board[board["kind"] != "flat"]["baseline"]) == {"mc"}  # same arch wins over the first name
+
+
+def test_markdown_is_percent_and_grouped(built: tuple[Path, list[Path]]) -> None:
+    md = built[1][1].read_text()
+    assert md.count("## digits · Linf · eps = ") == 3
+    board = leaderboard.read(built[1][0])
+    r = board.iloc[0]
+    assert f"| {r['rank']} | {r['model']} | {r['kind']} |" in md
+    assert leaderboard.format_pct(r["robust_acc"]) in md
+
+
+def test_html_is_sortable_and_self_contained(built: tuple[Path, list[Path]]) -> None:
+    page = built[1][2].read_text()
+    assert "<script>" in page and "function sortBy" in page and page.count('onclick="sortBy(this)"') > 10
+    assert not re.search(r"(src|href)\s*=", page) and "http" not in page  # no network resources
+    assert page.count("<tr>") == 1 + 9
+    assert 'data-v="0.2"' in page  # raw numbers to sort by, percent shown
+
+
+def test_json_records_have_fixed_schema_and_numbers(built: tuple[Path, list[Path]]) -> None:
+    board = leaderboard.read(built[1][0])
+    for p in built[1][3:]:
+        rec = json.loads(p.read_text())
+        assert list(rec) == leaderboard.RECORD_KEYS
+        assert len(rec["evaluations"]) == 3
+        for ev in rec["evaluations"]:
+            assert list(ev) == leaderboard.EVALUATION_KEYS
+            assert isinstance(ev["robust_acc"], float) and isinstance(ev["n"], int)
+            assert ev["robust_acc_ci"][0] <= ev["robust_acc"] <= ev["robust_acc_ci"][1]
+            assert set(ev["attacks"]) == {"pgd", "cw"}
+            row = board[(board["model"] == rec["model"]) & (board["eps"] == ev["eps"])].iloc[0]
+            assert ev["rank"] == row["rank"] and ev["robust_acc"] == pytest.approx(row["robust_acc"])
+        if rec["kind"] == "flat":
+            assert all(ev["baseline"] is None and ev["mcnemar_p"] is None for ev in rec["evaluations"])
+
+
+def test_format_helpers() -> None:
+    assert leaderboard.format_pct(0.53125) == "53.1" and leaderboard.format_pct(float("nan")) == "-"
+    assert leaderboard.format_eps(8 / 255) == "8/255" and leaderboard.format_eps(0.2) == "0.2"
+    assert leaderboard.format_eps(0.0) == "0" and leaderboard.format_diff(-0.05) == "-5.0"
+    assert leaderboard.format_p(3e-6) == "<1e-4" and leaderboard.format_p(0.0625) == "0.0625"
+
+
+def test_same_model_in_two_files_is_refused(tmp_path: Path) -> None:
+    a = write_run(tmp_path / "a")
+    b = write_run(tmp_path / "b")
+    with pytest.raises(RobinBenchError, match="several results files"):
+        leaderboard.build([a, b], tmp_path / "x")
+
+
+def test_two_suites_combine(tmp_path: Path) -> None:
+    a = write_run(tmp_path / "a")
+    b = write_run(tmp_path / "b", suite="other", seed=1)
+    board = pd.read_csv(leaderboard.build([a, b], tmp_path / "both")[0])
+    assert set(board["suite"]) == {"demo", "other"} and len(board) == 18
+    assert (board[board["kind"] != "flat"]["baseline"] == "mc").all()

@@ -1,0 +1,33 @@
+"""Robust accuracy against eps plots: one PNG per suite x dataset x norm, atomic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import matplotlib.image
+from synthetic_results import write_run
+
+from robin_bench.bench import plots, results
+
+
+def test_plot_eps_curves_writes_png(tmp_path: Path) -> None:
+    write_run(tmp_path)
+    paths = plots.plot_eps_curves(tmp_path)
+    assert paths == [tmp_path / "plots" / "robust_acc_vs_eps_demo_digits_Linf.png"]
+    data = paths[0].read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    assert matplotlib.get_backend().lower() == "agg"
+    assert [p.name for p in paths[0].parent.iterdir()] == [paths[0].name]  # no temp files left
+
+
+def test_plot_without_hierarchy_has_one_panel(tmp_path: Path) -> None:
+    csv = write_run(tmp_path)
+    df = results.read(csv)
+    df["coarse_robust_acc"] = float("nan")
+    df["coarse_clean_acc"] = float("nan")
+    results.append_rows(csv, df.to_dict("records"))
+    with_coarse = write_run(tmp_path / "coarse")
+    one = plots.plot_eps_curves(tmp_path)[0]
+    two = plots.plot_eps_curves(with_coarse.parent)[0]
+    assert matplotlib.image.imread(one).shape[1] < matplotlib.image.imread(two).shape[1]
