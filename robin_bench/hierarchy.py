@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -56,11 +57,12 @@ class Hierarchy:
         for name, members in groups.items():
             if len(members) == 0:
                 raise RobinBenchError(f"hierarchy group {name!r} is empty; every coarse class needs a fine class")
-            for c in members:
-                if isinstance(c, bool) or not isinstance(c, int) or c < 0:
+            for raw in members:
+                if isinstance(raw, bool) or not isinstance(raw, numbers.Integral) or raw < 0:
                     raise RobinBenchError(
-                        f"hierarchy group {name!r} holds {c!r}; fine classes are non-negative integers"
+                        f"hierarchy group {name!r} holds {raw!r}; fine classes are non-negative integers"
                     )
+                c = int(raw)
                 if c in owner:
                     raise RobinBenchError(
                         f"fine class {c} is in two hierarchy groups, {owner[c]!r} and {name!r}; "
@@ -74,7 +76,7 @@ class Hierarchy:
                 f"fine class {missing[0]} is in no hierarchy group; groups must cover 0..{n_fine - 1}"
             )
         self.names: list[str] = list(groups)
-        self._groups: list[list[int]] = [sorted(groups[n]) for n in self.names]
+        self._groups: list[list[int]] = [sorted(int(c) for c in groups[n]) for n in self.names]
         fine_to_coarse = torch.empty(n_fine, dtype=torch.long)
         position = torch.empty(n_fine, dtype=torch.long)
         for z, members in enumerate(self._groups):
@@ -94,6 +96,8 @@ class Hierarchy:
     @classmethod
     def from_fine_to_coarse(cls, fine_to_coarse: Sequence[int], names: Sequence[str] | None = None) -> Hierarchy:
         """A hierarchy from a per-fine-class coarse label list (``fine_to_coarse[y] = z``)."""
+        if len(fine_to_coarse) == 0:
+            raise RobinBenchError("fine_to_coarse is empty; give the coarse class of every fine class")
         n_coarse = max(fine_to_coarse) + 1
         names = list(names) if names is not None else [str(z) for z in range(n_coarse)]
         if len(names) != n_coarse:
