@@ -3,6 +3,7 @@
 from robin_bench import data as datasets
 from robin_bench import estimators
 from robin_bench.attacks.evaluate import EvalResult, evaluate
+from robin_bench.attacks.sanity import SanityReport, sanity_check
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench import train
@@ -22,6 +23,8 @@ __all__ = [
     "archs",
     "datasets",
     "estimators",
+    "sanity_check",
+    "SanityReport",
     "build_model",
     "load_checkpoint",
     "model_spec",
