@@ -82,7 +82,7 @@ class RobinBenchClassifier(PyTorchClassifier):
         super().__init__(*args, **kwargs)
         self.train_config = train_config
 
-    def fit(  # type: ignore[override]
+    def fit(
         self,
         x: np.ndarray,
         y: np.ndarray,
