@@ -89,13 +89,19 @@ def model_spec(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """The JSON-serialisable spec of :func:`build_model`'s arguments (what a checkpoint sidecar stores)."""
+    """The JSON-serialisable spec of :func:`build_model`'s arguments (what a checkpoint sidecar stores).
+
+    The hierarchy is stored as ``{"names": [...], "groups": [[...], ...]}`` in coarse-class order, so the
+    order survives JSON writers that sort keys.
+    """
     return {
         "kind": kind,
         "arch": arch,
         "in_shape": [int(v) for v in in_shape],
         "n_classes": n_classes,
-        "hierarchy": hierarchy.to_dict() if hierarchy is not None else None,
+        "hierarchy": None if hierarchy is None else {"names": list(hierarchy.names), "groups": [
+            hierarchy.fine_classes(z) for z in range(hierarchy.n_coarse)
+        ]},
         "mean": None if mean is None else [float(v) for v in mean],
         "std": None if std is None else [float(v) for v in std],
     }
@@ -111,13 +117,22 @@ def build_from_spec(spec: Mapping[str, Any], *, source: str = "model spec") -> n
     for key in ("kind", "arch", "in_shape", "n_classes"):
         if key not in spec:
             raise RobinBenchError(f"{source} lacks key {key!r}; needed: kind, arch, in_shape, n_classes")
-    groups = spec.get("hierarchy")
     return build_model(
         spec["kind"],
         arch=spec["arch"],
         in_shape=spec["in_shape"],
         n_classes=spec["n_classes"],
-        hierarchy=Hierarchy.from_groups(groups) if groups is not None else None,
+        hierarchy=_hierarchy_from_spec(spec.get("hierarchy"), source),
         mean=spec.get("mean"),
         std=spec.get("std"),
     )
+
+
+def _hierarchy_from_spec(h: Any, source: str) -> Hierarchy | None:
+    if h is None:
+        return None
+    if not isinstance(h, Mapping) or set(h) != {"names", "groups"} or len(h["names"]) != len(h["groups"]):
+        raise RobinBenchError(
+            f"{source} hierarchy is {h!r}; expected {{'names': [...], 'groups': [[...], ...]}} of equal lengths"
+        )
+    return Hierarchy(dict(zip(h["names"], h["groups"], strict=True)))

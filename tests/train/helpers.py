@@ -21,9 +21,13 @@ class Recorder(nn.Module):
 
 
 def labelled_pixels(n: int, n_classes: int, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """(N, 1, 8, 8) random images whose first pixel is ``y / 10``, and their labels ``y`` (imbalanced)."""
+    """(N, 1, 8, 8) noise images with pixel (0, 0) = ``y / 10`` and a one-hot row 1 (``n_classes <= 8``); labels ``y``.
+
+    Classes are drawn with weights rising linearly from 1 to 3 (class 0 rarest), and are linearly separable.
+    """
     g = torch.Generator().manual_seed(seed)
     y = torch.multinomial(torch.linspace(1, 3, n_classes), n, replacement=True, generator=g)
     x = torch.rand(n, 1, 8, 8, generator=g)
     x[:, 0, 0, 0] = y.float() / 10
+    x[:, 0, 1] = torch.nn.functional.one_hot(y, 8).float()
     return x, y
