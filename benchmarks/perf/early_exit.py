@@ -69,8 +69,9 @@ def main() -> None:
         g_fast, g_full = fast.total_grad_evals, full.total_grad_evals
         s_fast, s_full = sum(fast.seconds.values()), sum(full.seconds.values())
         assert g_fast is not None and g_full is not None
+        same = bool(torch.equal(fast.robust, full.robust))
         print(f"| {eps:g} | {fast.clean_acc:.3f} | {fast.robust_acc:.3f} | {g_fast} / {g_full} | {g_fast / g_full:.2f} "
-              f"| {s_fast:.1f} / {s_full:.1f} | {s_fast / s_full:.2f} | {bool(torch.equal(fast.robust, full.robust))} |")
+              f"| {s_fast:.1f} / {s_full:.1f} | {s_fast / s_full:.2f} | {same} |")
         for name in fast.names:
             print(f"|   | {name} | robust after {fast.robust_acc_after[name]:.3f} | {fast.grad_evals[name]} / "
                   f"{full.grad_evals[name]} | | {fast.seconds[name]:.2f} / {full.seconds[name]:.2f} | | |")
