@@ -1,0 +1,115 @@
+"""The ``robin-bench`` command line: argument parsing only; the work happens in :mod:`robin_bench.bench`.
+
+Commands::
+
+    robin-bench run [SUITE] [--dry-run] [--output DIR]     run a suite (default: the packaged demo)
+    robin-bench leaderboard RESULTS... -o leaderboards/NAME  build leaderboards from results.csv files
+    robin-bench check SUITE --baseline CSV [--tolerance T]  run a suite and compare with a baseline
+
+Exit status: 0 success, 1 regression found by ``check``, 2 a user mistake (one line on stderr, no
+traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from robin_bench.errors import RobinBenchError
+
+if TYPE_CHECKING:
+    from robin_bench.bench.config import Suite
+
+
+def _parser() -> argparse.ArgumentParser:
+    from robin_bench import __version__  # noqa: PLC0415
+
+    p = argparse.ArgumentParser(
+        prog="robin-bench",
+        description="Benchmark the adversarial robustness of ROBIN and HAR classifiers against flat baselines.",
+    )
+    p.add_argument("--version", action="version", version=f"robin-bench {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a suite: train or reuse models, attack every cell, write results")
+    run.add_argument("suite", nargs="?", default=None,
+                     help="suite YAML file (default: the packaged demo suite on embedded digits)")
+    run.add_argument("--dry-run", action="store_true", help="print the expanded plan and exit without compute")
+    run.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
+
+    lb = sub.add_parser("leaderboard", help="build NAME.csv/.md/.html/.json from results files")
+    lb.add_argument("results", nargs="+", help="results.csv files of finished runs")
+    lb.add_argument("-o", "--output", required=True, help="output prefix, e.g. leaderboards/demo")
+
+    check = sub.add_parser("check", help="run a suite and exit 1 when robust accuracy fell below a baseline")
+    check.add_argument("suite", help="suite YAML file")
+    check.add_argument("--baseline", required=True, help="baseline results or leaderboard CSV")
+    check.add_argument("--tolerance", type=float, default=None,
+                       help="allowed drop in robust accuracy (fraction); default: beyond the confidence interval")
+    check.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
+    return p
+
+
+def _load(path: str | None, output: str | None) -> Suite:
+    from robin_bench.bench.config import demo_suite_path, load_suite  # noqa: PLC0415
+
+    return load_suite(path if path is not None else demo_suite_path()).with_output(output)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from robin_bench.bench import runner  # noqa: PLC0415
+
+    suite = _load(args.suite, args.output)
+    if args.dry_run:
+        print(runner.plan(suite).describe())
+        return 0
+    report = runner.run(suite)
+    print(f"{len(report.computed)} cells computed, {len(report.reused)} reused, "
+          f"{len(report.trained)} models trained in {report.seconds:.1f}s; results in {report.results_csv}")
+    return 0
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from robin_bench.bench import leaderboard  # noqa: PLC0415
+
+    written = leaderboard.build(args.results, args.output)
+    for path in written or []:
+        print(path)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from robin_bench.bench import check, runner  # noqa: PLC0415
+
+    if args.tolerance is not None and not 0 <= args.tolerance <= 1:
+        raise RobinBenchError(f"--tolerance {args.tolerance} is not a fraction in [0, 1]")
+    suite = _load(args.suite, args.output)
+    report = runner.run(suite)
+    offending = check.compare(report.results_csv, args.baseline, tolerance=args.tolerance)
+    if not offending:
+        print(f"check passed: no robust accuracy below {args.baseline}")
+        return 0
+    print(f"check FAILED: {len(offending)} rows below the baseline {args.baseline}:")
+    for row in offending:
+        print("  " + ", ".join(f"{k}={v}" for k, v in row.items()))
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``robin-bench``; returns the exit status (0 ok, 1 regression, 2 user mistake)."""
+    args = _parser().parse_args(argv)
+    commands = {"run": _run, "leaderboard": _leaderboard, "check": _check}
+    try:
+        return commands[args.command](args)
+    except RobinBenchError as e:
+        print(f"robin-bench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("robin-bench: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
