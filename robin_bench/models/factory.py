@@ -107,7 +107,7 @@ def model_spec(
     }
 
 
-def build_from_spec(spec: Mapping[str, Any], *, source: str = "model spec") -> nn.Module:
+def build_from_spec(spec: object, *, source: str = "model spec") -> nn.Module:
     """:func:`build_model` from a spec dict (see :func:`model_spec`); a missing or unknown key names ``source``."""
     if not isinstance(spec, Mapping):
         raise RobinBenchError(f"{source} is {type(spec).__name__}; expected a mapping with keys {', '.join(SPEC_KEYS)}")
