@@ -2,21 +2,30 @@
 
 from robin_bench.attacks.autoattack import AutoAttack
 from robin_bench.attacks.base import Attack
+from robin_bench.attacks.cw import CW
 from robin_bench.attacks.evaluate import EvalResult, evaluate
+from robin_bench.attacks.fgsm import FGSM
 from robin_bench.attacks.hierarchical import CoarseMarginal, CoarseTargeted, HierarchicalTargeted
 from robin_bench.attacks.pgd import PGD
 from robin_bench.attacks.registry import ATTACKS
+from robin_bench.attacks.robin import STRATEGIES, RobinAttack
 from robin_bench.attacks.threat import ThreatModel
+from robin_bench.attacks.transfer import TransferAttack
 
 __all__ = [
     "ATTACKS",
+    "CW",
+    "FGSM",
     "PGD",
+    "STRATEGIES",
     "Attack",
     "AutoAttack",
     "CoarseMarginal",
     "CoarseTargeted",
     "EvalResult",
     "HierarchicalTargeted",
+    "RobinAttack",
     "ThreatModel",
+    "TransferAttack",
     "evaluate",
 ]

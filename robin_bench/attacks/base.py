@@ -46,11 +46,12 @@ class Attack(TorchattacksAttack):
         return torch.Generator(device=x.device).manual_seed(self.seed)
 
     def loss_and_grad(self, x: Tensor, aux: Tensor, objective: Objective) -> tuple[Tensor, Tensor, Tensor]:
-        """Model output, per-sample objective and its input gradient at ``x``; counts N gradient evaluations."""
-        x = x.detach().requires_grad_(True)
-        out = self.get_logits(x)
-        loss = objective(out, aux)
-        (grad,) = torch.autograd.grad(loss.sum(), x)
+        """Model output, per-sample objective and its input gradient at ``x`` (also under no_grad); counts N."""
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            out = self.get_logits(x)
+            loss = objective(out, aux)
+            (grad,) = torch.autograd.grad(loss.sum(), x)
         self.grad_evals += x.shape[0]
         return out.detach(), loss.detach(), grad.detach()
 
