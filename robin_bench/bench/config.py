@@ -283,7 +283,8 @@ def parse_suite(text: str, *, source: str = "<suite>", default_name: str = "suit
     try:
         suite = Suite.model_validate(data)
     except ValidationError as e:
-        raise RobinBenchError(_describe(e.errors()[0], source, lines)) from None
+        errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")
+        raise RobinBenchError(_describe(errors[0], source, lines)) from None
     suite._source = source
     _check_names(suite, lines)
     return suite
