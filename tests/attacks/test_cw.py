@@ -58,13 +58,14 @@ def test_cw_l2_optimizes_any_margin_like_objective() -> None:
 
 
 def test_kappa_buys_confidence_beyond_the_boundary() -> None:
-    model, x, y = linear_problem(2, 32, 0.4, seed=0)
+    model, x, y = linear_problem(2, 8, 0.4, seed=0)
 
     def confident(out: Tensor, aux: Tensor) -> Tensor:
         return margin(out, aux) > 1.0
 
-    x_adv = CW(model, norm="L2", eps=3.0, kappa=1.0, steps=100, binary_search_steps=3).optimize(x, y, margin, confident)
-    x_flat = CW(model, norm="L2", eps=3.0, kappa=0.0, steps=100, binary_search_steps=3).optimize(x, y, margin, confident)
+    kwargs = {"norm": "L2", "eps": 3.0, "steps": 100, "binary_search_steps": 3}
+    x_adv = CW(model, kappa=1.0, **kwargs).optimize(x, y, margin, confident)
+    x_flat = CW(model, kappa=0.0, **kwargs).optimize(x, y, margin, confident)
     with torch.no_grad():
         assert bool((margin(model(x_adv), y) > 1.0).all())
         assert not bool((margin(model(x_flat), y) > 1.0).any())  # kappa = 0 stops pushing at the boundary
