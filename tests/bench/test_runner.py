@@ -1,0 +1,176 @@
+"""The runner on a tiny suite: results, cache reuse, resume after interruption or a hard kill, the lock."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from robin_bench.bench import results
+from robin_bench.bench.config import Suite, load_suite
+from robin_bench.bench.runner import RESULTS_NAME, plan, run
+from robin_bench.bench.store import RunLock
+from robin_bench.errors import RobinBenchError
+
+TINY = {
+    "name": "tiny",
+    "dataset": {"name": "digits", "n_examples": 12, "n_train": 80, "classes": [0, 1, 2, 3]},
+    "hierarchy": [[0, 1], [2, 3]],
+    "threat_models": [{"norm": "Linf", "eps": [0.1, 0.3]}],
+    "models": [
+        {"name": "mc", "kind": "flat", "arch": "mlp", "train": {"epochs": 1, "batch_size": 16, "seed": 1}},
+        {"name": "robin", "kind": "robin", "arch": "mlp", "train": {"epochs": 1, "batch_size": 16}},
+        {"name": "har", "kind": "har", "arch": "mlp", "train": {"epochs": 1, "batch_size": 16}},
+    ],
+    "attacks": [
+        {"attack": "pgd", "kwargs": {"steps": 2}},
+        {"name": "top2", "attack": "robin", "kinds": ["robin"], "kwargs": {"strategy": "top2", "steps": 2}},
+        {"attack": "coarse_marginal", "kwargs": {"steps": 2}},
+    ],
+}
+N_CELLS = 6
+VOLATILE = ["seconds", "timestamp"]
+
+
+def tiny(tmp_path: Path, out: str = "out", **changes: object) -> Suite:
+    path = tmp_path / f"{out}.yaml"
+    path.write_text(yaml.safe_dump({**TINY, **changes, "output": str(tmp_path / out)}, sort_keys=False))
+    return load_suite(path)
+
+
+def table(csv: Path) -> pd.DataFrame:
+    df = results.read(csv).drop(columns=VOLATILE)
+    return df.sort_values(results.KEY).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The results of one uninterrupted run of the tiny suite."""
+    tmp = tmp_path_factory.mktemp("reference")
+    report = run(tiny(tmp), log=io.StringIO(), progress=False)
+    assert len(report.computed) == N_CELLS and sorted(report.trained) == ["har", "mc", "robin"]
+    return table(report.results_csv)
+
+
+def test_run_writes_one_row_per_attack_plus_worst_case(reference: pd.DataFrame) -> None:
+    per_model = {"mc": 3, "robin": 4, "har": 3}  # attacks that apply + worst_case
+    assert len(reference) == 2 * sum(per_model.values())
+    for model, n in per_model.items():
+        assert (reference["model"] == model).sum() == 2 * n
+    assert not reference.duplicated(results.KEY).any()
+    assert reference["coarse_robust_acc"].notna().all(), "a hierarchy gives coarse figures on every row"
+    worst = reference[reference["attack"] == results.WORST_CASE]
+    assert (worst["robust_acc"] <= worst["clean_acc"]).all()
+
+
+def test_rerun_recomputes_nothing_and_changes_nothing(tmp_path: Path) -> None:
+    suite = tiny(tmp_path)
+    first = run(suite, log=io.StringIO(), progress=False)
+    before = first.results_csv.read_bytes()
+    second = run(suite, log=io.StringIO(), progress=False)
+    assert second.computed == [] and second.trained == [] and len(second.reused) == N_CELLS
+    assert first.results_csv.read_bytes() == before
+    assert all(c.done for c in plan(suite).cells)
+
+
+def test_changed_attack_recomputes_cells_but_reuses_models(tmp_path: Path) -> None:
+    run(tiny(tmp_path), log=io.StringIO(), progress=False)
+    attacks = [{"attack": "pgd", "kwargs": {"steps": 3}}, *TINY["attacks"][1:]]  # type: ignore[index]
+    report = run(tiny(tmp_path, attacks=attacks), log=io.StringIO(), progress=False)
+    assert len(report.computed) == N_CELLS and report.trained == []
+    assert not results.read(report.results_csv).duplicated(results.KEY).any()
+
+
+def test_interrupted_run_resumes_to_the_same_results(tmp_path: Path, reference: pd.DataFrame) -> None:
+    suite = tiny(tmp_path)
+    seen: list[str] = []
+
+    def stop_after_two(cell: object) -> None:
+        seen.append(str(cell))
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(suite, log=io.StringIO(), progress=False, after_cell=stop_after_two)
+    assert not (tmp_path / "out" / ".lock").exists(), "an interrupted run releases its lock"
+    resumed = run(suite, log=io.StringIO(), progress=False)
+    assert len(resumed.reused) == 2 and len(resumed.computed) == N_CELLS - 2
+    assert "mc" not in resumed.trained, "the model finished before the interruption is reused"
+    pd.testing.assert_frame_equal(table(resumed.results_csv), reference)
+
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    import torch
+    torch.set_num_threads(1)
+    from robin_bench.bench import config, runner
+    calls = 0
+    real_replace = os.replace
+    def replace(src, dst):
+        global calls
+        calls += 1
+        if calls == int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)  # dies mid-write: temp file written, not yet renamed
+        real_replace(src, dst)
+    os.replace = replace
+    runner.run(config.load_suite(sys.argv[1]), progress=False)
+""")
+
+
+def test_hard_kill_mid_write_then_rerun_gives_the_same_results(tmp_path: Path, reference: pd.DataFrame) -> None:
+    suite = tiny(tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    # writes: model mc, cell 1 record, results.csv, flags (fine, coarse), cell 2 record, ...: 7 = mid cell 2
+    proc = subprocess.run([sys.executable, "-c", KILLER, suite.source, "7"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr
+    out = tmp_path / "out"
+    assert (out / ".lock").exists(), "a killed run leaves its lock behind"
+    assert any(p.name.endswith(".tmp") for p in out.rglob(".*")), "the kill hit a write in progress"
+    resumed = run(suite, log=io.StringIO(), progress=False)
+    assert len(resumed.reused) >= 1 and len(resumed.computed) < N_CELLS
+    assert not any(p.name.endswith(".tmp") for p in out.rglob(".*"))
+    pd.testing.assert_frame_equal(table(resumed.results_csv), reference)
+
+
+def test_second_run_on_a_locked_directory_is_refused(tmp_path: Path) -> None:
+    suite = tiny(tmp_path)
+    with RunLock(suite.output_dir):
+        with pytest.raises(RobinBenchError, match="in use by another robin-bench run"):
+            run(suite, log=io.StringIO(), progress=False)
+    assert not (suite.output_dir / RESULTS_NAME).exists()
+
+
+def test_failing_run_keeps_earlier_results(tmp_path: Path) -> None:
+    report = run(tiny(tmp_path), log=io.StringIO(), progress=False)
+    before = report.results_csv.read_bytes()
+    bad = tiny(tmp_path, dataset={**TINY["dataset"], "n_examples": 10**6})  # type: ignore[dict-item]
+    with pytest.raises(RobinBenchError, match="exceeds"):
+        run(bad, log=io.StringIO(), progress=False)
+    assert report.results_csv.read_bytes() == before
+    assert not (tmp_path / "out" / ".lock").exists()
+
+
+def test_plain_log_line_per_cell_when_not_a_terminal(tmp_path: Path) -> None:
+    log = io.StringIO()
+    run(tiny(tmp_path), log=log, progress=None)
+    cell_lines = [ln for ln in log.getvalue().splitlines() if ln.startswith("[")]
+    assert len(cell_lines) == N_CELLS
+    assert cell_lines[0].startswith(f"[1/{N_CELLS}] mc Linf eps=0.1: clean ") and " robust " in cell_lines[0]
+
+
+def test_run_writes_flags_summary_and_plots(tmp_path: Path) -> None:
+    report = run(tiny(tmp_path), log=io.StringIO(), progress=False)
+    out = report.out_dir
+    key = results.cell_key("tiny", "robin", "Linf", 0.3, "fine")
+    flags = results.load_flags(out / results.FLAGS_DIRNAME, key)
+    assert flags.names == ["pgd", "top2", "coarse_marginal"] and flags.n == 12
+    assert (out / "summary.md").is_file()
+    assert list((out / "plots").glob("*.png")), "the robust accuracy vs eps plot"
