@@ -1,0 +1,34 @@
+"""Transferability (ROBIN Appendix B.2): transfer from the victim itself is the white-box attack."""
+
+from __future__ import annotations
+
+import torch
+from analysis_models import images, random_linear
+
+from robin_bench.analysis.io import write_analysis
+from robin_bench.analysis.transfer import plot_transfer, transferability
+from robin_bench.models.robin import RobinClassifier
+
+
+def test_transfer_from_the_victim_itself_equals_white_box_softmax(tmp_path) -> None:
+    robin = RobinClassifier([random_linear(1, seed=s, scale=3.0) for s in range(3)])
+    x = images(30, seed=1)
+    y = robin(x).argmax(1).detach()
+    df = transferability(robin, robin, x, y, norm="L2", eps=[0.0, 0.3, 1.0], steps=5, white_box=("softmax",))
+    wide = df.pivot(index="eps", columns="attack", values="robust_acc")
+    assert set(wide.columns) == {"transfer_untargeted", "transfer_targeted", "white_box"}
+    assert (wide.loc[0.0] == 1.0).all()
+    assert torch.allclose(torch.tensor(wide["transfer_untargeted"].to_numpy()),
+                          torch.tensor(wide["white_box"].to_numpy()))
+    assert wide.loc[1.0, "white_box"] < 1.0
+    csv, png = write_analysis(df, tmp_path, "transfer", plot_transfer, title="t")
+    assert csv.exists() and png.stat().st_size > 0
+
+
+def test_a_surrogate_unrelated_to_the_victim_transfers_worse_than_white_box() -> None:
+    robin = RobinClassifier([random_linear(1, seed=s, scale=3.0) for s in range(3)])
+    x = images(40, seed=2)
+    y = robin(x).argmax(1).detach()
+    df = transferability(robin, random_linear(3, seed=11, scale=3.0), x, y, norm="Linf", eps=[0.1], steps=5)
+    acc = df.set_index("attack")["robust_acc"]
+    assert acc["transfer_untargeted"] >= acc["white_box"] and acc["transfer_targeted"] >= acc["white_box"]
