@@ -93,7 +93,7 @@ def _check(args: argparse.Namespace) -> int:
         return 0
     print(f"check FAILED: {len(offending)} rows below the baseline {args.baseline}:")
     for row in offending:
-        print("  " + ", ".join(f"{k}={v}" for k, v in row.items()))
+        print("  " + check.describe(row))
     return 1
 
 

@@ -1,0 +1,112 @@
+"""The robin-bench command line: run, --dry-run, --output, leaderboard and the check gate's exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from robin_bench.bench import results
+from robin_bench.cli import main
+
+SUITE = {
+    "name": "cli",
+    "dataset": {"name": "digits", "n_examples": 12, "n_train": 60, "classes": [0, 1, 2]},
+    "threat_models": [{"norm": "L2", "eps": [0.5, 1.0]}],
+    "models": [{"name": "mc", "kind": "flat", "arch": "mlp", "train": {"epochs": 1, "batch_size": 16}}],
+    "attacks": [{"attack": "pgd", "kwargs": {"steps": 2}}, {"attack": "fgsm"}],
+}
+
+
+@pytest.fixture
+def suite_file(tmp_path: Path) -> Path:
+    path = tmp_path / "cli.yaml"
+    path.write_text(yaml.safe_dump(SUITE, sort_keys=False))
+    return path
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(suite_file: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(suite_file), "--dry-run", "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "train  mc [flat mlp]" in text
+    assert "cells (2, 2 to run)" in text and "mc L2 eps=0.5: pgd, fgsm" in text
+    assert not out.exists()
+
+
+def test_dry_run_without_suite_shows_the_packaged_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--dry-run", "--output", str(tmp_path / "demo")]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("suite demo") and "dataset digits" in text
+    for model in ("mc [flat mlp]", "robin [robin mlp]", "har [har mlp]"):
+        assert model in text
+    assert "robin_best_arm" in text and "hierarchical_targeted" in text and "cw" in text
+
+
+def test_run_then_rerun_reuses_everything(suite_file: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(suite_file), "--output", str(out)]) == 0
+    assert "2 cells computed, 0 reused, 1 models trained" in capsys.readouterr().out
+    df = results.read(out / "results.csv")
+    assert sorted(df["attack"]) == sorted(["pgd", "fgsm", results.WORST_CASE] * 2)
+    assert main(["run", str(suite_file), "--output", str(out)]) == 0
+    assert "0 cells computed, 2 reused, 0 models trained" in capsys.readouterr().out
+    assert main(["run", str(suite_file), "--output", str(out), "--dry-run"]) == 0
+    assert "reuse  mc" in capsys.readouterr().out
+
+
+def test_leaderboard_and_check_gate(suite_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(suite_file), "--output", str(out)]) == 0
+    csv = out / "results.csv"
+    prefix = tmp_path / "boards" / "cli"
+    assert main(["leaderboard", str(csv), "-o", str(prefix)]) == 0
+    for ext in ("csv", "md", "html"):
+        assert prefix.with_suffix(f".{ext}").is_file()
+    capsys.readouterr()
+
+    assert main(["check", str(suite_file), "--baseline", str(csv), "--output", str(out)]) == 0
+    assert "check passed" in capsys.readouterr().out
+
+    better = pd.read_csv(csv)
+    worst = better["attack"] == results.WORST_CASE
+    better.loc[worst, ["robust_acc", "robust_acc_ci_low", "robust_acc_ci_high"]] = 1.0
+    baseline = tmp_path / "baseline.csv"
+    better.to_csv(baseline, index=False)
+    assert main(["check", str(suite_file), "--baseline", str(baseline), "--output", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert "check FAILED: 2 rows" in text and "cli/mc L2 eps=0.5" in text and "below the baseline" in text
+    assert main(["check", str(suite_file), "--baseline", str(baseline), "--output", str(out),
+                 "--tolerance", "1.0"]) == 0
+
+
+def test_check_rejects_a_bad_tolerance(suite_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(suite_file), "--baseline", "x.csv", "--tolerance", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--tolerance 5.0" in err and "Traceback" not in err
+
+
+def test_leaderboard_of_a_missing_file_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["leaderboard", str(tmp_path / "none.csv"), "-o", str(tmp_path / "lb")]) == 2
+    assert "none.csv" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2() -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["frobnicate"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["check", "suite.yaml"])
+    assert e.value.code == 2
+
+
+@pytest.mark.slow
+def test_the_packaged_demo_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The real demo (about a minute on 2 cores); tests above cover the same paths on a tiny suite."""
+    assert main(["run", "--output", str(tmp_path / "demo")]) == 0
+    df = results.read(tmp_path / "demo" / "results.csv")
+    assert set(df["model"]) == {"mc", "robin", "har"} and (tmp_path / "demo" / "summary.md").is_file()
