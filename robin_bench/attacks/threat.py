@@ -66,14 +66,18 @@ class ThreatModel:
         return (x + delta).clamp(0.0, 1.0)
 
     def random_start(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """A point drawn uniformly from the ball around ``x``, projected into the box."""
+        """A random point of the ball around ``x``, projected into the box.
+
+        Linf: uniform in the cube. L2: uniform direction, radius uniform in [0, eps] (as torchattacks'
+        PGDL2). Uniform in volume would put almost every start on the sphere in high dimension, which
+        measurably weakens L2 PGD (robust accuracy about 2 points higher on a digits MLP).
+        """
         if self.norm == "Linf":
             u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             delta = (2 * u - 1) * self.eps
         else:
             g = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            d = g[0].numel()
-            r = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype) ** (1.0 / d)
+            r = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
             g = g / _per_sample(g.flatten(1).norm(dim=1).clamp_min(1e-12), g)
             delta = g * _per_sample(r * self.eps, g)
         return self.project(x + delta, x)
