@@ -277,7 +277,9 @@ def parse_suite(text: str, *, source: str = "<suite>", default_name: str = "suit
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise RobinBenchError(f"{where}: malformed YAML: {problem}; check indentation, colons and quotes") from None
     if not isinstance(data, dict):
-        raise RobinBenchError(f"{source}: a suite is a mapping of keys (dataset, models, ...), got {type(data).__name__}")
+        raise RobinBenchError(
+            f"{source}: a suite is a mapping of keys (dataset, models, ...), got {type(data).__name__}"
+        )
     lines = _LineMap(node)
     data.setdefault("name", default_name)
     try:
@@ -371,14 +373,18 @@ def _check_names(suite: Suite, lines: _LineMap) -> None:
 
     names = datasets.names()
     if suite.dataset.name not in names:
-        raise fail(("dataset", "name"), f"unknown dataset {suite.dataset.name!r}; {did_you_mean(suite.dataset.name, names)}")
+        hint = did_you_mean(suite.dataset.name, names)
+        raise fail(("dataset", "name"), f"unknown dataset {suite.dataset.name!r}; {hint}")
     info = datasets.info(suite.dataset.name)
+    if info.needs_root and suite.dataset.root is not None and Path(suite.dataset.root).is_file():
+        info = datasets.info(suite.dataset.name, root=suite.dataset.root)
     if info.needs_root and suite.dataset.root is None:
         raise fail(("dataset",), f"dataset {suite.dataset.name!r} is read from files; add 'root: <data directory>'")
     n_classes = len(suite.dataset.classes) if suite.dataset.classes is not None else info.n_classes
     for i, c in enumerate(suite.dataset.classes or []):
-        if not 0 <= c < info.n_classes:
-            raise fail(("dataset", "classes", i), f"class {c} out of range; {suite.dataset.name} has 0..{info.n_classes - 1}")
+        if info.n_classes is not None and not 0 <= c < info.n_classes:
+            raise fail(("dataset", "classes", i),
+                       f"class {c} out of range; {suite.dataset.name} has classes 0..{info.n_classes - 1}")
     hierarchy = _check_hierarchy(suite, n_classes, fail)
     seen: set[str] = set()
     for i, m in enumerate(suite.models):
@@ -392,7 +398,8 @@ def _check_names(suite: Suite, lines: _LineMap) -> None:
         if m.train is not None:
             train_config(m, source=lines.where(suite.source, ("models", i, "train")))
         if m.checkpoint is not None and not Path(os.path.expanduser(m.checkpoint)).is_file():
-            raise fail(("models", i, "checkpoint"), f"checkpoint file {m.checkpoint} not found; give a saved .safetensors")
+            raise fail(("models", i, "checkpoint"),
+                       f"checkpoint file {m.checkpoint} not found; give a saved .safetensors")
     for i, t in enumerate(suite.threat_models):
         _check_refs(t.models, seen, ("threat_models", i, "models"), fail)
     labels: set[str] = set()
@@ -404,7 +411,7 @@ def _check_names(suite: Suite, lines: _LineMap) -> None:
         check_attack(a, suite=suite, hierarchy=hierarchy, fail=lambda loc, p, i=i: fail(("attacks", i, *loc), p))
 
 
-def _check_hierarchy(suite: Suite, n_classes: int, fail: Any) -> Hierarchy | None:
+def _check_hierarchy(suite: Suite, n_classes: int | None, fail: Any) -> Hierarchy | None:
     if isinstance(suite.hierarchy, str) and suite.hierarchy not in BUILTIN_HIERARCHIES:
         raise fail(("hierarchy",), f"unknown hierarchy {suite.hierarchy!r}; "
                    f"{did_you_mean(suite.hierarchy, list(BUILTIN_HIERARCHIES))} or a mapping of groups")
@@ -412,7 +419,7 @@ def _check_hierarchy(suite: Suite, n_classes: int, fail: Any) -> Hierarchy | Non
         hierarchy = suite.get_hierarchy()
     except RobinBenchError as e:
         raise fail(("hierarchy",), str(e)) from None
-    if hierarchy is not None and hierarchy.n_fine != n_classes:
+    if hierarchy is not None and n_classes is not None and hierarchy.n_fine != n_classes:
         raise fail(("hierarchy",), f"hierarchy covers classes 0..{hierarchy.n_fine - 1} but the dataset has "
                    f"{n_classes} classes; groups must cover exactly 0..{n_classes - 1}")
     if suite.criterion == "coarse" and hierarchy is None:
@@ -448,7 +455,7 @@ def train_config(model: ModelSpec, *, source: str) -> Any:
 
 def attack_parameters(cls: type) -> tuple[list[str], bool]:
     """Keyword arguments ``cls(model, *, ...)`` accepts, and whether it also takes ``**kwargs``."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[2:]
+    params = list(inspect.signature(cls).parameters.values())[1:]
     named = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     return named, any(p.kind == p.VAR_KEYWORD for p in params)
 
@@ -472,11 +479,12 @@ def check_attack(spec: AttackSpec, *, suite: Suite, hierarchy: Hierarchy | None,
         if key not in settable:
             raise fail(("kwargs", key), f"{spec.attack} has no argument {key!r}; {did_you_mean(key, settable)}")
         if key in MODEL_KWARGS and value not in suite.model_names():
-            raise fail(("kwargs", key), f"{key} must name a model of this suite; {did_you_mean(str(value), suite.model_names())}")
+            hint = did_you_mean(str(value), suite.model_names())
+            raise fail(("kwargs", key), f"{key} must name a model of this suite; {hint}")
     if "hierarchy" in named and hierarchy is None and _default(cls, "hierarchy") is inspect.Parameter.empty:
         raise fail(("attack",), f"attack {spec.attack!r} needs a suite 'hierarchy' (cifar10, cifar100 or groups)")
 
 
 def _default(cls: type, name: str) -> Any:
-    p = inspect.signature(cls.__init__).parameters.get(name)
+    p = inspect.signature(cls).parameters.get(name)
     return inspect.Parameter.empty if p is None else p.default

@@ -31,6 +31,7 @@ from robin_bench.bench.planner import CellPlan, ModelPlan, Plan, make_plan
 from robin_bench.bench.store import RunLock, Store
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
+from robin_bench.models import HARClassifier, RobinClassifier
 
 RESULTS_NAME = "results.csv"
 
@@ -147,10 +148,11 @@ def _train(model: nn.Module, kind: str, x: Tensor, y: Tensor, cfg: Any, hierarch
 
     if kind == "flat":
         return [train_flat(model, x, y, cfg, hierarchy=hierarchy)]
-    if kind == "robin":
+    if isinstance(model, RobinClassifier):
         return train_robin(list(model.arms), x, y, cfg)[1]
-    if hierarchy is None:
-        raise RobinBenchError("a 'har' model needs the suite's hierarchy")
+    if not isinstance(model, HARClassifier) or hierarchy is None:
+        raise RobinBenchError(f"cannot train a {kind!r} model of type {type(model).__name__}; "
+                              "expected a flat network, RobinClassifier or HARClassifier")
     return train_har(model.coarse, list(model.fine), hierarchy, x, y, cfg)[1]
 
 
