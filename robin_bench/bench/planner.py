@@ -111,7 +111,7 @@ class Plan:
             f"dataset {s.dataset.name}: attack split {s.dataset.split!r}, n_examples {s.dataset.n_examples or 'all'}"
             + (f", hierarchy {s.hierarchy if isinstance(s.hierarchy, str) else 'groups'}" if s.hierarchy else ""),
             f"criterion {s.criterion}" + (" (+ coarse)" if s.hierarchy is not None and s.coarse and
-                                           s.criterion != "coarse" else "") + f", device {s.device}",
+                                           s.criterion == "fine" else "") + f", device {s.device}",
             f"models ({len(self.models)}):",
         ]
         for m in self.models.values():
@@ -166,7 +166,7 @@ def make_plan(suite: Suite, store: Store) -> Plan:
     evaluation = {
         "data": {"name": d.name, "split": d.split, "n": d.n_examples, "seed": d.seed, "classes": d.classes},
         "criterion": suite.criterion,
-        "coarse": suite.coarse and hierarchy is not None,
+        "coarse": suite.coarse and hierarchy is not None and suite.criterion == "fine",
         "hierarchy": hierarchy.to_dict() if hierarchy is not None else None,
         "early_exit": suite.early_exit,
         "seed": suite.seed,

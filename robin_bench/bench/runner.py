@@ -205,7 +205,7 @@ def evaluate_cell(cell: CellPlan, ctx: _Context) -> list[dict[str, Any]]:
     result = evaluate(model, x, y, build_attacks(cell, model, ctx), criterion=suite.criterion, targets=targets,
                       **common)
     coarse = None
-    if ctx.hierarchy is not None and suite.coarse and suite.criterion != "coarse":
+    if ctx.hierarchy is not None and suite.coarse and suite.criterion == "fine":
         torch.manual_seed(suite.seed)
         coarse = evaluate(model, x, y, build_attacks(cell, model, ctx), criterion="coarse", **common)
     meta: dict[str, Any] = {

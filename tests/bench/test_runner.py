@@ -174,3 +174,19 @@ def test_run_writes_flags_summary_and_plots(tmp_path: Path) -> None:
     assert flags.names == ["pgd", "top2", "coarse_marginal"] and flags.n == 12
     assert (out / "summary.md").is_file()
     assert list((out / "plots").glob("*.png")), "the robust accuracy vs eps plot"
+
+
+def test_transfer_attack_gets_its_surrogate_model(tmp_path: Path) -> None:
+    attacks = [{"attack": "transfer", "models": ["robin"], "kwargs": {"surrogate": "mc", "steps": 2}}]
+    report = run(tiny(tmp_path, attacks=attacks), log=io.StringIO(), progress=False)
+    df = results.read(report.results_csv)
+    assert set(df["model"]) == {"robin"} and set(df["attack"]) == {"transfer", results.WORST_CASE}
+    assert sorted(report.trained) == ["mc", "robin"], "the surrogate is trained though it is not attacked"
+
+
+def test_targeted_criterion(tmp_path: Path) -> None:
+    attacks = [{"attack": "pgd", "kwargs": {"steps": 3}}]
+    report = run(tiny(tmp_path, attacks=attacks, criterion="targeted"), log=io.StringIO(), progress=False)
+    df = results.read(report.results_csv)
+    assert set(df["criterion"]) == {"targeted"} and len(df) == 2 * N_CELLS
+    assert df["coarse_robust_acc"].isna().all(), "coarse figures only accompany the fine criterion"
