@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -93,7 +94,7 @@ def main() -> None:
     with torch.no_grad():
         broken = float((model(ours(x, y)).argmax(1) != y).float().mean())
 
-    print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={torch.get_num_threads()} thread(s) used")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch thread(s)")
     print(f"versions: python {platform.python_version()}, torch {torch.__version__}, "
           f"torchattacks {torchattacks.__version__}, art {art.__version__}")
     print(f"cnn2 {IN_SHAPE}, batch {args.batch}, {args.steps} steps, Linf eps {EPS}, median of {args.repeats}")
