@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from robin_bench.attacks.base import Attack
-from robin_bench.attacks.losses import ce, ce_targeted
+from robin_bench.attacks.losses import Objective, ce, ce_targeted
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.threat import Norm
 
@@ -41,8 +41,6 @@ class FGSM(Attack):
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
         images = images.clone().detach().to(self.device)
         labels = labels.clone().detach().to(self.device)
-        if self.targeted:
-            aux, objective = self.get_target_label(images, labels), ce_targeted
-        else:
-            aux, objective = labels, ce
+        objective: Objective = ce_targeted if self.targeted else ce
+        aux = self.get_target_label(images, labels) if self.targeted else labels
         return self.ascend(images, aux, objective, None, steps=1, alpha=self.eps, random_start=False)
