@@ -5,6 +5,7 @@ Commands::
     robin-bench run [SUITE] [--dry-run] [--output DIR]     run a suite (default: the packaged demo)
     robin-bench leaderboard RESULTS... -o leaderboards/NAME  build leaderboards from results.csv files
     robin-bench check SUITE --baseline CSV [--tolerance T]  run a suite and compare with a baseline
+    robin-bench analyze NAME SUITE [--output DIR]           run a suite, then analysis NAME of its models
 
 Exit status: 0 success, 1 regression found by ``check``, 2 a user mistake (one line on stderr, no
 traceback).
@@ -49,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--tolerance", type=float, default=None,
                        help="allowed drop in robust accuracy (fraction); default: beyond the confidence interval")
     check.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
+
+    analyze = sub.add_parser("analyze", help="run a suite, then one analysis of its models (robin_bench.analysis)")
+    analyze.add_argument("name", help="coherence, boundary, complexity, two_stage, transfer or attack_sweep")
+    analyze.add_argument("suite", help="suite YAML file")
+    analyze.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
     return p
 
 
@@ -97,10 +103,18 @@ def _check(args: argparse.Namespace) -> int:
     return 1
 
 
+def _analyze(args: argparse.Namespace) -> int:
+    from robin_bench import analysis  # noqa: PLC0415
+
+    for path in analysis.run(args.name, args.suite, args.output):
+        print(path)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``robin-bench``; returns the exit status (0 ok, 1 regression, 2 user mistake)."""
     args = _parser().parse_args(argv)
-    commands = {"run": _run, "leaderboard": _leaderboard, "check": _check}
+    commands = {"run": _run, "leaderboard": _leaderboard, "check": _check, "analyze": _analyze}
     try:
         return commands[args.command](args)
     except RobinBenchError as e:

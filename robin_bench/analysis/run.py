@@ -1,0 +1,188 @@
+"""Running an analysis on a suite's models: ``robin-bench analyze NAME SUITE``.
+
+The suite is run first (:func:`robin_bench.bench.runner.run`: it trains or reuses its models and
+resumes finished cells), then the analysis loads the models it needs from the run's store and writes
+``<output>/analysis/<name>.csv`` (+ ``<name>_summary.csv`` where the analysis has one) and
+``<name>.png`` next to the run's ``results.csv``. Which models an analysis uses:
+
+- ``coherence``: the first ``robin`` model and every ``flat`` model as the ensemble (the paper: 5).
+- ``boundary``: the first ``robin`` model (its arm 0 is the binary classifier) and the first ``flat``.
+- ``complexity``: trains its own MODEL[j] with the first ``flat`` model's arch and train config.
+- ``two_stage``: the first ``har`` model's components, composed by argmax; the first ``flat`` as baseline.
+- ``transfer``: the first ``robin`` model as victim, the first ``flat`` as surrogate.
+- ``attack_sweep``: the first ``robin`` model; the first ``flat`` as baseline.
+
+Norm and eps come from the suite's first threat model (``boundary``: every norm of the suite).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+from torch import Tensor, nn
+
+from robin_bench.analysis.attack_sweep import attack_sweep, plot_attack_sweep
+from robin_bench.analysis.boundary import boundary_distance, plot_distance, summarize_distance
+from robin_bench.analysis.coherence import gradient_coherence, plot_coherence, summarize_coherence
+from robin_bench.analysis.complexity import plot_complexity, summarize_complexity, task_complexity
+from robin_bench.analysis.io import ANALYSIS_DIRNAME, Plotter, write_analysis
+from robin_bench.analysis.transfer import plot_transfer, transferability
+from robin_bench.analysis.two_stage import TwoStageClassifier, plot_two_stage, two_stage_robustness
+from robin_bench.bench.config import Suite, load_suite, train_config
+from robin_bench.bench.results import atomic_write_text
+from robin_bench.errors import RobinBenchError
+from robin_bench.registry import did_you_mean
+
+ANALYSES: tuple[str, ...] = ("coherence", "boundary", "complexity", "two_stage", "transfer", "attack_sweep")
+COMPLEXITY_REPEATS = 2
+"""Class orderings R of ``complexity`` from the CLI (the paper: 20); small enough for a CPU."""
+
+
+class _Run:
+    """A finished run of a suite: its data and its models, loaded on demand."""
+
+    def __init__(self, suite: Suite) -> None:
+        from robin_bench.bench import runner  # noqa: PLC0415
+
+        self.suite = suite
+        runner.run(suite)
+        self.plan = runner.plan(suite)
+        self._load = runner.load_model
+
+    def data(self, split: str, n: int | None) -> tuple[Tensor, Tensor]:
+        import robin_bench.data as datasets  # noqa: PLC0415
+
+        d = self.suite.dataset
+        x, y = datasets.load(d.name, split=split, root=d.root, n_examples=n, classes=d.classes, seed=d.seed)[:2]
+        return x, y
+
+    def eval_data(self) -> tuple[Tensor, Tensor]:
+        return self.data(self.suite.dataset.split, self.suite.dataset.n_examples)
+
+    def names(self, kind: str, *, need: int = 1, analysis: str) -> list[str]:
+        names = [m.name for m in self.suite.models if m.kind == kind]
+        if len(names) < need:
+            raise RobinBenchError(
+                f"analysis {analysis!r} needs {need} model(s) of kind {kind!r} in suite {self.suite.name}, "
+                f"found {len(names)}; add them under 'models'"
+            )
+        return names
+
+    def model(self, name: str) -> nn.Module:
+        path = self.plan.models[name].checkpoint
+        if path is None:
+            raise RobinBenchError(f"model {name!r} of suite {self.suite.name} has no checkpoint after the run")
+        return self._load(Path(path)).eval()
+
+    def threat(self) -> tuple[str, list[float]]:
+        t = self.suite.threat_models[0]
+        return t.norm, [float(e) for e in t.eps]
+
+
+def _coherence(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    robin = r.model(r.names("robin", analysis="coherence")[0])
+    ensemble = [r.model(n) for n in r.names("flat", need=2, analysis="coherence")]
+    x, y = r.eval_data()
+    df = gradient_coherence(robin, ensemble, x, y)  # type: ignore[arg-type]
+    return df, summarize_coherence(df)
+
+
+def _boundary(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    robin = r.model(r.names("robin", analysis="boundary")[0])
+    flat = r.model(r.names("flat", analysis="boundary")[0])
+    x, y = r.eval_data()
+    norms = list(dict.fromkeys(t.norm for t in r.suite.threat_models))
+    df = boundary_distance(robin, flat, x, y, norms=norms, batch_size=r.suite.batch_size)  # type: ignore[arg-type]
+    return df, summarize_distance(df)
+
+
+def _complexity(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    import robin_bench.data as datasets  # noqa: PLC0415
+
+    spec = r.suite.model(r.names("flat", analysis="complexity")[0])
+    if spec.arch is None:
+        raise RobinBenchError(f"analysis 'complexity' trains models like {spec.name!r}, which has no 'arch'/'train'")
+    cfg = train_config(spec, source=f"{r.suite.source}: models.{spec.name}.train")
+    d = r.suite.dataset
+    info = datasets.info(d.name, root=d.root)
+    x_tr, y_tr = r.data(d.train_split, d.n_train)
+    x_te, y_te = r.eval_data()
+    norm, eps = r.threat()
+    df = task_complexity(x_tr, y_tr, x_te, y_te, arch=spec.arch, cfg=cfg, norm=norm, eps=eps,
+                         repeats=COMPLEXITY_REPEATS, seed=r.suite.seed, mean=info.mean, std=info.std,
+                         batch_size=r.suite.batch_size)
+    return df, summarize_complexity(df)
+
+
+def _two_stage(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    har = r.model(r.names("har", analysis="two_stage")[0])
+    flats = [m.name for m in r.suite.models if m.kind == "flat"]
+    baseline = r.model(flats[0]) if flats else None
+    x, y = r.eval_data()
+    norm, eps = r.threat()
+    model = TwoStageClassifier.from_har(har)  # type: ignore[arg-type]
+    return two_stage_robustness(model, x, y, norm=norm, eps=eps, baseline=baseline,
+                                batch_size=r.suite.batch_size), None
+
+
+def _transfer(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    robin = r.model(r.names("robin", analysis="transfer")[0])
+    flat = r.model(r.names("flat", analysis="transfer")[0])
+    x, y = r.eval_data()
+    norm, eps = r.threat()
+    return transferability(robin, flat, x, y, norm=norm, eps=eps, batch_size=r.suite.batch_size), None
+
+
+def _attack_sweep(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    robin = r.model(r.names("robin", analysis="attack_sweep")[0])
+    flats = [m.name for m in r.suite.models if m.kind == "flat"]
+    baseline = r.model(flats[0]) if flats else None
+    x, y = r.eval_data()
+    norm, eps = r.threat()
+    return attack_sweep(robin, x, y, norm=norm, eps=eps, baseline=baseline, batch_size=r.suite.batch_size), None
+
+
+_RUNNERS: dict[str, tuple[Callable[[_Run], tuple[pd.DataFrame, pd.DataFrame | None]], Plotter, str]] = {
+    "coherence": (_coherence, plot_coherence, "Gradient coherence (ROBIN Figure 6)"),
+    "boundary": (_boundary, plot_distance, "Distance to the decision boundary (ROBIN Figure 1)"),
+    "complexity": (_complexity, plot_complexity, "Robustness vs task complexity (ROBIN Figure 3)"),
+    "two_stage": (_two_stage, plot_two_stage, "Two-stage classifier attacks (ROBIN Figure 8)"),
+    "transfer": (_transfer, plot_transfer, "Transfer from the multiclass model (ROBIN Figure 7)"),
+    "attack_sweep": (_attack_sweep, plot_attack_sweep, "ROBIN attack strategies vs eps (ROBIN Figure 5)"),
+}
+
+
+def run(name: str, suite: str | os.PathLike[str] | Suite, out_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    r"""Run analysis ``name`` on the models of ``suite`` and write its files next to the run's results.
+
+    Arguments:
+        name (str): one of :data:`ANALYSES`.
+        suite (str | PathLike | Suite): a suite file or a loaded suite.
+        out_dir (str | PathLike | None): the run's output directory (overrides the suite's ``output``).
+            (Default: None)
+
+    Returns:
+        list[Path]: the files written under ``<output>/analysis/``.
+
+    Example::
+
+        >>> run("coherence", "benchmarks/suites/analysis_digits.yaml")
+        [PosixPath('runs/analysis_digits/analysis/coherence.csv'), ...]
+    """
+    if name not in _RUNNERS:
+        raise RobinBenchError(f"unknown analysis {name!r}; {did_you_mean(name, list(ANALYSES))}")
+    loaded = suite if isinstance(suite, Suite) else load_suite(suite)
+    loaded = loaded.with_output(out_dir)
+    compute, plot, title = _RUNNERS[name]
+    frame, summary = compute(_Run(loaded))
+    folder = loaded.output_dir / ANALYSIS_DIRNAME
+    written = list(write_analysis(frame, folder, name, plot, title=f"{title}: {loaded.name}"))
+    if summary is not None:
+        path = folder / f"{name}_summary.csv"
+        atomic_write_text(path, summary.to_csv(index=False))
+        written.append(path)
+    return written
+
