@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from analysis_models import images, random_linear
+from .analysis_models import images, random_linear
 
 from robin_bench.analysis.attack_sweep import WORST, attack_sweep, plot_attack_sweep
 from robin_bench.analysis.io import write_analysis

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from analysis_models import Linear, images, random_linear
+from .analysis_models import Linear, images, random_linear
 
 from robin_bench.analysis.boundary import bisect_eps, boundary_distance, min_norm, plot_distance, summarize_distance
 from robin_bench.analysis.io import write_analysis

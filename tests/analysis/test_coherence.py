@@ -7,7 +7,7 @@ import copy
 import pandas as pd
 import pytest
 import torch
-from analysis_models import Linear, images, random_linear
+from .analysis_models import Linear, images, random_linear
 
 from robin_bench.analysis.coherence import (
     arm_gradients,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from analysis_models import images, random_linear
+from .analysis_models import images, random_linear
 
 from robin_bench.analysis.io import write_analysis
 from robin_bench.analysis.transfer import plot_transfer, transferability

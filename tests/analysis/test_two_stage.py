@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from analysis_models import images, random_linear
+from .analysis_models import images, random_linear
 
 from robin_bench.analysis.io import write_analysis
 from robin_bench.analysis.two_stage import StageAttack, TwoStageClassifier, plot_two_stage, two_stage_robustness

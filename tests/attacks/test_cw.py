@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from linear_models import Linear, assert_known_answers, broken, exact_distance, linear_problem
+from .linear_models import Linear, assert_known_answers, broken, exact_distance, linear_problem
 from torch import Tensor
 
 from robin_bench.attacks import CW

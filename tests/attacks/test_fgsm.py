@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from linear_models import assert_known_answers, linear_problem
+from .linear_models import assert_known_answers, linear_problem
 
 from robin_bench.attacks import FGSM
 

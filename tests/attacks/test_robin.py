@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torchattacks
-from linear_models import Linear, assert_known_answers, broken, exact_distance, linear_problem
+from .linear_models import Linear, assert_known_answers, broken, exact_distance, linear_problem
 from torch import Tensor, nn
 
 from robin_bench.attacks import ATTACKS, PGD, STRATEGIES, RobinAttack

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from synthetic_results import write_run
+from .synthetic_results import write_run
 
 from robin_bench.bench import check, leaderboard, results
 from robin_bench.bench.stats import wilson

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_results import write_run
+from .synthetic_results import write_run
 
 from robin_bench.bench import leaderboard, results
 from robin_bench.bench.stats import mcnemar_exact

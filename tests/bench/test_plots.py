@@ -6,7 +6,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.image
-from synthetic_results import write_run
+from .synthetic_results import write_run
 
 from robin_bench.bench import plots, results
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from synthetic_results import FakeEvalResult, early_exit_result, write_run
+from .synthetic_results import FakeEvalResult, early_exit_result, write_run
 
 from robin_bench.bench import results
 from robin_bench.errors import RobinBenchError

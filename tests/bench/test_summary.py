@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from synthetic_results import write_run
+from .synthetic_results import write_run
 
 from robin_bench.bench import leaderboard, results, summary
 
