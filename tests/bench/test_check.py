@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from .synthetic_results import write_run
 
 from robin_bench.bench import check, leaderboard, results
 from robin_bench.bench.stats import wilson
 from robin_bench.errors import RobinBenchError
+
+from .synthetic_results import write_run
 
 
 @pytest.fixture(scope="module")

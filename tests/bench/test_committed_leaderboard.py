@@ -1,12 +1,12 @@
 """The committed leaderboard doubles as a regression fixture.
 
-``leaderboards/fixture.*`` were generated from ``tests/bench/data/leaderboard_fixture.yaml`` (a
-fixture-sized variant of the demo suite: same three models, training objective and hierarchy, 60
-samples, 2 epochs, three attacks). The fast tests check that the committed files agree with each
-other and with the schema; the slow test reruns the suite from scratch (training included) and
-compares every row: identities exactly, accuracies within ``TOLERANCE``.
+``leaderboards/demo.*`` were generated from the packaged demo suite (what ``robin-bench run`` runs):
+``robin-bench run -o runs/demo && robin-bench leaderboard runs/demo/results.csv -o leaderboards/demo``.
+The first tests check that the committed files agree with each other and with the suite; the last
+reruns the demo from scratch (training included, under a minute on 2 CPU cores) and compares every
+row: identities exactly, accuracies within ``TOLERANCE``.
 
-Tolerance: 0.05 absolute on every accuracy fraction (3 of the 60 samples). On the platform that
+Tolerance: 0.05 absolute on every accuracy fraction (5 of the 100 samples). On the platform that
 generated the files (torch CPU, seeded) the rerun matched exactly; the margin absorbs
 floating-point differences of other BLAS builds or torch versions in training, which can move a
 sample near a decision boundary.
@@ -22,12 +22,12 @@ import pandas as pd
 import pytest
 
 from robin_bench.bench import leaderboard, results
-from robin_bench.bench.config import load_suite
+from robin_bench.bench.config import demo_suite_path, load_suite
 from robin_bench.bench.runner import run
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITE = Path(__file__).parent / "data" / "leaderboard_fixture.yaml"
-BOARD = ROOT / "leaderboards" / "fixture"
+SUITE = demo_suite_path()
+BOARD = ROOT / "leaderboards" / "demo"
 TOLERANCE = 0.05
 IDENTITY = ["suite", "dataset", "norm", "eps", "criterion", "model", "kind", "arch", "train_objective", "n"]
 ACCURACIES = ["clean_acc", "robust_acc", "coarse_clean_acc", "coarse_robust_acc"]
@@ -42,12 +42,12 @@ def test_committed_files_agree() -> None:
     assert set(board["kind"]) == {"flat", "robin", "har"}
     md = BOARD.with_suffix(".md").read_text()
     page = BOARD.with_suffix(".html").read_text()
-    assert md == leaderboard.to_markdown(board, "fixture")
-    assert page == leaderboard.to_html(board, "fixture")
+    assert md == leaderboard.to_markdown(board, "demo")
+    assert page == leaderboard.to_html(board, "demo")
     records = {p.stem: json.loads(p.read_text()) for p in BOARD.glob("*.json")}
-    assert sorted(records) == sorted(f"fixture__{m}" for m in board["model"].unique())
+    assert sorted(records) == sorted(f"demo__{m}" for m in board["model"].unique())
     for _, r in board.iterrows():
-        ev = next(e for e in records[f"fixture__{r['model']}"]["evaluations"] if e["eps"] == r["eps"])
+        ev = next(e for e in records[f"demo__{r['model']}"]["evaluations"] if e["eps"] == r["eps"])
         assert ev["robust_acc"] == pytest.approx(r["robust_acc"]) and ev["rank"] == r["rank"]
 
 
@@ -58,7 +58,6 @@ def test_committed_board_matches_suite() -> None:
     assert set(board["suite"]) == {suite.name}
 
 
-@pytest.mark.slow
 def test_rerun_reproduces_committed_leaderboard(tmp_path: Path) -> None:
     report = run(load_suite(SUITE).with_output(str(tmp_path / "run")), progress=False)
     fresh = leaderboard.table(leaderboard.load([report.results_csv]))
@@ -69,4 +68,4 @@ def test_rerun_reproduces_committed_leaderboard(tmp_path: Path) -> None:
     for c in ACCURACIES:
         for a, b in zip(fresh[c], committed[c], strict=True):
             assert (math.isnan(a) and math.isnan(b)) or abs(a - b) <= TOLERANCE, (c, a, b)
-    assert results.read(report.results_csv)["n"].eq(60).all()
+    assert results.read(report.results_csv)["n"].eq(100).all()

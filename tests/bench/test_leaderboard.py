@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from .synthetic_results import write_run
 
 from robin_bench.bench import leaderboard, results
 from robin_bench.bench.stats import mcnemar_exact
 from robin_bench.errors import RobinBenchError
+
+from .synthetic_results import write_run
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.image
-from .synthetic_results import write_run
 
 from robin_bench.bench import plots, results
+
+from .synthetic_results import write_run
 
 
 def test_plot_eps_curves_writes_png(tmp_path: Path) -> None:

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from .synthetic_results import FakeEvalResult, early_exit_result, write_run
 
 from robin_bench.bench import results
 from robin_bench.errors import RobinBenchError
+
+from .synthetic_results import FakeEvalResult, early_exit_result, write_run
 
 META = {"suite": "s", "dataset": "digits", "model": "m", "kind": "robin", "arch": "mlp", "train_objective": "pgd_at",
         "norm": "Linf", "eps_train": 0.1, "eps": 0.1, "criterion": "fine", "seed": 0, "device": "cpu",

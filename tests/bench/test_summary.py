@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-from .synthetic_results import write_run
 
 from robin_bench.bench import leaderboard, results, summary
+
+from .synthetic_results import write_run
 
 
 @pytest.fixture(scope="module")
