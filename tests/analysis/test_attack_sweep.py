@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from .analysis_models import images, random_linear
 
 from robin_bench.analysis.attack_sweep import WORST, attack_sweep, plot_attack_sweep
 from robin_bench.analysis.io import write_analysis
 from robin_bench.attacks.robin import STRATEGIES
 from robin_bench.errors import RobinBenchError
 from robin_bench.models.robin import RobinClassifier
+
+from .analysis_models import images, random_linear
 
 
 def test_sweep_has_every_strategy_and_a_worst_case_below_each(tmp_path) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from .analysis_models import Linear, images, random_linear
 
 from robin_bench.analysis.boundary import bisect_eps, boundary_distance, min_norm, plot_distance, summarize_distance
 from robin_bench.analysis.io import write_analysis
 from robin_bench.attacks.pgd import PGD
 from robin_bench.errors import RobinBenchError
 from robin_bench.models.robin import RobinClassifier
+
+from .analysis_models import Linear, images, random_linear
 
 DUAL = {"L2": 2.0, "Linf": 1.0}
 

@@ -7,7 +7,6 @@ import copy
 import pandas as pd
 import pytest
 import torch
-from .analysis_models import Linear, images, random_linear
 
 from robin_bench.analysis.coherence import (
     arm_gradients,
@@ -19,6 +18,8 @@ from robin_bench.analysis.coherence import (
 from robin_bench.analysis.io import write_analysis
 from robin_bench.errors import RobinBenchError
 from robin_bench.models.robin import RobinClassifier
+
+from .analysis_models import Linear, images, random_linear
 
 
 def _arm(w: torch.Tensor, b: float) -> Linear:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import torch
-from .analysis_models import images, random_linear
 
 from robin_bench.analysis.io import write_analysis
 from robin_bench.analysis.transfer import plot_transfer, transferability
 from robin_bench.models.robin import RobinClassifier
+
+from .analysis_models import images, random_linear
 
 
 def test_transfer_from_the_victim_itself_equals_white_box_softmax(tmp_path) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from .analysis_models import images, random_linear
 
 from robin_bench.analysis.io import write_analysis
 from robin_bench.analysis.two_stage import StageAttack, TwoStageClassifier, plot_two_stage, two_stage_robustness
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench.models.har import HARClassifier
+
+from .analysis_models import images, random_linear
 
 H = Hierarchy.from_groups([[0, 2], [1, 3, 4]])
 

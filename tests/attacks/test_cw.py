@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from .linear_models import Linear, assert_known_answers, broken, exact_distance, linear_problem
 from torch import Tensor
 
 from robin_bench.attacks import CW
 from robin_bench.attacks.cw import cw_l2
 from robin_bench.attacks.losses import margin
 from robin_bench.errors import RobinBenchError
+
+from .linear_models import Linear, assert_known_answers, broken, exact_distance, linear_problem
 
 EPS = {(2, "L2"): 0.4, (2, "Linf"): 0.15, (4, "L2"): 0.16, (4, "Linf"): 0.05}
 

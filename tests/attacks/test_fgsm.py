@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from .linear_models import assert_known_answers, linear_problem
 
 from robin_bench.attacks import FGSM
+
+from .linear_models import assert_known_answers, linear_problem
 
 EPS = {"L2": 0.4, "Linf": 0.15}
 

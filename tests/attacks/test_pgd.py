@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torchattacks
-from .linear_models import Linear, assert_known_answers, broken, linear_problem
 from torch import Tensor, nn
 
 from robin_bench.attacks import CW, FGSM, PGD
 from robin_bench.errors import RobinBenchError
+
+from .linear_models import Linear, assert_known_answers, broken, linear_problem
 
 EPS = {(2, "L2"): 0.4, (2, "Linf"): 0.15, (4, "L2"): 0.16, (4, "Linf"): 0.05}
 """(classes, norm) -> eps putting the random linear problem's exact distances on both sides of eps."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torchattacks
-from .linear_models import Linear, assert_known_answers, broken, exact_distance, linear_problem
 from torch import Tensor, nn
 
 from robin_bench.attacks import ATTACKS, PGD, STRATEGIES, RobinAttack
 from robin_bench.errors import RobinBenchError
 from robin_bench.models import RobinClassifier
+
+from .linear_models import Linear, assert_known_answers, broken, exact_distance, linear_problem
 
 EPS = {"L2": 0.2, "Linf": 0.05}
 K = 4

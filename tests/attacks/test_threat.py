@@ -6,10 +6,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from .linear_models import Linear, linear_problem
 
 from robin_bench.attacks import CW, FGSM, PGD, ThreatModel
 from robin_bench.errors import RobinBenchError
+
+from .linear_models import Linear, linear_problem
 
 TOL = 1e-6
 
