@@ -25,6 +25,11 @@ _BALL_RTOL = 1e-5
 _BALL_ATOL = 1e-6
 
 
+def _fraction(flags: Tensor) -> float:
+    """Share of True in ``flags`` as an exact ``k / n`` (NaN for no samples)."""
+    return int(flags.sum()) / flags.numel() if flags.numel() else float("nan")
+
+
 @dataclass
 class EvalResult:
     """Per-sample outcome of :func:`evaluate`; every figure can be recomputed from the flags.
@@ -58,12 +63,12 @@ class EvalResult:
     @property
     def clean_acc(self) -> float:
         """Clean accuracy under the criterion, a fraction in [0, 1]."""
-        return float(self.clean_correct.float().mean()) if self.n else float("nan")
+        return _fraction(self.clean_correct)
 
     @property
     def robust_acc(self) -> float:
         """Worst-case robust accuracy over all attacks, a fraction in [0, 1]."""
-        return float(self.robust.float().mean()) if self.n else float("nan")
+        return _fraction(self.robust)
 
     @property
     def robust_acc_after(self) -> dict[str, float]:
@@ -72,7 +77,7 @@ class EvalResult:
         acc: dict[str, float] = {}
         for name in self.names:
             alive &= ~self.success[name]
-            acc[name] = float(alive.float().mean()) if self.n else float("nan")
+            acc[name] = _fraction(alive)
         return acc
 
     @property
@@ -84,7 +89,7 @@ class EvalResult:
         is an upper bound.
         """
         return {
-            name: float((self.clean_correct & ~self.success[name]).float().mean()) if self.n else float("nan")
+            name: _fraction(self.clean_correct & ~self.success[name])
             for name in self.names
         }
 
