@@ -3,6 +3,7 @@
 Commands::
 
     robin-bench run [SUITE] [--dry-run] [--output DIR]     run a suite (default: the packaged demo)
+        [--jobs N | --executor ray [--address ADDR]]       independent jobs in N processes or on Ray
     robin-bench leaderboard RESULTS... -o leaderboards/NAME  build leaderboards from results.csv files
     robin-bench check SUITE --baseline CSV [--tolerance T]  run a suite and compare with a baseline
     robin-bench analyze NAME SUITE [--output DIR]           run a suite, then analysis NAME of its models
@@ -39,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="suite YAML file (default: the packaged demo suite on embedded digits)")
     run.add_argument("--dry-run", action="store_true", help="print the expanded plan and exit without compute")
     run.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
+    run.add_argument("--jobs", "-j", type=int, default=1,
+                     help="local worker processes for independent jobs (model components, cells); default 1")
+    run.add_argument("--executor", default="local", metavar="{local,ray}",
+                     help="where jobs run: 'local' (this machine, --jobs processes) or 'ray' (needs robin-bench[ray])")
+    run.add_argument("--address", default=None, help="Ray cluster address for --executor ray, e.g. 'auto'")
 
     lb = sub.add_parser("leaderboard", help="build NAME.csv/.md/.html/.json from results files")
     lb.add_argument("results", nargs="+", help="results.csv files of finished runs")
@@ -66,12 +72,18 @@ def _load(path: str | None, output: str | None) -> Suite:
 
 def _run(args: argparse.Namespace) -> int:
     from robin_bench.bench import runner  # noqa: PLC0415
+    from robin_bench.bench.executors import make_executor  # noqa: PLC0415
 
     suite = _load(args.suite, args.output)
     if args.dry_run:
         print(runner.plan(suite).describe())
         return 0
-    report = runner.run(suite)
+    executor = make_executor(args.executor, jobs=args.jobs, address=args.address, device=suite.device)
+    try:
+        report = runner.run(suite, executor=executor)
+    finally:
+        if executor is not None:
+            executor.close()
     print(f"{len(report.computed)} cells computed, {len(report.reused)} reused, "
           f"{len(report.trained)} models trained in {report.seconds:.1f}s; results in {report.results_csv}")
     return 0

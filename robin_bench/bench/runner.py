@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,8 +25,9 @@ from typing import Any, TextIO
 import torch
 from torch import Tensor, nn
 
-from robin_bench.bench import results
+from robin_bench.bench import executors, results
 from robin_bench.bench.config import MODEL_KWARGS, Suite, attack_parameters
+from robin_bench.bench.executors import Executor
 from robin_bench.bench.planner import CellPlan, ModelPlan, Plan, make_plan
 from robin_bench.bench.store import RunLock, Store
 from robin_bench.errors import RobinBenchError
@@ -114,9 +115,19 @@ class _Context:
         return self._models[name]
 
     def _train(self, mp: ModelPlan) -> nn.Module:
+        model, kwargs, cfg = self.untrained(mp)
+        print(f"training {mp.spec.name} ({mp.spec.kind} {mp.spec.arch}, {cfg.objective}, {cfg.epochs} epochs)",
+              file=self.log, flush=True)
+        x, y = self.train_data()
+        x, y = x.to(self.device), y.to(self.device)
+        t0 = time.perf_counter()
+        reports = _train(model, mp.spec.kind, x, y, cfg, self.hierarchy)
+        return self.cache_trained(mp, model, kwargs, [r.to_dict() for r in reports], time.perf_counter() - t0)
+
+    def untrained(self, mp: ModelPlan) -> tuple[nn.Module, dict[str, Any], Any]:
+        """Model ``mp`` initialized from its training seed on the run's device, its build kwargs and train config."""
         import robin_bench.data as datasets  # noqa: PLC0415
-        from robin_bench.models.checkpoint import save_checkpoint  # noqa: PLC0415
-        from robin_bench.models.factory import build_model, model_spec  # noqa: PLC0415
+        from robin_bench.models.factory import build_model  # noqa: PLC0415
 
         d = self.suite.dataset
         x, y = self.train_data()
@@ -127,14 +138,18 @@ class _Context:
             "hierarchy": self.hierarchy if mp.spec.kind == "har" else None, "mean": info.mean, "std": info.std,
         }
         cfg = mp.train.__class__.from_dict({**mp.train.to_dict(), "progress": self.progress})
-        print(f"training {mp.spec.name} ({mp.spec.kind} {mp.spec.arch}, {cfg.objective}, {cfg.epochs} epochs)",
-              file=self.log, flush=True)
         torch.manual_seed(cfg.seed)
-        model = build_model(mp.spec.kind, **kwargs).to(self.device)
-        x, y = x.to(self.device), y.to(self.device)
-        t0 = time.perf_counter()
-        reports = _train(model, mp.spec.kind, x, y, cfg, self.hierarchy)
-        metrics = {"seconds": time.perf_counter() - t0, "reports": [r.to_dict() for r in reports]}
+        return build_model(mp.spec.kind, **kwargs).to(self.device), kwargs, cfg
+
+    def cache_trained(
+        self, mp: ModelPlan, model: nn.Module, kwargs: dict[str, Any], reports: list[dict[str, Any]], seconds: float
+    ) -> nn.Module:
+        """Save trained model ``mp`` (with its per-component report dicts and training seconds) into the store;
+        returns the model, on CPU, in eval mode."""
+        from robin_bench.models.checkpoint import save_checkpoint  # noqa: PLC0415
+        from robin_bench.models.factory import model_spec  # noqa: PLC0415
+
+        metrics = {"seconds": seconds, "reports": reports}
         model = model.cpu().eval()
         spec = model_spec(mp.spec.kind, **kwargs)
         self.store.save_model(mp.spec.name, mp.key, lambda p: save_checkpoint(
@@ -242,6 +257,7 @@ def run(
     log: TextIO | None = None,
     progress: bool | None = None,
     after_cell: Callable[[CellPlan], None] | None = None,
+    executor: Executor | None = None,
 ) -> RunReport:
     """Run ``suite``: train or reuse its models, evaluate every unfinished cell, write results, summary and plots.
 
@@ -252,6 +268,9 @@ def run(
             finished cell; None = only when ``log`` is a terminal. (Default: None)
         after_cell (Callable | None): called after each computed cell is stored (tests use it to
             interrupt a run). (Default: None)
+        executor (Executor | None): runs the independent jobs (each model component's training, each
+            cell) in worker processes or on Ray (:mod:`robin_bench.bench.executors`); None = one after
+            the other in this process. Results are the same either way. (Default: None)
 
     Returns:
         RunReport: what was computed, reused and trained, and the wall time.
@@ -273,6 +292,8 @@ def run(
         device = resolve_device(suite.device)
         ctx = _Context(suite, the_plan, store, device, log, progress, report)
         if the_plan.todo:
+            if executor is not None:
+                executors.train_models(executor, ctx, the_plan.needed_models())
             ctx.eval_data()
             for name in the_plan.needed_models():
                 if the_plan.models[name].action == "load":
@@ -286,9 +307,8 @@ def run(
             results.append_rows(csv_path, done_rows)
         todo = the_plan.todo
         bar = _bar(len(todo), progress, log)
-        for i, cell in enumerate(todo, start=1):
-            t_cell = time.perf_counter()
-            rows = evaluate_cell(cell, ctx)
+        computed = executors.evaluate_cells(executor, ctx, todo) if executor is not None else _in_process(todo, ctx)
+        for i, (cell, rows, seconds) in enumerate(computed, start=1):
             store.record_cell(cell.key, cell.hash, rows)
             results.append_rows(csv_path, rows)
             report.computed.append(cell.key)
@@ -296,7 +316,7 @@ def run(
                 bar.set_postfix_str(f"{cell.model} {cell.norm} eps={cell.eps:.4g}")
                 bar.update(1)
             else:
-                print(_cell_line(i, len(todo), cell, rows, time.perf_counter() - t_cell), file=log, flush=True)
+                print(_cell_line(i, len(todo), cell, rows, seconds), file=log, flush=True)
             if after_cell is not None:
                 after_cell(cell)
         if bar is not None:
@@ -304,6 +324,14 @@ def run(
         _write_reports(out_dir, changed=bool(todo))
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _in_process(cells: list[CellPlan], ctx: _Context) -> Iterator[tuple[CellPlan, list[dict[str, Any]], float]]:
+    """Evaluate ``cells`` one after the other in this process; yield ``(cell, rows, seconds)``."""
+    for cell in cells:
+        t0 = time.perf_counter()
+        rows = evaluate_cell(cell, ctx)
+        yield cell, rows, time.perf_counter() - t0
 
 
 def _write_reports(out_dir: Path, *, changed: bool) -> None:
