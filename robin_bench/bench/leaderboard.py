@@ -37,6 +37,7 @@ import pandas as pd
 from robin_bench.bench import results
 from robin_bench.bench.stats import mcnemar_exact
 from robin_bench.errors import RobinBenchError
+from robin_bench.fileio import atomic_write_text
 
 GROUP: list[str] = ["dataset", "norm", "eps", "criterion"]
 """Rows are ranked within these columns."""
@@ -359,11 +360,11 @@ def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.P
     df = load(results_csvs)
     board = table(df)
     written = [prefix.with_name(f"{name}.{ext}") for ext in ("csv", "md", "html")]
-    results.atomic_write_text(written[0], board.to_csv(index=False, na_rep=""))
-    results.atomic_write_text(written[1], to_markdown(board, name))
-    results.atomic_write_text(written[2], to_html(board, name))
+    atomic_write_text(written[0], board.to_csv(index=False, na_rep=""))
+    atomic_write_text(written[1], to_markdown(board, name))
+    atomic_write_text(written[2], to_html(board, name))
     for rec in records(df, board):
         path = prefix / f"{_safe(rec['suite'])}__{_safe(rec['model'])}.json"
-        results.atomic_write_text(path, json.dumps(rec, indent=2, allow_nan=False) + "\n")
+        atomic_write_text(path, json.dumps(rec, indent=2, allow_nan=False) + "\n")
         written.append(path)
     return written

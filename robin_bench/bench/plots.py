@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from robin_bench.bench import results  # noqa: E402
+from robin_bench.fileio import atomic_write_bytes
 
 PLOTS_DIRNAME = "plots"
 _STYLE = {"flat": "o-", "robin": "s-", "har": "^-"}
@@ -74,6 +75,6 @@ def plot_eps_curves(out_dir: str | os.PathLike[str]) -> list[Path]:
             plt.close(fig)
         stem = "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", str(s)) for s in (suite, dataset, norm))
         path = out / PLOTS_DIRNAME / f"robust_acc_vs_eps_{stem}.png"
-        results.atomic_write_bytes(path, buf.getvalue())
+        atomic_write_bytes(path, buf.getvalue())
         written.append(path)
     return written

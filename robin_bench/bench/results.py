@@ -31,7 +31,6 @@ import io
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -44,6 +43,7 @@ import torch
 
 from robin_bench.bench.stats import wilson
 from robin_bench.errors import RobinBenchError
+from robin_bench.fileio import atomic_write_bytes, atomic_write_text
 
 COLUMNS: list[str] = [
     "suite", "dataset", "model", "kind", "arch", "train_objective", "norm", "eps_train", "eps",
@@ -243,31 +243,6 @@ def rows_for_cell(meta: Mapping[str, Any], result: EvalResultLike,
                     coarse_flags.robust & coarse_flags.clean_correct if coarse_flags is not None else None,
                     total_evals, sum(float(result.seconds.get(a, 0.0)) for a in flags.names)))
     return rows
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temp file in the same folder, fsync, then ``os.replace``.
-
-    A crash at any moment leaves either the old file or the new one, never a partial file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """:func:`atomic_write_bytes` of UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _key_of(row: Mapping[str, Any]) -> tuple[Any, ...]:

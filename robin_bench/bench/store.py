@@ -35,8 +35,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from robin_bench.bench.results import FLAGS_DIRNAME, atomic_write_text
+from robin_bench.bench.results import FLAGS_DIRNAME
 from robin_bench.errors import RobinBenchError
+from robin_bench.fileio import atomic_write_text
 
 LOCK_NAME = ".lock"
 MODELS_DIR = "models"

@@ -17,6 +17,7 @@ from robin_bench.bench.leaderboard import (
     load,
     markdown_table,
 )
+from robin_bench.fileio import atomic_write_text
 
 SUMMARY_NAME = "summary.md"
 CUMULATIVE_MARK = "*"
@@ -115,5 +116,5 @@ def write_summary(out_dir: str | os.PathLike[str]) -> Path:
     """
     out = Path(out_dir)
     path = out / SUMMARY_NAME
-    results.atomic_write_text(path, render(load([out / results.RESULTS_NAME])))
+    atomic_write_text(path, render(load([out / results.RESULTS_NAME])))
     return path

@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import struct
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from robin_bench.errors import RobinBenchError
+from robin_bench.fileio import atomic_write_bytes
 from robin_bench.models.factory import build_from_spec
 
 FORMAT = "robin-bench-checkpoint"
@@ -42,19 +42,6 @@ def config_hash(config: Mapping[str, Any]) -> str:
     """sha256 (hex) of the canonical JSON of ``config`` (sorted keys, no whitespace)."""
     text = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _versions() -> dict[str, str]:
@@ -108,7 +95,7 @@ def save_checkpoint(
             "pass the spec the model was built from"
         )
     data = save_safetensors(state)
-    _write_atomic(path, data)
+    atomic_write_bytes(path, data)
     config = {"spec": dict(spec), "train_config": None if train_config is None else dict(train_config)}
     sidecar = {
         "format": FORMAT,
@@ -119,7 +106,7 @@ def save_checkpoint(
         "versions": _versions(),
         "weights": {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)},
     }
-    _write_atomic(sidecar_path(path), (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(sidecar_path(path), (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
 
 
 def read_sidecar(path: str | os.PathLike[str]) -> dict[str, Any]:
