@@ -8,6 +8,7 @@ from torchattacks.attack import Attack as TorchattacksAttack
 
 from robin_bench.attacks.losses import Objective, Success
 from robin_bench.attacks.threat import Norm, ThreatModel
+from robin_bench.errors import RobinBenchError
 
 
 class Attack(TorchattacksAttack):
@@ -55,6 +56,14 @@ class Attack(TorchattacksAttack):
         self.grad_evals += x.shape[0]
         return out.detach(), loss.detach(), grad.detach()
 
+    def _first_iterate(
+        self, x: Tensor, start: Tensor | None, random_start: bool, generator: torch.Generator | None
+    ) -> Tensor:
+        """``start`` projected around ``x``, else a random start or a copy of ``x``."""
+        if start is not None:
+            return self.threat.project(start.detach().to(x.dtype), x)
+        return self.threat.random_start(x, generator) if random_start else x.clone()
+
     def ascend(
         self,
         x: Tensor,
@@ -67,6 +76,7 @@ class Attack(TorchattacksAttack):
         random_start: bool = True,
         restarts: int = 1,
         generator: torch.Generator | None = None,
+        start: Tensor | None = None,
     ) -> Tensor:
         r"""Projected steepest ascent of ``objective`` inside the threat model.
 
@@ -84,13 +94,20 @@ class Attack(TorchattacksAttack):
             random_start (bool): start uniformly in the ball instead of at ``x``.
             restarts (int): number of runs; later ones only on samples not yet broken.
             generator (torch.Generator | None): randomness of the starts.
+            start (Tensor | None): (N, ...) first iterate of the first run, projected into the ball and
+                the box (e.g. a random start drawn per sample by the caller); None starts as
+                ``random_start`` says. Later restarts always start as ``random_start`` says. (Default: None)
 
         Returns:
             Tensor: (N, ...) adversarial inputs inside the ball and the box.
         """
         x = x.detach()
+        if start is not None and start.shape != x.shape:
+            raise RobinBenchError(
+                f"ascend: start has shape {tuple(start.shape)} but x has {tuple(x.shape)}; pass one start per input"
+            )
         if success is None:
-            xa = self.threat.random_start(x, generator) if random_start else x.clone()
+            xa = self._first_iterate(x, start, random_start, generator)
             for _ in range(steps):
                 _, _, grad = self.loss_and_grad(xa, aux, objective)
                 xa = self.threat.project(xa + alpha * self.threat.ascent_direction(grad), x)
@@ -98,12 +115,13 @@ class Attack(TorchattacksAttack):
         best = x.clone()
         best_loss = x.new_full((x.shape[0],), float("-inf"))
         broken = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-        for _ in range(restarts):
+        for run in range(restarts):
             active = (~broken).nonzero()[:, 0]
             if active.numel() == 0:
                 break
             x0 = x[active]
-            xa = self.threat.random_start(x0, generator) if random_start else x0.clone()
+            xa = self._first_iterate(x0, start[active] if run == 0 and start is not None else None,
+                                     random_start, generator)
             for t in range(steps + 1):
                 if t < steps:
                     out, loss, grad = self.loss_and_grad(xa, aux[active], objective)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 import torch
@@ -36,6 +37,24 @@ def _check_fine_output(out: Tensor, hierarchy: Hierarchy, who: str) -> None:
             f"{who}: the model returned shape {tuple(out.shape)}; the hierarchy has {hierarchy.n_fine} fine "
             f"classes, so the model must return (N, {hierarchy.n_fine})"
         )
+
+
+def pair_seed(seed: int, index: int, target: int) -> int:
+    """Seed of the random start of one (sample, target) pair of a worst-case targeted search.
+
+    A fixed hash of ``(seed, index, target)``: the start of a pair does not depend on batching,
+    ``targets_per_pass`` or which other pairs run, so the batched search equals the sequential loop.
+
+    Arguments:
+        seed (int): the attack's seed.
+        index (int): the sample's position in the batch given to the attack.
+        target (int): the target class.
+
+    Returns:
+        int: a 63-bit seed for ``torch.Generator.manual_seed``.
+    """
+    digest = hashlib.blake2b(f"{seed}:{index}:{target}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 def _check_steps(steps: int, who: str) -> None:
@@ -73,9 +92,10 @@ class _WorstCaseTargeted(Attack):
     """Batched worst case over per-sample target lists (HAR Algorithm 1's outer loop).
 
     For each sample, the eligible targets are tried in the order of the model's clean scores
-    (highest first) with targeted PGD from the clean input, stopping at the first success. Pairs
-    (sample, target) are batched ``targets_per_pass`` ranks at a time; each pair is an independent
-    deterministic run of :meth:`Attack.ascend`, so the per-sample result equals the sequential loop.
+    (highest first) with targeted PGD, stopping at the first success. Pairs (sample, target) are
+    batched ``targets_per_pass`` ranks at a time; each pair is an independent run of
+    :meth:`Attack.ascend` from its own start (the clean input, or a random start drawn with a
+    generator seeded by :func:`pair_seed`), so the per-sample result equals the sequential loop.
     Subclasses give the candidate scores, the objective and the success test; ``aux`` rows are
     ``(target, true fine label)``.
     """
@@ -84,11 +104,14 @@ class _WorstCaseTargeted(Attack):
     alpha: float
     max_targets: int | None
     targets_per_pass: int
+    random_start: bool
 
     def _setup_search(
-        self, *, steps: int, alpha: float | None, max_targets: int | None, targets_per_pass: int
+        self, *, steps: int, alpha: float | None, max_targets: int | None, targets_per_pass: int, random_start: bool
     ) -> None:
         _check_steps(steps, self.attack)
+        if not isinstance(random_start, bool):
+            raise RobinBenchError(f"{self.attack} needs random_start True or False, got {random_start!r}")
         if max_targets is not None and (isinstance(max_targets, bool) or not isinstance(max_targets, int)
                                         or max_targets < 1):
             raise RobinBenchError(f"{self.attack} needs max_targets None or an integer >= 1, got {max_targets!r}")
@@ -98,6 +121,7 @@ class _WorstCaseTargeted(Attack):
         self.alpha = self.threat.default_alpha(steps) if alpha is None else alpha
         self.max_targets = max_targets
         self.targets_per_pass = targets_per_pass
+        self.random_start = random_start
         self.supported_mode = ["default"]
 
     def _candidates(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -126,6 +150,23 @@ class _WorstCaseTargeted(Attack):
             limit = limit.clamp_max(self.max_targets)
         return order, limit
 
+    def pair_starts(self, images: Tensor, index: Tensor, target: Tensor) -> Tensor:
+        """Random starts of the pairs ``(images[index[p]], target[p])``, each from its own generator.
+
+        Pair ``p`` draws ``threat.random_start(images[index[p]])`` with a generator seeded by
+        ``pair_seed(self.seed, index[p], target[p])``, so its start is the same in any batch.
+
+        Returns:
+            Tensor: (P, C, H, W) points of the ball and the box.
+        """
+        starts = [
+            self.threat.random_start(
+                images[i : i + 1], torch.Generator(device=images.device).manual_seed(pair_seed(self.seed, i, t))
+            )
+            for i, t in zip(index.tolist(), target.tolist(), strict=True)
+        ]
+        return torch.cat(starts) if starts else images[:0].clone()
+
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
         return self.search(images, labels)[0]
 
@@ -151,9 +192,10 @@ class _WorstCaseTargeted(Attack):
                 break
             pair_rank = ranks[pair_k]
             aux = torch.stack([order[pair_sample, pair_rank], labels[pair_sample]], dim=1)
+            start = self.pair_starts(images, pair_sample, aux[:, 0]) if self.random_start else None
             xa = self.ascend(
                 images[pair_sample], aux, self._objective, self._success,
-                steps=self.steps, alpha=self.alpha, random_start=False,
+                steps=self.steps, alpha=self.alpha, random_start=False, start=start,
             )
             with torch.no_grad():
                 ok = self._success(self.get_logits(xa), aux)
@@ -178,9 +220,10 @@ class HierarchicalTargeted(_WorstCaseTargeted):
     For each sample, every fine class outside the true coarse class is a target; targeted PGD on the
     model's output (log P(y|x) for HAR, logits for a flat model) is run towards each, in order of
     the model's clean scores (highest first), until one succeeds. Samples already broken stop;
-    many (sample, target) pairs share a forward pass. PGD starts at the clean input (the paper draws
-    a random start), which makes every pair deterministic, so the batched result equals the plain
-    sequential loop of Algorithm 1 per sample.
+    many (sample, target) pairs share a forward pass. As in the paper, each PGD run starts at a
+    random point of the ball; the start of a (sample, target) pair comes from its own generator
+    (seeded by :func:`pair_seed` from ``seed``, the sample's index in the batch and the target), so
+    the batched result equals the plain sequential loop of Algorithm 1 per sample.
 
     Arguments:
         model (nn.Module): (N, C, H, W) in [0, 1] -> (N, n_fine) logits or log-probabilities.
@@ -197,7 +240,9 @@ class HierarchicalTargeted(_WorstCaseTargeted):
         targets_per_pass (int): target ranks attacked together per sample in one batched run; more
             means fewer passes but gradient evaluations spent on targets after the first success.
             (Default: 1)
-        seed (int): kept for the common attack interface; the attack is deterministic. (Default: 0)
+        random_start (bool): start each PGD run uniformly in the ball (HAR, after Madry et al.);
+            False starts at the clean input. (Default: True)
+        seed (int): seed of the random starts. (Default: 0)
 
     Shape:
         - images: (N, C, H, W) in [0, 1].
@@ -225,6 +270,7 @@ class HierarchicalTargeted(_WorstCaseTargeted):
         loss: str = "ce",
         max_targets: int | None = None,
         targets_per_pass: int = 1,
+        random_start: bool = True,
         seed: int = 0,
     ) -> None:
         super().__init__("HierarchicalTargeted", model, norm=norm, eps=eps, seed=seed)
@@ -234,7 +280,8 @@ class HierarchicalTargeted(_WorstCaseTargeted):
         self.success = success
         self.loss = loss
         self._targeted_loss = get_loss(loss, targeted=True)
-        self._setup_search(steps=steps, alpha=alpha, max_targets=max_targets, targets_per_pass=targets_per_pass)
+        self._setup_search(steps=steps, alpha=alpha, max_targets=max_targets, targets_per_pass=targets_per_pass,
+                           random_start=random_start)
 
     def _candidates(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         out = self.get_logits(x)
@@ -260,7 +307,8 @@ class CoarseTargeted(_CoarseOutput, _WorstCaseTargeted):
     (tried in order of the clean coarse scores, highest first; stop at the first success). For a
     HAR model the coarse scores are ``HARClassifier.coarse_log_probs`` (the coarse network G); for
     a flat model, ``log sum_{y in z} P(y|x)``. Success: the full model's coarse prediction
-    ``coarse_of(argmax model(x))`` leaves the true coarse class. Deterministic (no random start).
+    ``coarse_of(argmax model(x))`` leaves the true coarse class. Random starts per (sample, coarse
+    target) pair as in :class:`HierarchicalTargeted`.
 
     Arguments:
         model (nn.Module): (N, C, H, W) in [0, 1] -> (N, n_fine) logits or log-probabilities.
@@ -272,7 +320,9 @@ class CoarseTargeted(_CoarseOutput, _WorstCaseTargeted):
         loss (str): targeted objective, ``"ce"``, ``"margin"`` or ``"dlr"``. (Default: ``"ce"``)
         max_targets (int | None): try only the best-scored coarse targets; None tries all. (Default: None)
         targets_per_pass (int): coarse targets attacked together per sample per pass. (Default: 1)
-        seed (int): kept for the common attack interface; the attack is deterministic. (Default: 0)
+        random_start (bool): start each PGD run uniformly in the ball; False starts at the clean
+            input. (Default: True)
+        seed (int): seed of the random starts. (Default: 0)
 
     Shape:
         - images: (N, C, H, W) in [0, 1].
@@ -297,6 +347,7 @@ class CoarseTargeted(_CoarseOutput, _WorstCaseTargeted):
         loss: str = "ce",
         max_targets: int | None = None,
         targets_per_pass: int = 1,
+        random_start: bool = True,
         seed: int = 0,
     ) -> None:
         super().__init__("CoarseTargeted", model, norm=norm, eps=eps, seed=seed)
@@ -304,7 +355,8 @@ class CoarseTargeted(_CoarseOutput, _WorstCaseTargeted):
         self.use_coarse_network = True
         self.loss = loss
         self._targeted_loss = get_loss(loss, targeted=True)
-        self._setup_search(steps=steps, alpha=alpha, max_targets=max_targets, targets_per_pass=targets_per_pass)
+        self._setup_search(steps=steps, alpha=alpha, max_targets=max_targets, targets_per_pass=targets_per_pass,
+                           random_start=random_start)
 
     def _candidates(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         coarse = self.get_logits(x)[:, : self.hierarchy.n_coarse]

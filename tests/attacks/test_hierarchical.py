@@ -7,7 +7,9 @@ import torch
 from torch import Tensor, nn
 
 from robin_bench.attacks import ATTACKS, PGD, CoarseMarginal, CoarseTargeted, HierarchicalTargeted
+from robin_bench.attacks.hierarchical import pair_seed
 from robin_bench.attacks.losses import ce_targeted
+from robin_bench.attacks.threat import ThreatModel
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench.models import HARClassifier
@@ -42,11 +44,19 @@ def data(n: int = 12) -> tuple[Tensor, Tensor]:
     return x, y
 
 
+def pair_start(xi: Tensor, i: int, t: int, *, norm: str, eps: float, random_start: bool, seed: int = 0) -> Tensor:
+    """The start of pair (sample i, target t): its own generator seeded from (seed, i, t), or the clean input."""
+    if not random_start:
+        return xi.clone()
+    return ThreatModel(norm, eps).random_start(xi, torch.Generator().manual_seed(pair_seed(seed, i, t)))  # type: ignore[arg-type]
+
+
 def sequential_reference(
-    model: nn.Module, x: Tensor, y: Tensor, *, norm: str, eps: float, steps: int, success: str
+    model: nn.Module, x: Tensor, y: Tensor, *, norm: str, eps: float, steps: int, success: str, random_start: bool
 ) -> tuple[Tensor, Tensor]:
     """HAR Algorithm 1 one sample and one target at a time: targets by clean score, stop at first success."""
     x_out, hit = x.clone(), torch.full((x.shape[0],), -1)
+    pgd = PGD(model, norm=norm, eps=eps, steps=steps)  # type: ignore[arg-type]
     for i in range(x.shape[0]):
         xi = x[i : i + 1]
         z = int(H.coarse_of(y[i : i + 1]))
@@ -54,20 +64,18 @@ def sequential_reference(
             scores = model(xi)[0]
         candidates = [t for t in scores.argsort(descending=True, stable=True).tolist() if H.fine_to_coarse[t] != z]
         for rank, t in enumerate(candidates):
-            tt = torch.tensor([t])
-            pgd = PGD(model, norm=norm, eps=eps, steps=steps, random_start=False)  # type: ignore[arg-type]
-            if success == "target":
-                pgd.set_mode_targeted_by_label(quiet=True)
-                xa = pgd(xi, tt)
-                with torch.no_grad():
-                    ok = bool(model(xa).argmax(1) == t)
-            else:
-                def left(out: Tensor, _: Tensor, z: int = z) -> Tensor:
-                    return H.coarse_of(out.argmax(1)) != z
+            def hit_target(out: Tensor, _: Tensor, t: int = t) -> Tensor:
+                return out.argmax(1) == t
 
-                xa = pgd.ascend(xi, tt, ce_targeted, left, steps=steps, alpha=pgd.alpha, random_start=False)
-                with torch.no_grad():
-                    ok = bool(left(model(xa), tt))
+            def left(out: Tensor, _: Tensor, z: int = z) -> Tensor:
+                return H.coarse_of(out.argmax(1)) != z
+
+            ok_fn = hit_target if success == "target" else left
+            tt = torch.tensor([t])
+            start = pair_start(xi, i, t, norm=norm, eps=eps, random_start=random_start)
+            xa = pgd.ascend(xi, tt, ce_targeted, ok_fn, steps=steps, alpha=pgd.alpha, start=start)
+            with torch.no_grad():
+                ok = bool(ok_fn(model(xa), tt))
             if rank == 0:
                 x_out[i] = xa[0]
             if ok:
@@ -76,22 +84,65 @@ def sequential_reference(
     return x_out, hit
 
 
+@pytest.mark.parametrize("random_start", [True, False], ids=["random_start", "clean_start"])
 @pytest.mark.parametrize("success", ["target", "coarse"])
 @pytest.mark.parametrize("norm,eps", [("Linf", 0.08), ("L2", 0.35)])
 @pytest.mark.parametrize("make", [flat, har], ids=["flat", "har"])
 @pytest.mark.parametrize("targets_per_pass", [1, 3])
-def test_batched_equals_sequential_reference(success, norm, eps, make, targets_per_pass):
+def test_batched_equals_sequential_reference(success, norm, eps, make, targets_per_pass, random_start):
     torch.manual_seed(3)
     model = make()
     x, y = data()
     attack = HierarchicalTargeted(
-        model, hierarchy=H, norm=norm, eps=eps, steps=5, success=success, targets_per_pass=targets_per_pass
+        model, hierarchy=H, norm=norm, eps=eps, steps=5, success=success, targets_per_pass=targets_per_pass,
+        random_start=random_start,
     )
     x_adv, hit = attack.search(x, y)
-    x_ref, hit_ref = sequential_reference(model, x, y, norm=norm, eps=eps, steps=5, success=success)
+    x_ref, hit_ref = sequential_reference(
+        model, x, y, norm=norm, eps=eps, steps=5, success=success, random_start=random_start
+    )
     assert torch.equal(hit, hit_ref)
     assert 0 < int((hit >= 0).sum()) < len(y), "the setting must break some samples and not others"
-    torch.testing.assert_close(x_adv, x_ref)
+    torch.testing.assert_close(x_adv, x_ref)  # float64; batched matmuls may differ in the last bits
+
+
+@pytest.mark.parametrize("cls", [HierarchicalTargeted, CoarseTargeted])
+def test_random_start_changes_the_result_and_is_seeded(cls):
+    model = har()
+    x, y = data()
+    kw = dict(hierarchy=H, norm="Linf", eps=0.08, steps=3)
+    clean = cls(model, random_start=False, **kw)(x, y)
+    rand = cls(model, seed=0, **kw)(x, y)
+    assert not torch.equal(rand, clean)
+    assert torch.equal(rand, cls(model, seed=0, **kw)(x, y))
+    assert not torch.equal(rand, cls(model, seed=1, **kw)(x, y))
+
+
+def test_random_start_changes_which_samples_break_in_some_setting():
+    x, y = data(16)
+    changed = []
+    for make in (flat, har):
+        model = make()
+        for norm, eps in (("Linf", 0.08), ("L2", 0.35)):
+            for steps in (1, 2, 3):
+                kw = dict(hierarchy=H, norm=norm, eps=eps, steps=steps)
+                hit_clean = HierarchicalTargeted(model, random_start=False, **kw).search(x, y)[1]
+                hit_rand = HierarchicalTargeted(model, **kw).search(x, y)[1]
+                changed.append(not torch.equal(hit_clean >= 0, hit_rand >= 0))
+    assert any(changed)
+
+
+def test_pair_starts_do_not_depend_on_the_other_pairs():
+    model = flat()
+    x, y = data(6)
+    attack = HierarchicalTargeted(model, hierarchy=H, norm="L2", eps=0.3)
+    index, target = torch.tensor([0, 0, 3, 5, 5]), torch.tensor([7, 8, 1, 2, 9])
+    all_pairs = attack.pair_starts(x, index, target)
+    for p in range(len(index)):
+        torch.testing.assert_close(all_pairs[p : p + 1], attack.pair_starts(x, index[p : p + 1], target[p : p + 1]))
+    assert not torch.equal(all_pairs[0], all_pairs[1]), "two targets of one sample start apart"
+    dist = (all_pairs - x[index]).flatten(1).norm(dim=1)
+    assert bool((dist <= 0.3 + 1e-9).all()) and float(all_pairs.min()) >= 0 and float(all_pairs.max()) <= 1
 
 
 def test_success_modes_mean_what_they_say():
@@ -145,13 +196,14 @@ def test_tries_targets_best_score_first():
     assert bool((s[:, :-1] >= s[:, 1:]).all())
 
 
+@pytest.mark.parametrize("random_start", [True, False], ids=["random_start", "clean_start"])
 @pytest.mark.parametrize("cls", [HierarchicalTargeted, CoarseTargeted, CoarseMarginal])
 @pytest.mark.parametrize("make", [flat, har], ids=["flat", "har"])
 @pytest.mark.parametrize("norm,eps", [("Linf", 0.05), ("L2", 0.4)])
-def test_inside_ball_and_box(cls, make, norm, eps):
+def test_inside_ball_and_box(cls, make, norm, eps, random_start):
     model = make()
     x, y = data(10)
-    x_adv = cls(model, hierarchy=H, norm=norm, eps=eps, steps=4)(x, y)
+    x_adv = cls(model, hierarchy=H, norm=norm, eps=eps, steps=4, random_start=random_start)(x, y)
     assert x_adv.shape == x.shape
     assert float(x_adv.min()) >= 0 and float(x_adv.max()) <= 1
     dist = (x_adv - x).flatten(1)
@@ -205,13 +257,15 @@ class CoarseAndFine(nn.Module):
         return torch.cat([self.model.coarse_log_probs(x), self.model(x).detach()], dim=1)
 
 
-def test_coarse_targeted_equals_sequential_loop_over_coarse_targets():
+@pytest.mark.parametrize("random_start", [True, False], ids=["random_start", "clean_start"])
+def test_coarse_targeted_equals_sequential_loop_over_coarse_targets(random_start):
     model = har(H3)
     x, _ = data(12)
     with torch.no_grad():
         y = model(x).argmax(1)
-    x_adv, hit = CoarseTargeted(model, hierarchy=H3, norm="Linf", eps=0.04, steps=4).search(x, y)
-    pgd = PGD(CoarseAndFine(model), eps=0.04, steps=4, random_start=False)
+    attack = CoarseTargeted(model, hierarchy=H3, norm="Linf", eps=0.04, steps=4, random_start=random_start)
+    x_adv, hit = attack.search(x, y)
+    pgd = PGD(CoarseAndFine(model), eps=0.04, steps=4)
     for i in range(len(y)):
         xi = x[i : i + 1]
         z = int(H3.coarse_of(y[i : i + 1]))
@@ -226,7 +280,8 @@ def test_coarse_targeted_equals_sequential_loop_over_coarse_targets():
 
         expected = -1
         for t in [t for t in scores.argsort(descending=True, stable=True).tolist() if t != z]:
-            xa = pgd.ascend(xi, torch.tensor([t]), objective, left, steps=4, alpha=pgd.alpha, random_start=False)
+            start = pair_start(xi, i, t, norm="Linf", eps=0.04, random_start=random_start)
+            xa = pgd.ascend(xi, torch.tensor([t]), objective, left, steps=4, alpha=pgd.alpha, start=start)
             with torch.no_grad():
                 if bool(H3.coarse_of(model(xa).argmax(1)) != z):
                     expected = t
@@ -277,6 +332,8 @@ def test_user_mistakes_raise():
         CoarseMarginal(model, hierarchy=H, steps=0)
     with pytest.raises(RobinBenchError, match="max_targets"):
         HierarchicalTargeted(model, hierarchy=H, max_targets=0)
+    with pytest.raises(RobinBenchError, match="random_start"):
+        CoarseTargeted(model, hierarchy=H, random_start=1)  # type: ignore[arg-type]
     with pytest.raises(RobinBenchError, match="dlr"):
         CoarseMarginal(model, hierarchy=H, loss="dlr")
     with pytest.raises(RobinBenchError, match="unknown loss"):
