@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from robin_bench.attacks.base import Attack
-from robin_bench.attacks.losses import get_loss, hits_target, misclassified
+from robin_bench.attacks.losses import Success, get_loss, hits_target, misclassified
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.threat import Norm
 from robin_bench.errors import RobinBenchError
@@ -68,6 +68,7 @@ class PGD(Attack):
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
         images = images.clone().detach().to(self.device)
         labels = labels.clone().detach().to(self.device)
+        success: Success
         if self.targeted:
             aux = self.get_target_label(images, labels)
             objective, success = get_loss(self.loss, targeted=True), hits_target

@@ -376,15 +376,25 @@ def _check_names(suite: Suite, lines: _LineMap) -> None:
         hint = did_you_mean(suite.dataset.name, names)
         raise fail(("dataset", "name"), f"unknown dataset {suite.dataset.name!r}; {hint}")
     info = datasets.info(suite.dataset.name)
-    if info.needs_root and suite.dataset.root is not None and Path(suite.dataset.root).is_file():
-        info = datasets.info(suite.dataset.name, root=suite.dataset.root)
     if info.needs_root and suite.dataset.root is None:
         raise fail(("dataset",), f"dataset {suite.dataset.name!r} is read from files; add 'root: <data directory>'")
-    n_classes = len(suite.dataset.classes) if suite.dataset.classes is not None else info.n_classes
+    if info.n_classes is None and suite.dataset.root is not None:
+        if not Path(suite.dataset.root).is_file():
+            raise fail(("dataset", "root"), f"dataset {suite.dataset.name!r} reads its classes from its file, but "
+                       f"{suite.dataset.root} is not a file; give the path of the data file")
+        try:
+            info = datasets.info(suite.dataset.name, root=suite.dataset.root)
+        except RobinBenchError as e:
+            raise fail(("dataset", "root"), str(e)) from None
+    if info.n_classes is None:
+        raise fail(("dataset",), f"the number of classes of dataset {suite.dataset.name!r} is unknown; "
+                   "give 'root: <data file>'")
+    total = info.n_classes
+    n_classes = len(suite.dataset.classes) if suite.dataset.classes is not None else total
     for i, c in enumerate(suite.dataset.classes or []):
-        if info.n_classes is not None and not 0 <= c < info.n_classes:
+        if not 0 <= c < total:
             raise fail(("dataset", "classes", i),
-                       f"class {c} out of range; {suite.dataset.name} has classes 0..{info.n_classes - 1}")
+                       f"class {c} out of range; {suite.dataset.name} has classes 0..{total - 1}")
     hierarchy = _check_hierarchy(suite, n_classes, fail)
     seen: set[str] = set()
     for i, m in enumerate(suite.models):
@@ -411,7 +421,7 @@ def _check_names(suite: Suite, lines: _LineMap) -> None:
         check_attack(a, suite=suite, hierarchy=hierarchy, fail=lambda loc, p, i=i: fail(("attacks", i, *loc), p))
 
 
-def _check_hierarchy(suite: Suite, n_classes: int | None, fail: Any) -> Hierarchy | None:
+def _check_hierarchy(suite: Suite, n_classes: int, fail: Any) -> Hierarchy | None:
     if isinstance(suite.hierarchy, str) and suite.hierarchy not in BUILTIN_HIERARCHIES:
         raise fail(("hierarchy",), f"unknown hierarchy {suite.hierarchy!r}; "
                    f"{did_you_mean(suite.hierarchy, list(BUILTIN_HIERARCHIES))} or a mapping of groups")
@@ -419,7 +429,7 @@ def _check_hierarchy(suite: Suite, n_classes: int | None, fail: Any) -> Hierarch
         hierarchy = suite.get_hierarchy()
     except RobinBenchError as e:
         raise fail(("hierarchy",), str(e)) from None
-    if hierarchy is not None and n_classes is not None and hierarchy.n_fine != n_classes:
+    if hierarchy is not None and hierarchy.n_fine != n_classes:
         raise fail(("hierarchy",), f"hierarchy covers classes 0..{hierarchy.n_fine - 1} but the dataset has "
                    f"{n_classes} classes; groups must cover exactly 0..{n_classes - 1}")
     if suite.criterion == "coarse" and hierarchy is None:

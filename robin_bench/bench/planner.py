@@ -17,11 +17,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from robin_bench.bench.config import MODEL_KWARGS, AttackSpec, ModelSpec, Suite, train_config
 from robin_bench.bench.results import cell_key
 from robin_bench.bench.store import Store, config_hash
+
+if TYPE_CHECKING:
+    from robin_bench.attacks.threat import Norm
 
 RECIPE_VERSION = 1
 """Bumped when the meaning of a cached model's recipe changes, so old caches are not reused."""
@@ -76,7 +79,7 @@ class CellPlan:
     """
 
     model: str
-    norm: str
+    norm: Norm
     eps: float
     attacks: tuple[AttackSpec, ...]
     key: str

@@ -82,15 +82,22 @@ _OPTIONAL_INTS = ("grad_evals",)
 
 
 class EvalResultLike(Protocol):
-    """What :func:`rows_for_cell` and :func:`save_flags` read from ``attacks.evaluate``'s result."""
+    """What :func:`rows_for_cell` and :func:`save_flags` read from ``attacks.evaluate``'s result (read-only)."""
 
-    names: list[str]
-    clean_correct: Any
-    robust: Any
-    success: Mapping[str, Any]
-    ran: Mapping[str, Any]
-    grad_evals: Mapping[str, int | None]
-    seconds: Mapping[str, float]
+    @property
+    def names(self) -> Sequence[str]: ...
+    @property
+    def clean_correct(self) -> Any: ...
+    @property
+    def robust(self) -> Any: ...
+    @property
+    def success(self) -> Mapping[str, Any]: ...
+    @property
+    def ran(self) -> Mapping[str, Any]: ...
+    @property
+    def grad_evals(self) -> Mapping[str, int | None]: ...
+    @property
+    def seconds(self) -> Mapping[str, float]: ...
 
 
 @dataclass(frozen=True)

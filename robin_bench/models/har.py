@@ -35,6 +35,9 @@ class HARClassifier(nn.Module):
         >>> g(x).exp().sum(1)   # ones
     """
 
+    _ungroup: Tensor
+    _group_of_grouped: Tensor
+
     def __init__(self, coarse: nn.Module, fine: Sequence[nn.Module], hierarchy: Hierarchy) -> None:
         super().__init__()
         if len(fine) != hierarchy.n_coarse:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -179,6 +180,29 @@ def test_missing_data_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_files_dataset_without_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     line = run_error(tmp_path, edited(**{"dataset": {"name": "cifar10"}, "hierarchy": "cifar10"}), capsys)
     assert "root" in line
+
+
+def _npz(tmp_path: Path, n_classes: int) -> Path:
+    path = tmp_path / "data.npz"
+    y = np.arange(40) % n_classes
+    np.savez(path, x=np.random.default_rng(0).integers(0, 256, (40, 1, 4, 4), dtype=np.uint8), y=y)
+    return path
+
+
+def test_npz_root_that_is_not_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    suite = edited(**{"dataset": {"name": "npz", "root": str(tmp_path)}})
+    line = run_error(tmp_path, suite, capsys)
+    assert "dataset.root" in line and "is not a file" in line and str(tmp_path) in line
+
+
+def test_npz_classes_come_from_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _npz(tmp_path, 3)
+    suite = edited(**{"dataset": {"name": "npz", "root": str(path)}, "hierarchy": {"a": [0, 1], "b": [2]}})
+    assert load_suite(write(tmp_path, suite)).dataset.root == str(path)
+    line = run_error(tmp_path, edited(**{"dataset": {"name": "npz", "root": str(path)}}), capsys)
+    assert "hierarchy covers classes 0..3" in line and "3 classes" in line
+    line = run_error(tmp_path, edited(**{"dataset": {"name": "npz", "root": str(path), "classes": [0, 3]}}), capsys)
+    assert "class 3 out of range" in line and "0..2" in line
 
 
 def test_hierarchy_not_covering_the_classes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
