@@ -49,8 +49,8 @@ class _Run:
 
         self.suite = suite
         runner.run(suite)
-        self.plan = runner.plan(suite)
-        self._load = runner.load_model
+        self._models = runner.models
+        self._loaded: dict[str, nn.Module] = {}
 
     def data(self, split: str, n: int | None) -> tuple[Tensor, Tensor]:
         import robin_bench.data as datasets  # noqa: PLC0415
@@ -72,10 +72,9 @@ class _Run:
         return names
 
     def model(self, name: str) -> nn.Module:
-        path = self.plan.models[name].checkpoint
-        if path is None:
-            raise RobinBenchError(f"model {name!r} of suite {self.suite.name} has no checkpoint after the run")
-        return self._load(Path(path)).eval()
+        if name not in self._loaded:
+            self._loaded.update(self._models(self.suite, [name], device="cpu"))
+        return self._loaded[name]
 
     def threat(self) -> tuple[str, list[float]]:
         t = self.suite.threat_models[0]

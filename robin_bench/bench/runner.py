@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,6 +33,7 @@ from robin_bench.bench.store import RunLock, Store
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench.models import HARClassifier, RobinClassifier
+from robin_bench.registry import did_you_mean
 
 RESULTS_NAME = "results.csv"
 
@@ -72,6 +73,47 @@ def resolve_device(name: str) -> torch.device:
 def plan(suite: Suite) -> Plan:
     """The expanded plan of ``suite`` against its output directory (no compute, no lock, no writes)."""
     return make_plan(suite, Store(suite.output_dir))
+
+
+def models(
+    suite: Suite,
+    names: Sequence[str] | None = None,
+    *,
+    device: str | torch.device | None = None,
+    log: TextIO | None = None,
+) -> dict[str, nn.Module]:
+    """Trained models of ``suite`` by name, in eval mode: from the user's checkpoint or the run's cache,
+    trained and cached where missing (as :func:`run` does, under the output directory's lock).
+
+    Arguments:
+        suite (Suite): a validated suite.
+        names (Sequence[str] | None): the models wanted. (Default: None, every model of the suite)
+        device (str | torch.device | None): where to put them. (Default: None, the suite's ``device``)
+        log (TextIO | None): where training lines go. (Default: ``sys.stderr``)
+
+    Returns:
+        dict[str, nn.Module]: name -> model, in the order of ``names``.
+
+    Raises:
+        RobinBenchError: a name is not a model of the suite, or the output directory is locked by a live run.
+
+    Example::
+
+        >>> nets = models(load_suite("benchmarks/suites/demo.yaml"), ["mc"], device="cpu")
+    """
+    wanted = [m.name for m in suite.models] if names is None else list(names)
+    known = [m.name for m in suite.models]
+    for name in wanted:
+        if name not in known:
+            raise RobinBenchError(f"{name!r} is not a model of suite {suite.name}; {did_you_mean(name, known)}")
+    out_dir = suite.output_dir
+    with RunLock(out_dir):
+        store = Store(out_dir)
+        the_plan = make_plan(suite, store)
+        dev = resolve_device(suite.device) if device is None else torch.device(device)
+        ctx = _Context(suite, the_plan, store, dev, log if log is not None else sys.stderr, False,
+                       RunReport(out_dir=out_dir, results_csv=out_dir / RESULTS_NAME))
+        return {name: ctx.model(name) for name in wanted}
 
 
 class _Context:

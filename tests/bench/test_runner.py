@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from robin_bench.bench import results
 from robin_bench.bench.config import Suite, load_suite
-from robin_bench.bench.runner import RESULTS_NAME, plan, run
+from robin_bench.bench.runner import RESULTS_NAME, models, plan, run
 from robin_bench.bench.store import RunLock
 from robin_bench.errors import RobinBenchError
 
@@ -190,3 +191,19 @@ def test_targeted_criterion(tmp_path: Path) -> None:
     df = results.read(report.results_csv)
     assert set(df["criterion"]) == {"targeted"} and len(df) == 2 * N_CELLS
     assert df["coarse_robust_acc"].isna().all(), "coarse figures only accompany the fine criterion"
+
+
+def test_models_trains_what_is_missing_then_reuses_the_cache(tmp_path: Path) -> None:
+    suite = tiny(tmp_path)
+    log = io.StringIO()
+    first = models(suite, ["mc"], device="cpu", log=log)
+    assert list(first) == ["mc"] and "training mc" in log.getvalue() and "training robin" not in log.getvalue()
+    assert plan(suite).models["mc"].action == "reuse" and plan(suite).models["robin"].action == "train"
+    log = io.StringIO()
+    again = models(suite, device="cpu", log=log)
+    assert list(again) == ["mc", "robin", "har"] and "training mc" not in log.getvalue()
+    x = torch.rand(3, 1, 8, 8)
+    assert not again["mc"].training and torch.equal(again["mc"](x), first["mc"](x))
+    assert run(suite, log=io.StringIO(), progress=False).trained == []
+    with pytest.raises(RobinBenchError, match="'rbin' is not a model of suite tiny; did you mean 'robin'"):
+        models(suite, ["rbin"])
