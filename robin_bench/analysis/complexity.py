@@ -135,8 +135,11 @@ def summarize_complexity(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_complexity(frame: pd.DataFrame, ax: plt.Axes) -> None:
-    """Robust accuracy (mean, std error bars) against the number of classes, one line per eps (Figure 3)."""
+    """Robust accuracy (mean, std error bars) against the number of classes, one line per eps, and the mean
+    clean accuracy dashed (Figure 3)."""
     s = summarize_complexity(frame)
+    clean = s.groupby("n_classes", sort=True)["clean_acc_mean"].first()
+    ax.plot(clean.index, clean.values, "k--", label="clean")
     for e, g in s.groupby("eps", sort=True):
         ax.errorbar(g["n_classes"], g["robust_acc_mean"], yerr=g["robust_acc_std"].fillna(0), fmt="o-",
                     capsize=3, label=f"eps {e:g}")

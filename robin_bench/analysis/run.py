@@ -12,7 +12,8 @@ resumes finished cells), then the analysis loads the models it needs from the ru
 - ``transfer``: the first ``robin`` model as victim, the first ``flat`` as surrogate.
 - ``attack_sweep``: the first ``robin`` model; the first ``flat`` as baseline.
 
-Norm and eps come from the suite's first threat model (``boundary``: every norm of the suite).
+Norm and eps come from the suite's first threat model (``boundary``: the suite's norms first, then the other
+of L2 and Linf; the figure shows the first).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pandas as pd
 from torch import Tensor, nn
 
 from robin_bench.analysis.attack_sweep import attack_sweep, plot_attack_sweep
-from robin_bench.analysis.boundary import boundary_distance, plot_distance, summarize_distance
+from robin_bench.analysis.boundary import DEFAULT_EPS_MAX, boundary_distance, plot_distance, summarize_distance
 from robin_bench.analysis.coherence import gradient_coherence, plot_coherence, summarize_coherence
 from robin_bench.analysis.complexity import plot_complexity, summarize_complexity, task_complexity
 from robin_bench.analysis.io import ANALYSIS_DIRNAME, Plotter, write_analysis
@@ -37,7 +38,7 @@ from robin_bench.errors import RobinBenchError
 from robin_bench.registry import did_you_mean
 
 ANALYSES: tuple[str, ...] = ("coherence", "boundary", "complexity", "two_stage", "transfer", "attack_sweep")
-COMPLEXITY_REPEATS = 2
+COMPLEXITY_REPEATS = 5
 """Class orderings R of ``complexity`` from the CLI (the paper: 20); small enough for a CPU."""
 
 
@@ -93,7 +94,7 @@ def _boundary(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     robin = r.model(r.names("robin", analysis="boundary")[0])
     flat = r.model(r.names("flat", analysis="boundary")[0])
     x, y = r.eval_data()
-    norms = list(dict.fromkeys(t.norm for t in r.suite.threat_models))
+    norms = list(dict.fromkeys([*(t.norm for t in r.suite.threat_models), *DEFAULT_EPS_MAX]))
     df = boundary_distance(robin, flat, x, y, norms=norms, batch_size=r.suite.batch_size)  # type: ignore[arg-type]
     return df, summarize_distance(df)
 
