@@ -13,10 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from robin_bench.bench.results import atomic_write_bytes, atomic_write_text  # noqa: E402
-
-ANALYSIS_DIRNAME = "analysis"
-"""Sub-folder of a run's output directory that holds the analyses (``<out>/analysis/<name>.csv|png``)."""
+from robin_bench.bench.leaderboard import format_eps, markdown_table  # noqa: E402
+from robin_bench.bench.summary import ANALYSIS_DIRNAME  # noqa: E402
+from robin_bench.fileio import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 Plotter = Callable[[pd.DataFrame, plt.Axes], None]
 """Draws an analysis frame on one matplotlib axes."""
@@ -70,3 +69,54 @@ def plot_accuracy_vs_eps(frame: pd.DataFrame, ax: plt.Axes, *, series: str, y: s
     ax.set_ylabel(y.replace("_", " "))
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize="small")
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def section_table(frame: pd.DataFrame, summary: pd.DataFrame | None = None) -> str:
+    """The markdown table of an analysis' ``summary.md`` section.
+
+    ``summary`` (one row per group, e.g. per view or per number of classes) is printed as it is. Without
+    one, a frame of accuracy-against-eps rows (columns ``attack``, ``eps``, ``robust_acc``, optionally
+    ``model``) is printed with one row per (model, attack) and one robust-accuracy column per eps.
+    Fractions are printed with three decimals.
+    """
+    if summary is None:
+        keys = [c for c in ("model", "attack") if c in frame.columns]
+        wide = frame.pivot_table(index=keys, columns="eps", values="robust_acc", sort=False).reset_index()
+        header = [*keys, *(f"robust acc, eps {format_eps(float(e))}" for e in wide.columns[len(keys):])]
+        return markdown_table(header, [[_cell(v) for v in row] for row in wide.itertuples(index=False)])
+    return markdown_table([str(c) for c in summary.columns],
+                          [[_cell(v) for v in row] for row in summary.itertuples(index=False)])
+
+
+def write_section(out_dir: str | os.PathLike[str], name: str, *, title: str, table: str) -> Path:
+    r"""Write ``<out_dir>/<name>.md``: the analysis' section of the run's ``summary.md`` (atomic).
+
+    The section is a level-2 heading ``Analysis: <title>``, ``table``, and links to ``<name>.png`` and
+    ``<name>.csv`` relative to the run folder (``out_dir`` is its ``analysis/`` sub-folder);
+    :func:`robin_bench.bench.summary.write_summary` appends it. Rewriting the file replaces the section.
+
+    Arguments:
+        out_dir (str | PathLike): the run's ``analysis/`` folder.
+        name (str): file stem, e.g. ``"boundary"``.
+        title (str): the section's title.
+        table (str): markdown table, e.g. from :func:`section_table`.
+
+    Returns:
+        Path: the section file.
+
+    Example::
+
+        >>> write_section("runs/demo/analysis", "boundary", title="Boundary", table=section_table(df, summary))
+    """
+    path = Path(out_dir) / f"{name}.md"
+    text = "\n".join([f"## Analysis: {title}", "", table, "",
+                      f"![{name}]({ANALYSIS_DIRNAME}/{name}.png)", "",
+                      f"Figures: [{ANALYSIS_DIRNAME}/{name}.csv]({ANALYSIS_DIRNAME}/{name}.csv)", ""])
+    atomic_write_text(path, text)
+    return path

@@ -29,12 +29,13 @@ from robin_bench.analysis.attack_sweep import attack_sweep, plot_attack_sweep
 from robin_bench.analysis.boundary import DEFAULT_EPS_MAX, boundary_distance, plot_distance, summarize_distance
 from robin_bench.analysis.coherence import gradient_coherence, plot_coherence, summarize_coherence
 from robin_bench.analysis.complexity import plot_complexity, summarize_complexity, task_complexity
-from robin_bench.analysis.io import ANALYSIS_DIRNAME, Plotter, write_analysis
+from robin_bench.analysis.io import ANALYSIS_DIRNAME, Plotter, section_table, write_analysis, write_section
 from robin_bench.analysis.transfer import plot_transfer, transferability
 from robin_bench.analysis.two_stage import TwoStageClassifier, plot_two_stage, two_stage_robustness
 from robin_bench.bench.config import Suite, load_suite, train_config
-from robin_bench.bench.results import atomic_write_text
+from robin_bench.bench.summary import write_summary
 from robin_bench.errors import RobinBenchError
+from robin_bench.fileio import atomic_write_text
 from robin_bench.registry import did_you_mean
 
 ANALYSES: tuple[str, ...] = ("coherence", "boundary", "complexity", "two_stage", "transfer", "attack_sweep")
@@ -158,6 +159,10 @@ _RUNNERS: dict[str, tuple[Callable[[_Run], tuple[pd.DataFrame, pd.DataFrame | No
 def run(name: str, suite: str | os.PathLike[str] | Suite, out_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     r"""Run analysis ``name`` on the models of ``suite`` and write its files next to the run's results.
 
+    Writes ``<output>/analysis/<name>.csv``, ``<name>.png``, ``<name>_summary.csv`` (where the analysis
+    has one) and ``<name>.md``, its section of ``<output>/summary.md``, then rewrites ``summary.md``:
+    rerunning an analysis replaces its section.
+
     Arguments:
         name (str): one of :data:`ANALYSES`.
         suite (str | PathLike | Suite): a suite file or a loaded suite.
@@ -165,7 +170,7 @@ def run(name: str, suite: str | os.PathLike[str] | Suite, out_dir: str | os.Path
             (Default: None)
 
     Returns:
-        list[Path]: the files written under ``<output>/analysis/``.
+        list[Path]: the files written under ``<output>/analysis/``, then ``<output>/summary.md``.
 
     Example::
 
@@ -184,5 +189,7 @@ def run(name: str, suite: str | os.PathLike[str] | Suite, out_dir: str | os.Path
         path = folder / f"{name}_summary.csv"
         atomic_write_text(path, summary.to_csv(index=False))
         written.append(path)
+    written.append(write_section(folder, name, title=title, table=section_table(frame, summary)))
+    written.append(write_summary(loaded.output_dir))
     return written
 

@@ -21,6 +21,9 @@ from robin_bench.fileio import atomic_write_text
 
 SUMMARY_NAME = "summary.md"
 CUMULATIVE_MARK = "*"
+ANALYSIS_DIRNAME = "analysis"
+"""Sub-folder of a run's output directory holding the analyses (``robin_bench.analysis``): their CSVs, PNGs
+and one ``<name>.md`` section each, which :func:`write_summary` appends to ``summary.md`` in name order."""
 
 
 def _attack_table(cell: pd.DataFrame, attacks: list[str]) -> str:
@@ -98,13 +101,24 @@ def render(df: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
+def analysis_sections(out_dir: str | os.PathLike[str]) -> list[str]:
+    """The analysis sections of a run: the text of each ``<out_dir>/analysis/*.md``, in file-name order.
+
+    Each analysis owns its section file (``robin_bench.analysis.run`` rewrites it atomically on every
+    run of that analysis), so rerunning an analysis replaces its section rather than adding one.
+    """
+    folder = Path(out_dir) / ANALYSIS_DIRNAME
+    return [p.read_text(encoding="utf-8").strip() for p in sorted(folder.glob("*.md"))]
+
+
 def write_summary(out_dir: str | os.PathLike[str]) -> Path:
     """Write ``<out_dir>/summary.md`` (atomic) from ``<out_dir>/results.csv`` and ``<out_dir>/flags/``.
 
     Per suite, dataset, norm and criterion: a table per eps of clean, per-attack and worst-case
     robust accuracy with fine and coarse columns; worst-case robust accuracy against eps with the
     flat, ROBIN and HAR models side by side; each ROBIN/HAR model against its flat baseline
-    (difference and McNemar's exact p-value); then the evaluations flagged unreliable.
+    (difference and McNemar's exact p-value); then the evaluations flagged unreliable; then the
+    sections of the analyses run on it (:func:`analysis_sections`).
 
     Returns:
         the path written.
@@ -116,5 +130,6 @@ def write_summary(out_dir: str | os.PathLike[str]) -> Path:
     """
     out = Path(out_dir)
     path = out / SUMMARY_NAME
-    atomic_write_text(path, render(load([out / results.RESULTS_NAME])))
+    text = "\n\n".join([render(load([out / results.RESULTS_NAME])).rstrip(), *analysis_sections(out)]) + "\n"
+    atomic_write_text(path, text)
     return path

@@ -63,3 +63,25 @@ def test_summary_write_is_atomic(run_dir: Path, monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(OSError, match="killed"):
         summary.write_summary(run_dir)
     assert (run_dir / "summary.md").read_bytes() == before
+
+
+def test_analysis_sections_are_appended_in_name_order_and_replaced_on_rewrite(tmp_path: Path) -> None:
+    write_run(tmp_path)
+    folder = tmp_path / summary.ANALYSIS_DIRNAME
+    folder.mkdir()
+    (folder / "transfer.md").write_text("## Analysis: transfer\n\nfirst version\n")
+    (folder / "boundary.md").write_text("## Analysis: boundary\n")
+    (folder / "boundary.csv").write_text("not a section\n")
+    text = summary.write_summary(tmp_path).read_text()
+    assert text.index("## Analysis: boundary") < text.index("## Analysis: transfer")
+    assert text.index("### Worst-case robust accuracy against eps") < text.index("## Analysis: boundary")
+    assert "not a section" not in text
+    (folder / "transfer.md").write_text("## Analysis: transfer\n\nsecond version\n")
+    text = summary.write_summary(tmp_path).read_text()
+    assert text.count("## Analysis: transfer") == 1 and "second version" in text and "first version" not in text
+    assert text.endswith("second version\n")
+
+
+def test_summary_without_analyses_has_no_analysis_section(run_dir: Path) -> None:
+    text = summary.write_summary(run_dir).read_text()
+    assert "## Analysis" not in text and text.endswith("\n") and not text.endswith("\n\n")

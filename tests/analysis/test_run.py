@@ -1,0 +1,56 @@
+"""``analysis.run`` on a tiny suite: the analysis' files, its summary.md section, replaced on a rerun."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from robin_bench.analysis.run import run
+from robin_bench.errors import RobinBenchError
+
+TINY = {
+    "name": "tiny_analysis",
+    "dataset": {"name": "digits", "n_examples": 10, "n_train": 60, "classes": [0, 1, 2]},
+    "threat_models": [{"norm": "Linf", "eps": [0.1, 0.3]}],
+    "models": [
+        {"name": "mc", "kind": "flat", "arch": "mlp", "train": {"epochs": 1, "batch_size": 16, "seed": 1}},
+        {"name": "robin", "kind": "robin", "arch": "mlp", "train": {"epochs": 1, "batch_size": 16}},
+    ],
+    "attacks": [{"attack": "pgd", "kwargs": {"steps": 2}}],
+}
+TITLE = "## Analysis: Transfer from the multiclass model"
+
+
+@pytest.fixture(scope="module")
+def suite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("analysis_run")
+    path = tmp / "tiny.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "output": str(tmp / "out")}, sort_keys=False))
+    return path
+
+
+def test_run_writes_files_and_one_summary_section_per_analysis(suite_file: Path) -> None:
+    out = suite_file.parent / "out"
+    written = run("transfer", suite_file)
+    names = [p.name for p in written]
+    assert names == ["transfer.csv", "transfer.png", "transfer.md", "summary.md"]
+    assert all(p.is_file() for p in written) and written[-1] == out / "summary.md"
+    frame = pd.read_csv(out / "analysis" / "transfer.csv")
+    text = (out / "summary.md").read_text()
+    assert text.count(TITLE) == 1 and "![transfer](analysis/transfer.png)" in text
+    white = frame[(frame["attack"] == "white_box") & (frame["eps"] == 0.1)]["robust_acc"].iloc[0]
+    assert f"| white_box | {white:.3f} |" in text
+    run("attack_sweep", suite_file)
+    run("transfer", suite_file)
+    text = (out / "summary.md").read_text()
+    assert text.count(TITLE) == 1 and text.count("## Analysis: ") == 2
+    assert text.index("## Analysis: ROBIN attack strategies") < text.index(TITLE)
+    assert text.index("## tiny_analysis: digits, Linf") < text.index("## Analysis: ")
+
+
+def test_unknown_analysis_names_the_valid_ones(suite_file: Path) -> None:
+    with pytest.raises(RobinBenchError, match="unknown analysis 'tranfer'; did you mean 'transfer'"):
+        run("tranfer", suite_file)
