@@ -194,7 +194,7 @@ def plot_distance(frame: pd.DataFrame, ax: plt.Axes) -> None:
     norm = frame["norm"].iloc[0]
     sub = frame[(frame["norm"] == norm) & ~frame["censored"]]
     top = float(sub["distance"].max()) if len(sub) else 1.0
-    bins = np.linspace(0.0, max(top, 1e-6), 30)
+    bins = np.linspace(0.0, max(top, 1e-6), 30).tolist()
     censored = frame[frame["norm"] == norm].groupby("view", sort=False)["censored"].sum()
     for view, g in sub.groupby("view", sort=False):
         ax.hist(g["distance"], bins=bins, histtype="step", linewidth=1.6,
