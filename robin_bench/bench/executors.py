@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import torch
 from torch import nn
 
-from robin_bench.bench import results
 from robin_bench.bench.config import Suite
 from robin_bench.bench.planner import CellPlan, ModelPlan, make_plan
 from robin_bench.bench.store import Store
 from robin_bench.errors import RobinBenchError
+from robin_bench.fileio import atomic_write_bytes, atomic_write_text
 from robin_bench.models import HARClassifier, RobinClassifier
 
 if TYPE_CHECKING:
@@ -113,9 +113,16 @@ class Executor(ABC):
     def close(self) -> None:  # noqa: B027  (optional hook: executors without resources need nothing)
         """Release the executor's workers."""
 
+    def threads_per_job(self) -> int:
+        """torch threads each job uses: this process's count, split so that workers do not oversubscribe cores."""
+        return torch.get_num_threads()
+
 
 class LocalExecutor(Executor):
     r"""Runs jobs in ``jobs`` worker processes on this machine (``spawn`` start method); 1 = in this process.
+
+    Each worker uses ``torch.get_num_threads() // jobs`` torch threads (at least 1), so the workers
+    share this process's cores instead of oversubscribing them.
 
     Arguments:
         jobs (int): number of worker processes (>= 1). (Default: 1)
@@ -148,6 +155,9 @@ class LocalExecutor(Executor):
             for future in futures:
                 future.cancel()
 
+    def threads_per_job(self) -> int:
+        return max(1, torch.get_num_threads() // self.jobs)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -163,7 +173,7 @@ class RayExecutor(Executor):
 
     Arguments:
         address (str | None): Ray cluster address, e.g. ``"auto"`` or ``"ray://head:10001"``. (Default: None)
-        num_cpus (float): CPUs requested per task. (Default: 1)
+        num_cpus (float): CPUs requested per task; a task uses that many torch threads (at least 1). (Default: 1)
         num_gpus (float): GPU fraction requested per task; use > 0 when the suite runs on CUDA. (Default: 0)
 
     Example::
@@ -192,8 +202,11 @@ class RayExecutor(Executor):
             for ref in pending:
                 ray.cancel(ref)
 
+    def threads_per_job(self) -> int:
+        return max(1, int(self.num_cpus))
+
     def close(self) -> None:
-        """Disconnect from Ray if this executor initialized it (a local instance it started stops; a cluster runs on)."""
+        """Disconnect from Ray if this executor initialized it (a local instance it started stops)."""
         if self._owns_ray:
             import_ray().shutdown()
             self._owns_ray = False
@@ -299,8 +312,8 @@ def run_train_job(job: TrainJob) -> JobResult:
     model, _, cfg = ctx.untrained(mp)
     report = _train_part(model, job.part, ctx, cfg).to_dict()
     state = {k: v.detach().cpu().contiguous() for k, v in _submodule(model, job.part).state_dict().items()}
-    results.atomic_write_bytes(weights, save(state))
-    results.atomic_write_text(report_path, json.dumps(report))
+    atomic_write_bytes(weights, save(state))
+    atomic_write_text(report_path, json.dumps(report))
     return JobResult(seconds=time.perf_counter() - t0, cached=False, report=report)
 
 
@@ -331,7 +344,7 @@ def train_models(executor: Executor, ctx: _Context, names: Sequence[str]) -> Non
     todo = [mp for mp in todo if ctx.store.checkpoint_path(mp.spec.name, mp.key) is None]
     if not todo:
         return
-    threads = torch.get_num_threads()
+    threads = executor.threads_per_job()
     untrained = {mp.spec.name: ctx.untrained(mp) for mp in todo}
     jobs = [
         TrainJob(ctx.suite, mp.spec.name, part, threads) for mp in todo for part in parts_of(untrained[mp.spec.name][0])
@@ -354,7 +367,7 @@ def evaluate_cells(
     executor: Executor, ctx: _Context, cells: Sequence[CellPlan]
 ) -> Iterator[tuple[CellPlan, list[dict[str, Any]], float]]:
     """Evaluate ``cells`` as jobs on ``executor``; yield ``(cell, rows, seconds)`` as each finishes."""
-    threads = torch.get_num_threads()
+    threads = executor.threads_per_job()
     by_key = {c.key: c for c in cells}
     jobs = [CellJob(ctx.suite, c.key, threads) for c in cells]
     for job, result in executor.map(run_cell_job, jobs):
