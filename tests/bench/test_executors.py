@@ -142,3 +142,10 @@ def test_bad_executor_options_are_refused(kwargs: dict[str, object], message: st
 def test_one_local_job_is_the_plain_sequential_run() -> None:
     assert make_executor("local", jobs=1) is None
     assert isinstance(make_executor("local", jobs=3), LocalExecutor)
+
+
+def test_cli_refuses_bad_jobs_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", "--jobs", "0", "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["robin-bench: error: --jobs 0 must be an integer >= 1"]
+    assert not (tmp_path / "out" / "results.csv").exists()
