@@ -11,6 +11,33 @@ from robin_bench.attacks.threat import Norm, ThreatModel
 from robin_bench.errors import RobinBenchError
 
 
+def record_best(
+    best: Tensor, best_score: Tensor, broken: Tensor, active: Tensor, candidate: Tensor, score: Tensor, ok: Tensor
+) -> Tensor:
+    """Record one iterate of the active samples in place; return which of them keep going.
+
+    The step shared by :meth:`Attack.ascend` and CW's optimizer: a sample keeps its first successful
+    iterate, else its highest-score one; successful samples are marked broken and drop out.
+
+    Arguments:
+        best (Tensor): (N, ...) best iterate per sample, updated in place.
+        best_score (Tensor): (N,) objective of ``best``, updated in place.
+        broken (Tensor): (N,) bool, set True in place where ``ok``.
+        active (Tensor): (A,) indices into N of the samples still attacked.
+        candidate (Tensor): (A, ...) the current iterate of the active samples.
+        score (Tensor): (A,) its objective.
+        ok (Tensor): (A,) bool, its success.
+
+    Returns:
+        Tensor: (A,) bool ``~ok``, the active samples that keep going.
+    """
+    better = ok | (score > best_score[active])
+    best[active[better]] = candidate[better]
+    best_score[active[better]] = score[better]
+    broken[active[ok]] = True
+    return ~ok
+
+
 class Attack(TorchattacksAttack):
     r"""Base class of robin-bench attacks.
 
@@ -130,11 +157,7 @@ class Attack(TorchattacksAttack):
                         out = self.get_logits(xa)
                         loss = objective(out, aux[active])
                 ok = success(out, aux[active])
-                better = ok | (loss > best_loss[active])
-                best[active[better]] = xa[better]
-                best_loss[active[better]] = loss[better]
-                broken[active[ok]] = True
-                keep = ~ok
+                keep = record_best(best, best_loss, broken, active, xa, loss, ok)
                 if t == steps or not bool(keep.any()):
                     break
                 x0, active, xa, grad = x0[keep], active[keep], xa[keep], grad[keep]

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from robin_bench.attacks.base import Attack
+from robin_bench.attacks.base import Attack, record_best
 from robin_bench.attacks.losses import Objective, Success, hits_target, margin, margin_targeted, misclassified
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.threat import Norm
@@ -103,12 +103,7 @@ def cw_l2(
                     out_p = attack.get_logits(xp[outside])
                 out = out.index_put((outside,), out_p)
                 obj = obj.index_put((outside,), objective(out_p, aux[active[outside]]))
-            ok = success(out, aux[active])
-            better = ok | (obj > best_obj[active])
-            best[active[better]] = xp[better]
-            best_obj[active[better]] = obj[better]
-            broken[active[ok]] = True
-            keep = ~ok
+            keep = record_best(best, best_obj, broken, active, xp, obj, success(out, aux[active]))
             if not bool(keep.any()):
                 break
             m = _ADAM_BETAS[0] * m + (1 - _ADAM_BETAS[0]) * grad

@@ -1,4 +1,5 @@
-"""Attack.ascend's explicit start: the first iterate, projected; later restarts start as random_start says."""
+"""Attack.ascend's explicit start: the first iterate, projected; later restarts start as random_start says.
+record_best: first success or best score per sample, in place."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch
 from torch import Tensor
 
 from robin_bench.attacks import PGD
+from robin_bench.attacks.base import record_best
 from robin_bench.attacks.losses import ce, never
 from robin_bench.errors import RobinBenchError
 
@@ -53,3 +55,16 @@ def test_start_of_the_wrong_shape_raises() -> None:
     attack = PGD(model, eps=0.05, steps=2)
     with pytest.raises(RobinBenchError, match="start has shape"):
         attack.ascend(x, y, ce, never, steps=2, alpha=0.01, start=x[:2])
+
+
+def test_record_best_keeps_success_or_higher_score_and_drops_broken_samples() -> None:
+    best, best_score = torch.zeros(4, 2), torch.tensor([0.0, 0.0, 5.0, 1.0])
+    broken = torch.tensor([False, False, False, True])
+    active = torch.tensor([0, 1, 2])
+    candidate = torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    score, ok = torch.tensor([-1.0, 1.0, 4.0]), torch.tensor([True, False, False])
+    keep = record_best(best, best_score, broken, active, candidate, score, ok)
+    assert keep.tolist() == [False, True, True]
+    assert best.tolist() == [[1.0, 1.0], [2.0, 2.0], [0.0, 0.0], [0.0, 0.0]], "success wins even at a lower score"
+    assert best_score.tolist() == [-1.0, 1.0, 5.0, 1.0]
+    assert broken.tolist() == [True, False, False, True]
