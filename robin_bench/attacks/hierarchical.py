@@ -57,9 +57,26 @@ def pair_seed(seed: int, index: int, target: int) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
-def _check_steps(steps: int, who: str) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise RobinBenchError(f"{who} needs an integer steps >= 1, got steps={steps!r}")
+def _check_count(value: int | None, name: str, who: str, *, optional: bool = False) -> None:
+    """Refuse ``value`` unless it is an integer >= 1 (or None where ``optional``)."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        need = f"{name} None or an integer >= 1" if optional else f"an integer {name} >= 1"
+        raise RobinBenchError(f"{who} needs {need}, got {name}={value!r}")
+
+
+class _Stepped(Attack):
+    """An attack of ``steps`` steps of size ``alpha`` (None: ``threat.default_alpha(steps)``), default mode only."""
+
+    steps: int
+    alpha: float
+
+    def _setup_steps(self, steps: int, alpha: float | None) -> None:
+        _check_count(steps, "steps", self.attack)
+        self.steps = steps
+        self.alpha = self.threat.default_alpha(steps) if alpha is None else alpha
+        self.supported_mode = ["default"]
 
 
 class _CoarseOutput(Attack):
@@ -88,7 +105,7 @@ class _CoarseOutput(Attack):
         return self.hierarchy.coarse_of(fine_pred) != self.hierarchy.coarse_of(y)
 
 
-class _WorstCaseTargeted(Attack):
+class _WorstCaseTargeted(_Stepped):
     """Batched worst case over per-sample target lists (HAR Algorithm 1's outer loop).
 
     For each sample, the eligible targets are tried in the order of the model's clean scores
@@ -100,29 +117,25 @@ class _WorstCaseTargeted(Attack):
     ``(target, true fine label)``.
     """
 
-    steps: int
-    alpha: float
+    loss: str
     max_targets: int | None
     targets_per_pass: int
     random_start: bool
 
     def _setup_search(
-        self, *, steps: int, alpha: float | None, max_targets: int | None, targets_per_pass: int, random_start: bool
+        self, *, loss: str, steps: int, alpha: float | None, max_targets: int | None, targets_per_pass: int,
+        random_start: bool,
     ) -> None:
-        _check_steps(steps, self.attack)
+        self.loss = loss
+        self._targeted_loss = get_loss(loss, targeted=True)
+        self._setup_steps(steps, alpha)
         if not isinstance(random_start, bool):
             raise RobinBenchError(f"{self.attack} needs random_start True or False, got {random_start!r}")
-        if max_targets is not None and (isinstance(max_targets, bool) or not isinstance(max_targets, int)
-                                        or max_targets < 1):
-            raise RobinBenchError(f"{self.attack} needs max_targets None or an integer >= 1, got {max_targets!r}")
-        if isinstance(targets_per_pass, bool) or not isinstance(targets_per_pass, int) or targets_per_pass < 1:
-            raise RobinBenchError(f"{self.attack} needs an integer targets_per_pass >= 1, got {targets_per_pass!r}")
-        self.steps = steps
-        self.alpha = self.threat.default_alpha(steps) if alpha is None else alpha
+        _check_count(max_targets, "max_targets", self.attack, optional=True)
+        _check_count(targets_per_pass, "targets_per_pass", self.attack)
         self.max_targets = max_targets
         self.targets_per_pass = targets_per_pass
         self.random_start = random_start
-        self.supported_mode = ["default"]
 
     def _candidates(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """(N, T) clean scores of the targets and (N, T) bool eligibility."""
@@ -278,10 +291,8 @@ class HierarchicalTargeted(_WorstCaseTargeted):
         if success not in SUCCESS_MODES:
             raise RobinBenchError(f"unknown success mode {success!r}; valid: {', '.join(SUCCESS_MODES)}")
         self.success = success
-        self.loss = loss
-        self._targeted_loss = get_loss(loss, targeted=True)
-        self._setup_search(steps=steps, alpha=alpha, max_targets=max_targets, targets_per_pass=targets_per_pass,
-                           random_start=random_start)
+        self._setup_search(loss=loss, steps=steps, alpha=alpha, max_targets=max_targets,
+                           targets_per_pass=targets_per_pass, random_start=random_start)
 
     def _candidates(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         out = self.get_logits(x)
@@ -353,10 +364,8 @@ class CoarseTargeted(_CoarseOutput, _WorstCaseTargeted):
         super().__init__("CoarseTargeted", model, norm=norm, eps=eps, seed=seed)
         self.hierarchy = _check_hierarchy(hierarchy, model, "CoarseTargeted")
         self.use_coarse_network = True
-        self.loss = loss
-        self._targeted_loss = get_loss(loss, targeted=True)
-        self._setup_search(steps=steps, alpha=alpha, max_targets=max_targets, targets_per_pass=targets_per_pass,
-                           random_start=random_start)
+        self._setup_search(loss=loss, steps=steps, alpha=alpha, max_targets=max_targets,
+                           targets_per_pass=targets_per_pass, random_start=random_start)
 
     def _candidates(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         coarse = self.get_logits(x)[:, : self.hierarchy.n_coarse]
@@ -371,7 +380,7 @@ class CoarseTargeted(_CoarseOutput, _WorstCaseTargeted):
 
 
 @ATTACKS.register("coarse_marginal")
-class CoarseMarginal(_CoarseOutput):
+class CoarseMarginal(_CoarseOutput, _Stepped):
     r"""Coarse-marginal PGD (new, beyond the ROBIN and HAR papers), Linf or L2.
 
     Untargeted PGD on the coarse log-probability obtained by summing fine probabilities,
@@ -421,9 +430,8 @@ class CoarseMarginal(_CoarseOutput):
         super().__init__("CoarseMarginal", model, norm=norm, eps=eps, seed=seed)
         self.hierarchy = _check_hierarchy(hierarchy, model, "CoarseMarginal")
         self.use_coarse_network = False
-        _check_steps(steps, "CoarseMarginal")
-        if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-            raise RobinBenchError(f"CoarseMarginal needs an integer restarts >= 1, got restarts={restarts!r}")
+        self._setup_steps(steps, alpha)
+        _check_count(restarts, "restarts", "CoarseMarginal")
         if loss == "dlr" and hierarchy.n_coarse < 3:
             raise RobinBenchError(
                 f"CoarseMarginal loss 'dlr' needs >= 3 coarse classes, the hierarchy has {hierarchy.n_coarse}; "
@@ -431,11 +439,8 @@ class CoarseMarginal(_CoarseOutput):
             )
         self._loss = get_loss(loss, targeted=False)
         self.loss = loss
-        self.steps = steps
-        self.alpha = self.threat.default_alpha(steps) if alpha is None else alpha
         self.restarts = restarts
         self.random_start = random_start
-        self.supported_mode = ["default"]
 
     def _objective(self, out: Tensor, y: Tensor) -> Tensor:
         return self._loss(out[:, : self.hierarchy.n_coarse], self.hierarchy.coarse_of(y))
