@@ -10,6 +10,7 @@ from matplotlib import pyplot as plt
 from torch import Tensor, nn
 
 from robin_bench.analysis.io import plot_accuracy_vs_eps
+from robin_bench.analysis.views import pgd_baseline_row
 from robin_bench.attacks.base import Attack
 from robin_bench.attacks.evaluate import evaluate
 from robin_bench.attacks.pgd import PGD
@@ -184,10 +185,7 @@ def two_stage_robustness(
             rows.append({"model": "two_stage", "attack": attack, "norm": norm, "eps": float(e),
                          "clean_acc": res.clean_acc, "robust_acc": acc, "n": res.n})
         if baseline is not None:
-            b = evaluate(baseline, x, y, [PGD(baseline, norm=norm, eps=float(e), steps=steps)],  # type: ignore[arg-type]
-                         batch_size=batch_size)
-            rows.append({"model": "baseline", "attack": "pgd (baseline)", "norm": norm, "eps": float(e),
-                         "clean_acc": b.clean_acc, "robust_acc": b.robust_acc, "n": b.n})
+            rows.append(pgd_baseline_row(baseline, x, y, norm=norm, eps=float(e), steps=steps, batch_size=batch_size))
     return pd.DataFrame(rows)
 
 

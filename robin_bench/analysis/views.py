@@ -1,5 +1,5 @@
-"""Robustness on a one-class-vs-rest task of a multiclass model (ROBIN Section 3.1, Figure 2c), and the
-default worst-case attack set the analyses use."""
+"""Robustness on a one-class-vs-rest task of a multiclass model (ROBIN Section 3.1, Figure 2c), the
+default worst-case attack set the analyses use, and the PGD baseline row of the accuracy-against-eps ones."""
 
 from __future__ import annotations
 
@@ -34,6 +34,22 @@ def pgd_worst_case(model: nn.Module, norm: str, eps: float, *, steps: int = 20) 
         "pgd_margin": PGD(model, norm=norm, eps=eps, steps=steps, loss="margin",  # type: ignore[arg-type]
                           random_start=False),
     }
+
+
+def pgd_baseline_row(
+    baseline: nn.Module, x: Tensor, y: Tensor, *, norm: str, eps: float, steps: int, batch_size: int
+) -> dict[str, object]:
+    r"""The multiclass baseline's robust accuracy under PGD at ``eps``: the row ``pgd (baseline)`` of the
+    accuracy-against-eps analyses (ROBIN's "standard attack on the multiclass", Figures 5 and 8).
+
+    Returns:
+        dict: ``model`` ``"baseline"``, ``attack`` ``"pgd (baseline)"``, ``norm``, ``eps``, ``clean_acc``,
+        ``robust_acc``, ``n``.
+    """
+    b = evaluate(baseline, x, y, [PGD(baseline, norm=norm, eps=eps, steps=steps)],  # type: ignore[arg-type]
+                 batch_size=batch_size)
+    return {"model": "baseline", "attack": "pgd (baseline)", "norm": norm, "eps": eps,
+            "clean_acc": b.clean_acc, "robust_acc": b.robust_acc, "n": b.n}
 
 
 def _targeted(attacks: Mapping[str, AttackLike]) -> Mapping[str, AttackLike]:
