@@ -78,6 +78,11 @@ class _Run:
             self._loaded.update(self._models(self.suite, [name], device="cpu"))
         return self._loaded[name]
 
+    def baseline(self) -> nn.Module | None:
+        """The suite's first flat model, the multiclass baseline; None where it has none."""
+        flats = [m.name for m in self.suite.models if m.kind == "flat"]
+        return self.model(flats[0]) if flats else None
+
     def threat(self) -> tuple[str, list[float]]:
         t = self.suite.threat_models[0]
         return t.norm, [float(e) for e in t.eps]
@@ -120,8 +125,7 @@ def _complexity(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 def _two_stage(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     har = r.model(r.names("har", analysis="two_stage")[0])
-    flats = [m.name for m in r.suite.models if m.kind == "flat"]
-    baseline = r.model(flats[0]) if flats else None
+    baseline = r.baseline()
     x, y = r.eval_data()
     norm, eps = r.threat()
     model = TwoStageClassifier.from_har(har)  # type: ignore[arg-type]
@@ -139,8 +143,7 @@ def _transfer(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 def _attack_sweep(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     robin = r.model(r.names("robin", analysis="attack_sweep")[0])
-    flats = [m.name for m in r.suite.models if m.kind == "flat"]
-    baseline = r.model(flats[0]) if flats else None
+    baseline = r.baseline()
     x, y = r.eval_data()
     norm, eps = r.threat()
     return attack_sweep(robin, x, y, norm=norm, eps=eps, baseline=baseline, batch_size=r.suite.batch_size), None
