@@ -11,9 +11,10 @@ from robin_bench.errors import RobinBenchError
 T = TypeVar("T")
 
 
-def did_you_mean(name: str, valid: list[str]) -> str:
-    """A one-line hint naming the close matches of ``name`` among ``valid``, or all of them."""
-    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
+def did_you_mean(name: object, valid: list[str]) -> str:
+    """A one-line hint naming the close matches of ``name`` among ``valid``, or all of them (always all of
+    them where ``name`` is not a string)."""
+    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5) if isinstance(name, str) else []
     if close:
         return f"did you mean {', '.join(repr(c) for c in close)}?"
     return f"valid: {', '.join(sorted(valid))}"

@@ -55,8 +55,7 @@ def build_model(
         >>> model = build_model("har", arch="mlp", in_shape=(1, 8, 8), n_classes=10, hierarchy=h)
     """
     if kind not in KINDS:
-        hint = did_you_mean(kind, list(KINDS)) if isinstance(kind, str) else f"valid: {', '.join(KINDS)}"
-        raise RobinBenchError(f"unknown model kind {kind!r}; {hint}")
+        raise RobinBenchError(f"unknown model kind {kind!r}; {did_you_mean(kind, list(KINDS))}")
     if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
         raise RobinBenchError(f"n_classes={n_classes!r} for a {kind} model; expected an integer >= 2")
     shape = tuple(in_shape)

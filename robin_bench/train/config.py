@@ -129,8 +129,7 @@ class TrainConfig:
         for name, valid in (("objective", OBJECTIVE_NAMES), ("schedule", SCHEDULES), ("norm", NORMS)):
             v = getattr(self, name)
             if v not in valid:
-                hint = did_you_mean(v, list(valid)) if isinstance(v, str) else f"valid: {', '.join(valid)}"
-                raise RobinBenchError(f"TrainConfig.{name}={v!r}; {hint}")
+                raise RobinBenchError(f"TrainConfig.{name}={v!r}; {did_you_mean(v, list(valid))}")
         if self.schedule != "step" and self.milestones:
             raise RobinBenchError(
                 f"TrainConfig.milestones={self.milestones!r} given with schedule={self.schedule!r}; "
