@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from matplotlib import pyplot as plt
 from torch import Tensor, nn
 
+from robin_bench.attacks.losses import max_other
 from robin_bench.errors import RobinBenchError
 from robin_bench.models.robin import RobinClassifier
 
@@ -91,7 +92,7 @@ def coherence(grads: Tensor, anchor: Tensor | None = None) -> Tensor:
         mask = torch.ones(m, m, dtype=torch.bool, device=grads.device).triu(1).expand_as(cs)
         return cs.masked_fill(~mask, float("-inf")).flatten(1).amax(1)
     row = cs.gather(1, anchor.view(-1, 1, 1).expand(-1, 1, m))[:, 0]
-    return row.scatter(1, anchor[:, None], float("-inf")).amax(1)
+    return max_other(row, anchor)
 
 
 def gradient_coherence(

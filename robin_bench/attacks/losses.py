@@ -17,10 +17,13 @@ Success = Callable[[Tensor, Tensor], Tensor]
 """(model output (N, K), per-sample labels or targets (N,)) -> (N,) bool, True where the attack succeeded."""
 
 
+def max_other(out: Tensor, y: Tensor) -> Tensor:
+    """(N,) the largest entry of each row of ``out`` (N, K) outside column ``y`` (N,)."""
+    return out.scatter(1, y[:, None], float("-inf")).amax(1)
+
+
 def _true_and_best_other(out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    true = out.gather(1, y[:, None])[:, 0]
-    other = out.scatter(1, y[:, None], float("-inf")).amax(1)
-    return true, other
+    return out.gather(1, y[:, None])[:, 0], max_other(out, y)
 
 
 def ce(out: Tensor, y: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robin_bench.attacks.base import Attack
-from robin_bench.attacks.losses import Objective, ce, ce_targeted
+from robin_bench.attacks.losses import Objective, ce, ce_targeted, max_other
 from robin_bench.attacks.threat import Norm
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
@@ -157,7 +157,7 @@ class MART(TrainObjective):
         if clean_out is None:
             raise RuntimeError("MART needs the clean output")
         adv_lp = torch.log_softmax(out, dim=1)
-        other = adv_lp.scatter(1, y[:, None], float("-inf")).amax(1)
+        other = max_other(adv_lp, y)
         bce = F.nll_loss(adv_lp, y) - torch.log1p(-other.exp().clamp_max(1 - 1e-6)).mean()
         clean_lp = torch.log_softmax(clean_out, dim=1)
         true_prob = clean_lp.gather(1, y[:, None])[:, 0].exp()
