@@ -172,7 +172,8 @@ class Suite(_Strict):
     attacks: list[AttackSpec] = Field(min_length=1)
     criterion: Literal["fine", "coarse", "targeted"] = "fine"
     coarse: bool = True
-    sanity_check: bool = False
+    sanity_check: bool = True
+    arm_execution: Literal["loop", "vmap", "auto"] = "loop"
     device: str = "cpu"
     batch_size: int = Field(default=256, ge=1)
     early_exit: bool = True

@@ -174,6 +174,7 @@ def make_plan(suite: Suite, store: Store) -> Plan:
         "early_exit": suite.early_exit,
         "seed": suite.seed,
         "sanity_check": suite.sanity_check,
+        "arm_execution": suite.arm_execution,
     }
     cells: list[CellPlan] = []
     for spec in suite.models:

@@ -153,7 +153,8 @@ class _Context:
             mp = self.plan.models[name]
             path = mp.checkpoint or self.store.checkpoint_path(mp.spec.name, mp.key)
             model = load_model(path) if path is not None else self._train(mp)
-            self._models[name] = model.to(self.device).eval()
+            self._models[name] = arm_execution(model.to(self.device).eval(), self.suite.arm_execution,
+                                               self.eval_data()[0][:64].to(self.device))
         return self._models[name]
 
     def _train(self, mp: ModelPlan) -> nn.Module:
@@ -211,6 +212,18 @@ def _train(model: nn.Module, kind: str, x: Tensor, y: Tensor, cfg: Any, hierarch
         raise RobinBenchError(f"cannot train a {kind!r} model of type {type(model).__name__}; "
                               "expected a flat network, RobinClassifier or HARClassifier")
     return train_har(model.coarse, list(model.fine), hierarchy, x, y, cfg)[1]
+
+
+def arm_execution(model: nn.Module, how: str, example: Tensor) -> nn.Module:
+    """``model``, with a ROBIN's arms run as one vmapped module when ``how`` is ``"vmap"``, or is ``"auto"``
+    and a timing of both on ``example`` favours it (``choose_arm_execution``); other models unchanged."""
+    from robin_bench.models.vectorized import VectorizedRobin, choose_arm_execution  # noqa: PLC0415
+
+    if not isinstance(model, RobinClassifier) or how == "loop":
+        return model
+    if how == "auto" and choose_arm_execution(model, example) == "loop":
+        return model
+    return VectorizedRobin.from_robin(model).eval()
 
 
 def load_model(path: Path) -> nn.Module:
@@ -272,10 +285,10 @@ def evaluate_cell(cell: CellPlan, ctx: _Context) -> list[dict[str, Any]]:
         "device": str(ctx.device), "config_hash": cell.hash,
     }
     if suite.sanity_check:
-        import robin_bench as rb  # noqa: PLC0415
+        from robin_bench.attacks.sanity import sanity_check  # noqa: PLC0415
 
-        report = rb.sanity_check(model, x, y, norm=cell.norm, eps=cell.eps)
-        meta["unreliable"] = list(report.flags) if report.unreliable else None
+        report = sanity_check(model, x, y, norm=cell.norm, eps=cell.eps)
+        meta["unreliable"] = [f"{code}: {reason}" for code, reason in report.flags] or None
     rows = results.rows_for_cell(meta, result, coarse)
     flags_dir = ctx.store.out_dir / results.FLAGS_DIRNAME
     results.save_flags(flags_dir, cell.key, result)

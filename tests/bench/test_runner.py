@@ -207,3 +207,23 @@ def test_models_trains_what_is_missing_then_reuses_the_cache(tmp_path: Path) -> 
     assert run(suite, log=io.StringIO(), progress=False).trained == []
     with pytest.raises(RobinBenchError, match="'rbin' is not a model of suite tiny; did you mean 'robin'"):
         models(suite, ["rbin"])
+
+
+def test_sanity_flags_reach_the_unreliable_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from robin_bench.attacks import sanity
+
+    def flag_robin(model: torch.nn.Module, *args: object, **kwargs: object) -> sanity.SanityReport:
+        flagged = [("zero_grad", "arm 2 has zero input gradients")] if hasattr(model, "arms") else []
+        return sanity.SanityReport(flags=flagged)
+
+    monkeypatch.setattr(sanity, "sanity_check", flag_robin)
+    df = table(run(tiny(tmp_path), log=io.StringIO(), progress=False).results_csv)
+    flagged = df[df["model"] == "robin"]["unreliable"]
+    assert (flagged == "zero_grad: arm 2 has zero input gradients").all()
+    assert df[df["model"] != "robin"]["unreliable"].fillna("").eq("").all()
+
+
+def test_vmapped_arms_give_the_same_results_as_the_loop(tmp_path: Path, reference: pd.DataFrame) -> None:
+    df = table(run(tiny(tmp_path, arm_execution="vmap"), log=io.StringIO(), progress=False).results_csv)
+    accuracies = ["clean_acc", "robust_acc", "coarse_clean_acc", "coarse_robust_acc"]
+    pd.testing.assert_frame_equal(df[results.KEY + accuracies], reference[results.KEY + accuracies])
