@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from robin_bench.attacks.evaluate import EvalResult
 from robin_bench.bench import results
 
 
-@dataclass
-class FakeEvalResult:
-    """The fields of ``attacks.evaluate``'s ``EvalResult`` that the bench reads."""
-
-    names: list[str]
-    clean_correct: Tensor
-    robust: Tensor
-    success: dict[str, Tensor]
-    ran: dict[str, Tensor]
-    grad_evals: dict[str, int | None] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def n(self) -> int:
-        return int(self.clean_correct.numel())
-
-    @property
-    def clean_acc(self) -> float:
-        return float(self.clean_correct.float().mean())
-
-    @property
-    def robust_acc(self) -> float:
-        return float(self.robust.float().mean())
-
-
-def early_exit_result(clean: np.ndarray, breaks: dict[str, np.ndarray]) -> FakeEvalResult:
+def early_exit_result(clean: np.ndarray, breaks: dict[str, np.ndarray], criterion: str = "fine") -> EvalResult:
     """AutoAttack protocol: each attack runs on the clean-correct samples no earlier attack broke."""
     remaining = clean.copy()
     success: dict[str, Tensor] = {}
@@ -48,10 +23,10 @@ def early_exit_result(clean: np.ndarray, breaks: dict[str, np.ndarray]) -> FakeE
         hit = remaining & broke
         success[name] = torch.from_numpy(hit)
         remaining = remaining & ~hit
-    return FakeEvalResult(
-        names=list(breaks), clean_correct=torch.from_numpy(clean), robust=torch.from_numpy(remaining),
-        success=success, ran=ran, grad_evals={a: 10 * int(ran[a].sum()) for a in breaks},
-        seconds={a: 0.5 for a in breaks},
+    return EvalResult(
+        names=list(breaks), criterion=criterion, clean_correct=torch.from_numpy(clean),
+        robust=torch.from_numpy(remaining), success=success, ran=ran,
+        grad_evals={a: 10 * int(ran[a].sum()) for a in breaks}, seconds={a: 0.5 for a in breaks},
     )
 
 
@@ -74,7 +49,8 @@ def write_run(out_dir: Path, *, suite: str = "demo", n: int = 60, eps: Sequence[
         for e in eps:
             rate = min(1.0, p_break * e / 0.1 + drop)
             fine = early_exit_result(clean, {a: draws[a] < rate / (i + 1) for i, a in enumerate(attacks)})
-            coarse = early_exit_result(clean, {a: draws[a] < rate / (2 * (i + 1)) for i, a in enumerate(attacks)})
+            coarse = early_exit_result(clean, {a: draws[a] < rate / (2 * (i + 1)) for i, a in enumerate(attacks)},
+                                       "coarse")
             meta = {"suite": suite, "dataset": "digits", "model": model, "kind": kind, "arch": "mlp",
                     "train_objective": "pgd_at", "norm": "Linf", "eps_train": 0.1, "eps": e, "criterion": "fine",
                     "seed": seed, "device": "cpu", "config_hash": f"hash-{model}", "timestamp": "2025-01-01T00:00:00"}

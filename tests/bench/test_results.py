@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
+from robin_bench.attacks.evaluate import EvalResult
 from robin_bench.bench import results
 from robin_bench.errors import RobinBenchError
 
-from .synthetic_results import FakeEvalResult, early_exit_result, write_run
+from .synthetic_results import early_exit_result, write_run
 
 META = {"suite": "s", "dataset": "digits", "model": "m", "kind": "robin", "arch": "mlp", "train_objective": "pgd_at",
         "norm": "Linf", "eps_train": 0.1, "eps": 0.1, "criterion": "fine", "seed": 0, "device": "cpu",
@@ -25,7 +26,7 @@ BREAK_A = np.array([1, 1, 0, 0, 0, 0, 0, 0, 1, 0], bool)
 BREAK_B = np.array([1, 0, 1, 1, 0, 0, 0, 0, 0, 1], bool)
 
 
-def _cell() -> FakeEvalResult:
+def _cell() -> EvalResult:
     return early_exit_result(CLEAN, {"a": BREAK_A, "b": BREAK_B})
 
 
@@ -51,7 +52,7 @@ def test_rows_for_cell_fractions_scopes_and_worst_case() -> None:
 
 def test_rows_for_cell_alone_scope_when_every_attack_ran_on_all() -> None:
     full = torch.from_numpy(CLEAN.copy())
-    res = FakeEvalResult(["a", "b"], full, torch.from_numpy(CLEAN & ~(BREAK_A | BREAK_B)),
+    res = EvalResult(["a", "b"], "fine", full, torch.from_numpy(CLEAN & ~(BREAK_A | BREAK_B)),
                          {"a": torch.from_numpy(BREAK_A & CLEAN), "b": torch.from_numpy(BREAK_B & CLEAN)},
                          {"a": full, "b": full}, {"a": None, "b": 5}, {"a": 1.0, "b": 2.0})
     rows = {r["attack"]: r for r in results.rows_for_cell(META, res)}
@@ -60,7 +61,7 @@ def test_rows_for_cell_alone_scope_when_every_attack_ran_on_all() -> None:
 
 
 def test_rows_for_cell_coarse_columns() -> None:
-    coarse = early_exit_result(CLEAN | np.eye(10, dtype=bool)[8], {"a": np.zeros(10, bool), "b": BREAK_B})
+    coarse = early_exit_result(CLEAN | np.eye(10, dtype=bool)[8], {"a": np.zeros(10, bool), "b": BREAK_B}, "coarse")
     rows = {r["attack"]: r for r in results.rows_for_cell(META, _cell(), coarse)}
     assert rows["a"]["coarse_clean_acc"] == pytest.approx(0.9)
     assert rows["a"]["coarse_robust_acc"] == pytest.approx(0.9)
