@@ -141,6 +141,21 @@ def test_art_attacks_run_stay_in_box_and_ball_and_lower_accuracy(name: str, kind
     assert adv_acc <= 0.5, f"{name} on {kind}: accuracy {adv_acc} after the attack (clean 1.0)"
 
 
+def learnable(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded random inputs with a learnable signal per class (the one-hot label in the first pixels)."""
+    x = torch.rand((n, *SHAPE), generator=torch.Generator().manual_seed(seed))
+    y = torch.arange(n) % K
+    x[:, 0, 0, :K] = torch.nn.functional.one_hot(y, K).float()
+    return x, y
+
+
+def trainable_art(model: nn.Module) -> RobinBenchClassifier:
+    """``to_art`` with a constant learning rate of 0.1 and no progress bar."""
+    from robin_bench.train import TrainConfig
+
+    return to_art(model, input_shape=SHAPE, train_config=TrainConfig(lr=0.1, schedule="constant", progress=False))
+
+
 def one_vs_all_loss(model: RobinClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad():
         out = model(x)
@@ -149,17 +164,12 @@ def one_vs_all_loss(model: RobinClassifier, x: torch.Tensor, y: torch.Tensor) ->
 
 
 def test_art_adversarial_trainer_trains_robin_arms_one_vs_all() -> None:
-    from robin_bench.train import TrainConfig
-
     model = build("robin")
     assert isinstance(model, RobinClassifier)
-    g = torch.Generator().manual_seed(2)
-    x = torch.rand((64, *SHAPE), generator=g)
-    y = torch.arange(64) % K
-    x[:, 0, 0, :K] = torch.nn.functional.one_hot(y, K).float()  # a learnable signal per class
+    x, y = learnable(64, seed=2)
     before = [p.detach().clone() for p in model.parameters()]
     loss_before = one_vs_all_loss(model, x, y)
-    clf = to_art(model, input_shape=SHAPE, train_config=TrainConfig(lr=0.1, schedule="constant", progress=False))
+    clf = trainable_art(model)
     pgd = ProjectedGradientDescent(clf, eps=0.05, eps_step=0.02, max_iter=3, verbose=False)
     AdversarialTrainer(clf, pgd, ratio=0.5).fit(x.numpy(), y.numpy(), batch_size=32, nb_epochs=5)
     assert isinstance(clf.model, RobinClassifier) and clf.model is model
@@ -172,15 +182,10 @@ def test_art_adversarial_trainer_trains_robin_arms_one_vs_all() -> None:
 
 
 def test_art_madry_trainer_trains_har_components_on_their_own_labels() -> None:
-    from robin_bench.train import TrainConfig
-
     model = build("har")
     assert isinstance(model, HARClassifier)
-    g = torch.Generator().manual_seed(3)
-    x = torch.rand((64, *SHAPE), generator=g)
-    y = torch.arange(64) % K
-    x[:, 0, 0, :K] = torch.nn.functional.one_hot(y, K).float()
-    clf = to_art(model, input_shape=SHAPE, train_config=TrainConfig(lr=0.1, schedule="constant", progress=False))
+    x, y = learnable(64, seed=3)
+    clf = trainable_art(model)
     trainer = AdversarialTrainerMadryPGD(clf, nb_epochs=10, batch_size=16, eps=0.02, eps_step=0.01, max_iter=2)
     trainer.fit(x.numpy(), np.eye(K, dtype=np.float32)[y.numpy()])
     h = model.hierarchy
@@ -195,14 +200,9 @@ def test_art_madry_trainer_trains_har_components_on_their_own_labels() -> None:
 
 
 def test_fit_trains_a_flat_model_and_rejects_what_the_trainer_owns() -> None:
-    from robin_bench.train import TrainConfig
-
     model = build("flat")
-    g = torch.Generator().manual_seed(4)
-    x = torch.rand((32, *SHAPE), generator=g)
-    y = torch.arange(32) % K
-    x[:, 0, 0, :K] = torch.nn.functional.one_hot(y, K).float()
-    clf = to_art(model, input_shape=SHAPE, train_config=TrainConfig(lr=0.1, schedule="constant", progress=False))
+    x, y = learnable(32, seed=4)
+    clf = trainable_art(model)
     clf.fit(x.numpy(), y.numpy(), batch_size=8, nb_epochs=10)
     assert float((clf.predict(x.numpy()).argmax(1) == y.numpy()).mean()) == 1.0
     with pytest.raises(RobinBenchError, match="scheduler"):
