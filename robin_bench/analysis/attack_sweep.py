@@ -10,7 +10,7 @@ from matplotlib import pyplot as plt
 from torch import nn
 
 from robin_bench.analysis.io import plot_accuracy_vs_eps
-from robin_bench.analysis.views import pgd_baseline_row
+from robin_bench.analysis.views import accuracy_rows, pgd_baseline_row
 from robin_bench.attacks.evaluate import evaluate
 from robin_bench.attacks.robin import STRATEGIES, RobinAttack
 from robin_bench.errors import RobinBenchError
@@ -65,10 +65,7 @@ def attack_sweep(
         attacks = {s: RobinAttack(robin, strategy=s, base=base, norm=norm, eps=float(e), steps=steps)  # type: ignore[arg-type]
                    for s in strategies}
         res = evaluate(robin, x, y, attacks, batch_size=batch_size, early_exit=False)
-        figures = {**res.attack_robust_acc, WORST: res.robust_acc}
-        for attack, acc in figures.items():
-            rows.append({"model": "robin", "attack": attack, "norm": norm, "eps": float(e),
-                         "clean_acc": res.clean_acc, "robust_acc": acc, "n": res.n})
+        rows += accuracy_rows("robin", {**res.attack_robust_acc, WORST: res.robust_acc}, res, norm=norm, eps=float(e))
         if baseline is not None:
             rows.append(pgd_baseline_row(baseline, x, y, norm=norm, eps=float(e), steps=steps, batch_size=batch_size))
     return pd.DataFrame(rows)

@@ -10,7 +10,7 @@ from matplotlib import pyplot as plt
 from torch import Tensor, nn
 
 from robin_bench.analysis.io import plot_accuracy_vs_eps
-from robin_bench.analysis.views import pgd_baseline_row
+from robin_bench.analysis.views import accuracy_rows, pgd_baseline_row
 from robin_bench.attacks.base import Attack
 from robin_bench.attacks.evaluate import evaluate
 from robin_bench.attacks.pgd import PGD
@@ -181,9 +181,7 @@ def two_stage_robustness(
         res = evaluate(model, x, y, attacks, batch_size=batch_size, early_exit=False)
         alone = res.attack_robust_acc
         figures = {"first": alone["first"], "second": alone["second"], "first_then_second": res.robust_acc}
-        for attack, acc in figures.items():
-            rows.append({"model": "two_stage", "attack": attack, "norm": norm, "eps": float(e),
-                         "clean_acc": res.clean_acc, "robust_acc": acc, "n": res.n})
+        rows += accuracy_rows("two_stage", figures, res, norm=norm, eps=float(e))
         if baseline is not None:
             rows.append(pgd_baseline_row(baseline, x, y, norm=norm, eps=float(e), steps=steps, batch_size=batch_size))
     return pd.DataFrame(rows)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
-from robin_bench.attacks.evaluate import AttackLike, evaluate
+from robin_bench.attacks.evaluate import AttackLike, EvalResult, evaluate
 from robin_bench.attacks.pgd import PGD
 
 AttackFactory = Callable[[nn.Module, str, float], Mapping[str, AttackLike]]
@@ -36,6 +36,15 @@ def pgd_worst_case(model: nn.Module, norm: str, eps: float, *, steps: int = 20) 
     }
 
 
+def accuracy_rows(
+    model: str, figures: Mapping[str, float], res: EvalResult, *, norm: str, eps: float
+) -> list[dict[str, object]]:
+    """Rows of an accuracy-against-eps analysis, one per attack of ``figures`` (attack -> robust accuracy):
+    ``model``, ``attack``, ``norm``, ``eps``, ``clean_acc`` and ``n`` (from ``res``), ``robust_acc``."""
+    return [{"model": model, "attack": attack, "norm": norm, "eps": eps, "clean_acc": res.clean_acc,
+             "robust_acc": acc, "n": res.n} for attack, acc in figures.items()]
+
+
 def pgd_baseline_row(
     baseline: nn.Module, x: Tensor, y: Tensor, *, norm: str, eps: float, steps: int, batch_size: int
 ) -> dict[str, object]:
@@ -43,13 +52,11 @@ def pgd_baseline_row(
     accuracy-against-eps analyses (ROBIN's "standard attack on the multiclass", Figures 5 and 8).
 
     Returns:
-        dict: ``model`` ``"baseline"``, ``attack`` ``"pgd (baseline)"``, ``norm``, ``eps``, ``clean_acc``,
-        ``robust_acc``, ``n``.
+        dict: an :func:`accuracy_rows` row of model ``"baseline"``, attack ``"pgd (baseline)"``.
     """
     b = evaluate(baseline, x, y, [PGD(baseline, norm=norm, eps=eps, steps=steps)],  # type: ignore[arg-type]
                  batch_size=batch_size)
-    return {"model": "baseline", "attack": "pgd (baseline)", "norm": norm, "eps": eps,
-            "clean_acc": b.clean_acc, "robust_acc": b.robust_acc, "n": b.n}
+    return accuracy_rows("baseline", {"pgd (baseline)": b.robust_acc}, b, norm=norm, eps=eps)[0]
 
 
 def _targeted(attacks: Mapping[str, AttackLike]) -> Mapping[str, AttackLike]:
