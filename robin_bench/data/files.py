@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from robin_bench.data.registry import Arrays, DatasetInfo, fixed_split, register
+from robin_bench.data.registry import Arrays, DatasetInfo, register, split_arrays
 from robin_bench.errors import RobinBenchError
 
 MNIST_URL = "http://yann.lecun.com/exdb/mnist/"
@@ -236,6 +236,4 @@ def _describe_npz(path: Path) -> DatasetInfo:
 @register(NPZ, describe=_describe_npz)
 def read_npz(root: Path | None, split: str) -> Arrays:
     """``split`` of a fixed stratified 80/20 split of the arrays in the ``.npz`` file ``root``."""
-    x, y, y_coarse = _read_npz(Path(root or "."))
-    index = fixed_split(y, split)
-    return Arrays(x[index], y[index], y_coarse[index] if y_coarse is not None else None)
+    return split_arrays(*_read_npz(Path(root or ".")), split)

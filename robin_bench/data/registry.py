@@ -223,3 +223,9 @@ def fixed_split(y: np.ndarray, split: str, *, test_fraction: float = 0.2, split_
         members = rng.permutation(np.flatnonzero(y == c))
         test[members[: int(np.ceil(test_fraction * len(members)))]] = True
     return np.flatnonzero(test if split == "test" else ~test)
+
+
+def split_arrays(x: np.ndarray, y: np.ndarray, y_coarse: np.ndarray | None, split: str) -> Arrays:
+    """The ``split`` part of the arrays of a dataset without an official split (:func:`fixed_split` of ``y``)."""
+    index = fixed_split(y, split)
+    return Arrays(x[index], y[index], None if y_coarse is None else y_coarse[index])
