@@ -11,43 +11,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from robin_bench import cli
 from robin_bench.bench import results
-from robin_bench.bench.config import Suite, load_suite
+from robin_bench.bench.config import Suite
 from robin_bench.bench.executors import LocalExecutor, RayExecutor, make_executor
 from robin_bench.bench.runner import RunReport, run
 from robin_bench.errors import RobinBenchError
 
+from .tiny_suite import HIERARCHY, MODELS, results_table, write_suite
+
 TINY = {
     "name": "tiny_jobs",
     "dataset": {"name": "digits", "n_examples": 10, "n_train": 60, "classes": [0, 1, 2, 3]},
-    "hierarchy": [[0, 1], [2, 3]],
+    "hierarchy": HIERARCHY,
     "threat_models": [{"norm": "Linf", "eps": [0.2]}],
-    "models": [
-        {"name": "mc", "kind": "flat", "arch": "mlp", "train": {"epochs": 1, "batch_size": 16, "seed": 1}},
-        {"name": "robin", "kind": "robin", "arch": "mlp", "train": {"epochs": 1, "batch_size": 16}},
-        {"name": "har", "kind": "har", "arch": "mlp", "train": {"epochs": 1, "batch_size": 16}},
-    ],
+    "models": MODELS,
     "attacks": [
         {"attack": "pgd", "kwargs": {"steps": 2}},
         {"name": "top2", "attack": "robin", "kinds": ["robin"], "kwargs": {"strategy": "top2", "steps": 2}},
     ],
 }
 N_JOBS = 1 + 4 + 3  # flat model, 4 arms, HAR coarse + 2 fine
-TIMING = ["seconds", "timestamp"]
 
 
 def tiny(tmp_path: Path, out: str) -> Suite:
-    path = tmp_path / f"{out}.yaml"
-    path.write_text(yaml.safe_dump({**TINY, "output": str(tmp_path / out)}, sort_keys=False))
-    return load_suite(path)
-
-
-def table(report: RunReport) -> pd.DataFrame:
-    df = results.read(report.results_csv).drop(columns=TIMING)
-    return df.sort_values(results.KEY).reset_index(drop=True)
+    return write_suite(tmp_path, TINY, out)
 
 
 def flags(report: RunReport) -> dict[str, dict[str, np.ndarray]]:
@@ -57,7 +46,7 @@ def flags(report: RunReport) -> dict[str, dict[str, np.ndarray]]:
 
 
 def assert_same_results(got: RunReport, want: RunReport) -> None:
-    pd.testing.assert_frame_equal(table(got), table(want))
+    pd.testing.assert_frame_equal(results_table(got.results_csv), results_table(want.results_csv))
     got_flags, want_flags = flags(got), flags(want)
     assert got_flags.keys() == want_flags.keys()
     for name, arrays in want_flags.items():

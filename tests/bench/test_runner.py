@@ -12,24 +12,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from robin_bench.bench import results
-from robin_bench.bench.config import Suite, load_suite
+from robin_bench.bench.config import Suite
 from robin_bench.bench.runner import RESULTS_NAME, models, plan, run
 from robin_bench.bench.store import RunLock
 from robin_bench.errors import RobinBenchError
 
+from .tiny_suite import HIERARCHY, MODELS, results_table, write_suite
+
 TINY = {
     "name": "tiny",
     "dataset": {"name": "digits", "n_examples": 12, "n_train": 80, "classes": [0, 1, 2, 3]},
-    "hierarchy": [[0, 1], [2, 3]],
+    "hierarchy": HIERARCHY,
     "threat_models": [{"norm": "Linf", "eps": [0.1, 0.3]}],
-    "models": [
-        {"name": "mc", "kind": "flat", "arch": "mlp", "train": {"epochs": 1, "batch_size": 16, "seed": 1}},
-        {"name": "robin", "kind": "robin", "arch": "mlp", "train": {"epochs": 1, "batch_size": 16}},
-        {"name": "har", "kind": "har", "arch": "mlp", "train": {"epochs": 1, "batch_size": 16}},
-    ],
+    "models": MODELS,
     "attacks": [
         {"attack": "pgd", "kwargs": {"steps": 2}},
         {"name": "top2", "attack": "robin", "kinds": ["robin"], "kwargs": {"strategy": "top2", "steps": 2}},
@@ -37,18 +34,10 @@ TINY = {
     ],
 }
 N_CELLS = 6
-VOLATILE = ["seconds", "timestamp"]
 
 
 def tiny(tmp_path: Path, out: str = "out", **changes: object) -> Suite:
-    path = tmp_path / f"{out}.yaml"
-    path.write_text(yaml.safe_dump({**TINY, **changes, "output": str(tmp_path / out)}, sort_keys=False))
-    return load_suite(path)
-
-
-def table(csv: Path) -> pd.DataFrame:
-    df = results.read(csv).drop(columns=VOLATILE)
-    return df.sort_values(results.KEY).reset_index(drop=True)
+    return write_suite(tmp_path, TINY, out, **changes)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +46,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     tmp = tmp_path_factory.mktemp("reference")
     report = run(tiny(tmp), log=io.StringIO(), progress=False)
     assert len(report.computed) == N_CELLS and sorted(report.trained) == ["har", "mc", "robin"]
-    return table(report.results_csv)
+    return results_table(report.results_csv)
 
 
 def test_run_writes_one_row_per_attack_plus_worst_case(reference: pd.DataFrame) -> None:
@@ -104,7 +93,7 @@ def test_interrupted_run_resumes_to_the_same_results(tmp_path: Path, reference: 
     resumed = run(suite, log=io.StringIO(), progress=False)
     assert len(resumed.reused) == 2 and len(resumed.computed) == N_CELLS - 2
     assert "mc" not in resumed.trained, "the model finished before the interruption is reused"
-    pd.testing.assert_frame_equal(table(resumed.results_csv), reference)
+    pd.testing.assert_frame_equal(results_table(resumed.results_csv), reference)
 
 
 KILLER = textwrap.dedent("""
@@ -138,7 +127,7 @@ def test_hard_kill_mid_write_then_rerun_gives_the_same_results(tmp_path: Path, r
     resumed = run(suite, log=io.StringIO(), progress=False)
     assert len(resumed.reused) >= 1 and len(resumed.computed) < N_CELLS
     assert not any(p.name.endswith(".tmp") for p in out.rglob(".*"))
-    pd.testing.assert_frame_equal(table(resumed.results_csv), reference)
+    pd.testing.assert_frame_equal(results_table(resumed.results_csv), reference)
 
 
 def test_second_run_on_a_locked_directory_is_refused(tmp_path: Path) -> None:
@@ -217,13 +206,13 @@ def test_sanity_flags_reach_the_unreliable_column(tmp_path: Path, monkeypatch: p
         return sanity.SanityReport(flags=flagged)
 
     monkeypatch.setattr(sanity, "sanity_check", flag_robin)
-    df = table(run(tiny(tmp_path), log=io.StringIO(), progress=False).results_csv)
+    df = results_table(run(tiny(tmp_path), log=io.StringIO(), progress=False).results_csv)
     flagged = df[df["model"] == "robin"]["unreliable"]
     assert (flagged == "zero_grad: arm 2 has zero input gradients").all()
     assert df[df["model"] != "robin"]["unreliable"].fillna("").eq("").all()
 
 
 def test_vmapped_arms_give_the_same_results_as_the_loop(tmp_path: Path, reference: pd.DataFrame) -> None:
-    df = table(run(tiny(tmp_path, arm_execution="vmap"), log=io.StringIO(), progress=False).results_csv)
+    df = results_table(run(tiny(tmp_path, arm_execution="vmap"), log=io.StringIO(), progress=False).results_csv)
     accuracies = ["clean_acc", "robust_acc", "coarse_clean_acc", "coarse_robust_acc"]
     pd.testing.assert_frame_equal(df[results.KEY + accuracies], reference[results.KEY + accuracies])
