@@ -298,7 +298,7 @@ def evaluate_cell(cell: CellPlan, ctx: _Context) -> list[dict[str, Any]]:
     return rows
 
 
-def _cell_line(i: int, total: int, cell: CellPlan, rows: list[Mapping[str, Any]], seconds: float) -> str:
+def _cell_line(i: int, total: int, cell: CellPlan, rows: Sequence[Mapping[str, Any]], seconds: float) -> str:
     worst = next(r for r in rows if r["attack"] == results.WORST_CASE)
     coarse = worst.get("coarse_robust_acc")
     extra = f" coarse {coarse:.3f}" if isinstance(coarse, float) and coarse == coarse else ""
