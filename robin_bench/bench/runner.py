@@ -391,9 +391,9 @@ def _in_process(cells: list[CellPlan], ctx: _Context) -> Iterator[tuple[CellPlan
 
 def _write_reports(out_dir: Path, *, changed: bool) -> None:
     """summary.md and the eps plots, rewritten when a cell changed or they are missing."""
-    from robin_bench.bench import plots, summary  # noqa: PLC0415
-
     if changed or not (out_dir / "summary.md").is_file():
+        from robin_bench.bench import plots, summary  # noqa: PLC0415  (matplotlib: only when writing)
+
         summary.write_summary(out_dir)
         plots.plot_eps_curves(out_dir)
 
