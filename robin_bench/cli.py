@@ -104,6 +104,9 @@ def _check(args: argparse.Namespace) -> int:
     if args.tolerance is not None and not 0 <= args.tolerance <= 1:
         raise RobinBenchError(f"--tolerance {args.tolerance} is not a fraction in [0, 1]")
     suite = _load(args.suite, args.output)
+    if suite.name not in set(check.read_baseline(args.baseline)["suite"]):
+        raise RobinBenchError(f"baseline {args.baseline} has no rows for suite {suite.name!r}; "
+                              "compare a run with a baseline of the same suite")
     report = runner.run(suite)
     offending = check.compare(report.results_csv, args.baseline, tolerance=args.tolerance)
     if not offending:

@@ -90,6 +90,20 @@ def test_check_rejects_a_bad_tolerance(suite_file: Path, tmp_path: Path, capsys:
     assert "--tolerance 5.0" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("baseline", ["missing.csv", "other_suite"])
+def test_check_rejects_a_bad_baseline_before_any_compute(
+    baseline: str, suite_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / baseline
+    if baseline == "other_suite":
+        path = Path(__file__).resolve().parents[1] / "leaderboards" / "demo.csv"
+    out = tmp_path / "out"
+    assert main(["check", str(suite_file), "--baseline", str(path), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0]
+    assert not (out / "results.csv").exists(), "a bad baseline must be refused before the suite runs"
+
+
 def test_leaderboard_of_a_missing_file_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["leaderboard", str(tmp_path / "none.csv"), "-o", str(tmp_path / "lb")]) == 2
     assert "none.csv" in capsys.readouterr().err

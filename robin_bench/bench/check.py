@@ -24,7 +24,12 @@ BELOW = "below baseline"
 MISSING = "missing from current results"
 
 
-def _worst_case_rows(path: Path) -> pd.DataFrame:
+def read_baseline(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The worst-case rows of a baseline ``results.csv`` or leaderboard ``NAME.csv`` (validated).
+
+    The CLI calls it before running the suite, so a bad baseline costs no compute.
+    """
+    path = Path(path)
     if not path.is_file():
         raise RobinBenchError(f"baseline file {path} does not exist; give a results.csv or a leaderboard NAME.csv")
     with path.open(newline="", encoding="utf-8") as f:
@@ -85,7 +90,7 @@ def compare(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike
         raise RobinBenchError(f"tolerance {tolerance!r} is not a fraction in [0, 1]; e.g. 0.02 allows a 2-point drop")
     current = results.read(current_csv)
     current = current[current["attack"] == results.WORST_CASE]
-    base = _worst_case_rows(Path(baseline_csv))
+    base = read_baseline(baseline_csv)
     suites = sorted(set(current["suite"]))
     base = base[base["suite"].isin(suites)]
     if base.empty:
