@@ -98,7 +98,12 @@ class Hierarchy:
         """A hierarchy from a per-fine-class coarse label list (``fine_to_coarse[y] = z``)."""
         if len(fine_to_coarse) == 0:
             raise RobinBenchError("fine_to_coarse is empty; give the coarse class of every fine class")
-        n_coarse = max(fine_to_coarse) + 1
+        for y, z in enumerate(fine_to_coarse):
+            if isinstance(z, bool) or not isinstance(z, numbers.Integral) or z < 0:
+                raise RobinBenchError(
+                    f"fine_to_coarse[{y}] = {z!r}; coarse classes are non-negative integers"
+                )
+        n_coarse = int(max(fine_to_coarse)) + 1
         names = list(names) if names is not None else [str(z) for z in range(n_coarse)]
         if len(names) != n_coarse:
             raise RobinBenchError(f"{len(names)} coarse names given for {n_coarse} coarse classes")
@@ -126,9 +131,9 @@ class Hierarchy:
 
     def fine_classes(self, z: int) -> list[int]:
         """The fine classes of coarse class ``z``, ascending."""
-        if not 0 <= z < self.n_coarse:
-            raise RobinBenchError(f"coarse class {z} out of range; valid: 0..{self.n_coarse - 1}")
-        return list(self._groups[z])
+        if isinstance(z, bool) or not isinstance(z, numbers.Integral) or not 0 <= z < self.n_coarse:
+            raise RobinBenchError(f"coarse class {z!r} out of range; valid: integers 0..{self.n_coarse - 1}")
+        return list(self._groups[int(z)])
 
     def coarse_of(self, y: Tensor) -> Tensor:
         """Coarse labels (LongTensor, same shape and device as ``y``) of fine labels ``y``."""

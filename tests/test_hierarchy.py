@@ -90,3 +90,15 @@ def test_from_fine_to_coarse() -> None:
         Hierarchy.from_fine_to_coarse([0, 0], names=["x", "y"])
     with pytest.raises(RobinBenchError, match="fine_to_coarse is empty"):
         Hierarchy.from_fine_to_coarse([])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.0, "1", True])
+def test_from_fine_to_coarse_rejects_a_non_class_entry(bad: object) -> None:
+    with pytest.raises(RobinBenchError, match=rf"fine_to_coarse\[1\] = {bad!r}; coarse classes are non-negative"):
+        Hierarchy.from_fine_to_coarse([0, bad, 0])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("z", ["a", 1.0, True])
+def test_fine_classes_rejects_a_non_integer(z: object) -> None:
+    with pytest.raises(RobinBenchError, match=f"coarse class {z!r} out of range; valid: integers 0..1"):
+        Hierarchy.from_groups([[0], [1]]).fine_classes(z)  # type: ignore[arg-type]
