@@ -146,6 +146,8 @@ def load(
     entry = DATASETS.get(name)
     if split not in SPLITS:
         raise RobinBenchError(f"unknown split {split!r} for dataset {name!r}; valid: {', '.join(SPLITS)}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise RobinBenchError(f"seed={seed!r} for dataset {name!r}; expected an integer >= 0")
     if entry.info.needs_root and root is None:
         raise RobinBenchError(
             f"dataset {name!r} is read from files and needs root=<folder>; the data comes from {entry.info.source}"
@@ -181,10 +183,14 @@ def load(
 
 def _subset_classes(y: np.ndarray, classes: Sequence[int], name: str) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the examples in ``classes`` and their labels remapped to positions in ``classes``."""
+    if isinstance(classes, str) or not isinstance(classes, Sequence | np.ndarray) or len(classes) == 0:
+        raise RobinBenchError(
+            f"classes={classes!r} for dataset {name!r}; expected a non-empty list of class labels, e.g. [3, 7]"
+        )
     wanted = list(classes)
     present = set(np.unique(y).tolist())
     unknown = [c for c in wanted if isinstance(c, bool) or not isinstance(c, int | np.integer) or c not in present]
-    if unknown or not wanted:
+    if unknown:
         raise RobinBenchError(
             f"classes={wanted} for dataset {name!r} holds unknown classes {unknown}; valid: {sorted(present)}"
         )

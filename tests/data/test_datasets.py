@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,14 @@ def test_errors() -> None:
         datasets.load("digits", classes=[1, 10])
     with pytest.raises(RobinBenchError, match="repeats"):
         datasets.load("digits", classes=[1, 1])
+    for classes in ([], 3, "37"):
+        message = f"classes={classes!r} for dataset 'digits'; expected a non-empty"
+        with pytest.raises(RobinBenchError, match=re.escape(message)):
+            datasets.load("digits", classes=classes)  # type: ignore[arg-type]
+    for seed in (-1, 1.5, True):
+        message = f"seed={seed!r} for dataset 'digits'; expected an integer >= 0"
+        with pytest.raises(RobinBenchError, match=re.escape(message)):
+            datasets.load("digits", n_examples=5, seed=seed)  # type: ignore[arg-type]
     with pytest.raises(RobinBenchError, match="no coarse labels"):
         datasets.load("digits", with_coarse=True)
     with pytest.raises(RobinBenchError, match="mnist5k"):
