@@ -82,8 +82,22 @@ def check_training_data(x: Tensor, y: Tensor, n_classes: int | None, name: str) 
         raise RobinBenchError(f"{name}: no training samples")
     if x.is_floating_point() and (float(x.min()) < 0 or float(x.max()) > 1):
         raise RobinBenchError(f"{name}: inputs span [{float(x.min()):.3g}, {float(x.max()):.3g}]; expected [0, 1]")
-    if n_classes is not None and (int(y.min()) < 0 or int(y.max()) >= n_classes):
-        raise RobinBenchError(f"{name}: label {int(y.max())} outside the model's classes 0..{n_classes - 1}")
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or (n_classes is not None and high >= n_classes):
+        valid = "non-negative integers" if n_classes is None else f"0..{n_classes - 1}"
+        raise RobinBenchError(f"{name}: label {low if low < 0 else high} outside the model's classes {valid}")
+
+
+def output_width(model: nn.Module, x: Tensor) -> int:
+    """Number of output columns of ``model`` on one sample of ``x`` (an eval-mode forward, no gradients)."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(x[:1])
+    model.train(was_training)
+    if out.dim() != 2:
+        raise RobinBenchError(f"the model returned shape {tuple(out.shape)}; expected (N, K) logits")
+    return int(out.shape[1])
 
 
 def fit(
@@ -124,6 +138,7 @@ def fit(
         )
     device = _device_of(model)
     x, y = x.to(device), y.to(device).long()
+    check_training_data(x, y, output_width(model, x), name)
     n = x.shape[0]
     cpu_gen = torch.Generator().manual_seed(seed)
     dev_gen = torch.Generator(device=device).manual_seed(seed)

@@ -94,6 +94,13 @@ def test_har_learns_with_in_group_labels_under_adv_t() -> None:
     assert all(r.loss[-1] < r.loss[0] for r in reports)
 
 
+def test_har_fine_network_of_the_wrong_width_is_named() -> None:
+    h = rb.Hierarchy.from_groups([[0, 2, 4], [1, 3, 5]])
+    x, y = labelled_pixels(64, 6)
+    with pytest.raises(RobinBenchError, match=r"fine 1: label 2 outside the model's classes 0\.\.1"):
+        train_har(Recorder(2), [Recorder(3), Recorder(2)], h, x, y, CFG)
+
+
 def test_har_group_without_samples_is_named() -> None:
     h = rb.Hierarchy.from_groups({"seen": [0, 1], "unseen": [2]})
     x, y = labelled_pixels(64, 2)

@@ -100,3 +100,10 @@ def test_inner_max_runs_in_eval_mode(digits: Digits) -> None:
 def test_bad_data_is_named(mlp: Callable[..., nn.Module]) -> None:
     with pytest.raises(RobinBenchError, match=r"expected \[0, 1\]"):
         train_flat(mlp(10), torch.full((4, 1, 8, 8), 2.0), torch.zeros(4, dtype=torch.long), TrainConfig())
+
+
+@pytest.mark.parametrize(("label", "match"), [(-1, r"label -1 outside"), (10, r"label 10 outside.* 0\.\.9")])
+def test_label_outside_the_model_outputs_is_named(mlp: Callable[..., nn.Module], label: int, match: str) -> None:
+    y = torch.tensor([0, 1, label, 2])
+    with pytest.raises(RobinBenchError, match=f"flat: {match}"):
+        train_flat(mlp(10), torch.rand(4, 1, 8, 8), y, TrainConfig(epochs=1, progress=False))
