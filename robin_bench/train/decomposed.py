@@ -18,7 +18,7 @@ from robin_bench.models.har import HARClassifier
 from robin_bench.models.robin import RobinClassifier
 from robin_bench.train.config import TrainConfig
 from robin_bench.train.objectives import coarse_targets_outside_group, targets_other_class
-from robin_bench.train.trainer import TrainReport, check_training_data, derive_seed, fit
+from robin_bench.train.trainer import TrainReport, check_training_data, derive_seed, fit, output_width
 
 
 class TwoClassView(nn.Module):
@@ -107,6 +107,7 @@ def train_har_coarse(coarse: nn.Module, hierarchy: Hierarchy, x: Tensor, y: Tens
     other coarse classes (ADV-T, HAR Section 4.1).
     """
     check_training_data(x, y, hierarchy.n_fine, "train_har coarse")
+    _check_width(coarse, x, hierarchy.n_coarse, "coarse network")
     targets = coarse_targets_outside_group(hierarchy) if cfg.objective == "pgd_at_targeted" else None
     return fit(coarse, x, hierarchy.coarse_of(y), cfg, name="coarse", seed=derive_seed(cfg.seed, "coarse"),
                targets=targets)
@@ -129,9 +130,16 @@ def train_har_fine(
             f"its fine classes are {hierarchy.fine_classes(z)}"
         )
     size = len(hierarchy.fine_classes(z))
+    _check_width(fine, x, size, f"fine network {z}")
     targets = targets_other_class(size) if cfg.objective == "pgd_at_targeted" else None
     labels = hierarchy.position_in_group.to(y.device)[y[members]]
     return fit(fine, x[members], labels, cfg, name=f"fine {z}", seed=derive_seed(cfg.seed, "fine", z), targets=targets)
+
+
+def _check_width(net: nn.Module, x: Tensor, expected: int, what: str) -> None:
+    width = output_width(net, x)
+    if width != expected:
+        raise RobinBenchError(f"train_har: HAR {what} has {width} outputs; its hierarchy needs {expected}")
 
 
 def train_har(

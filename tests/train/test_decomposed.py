@@ -97,8 +97,12 @@ def test_har_learns_with_in_group_labels_under_adv_t() -> None:
 def test_har_fine_network_of_the_wrong_width_is_named() -> None:
     h = rb.Hierarchy.from_groups([[0, 2, 4], [1, 3, 5]])
     x, y = labelled_pixels(64, 6)
-    with pytest.raises(RobinBenchError, match=r"fine 1: label 2 outside the model's classes 0\.\.1"):
-        train_har(Recorder(2), [Recorder(3), Recorder(2)], h, x, y, CFG)
+    for fine_widths, what in (((3, 2), "fine network 1 has 2 outputs; its hierarchy needs 3"),
+                              ((4, 3), "fine network 0 has 4 outputs; its hierarchy needs 3")):
+        with pytest.raises(RobinBenchError, match=what):
+            train_har(Recorder(2), [Recorder(w) for w in fine_widths], h, x, y, CFG)
+    with pytest.raises(RobinBenchError, match="coarse network has 6 outputs; its hierarchy needs 2"):
+        train_har(Recorder(6), [Recorder(3), Recorder(3)], h, x, y, CFG)
 
 
 def test_har_group_without_samples_is_named() -> None:
