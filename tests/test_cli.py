@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from robin_bench.bench import results
+from robin_bench.bench.store import RunLock
 from robin_bench.cli import main
 
 SUITE = {
@@ -124,3 +125,44 @@ def test_the_packaged_demo_runs(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["run", "--output", str(tmp_path / "demo")]) == 0
     df = results.read(tmp_path / "demo" / "results.csv")
     assert set(df["model"]) == {"mc", "robin", "har"} and (tmp_path / "demo" / "summary.md").is_file()
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_errors_after_a_finished_run_are_one_line_and_lose_no_output(
+    suite_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Mistakes found only at run time (tampered checkpoint, n_examples beyond the split, a directory in use)
+    on a directory holding a finished run: exit 2, one line, and every earlier file byte for byte intact."""
+    out = tmp_path / "out"
+    assert main(["run", str(suite_file), "--output", str(out)]) == 0
+    capsys.readouterr()
+    before = _snapshot(out)
+    assert "results.csv" in before and "summary.md" in before
+
+    cached = next((out / "models").rglob("*.safetensors"))
+    tampered = tmp_path / "tampered.safetensors"
+    data = bytearray(cached.read_bytes())
+    data[-1] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    Path(f"{tampered}.json").write_bytes(Path(f"{cached}.json").read_bytes())
+    loaded = {**SUITE, "models": [{"name": "mc", "kind": "flat", "checkpoint": str(tampered)}]}
+    too_many = {**SUITE, "dataset": {**SUITE["dataset"], "n_examples": 10**6}}
+    cases = [(loaded, "sha256"), (too_many, "n_examples=1000000 exceeds")]
+    for i, (spec, message) in enumerate(cases):
+        path = tmp_path / f"bad{i}.yaml"
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        assert main(["run", str(path), "--output", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and "Traceback" not in err[0], err
+        assert _snapshot(out) == before, f"case {i} changed the earlier output"
+
+    with RunLock(out):
+        held = _snapshot(out)
+        assert main(["run", str(suite_file), "--output", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "in use by another robin-bench run" in err[0], err
+        assert _snapshot(out) == held
+    assert _snapshot(out) == before
