@@ -52,6 +52,34 @@ class HalfDead(nn.Module):
         return torch.relu(x.flatten(1)[:, :1] - 0.5)
 
 
+class _NanBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor) -> Tensor:
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:
+        return grad * float("nan")
+
+
+class NanGrad(nn.Module):
+    """The identity with a NaN backward pass (a broken custom layer)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _NanBackward.apply(x)
+
+
+class Band(nn.Module):
+    """Two classes; class 1 wins only in the narrow band 0.5 < first pixel < 0.52, and the gradient points
+    at the band from both sides. From 0.45, small PGD steps (eps 0.1) walk into it, but the large steps of
+    a large eps jump over it back and forth: robust accuracy rises with eps."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        x0 = x.flatten(1)[:, 0]
+        z1 = 10 * (x0 - 0.5) - 1000 * torch.relu(x0 - 0.52)
+        return torch.stack([torch.zeros_like(z1), z1], dim=1)
+
+
 def build(kind: str) -> nn.Module:
     torch.manual_seed(0)
     models = {
@@ -64,6 +92,8 @@ def build(kind: str) -> nn.Module:
         "dropout": lambda: nn.Sequential(nn.Flatten(), nn.Linear(D, 32), nn.ReLU(), AlwaysDropout(), nn.Linear(32, K)),
         "wiggle": lambda: nn.Sequential(Wiggle(), linear(K)),
         "dead_arm": lambda: RobinClassifier([linear(1), linear(1), HalfDead()]),
+        "nan_grad": lambda: nn.Sequential(NanGrad(), linear(K)),
+        "band": Band,
     }
     return models[kind]()
 
@@ -82,6 +112,8 @@ def check(kind: str, eps: float = 0.05, n: int = 16) -> SanityReport:
         x = torch.randint(3, 8, (n, *SHAPE), generator=g) / 10.0
     else:
         x = torch.rand((n, *SHAPE), generator=g)
+    if kind == "band":  # 0.05 below the band of Band
+        x[:, 0, 0, 0] = 0.45
     with torch.no_grad():
         y = model(x).argmax(1)
     return sanity_check(model, x, y, norm="Linf", eps=eps)
@@ -105,6 +137,8 @@ def test_clean_linear_models_raise_no_flag(kind: str) -> None:
         ("dropout", "randomized", 0.05),
         ("wiggle", "single_step_stronger", 0.1),
         ("dead_arm", "zero_grad", 0.05),
+        ("nan_grad", "nonfinite_grad", 0.05),
+        ("band", "eps_not_monotone", 0.1),
     ],
 )
 def test_each_failure_mode_is_flagged(kind: str, code: str, eps: float) -> None:
