@@ -6,6 +6,8 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.image
+import pytest
+from matplotlib.figure import Figure
 
 from robin_bench.bench import plots, results
 
@@ -32,3 +34,24 @@ def test_plot_without_hierarchy_has_one_panel(tmp_path: Path) -> None:
     one = plots.plot_eps_curves(tmp_path)[0]
     two = plots.plot_eps_curves(with_coarse.parent)[0]
     assert matplotlib.image.imread(one).shape[1] < matplotlib.image.imread(two).shape[1]
+
+
+def test_each_model_is_one_line_of_its_worst_case_against_eps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    csv = write_run(tmp_path)
+    figures: list[Figure] = []
+    real_close = plots.plt.close
+
+    def keep(fig: Figure) -> None:
+        figures.append(fig)
+        real_close(fig)
+
+    monkeypatch.setattr(plots.plt, "close", keep)
+    plots.plot_eps_curves(tmp_path)
+    worst = results.read(csv).query("attack == @results.WORST_CASE")
+    fine, coarse = figures[0].axes
+    for ax, column in ((fine, "robust_acc"), (coarse, "coarse_robust_acc")):
+        lines = {ln.get_label(): ln for ln in ax.get_lines()}
+        assert sorted(lines) == ["har (har)", "mc (flat)", "robin (robin)"]
+        for label, line in lines.items():
+            g = worst[worst["model"] == label.split()[0]].sort_values("eps")
+            assert list(line.get_xdata()) == list(g["eps"]) and list(line.get_ydata()) == list(g[column])
