@@ -13,6 +13,7 @@ import torch
 
 from robin_bench.attacks.evaluate import EvalResult
 from robin_bench.bench import results
+from robin_bench.bench.stats import wilson
 from robin_bench.errors import RobinBenchError
 
 from .synthetic_results import early_exit_result, write_run
@@ -48,6 +49,23 @@ def test_rows_for_cell_fractions_scopes_and_worst_case() -> None:
     assert by["worst_case"]["grad_evals"] == by["a"]["grad_evals"] + by["b"]["grad_evals"]
     assert by["worst_case"]["seconds"] == pytest.approx(1.0)
     assert by["a"]["robin_bench_version"] and by["a"]["torch_version"] == torch.__version__
+
+
+ISSUE_COLUMNS = [
+    "suite", "dataset", "model", "kind", "arch", "train_objective", "norm", "eps_train", "eps", "attack", "criterion",
+    "n", "clean_acc", "robust_acc", "robust_acc_ci_low", "robust_acc_ci_high", "coarse_clean_acc",
+    "coarse_robust_acc", "grad_evals", "seconds", "unreliable", "seed", "robin_bench_version", "torch_version",
+    "device", "config_hash", "timestamp",
+]
+"""The columns issue 4 requires of results.csv."""
+
+
+def test_rows_carry_every_required_column_and_the_wilson_interval_of_their_count() -> None:
+    assert set(ISSUE_COLUMNS) <= set(results.COLUMNS)
+    for r in results.rows_for_cell(META, _cell()):
+        k = round(r["robust_acc"] * r["n"])
+        assert r["robust_acc"] == k / r["n"]
+        assert (r["robust_acc_ci_low"], r["robust_acc_ci_high"]) == pytest.approx(wilson(k, r["n"]))
 
 
 def test_rows_for_cell_alone_scope_when_every_attack_ran_on_all() -> None:
