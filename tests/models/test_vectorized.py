@@ -114,3 +114,21 @@ def test_choose_arm_execution_times_both_and_keeps_the_mode() -> None:
     assert time_forward_backward(robin, _x("mlp"), repeats=2, warmup=1) > 0
     with pytest.raises(RobinBenchError, match="repeats >= 1"):
         time_forward_backward(robin, _x("mlp"), repeats=0)
+
+
+@pytest.mark.parametrize(("vmap_faster", "expected"), [(True, "vmap"), (False, "loop")])
+def test_choose_arm_execution_follows_the_measurement(
+    monkeypatch: pytest.MonkeyPatch, vmap_faster: bool, expected: str
+) -> None:
+    """The choice is the faster of the two timings, whichever it is (not a fixed preference)."""
+    import robin_bench.models.vectorized as vectorized  # noqa: PLC0415
+
+    timed: list[type] = []
+
+    def fake_timing(model: nn.Module, x: torch.Tensor, *, repeats: int, warmup: int) -> float:
+        timed.append(type(model))
+        return 1.0 if isinstance(model, VectorizedRobin) == vmap_faster else 2.0
+
+    monkeypatch.setattr(vectorized, "time_forward_backward", fake_timing)
+    assert choose_arm_execution(_robin("mlp"), _x("mlp")) == expected
+    assert sorted(t.__name__ for t in timed) == ["RobinClassifier", "VectorizedRobin"]
