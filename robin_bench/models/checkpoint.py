@@ -3,7 +3,7 @@
 ``save_checkpoint(model, "m.safetensors", spec=...)`` writes ``m.safetensors`` and then the sidecar
 ``m.safetensors.json`` (model spec, training config, config hash, metrics, versions, sha256 of the
 weights), each atomically (temp file + ``os.replace``); the sidecar is written last, so a sidecar
-always describes complete weights. Loading verifies the hash, refuses pickles, and rebuilds the flat
+always describes complete weights. Loading verifies both hashes, refuses pickles, and rebuilds the flat
 model, :class:`RobinClassifier` or :class:`HARClassifier` from the sidecar alone.
 """
 
@@ -149,7 +149,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> nn.Module:
 
     The model is rebuilt from the sidecar's spec alone (flat, RobinClassifier or HARClassifier) and
     filled with the weights, after checking that the weights file is safetensors (pickles are
-    refused) and that its sha256 matches the sidecar (tampered or truncated files are refused).
+    refused), that its sha256 matches the sidecar (tampered or truncated files are refused) and that
+    the sidecar's spec and training config still match its ``config_hash`` (edited sidecars are refused).
 
     Arguments:
         path (str | PathLike): the weights file; its sidecar is ``path + ".json"``.
@@ -171,6 +172,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> nn.Module:
         raise RobinBenchError(
             f"checkpoint weights {str(path)!r} have sha256 {got[:16]}..., the sidecar records {str(want)[:16]}...; "
             "the file was modified or corrupted, refusing to load it"
+        )
+    recorded = config_hash({"spec": meta.get("spec"), "train_config": meta.get("train_config")})
+    if recorded != meta.get("config_hash"):
+        raise RobinBenchError(
+            f"checkpoint sidecar {str(sidecar_path(path))!r}: its spec and train_config do not match its config_hash; "
+            "the sidecar was edited or corrupted, refusing to load it"
         )
     model = build_from_spec(meta.get("spec"), source=f"sidecar {str(sidecar_path(path))!r} spec")
     try:

@@ -66,6 +66,20 @@ def test_flipped_byte_is_rejected(tmp_path: Path) -> None:
         rb.load_checkpoint(path)
 
 
+@pytest.mark.parametrize("edit", ["spec", "train_config"])
+def test_edited_sidecar_is_rejected(tmp_path: Path, edit: str) -> None:
+    _, path = saved(tmp_path, "flat")
+    side = sidecar_path(path)
+    meta = json.loads(side.read_text())
+    if edit == "spec":
+        meta["spec"]["arch"] = "mlp"
+    else:
+        meta["train_config"]["eps"] = 0.5
+    side.write_text(json.dumps(meta))
+    with pytest.raises(RobinBenchError, match="do not match its config_hash; the sidecar was edited"):
+        rb.load_checkpoint(path)
+
+
 def test_pickle_is_refused(tmp_path: Path) -> None:
     model, path = saved(tmp_path, "flat")
     torch.save(model.state_dict(), path)
