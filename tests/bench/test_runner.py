@@ -156,6 +156,15 @@ def test_plain_log_line_per_cell_when_not_a_terminal(tmp_path: Path) -> None:
     assert cell_lines[0].startswith(f"[1/{N_CELLS}] mc Linf eps=0.1: clean ") and " robust " in cell_lines[0]
 
 
+def test_progress_bar_instead_of_plain_lines_on_a_terminal(tmp_path: Path) -> None:
+    suite = tiny(tmp_path, models=MODELS[:1], attacks=[{"attack": "pgd", "kwargs": {"steps": 1}}])
+    log = io.StringIO()
+    run(suite, log=log, progress=True)
+    text = log.getvalue()
+    assert "cells: 100%" in text and "2/2" in text and "mc Linf eps=0.3" in text
+    assert not [ln for ln in text.splitlines() if ln.startswith("[")], "no plain cell lines under a bar"
+
+
 def test_run_writes_flags_summary_and_plots(tmp_path: Path) -> None:
     report = run(tiny(tmp_path), log=io.StringIO(), progress=False)
     out = report.out_dir
