@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import math
+import re
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -95,6 +98,28 @@ def test_inner_max_runs_in_eval_mode(digits: Digits) -> None:
     assert isinstance(bn, nn.BatchNorm1d)
     assert int(bn.num_batches_tracked) == 2 * 4  # one training forward per batch, none from the 4 attack steps
     assert not net.training
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("progress", "tty"), [(True, True), (False, True), (True, False)])
+def test_progress_bar_per_epoch_with_clean_and_adversarial_figures(
+    digits: Digits, mlp: Callable[..., nn.Module], monkeypatch: pytest.MonkeyPatch, progress: bool, tty: bool
+) -> None:
+    x, y, _, _ = digits
+    stream = _Terminal() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    cfg = TrainConfig(epochs=2, batch_size=64, objective="pgd_at", eps=0.1, steps=1, progress=progress)
+    train_flat(mlp(10), x[:128], y[:128], cfg)
+    text = stream.getvalue()
+    if not (progress and tty):
+        assert text == ""
+        return
+    assert "flat epoch 1/2" in text and "flat epoch 2/2" in text
+    assert all(re.search(rf"\b{key}=\d", text) for key in ("loss", "acc", "adv_loss", "adv_acc"))
 
 
 def test_bad_data_is_named(mlp: Callable[..., nn.Module]) -> None:
