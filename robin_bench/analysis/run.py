@@ -64,14 +64,9 @@ class _Run:
     def eval_data(self) -> tuple[Tensor, Tensor]:
         return self.data(self.suite.dataset.split, self.suite.dataset.n_examples)
 
-    def names(self, kind: str, *, need: int = 1, analysis: str) -> list[str]:
-        names = [m.name for m in self.suite.models if m.kind == kind]
-        if len(names) < need:
-            raise RobinBenchError(
-                f"analysis {analysis!r} needs {need} model(s) of kind {kind!r} in suite {self.suite.name}, "
-                f"found {len(names)}; add them under 'models'"
-            )
-        return names
+    def names(self, kind: str) -> list[str]:
+        """The suite's models of ``kind`` (their number was checked by :func:`_check_models`)."""
+        return [m.name for m in self.suite.models if m.kind == kind]
 
     def model(self, name: str) -> nn.Module:
         if name not in self._loaded:
@@ -88,17 +83,39 @@ class _Run:
         return t.norm, [float(e) for e in t.eps]
 
 
+_NEEDS: dict[str, dict[str, int]] = {
+    "coherence": {"robin": 1, "flat": 2},
+    "boundary": {"robin": 1, "flat": 1},
+    "complexity": {"flat": 1},
+    "two_stage": {"har": 1},
+    "transfer": {"robin": 1, "flat": 1},
+    "attack_sweep": {"robin": 1},
+}
+"""Models of each kind an analysis needs in the suite (see the module docstring for which it uses)."""
+
+
+def _check_models(name: str, suite: Suite) -> None:
+    """``RobinBenchError`` before any compute when ``suite`` lacks models that analysis ``name`` needs."""
+    for kind, need in _NEEDS[name].items():
+        found = sum(m.kind == kind for m in suite.models)
+        if found < need:
+            raise RobinBenchError(
+                f"analysis {name!r} needs {need} model(s) of kind {kind!r} in suite {suite.name}, "
+                f"found {found}; add them under 'models'"
+            )
+
+
 def _coherence(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    robin = r.model(r.names("robin", analysis="coherence")[0])
-    ensemble = [r.model(n) for n in r.names("flat", need=2, analysis="coherence")]
+    robin = r.model(r.names("robin")[0])
+    ensemble = [r.model(n) for n in r.names("flat")]
     x, y = r.eval_data()
     df = gradient_coherence(robin, ensemble, x, y)  # type: ignore[arg-type]
     return df, summarize_coherence(df)
 
 
 def _boundary(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    robin = r.model(r.names("robin", analysis="boundary")[0])
-    flat = r.model(r.names("flat", analysis="boundary")[0])
+    robin = r.model(r.names("robin")[0])
+    flat = r.model(r.names("flat")[0])
     x, y = r.eval_data()
     norms = list(dict.fromkeys([*(t.norm for t in r.suite.threat_models), *DEFAULT_EPS_MAX]))
     df = boundary_distance(robin, flat, x, y, norms=norms, batch_size=r.suite.batch_size)  # type: ignore[arg-type]
@@ -108,7 +125,7 @@ def _boundary(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 def _complexity(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     import robin_bench.data as datasets  # noqa: PLC0415
 
-    spec = r.suite.model(r.names("flat", analysis="complexity")[0])
+    spec = r.suite.model(r.names("flat")[0])
     if spec.arch is None:
         raise RobinBenchError(f"analysis 'complexity' trains models like {spec.name!r}, which has no 'arch'/'train'")
     cfg = train_config(spec, source=f"{r.suite.source}: models.{spec.name}.train")
@@ -124,7 +141,7 @@ def _complexity(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 
 def _two_stage(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    har = r.model(r.names("har", analysis="two_stage")[0])
+    har = r.model(r.names("har")[0])
     baseline = r.baseline()
     x, y = r.eval_data()
     norm, eps = r.threat()
@@ -134,15 +151,15 @@ def _two_stage(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 
 def _transfer(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    robin = r.model(r.names("robin", analysis="transfer")[0])
-    flat = r.model(r.names("flat", analysis="transfer")[0])
+    robin = r.model(r.names("robin")[0])
+    flat = r.model(r.names("flat")[0])
     x, y = r.eval_data()
     norm, eps = r.threat()
     return transferability(robin, flat, x, y, norm=norm, eps=eps, batch_size=r.suite.batch_size), None
 
 
 def _attack_sweep(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    robin = r.model(r.names("robin", analysis="attack_sweep")[0])
+    robin = r.model(r.names("robin")[0])
     baseline = r.baseline()
     x, y = r.eval_data()
     norm, eps = r.threat()
@@ -184,6 +201,7 @@ def run(name: str, suite: str | os.PathLike[str] | Suite, out_dir: str | os.Path
         raise RobinBenchError(f"unknown analysis {name!r}; {did_you_mean(name, list(ANALYSES))}")
     loaded = suite if isinstance(suite, Suite) else load_suite(suite)
     loaded = loaded.with_output(out_dir)
+    _check_models(name, loaded)
     compute, plot, title = _RUNNERS[name]
     frame, summary = compute(_Run(loaded))
     folder = loaded.output_dir / ANALYSIS_DIRNAME

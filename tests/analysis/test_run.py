@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from robin_bench import cli
 from robin_bench.analysis.run import run
 from robin_bench.errors import RobinBenchError
 
@@ -54,3 +55,17 @@ def test_run_writes_files_and_one_summary_section_per_analysis(suite_file: Path)
 def test_unknown_analysis_names_the_valid_ones(suite_file: Path) -> None:
     with pytest.raises(RobinBenchError, match="unknown analysis 'tranfer'; did you mean 'transfer'"):
         run("tranfer", suite_file)
+
+
+def test_cli_analyze_writes_next_to_the_run_and_prints_the_paths(
+    suite_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cli_out"
+    assert cli.main(["analyze", "two_stage", str(suite_file), "--output", str(out)]) == 2
+    assert "analysis 'two_stage' needs 1 model(s) of kind 'har'" in capsys.readouterr().err
+    assert not out.exists(), "a missing model kind is refused before the suite runs"
+    assert cli.main(["analyze", "attack_sweep", str(suite_file), "--output", str(out)]) == 0
+    files = ["analysis/attack_sweep.csv", "analysis/attack_sweep.png", "analysis/attack_sweep.md", "summary.md"]
+    assert capsys.readouterr().out.split() == [str(out / f) for f in files]
+    assert (out / "results.csv").is_file(), "the suite's results sit beside the analysis folder"
+    assert "## Analysis: ROBIN attack strategies" in (out / "summary.md").read_text()
