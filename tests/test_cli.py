@@ -12,6 +12,8 @@ from robin_bench.bench import results
 from robin_bench.bench.store import RunLock
 from robin_bench.cli import main
 
+from .bench.synthetic_results import write_run
+
 SUITE = {
     "name": "cli",
     "dataset": {"name": "digits", "n_examples": 12, "n_train": 60, "classes": [0, 1, 2]},
@@ -108,6 +110,16 @@ def test_check_rejects_a_bad_baseline_before_any_compute(
 def test_leaderboard_of_a_missing_file_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["leaderboard", str(tmp_path / "none.csv"), "-o", str(tmp_path / "lb")]) == 2
     assert "none.csv" in capsys.readouterr().err
+
+
+def test_leaderboard_to_an_unwritable_folder_is_a_user_error(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    csv = write_run(tmp_path / "run")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    assert main(["leaderboard", str(csv), "-o", str(blocker / "demo")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not writable" in err[0] and str(blocker) in err[0] and "Traceback" not in err[0]
 
 
 def test_usage_errors_exit_2() -> None:

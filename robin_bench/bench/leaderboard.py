@@ -36,6 +36,7 @@ import pandas as pd
 
 from robin_bench.bench import results
 from robin_bench.bench.stats import mcnemar_exact
+from robin_bench.bench.store import ensure_writable
 from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_text
 
@@ -349,6 +350,9 @@ def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.P
     Returns:
         the paths written: ``NAME.csv`` (the table of :func:`table`), ``.md``, ``.html``, then the records.
 
+    Raises:
+        RobinBenchError: a results file is missing or malformed, or the output folder is not writable.
+
     Example::
 
         >>> build(["runs/demo/results.csv"], "leaderboards/demo")
@@ -359,6 +363,8 @@ def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.P
         raise RobinBenchError(f"leaderboard output {str(out_prefix)!r} has no file stem; give e.g. leaderboards/demo")
     df = load(results_csvs)
     board = table(df)
+    ensure_writable(prefix.parent)
+    ensure_writable(prefix)
     written = [prefix.with_name(f"{name}.{ext}") for ext in ("csv", "md", "html")]
     atomic_write_text(written[0], board.to_csv(index=False, na_rep=""))
     atomic_write_text(written[1], to_markdown(board, name))
