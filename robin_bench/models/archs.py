@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -63,6 +63,10 @@ class Normalize(nn.Module):
 def _per_channel(what: str, values: Sequence[float] | None, channels: int, *, default: float) -> Tensor:
     if values is None:
         return torch.full((channels,), default)
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise RobinBenchError(
+            f"normalization {what} {values!r} is not a list; give one number per input channel, e.g. [0.5]"
+        )
     values = [float(v) for v in values]
     if len(values) != channels:
         raise RobinBenchError(

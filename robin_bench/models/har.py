@@ -40,6 +40,10 @@ class HARClassifier(nn.Module):
 
     def __init__(self, coarse: nn.Module, fine: Sequence[nn.Module], hierarchy: Hierarchy) -> None:
         super().__init__()
+        if not isinstance(hierarchy, Hierarchy):
+            raise RobinBenchError(
+                f"HAR hierarchy is a {type(hierarchy).__name__}; pass a Hierarchy, e.g. Hierarchy.from_groups(groups)"
+            )
         if len(fine) != hierarchy.n_coarse:
             raise RobinBenchError(
                 f"HAR got {len(fine)} fine networks for {hierarchy.n_coarse} coarse classes; "

@@ -90,6 +90,8 @@ def test_bad_normalization() -> None:
         archs.build("mlp", in_shape=(3, 8, 8), n_outputs=2, mean=(0.5,), std=(0.2, 0.2, 0.2))
     with pytest.raises(RobinBenchError, match="std"):
         archs.build("mlp", in_shape=(1, 8, 8), n_outputs=2, mean=(0.5,), std=(0.0,))
+    with pytest.raises(RobinBenchError, match="mean 0.5 is not a list"):
+        archs.build("mlp", in_shape=(1, 8, 8), n_outputs=2, mean=0.5)  # type: ignore[arg-type]
 
 
 def test_expected_archs_registered() -> None:

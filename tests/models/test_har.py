@@ -53,6 +53,11 @@ def test_wrong_number_of_fine_networks() -> None:
         HARClassifier(_net(2), [_net(3)], h)
 
 
+def test_hierarchy_must_be_a_hierarchy() -> None:
+    with pytest.raises(RobinBenchError, match="HAR hierarchy is a dict; pass a Hierarchy"):
+        HARClassifier(_net(2), [_net(3), _net(2)], GROUPS)  # type: ignore[arg-type]
+
+
 def test_wrong_output_widths_are_named() -> None:
     h = Hierarchy.from_groups(GROUPS)
     x = torch.rand(3, 2, 2, 2)
