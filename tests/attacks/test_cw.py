@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from robin_bench.attacks import CW
+from robin_bench.attacks import CW, PGD
 from robin_bench.attacks.cw import cw_l2
 from robin_bench.attacks.losses import margin
 from robin_bench.errors import RobinBenchError
@@ -21,6 +21,20 @@ def test_breaks_exactly_the_samples_within_eps_of_a_linear_model(k: int, norm: s
     eps = EPS[k, norm]
     model, x, y = linear_problem(k, 64, eps, seed=0)
     assert_known_answers(CW(model, norm=norm, eps=eps, steps=100), model, x, y, norm, eps)
+
+
+@pytest.mark.parametrize(("norm", "eps"), [("L2", 0.5), ("Linf", 0.07)])
+def test_defaults_break_what_pgd_breaks_on_a_trained_mlp(
+    digits_mlp: tuple[nn.Module, Tensor, Tensor], norm: str, eps: float
+) -> None:
+    # A user running CW(model, norm=..., eps=...) must not get false robustness: with the old default
+    # lr=0.01 the L2 search left robust accuracy near 0.6 where PGD reaches about 0.3.
+    model, x, y = digits_mlp
+    pgd = broken(model, PGD(model, norm=norm, eps=eps, steps=20, loss="margin")(x, y), y)
+    cw = broken(model, CW(model, norm=norm, eps=eps)(x, y), y)
+    assert 0.2 < float(pgd.float().mean()) < 0.8, "eps must put robust accuracy mid-range"
+    assert float(cw.float().mean()) >= float(pgd.float().mean()) - 0.02
+    assert float((pgd & ~cw).float().mean()) <= 0.03, "CW misses samples PGD breaks"
 
 
 @pytest.mark.parametrize("c", [1e-2, 1e3])
@@ -64,7 +78,8 @@ def test_kappa_buys_confidence_beyond_the_boundary() -> None:
     def confident(out: Tensor, aux: Tensor) -> Tensor:
         return margin(out, aux) > 1.0
 
-    kwargs = {"norm": "L2", "eps": 3.0, "steps": 100, "binary_search_steps": 3}
+    # lr=0.01: steps fine enough not to overshoot the boundary by a margin of 1 when kappa = 0
+    kwargs = {"norm": "L2", "eps": 3.0, "steps": 100, "binary_search_steps": 3, "lr": 0.01}
     x_adv = CW(model, kappa=1.0, **kwargs).optimize(x, y, margin, confident)
     x_flat = CW(model, kappa=0.0, **kwargs).optimize(x, y, margin, confident)
     with torch.no_grad():

@@ -8,33 +8,11 @@ import torch
 import torchattacks
 from art.attacks.evasion import ProjectedGradientDescent
 from art.estimators.classification import PyTorchClassifier
-from sklearn.datasets import load_digits
 from torch import Tensor, nn
 
 from robin_bench.attacks import PGD
 
-N_TEST = 200
 STEPS = 20
-
-
-@pytest.fixture(scope="module")
-def digits_mlp() -> tuple[nn.Module, Tensor, Tensor]:
-    """A 64-64-10 MLP trained full-batch on 1500 sklearn digits (8x8 in [0, 1]) and 200 held-out samples."""
-    digits = load_digits()
-    x = torch.tensor(digits.images / 16, dtype=torch.float32)[:, None]
-    y = torch.tensor(digits.target)
-    g = torch.Generator().manual_seed(0)
-    perm = torch.randperm(len(x), generator=g)
-    train, test = perm[:1500], perm[1500 : 1500 + N_TEST]
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(300):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x[train]), y[train]).backward()
-        opt.step()
-    model.eval()
-    return model, x[test], y[test]
 
 
 def _accuracy(model: nn.Module, x: Tensor | np.ndarray, y: Tensor) -> float:
@@ -58,7 +36,7 @@ def test_robust_accuracy_agrees_with_torchattacks_and_art(
     )
     art_pgd = ProjectedGradientDescent(
         classifier, norm=np.inf if norm == "Linf" else 2, eps=eps, eps_step=alpha, max_iter=STEPS,
-        num_random_init=1, batch_size=N_TEST, verbose=False,
+        num_random_init=1, batch_size=len(x), verbose=False,
     )
     art = _accuracy(model, art_pgd.generate(x.numpy(), y=y.numpy()), y)
     # The eps puts robust accuracy mid-range, where disagreement would show.
