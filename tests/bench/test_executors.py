@@ -7,6 +7,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ import pytest
 from robin_bench import cli
 from robin_bench.bench import results
 from robin_bench.bench.config import Suite
-from robin_bench.bench.executors import LocalExecutor, RayExecutor, make_executor
+from robin_bench.bench.executors import GPU_FRACTION, LocalExecutor, RayExecutor, make_executor
 from robin_bench.bench.runner import RunReport, run
 from robin_bench.errors import RobinBenchError
 
@@ -104,6 +105,18 @@ def test_ray_gives_the_sequential_results(tmp_path: Path, sequential: RunReport,
     executor.close()
     assert ray_local.is_initialized(), "an executor leaves a Ray instance it did not start running"  # type: ignore[attr-defined]
     assert_same_results(report, sequential)
+
+
+def test_ray_tasks_run_with_the_requested_resources(ray_local: object) -> None:
+    ray: Any = ray_local
+    executor = RayExecutor(num_cpus=2)
+    assigned = [r for _, r in executor.map(lambda _: ray.get_runtime_context().get_assigned_resources(), [0, 1])]
+    executor.close()
+    assert assigned == [{"CPU": 2.0}, {"CPU": 2.0}] and executor.threads_per_job() == 2
+    for device, gpus in (("cpu", 0.0), ("cuda:0", GPU_FRACTION)):
+        made = make_executor("ray", device=device)
+        assert isinstance(made, RayExecutor) and (made.num_cpus, made.num_gpus) == (1.0, gpus)
+        made.close()
 
 
 def test_ray_missing_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
