@@ -25,6 +25,17 @@ def test_breaks_exactly_the_samples_within_eps_of_a_linear_model(k: int, norm: s
     assert_known_answers(attack, model, x, y, norm, eps)
 
 
+@pytest.mark.parametrize("norm", ["L2", "Linf"])
+def test_dlr_loss_breaks_exactly_the_samples_within_eps_untargeted_and_hits_targets(norm: str) -> None:
+    eps = EPS[4, norm]
+    model, x, y = linear_problem(4, 64, eps, seed=0)
+    assert_known_answers(PGD(model, norm=norm, eps=eps, steps=50, loss="dlr", restarts=2), model, x, y, norm, eps)
+    attack = PGD(model, norm=norm, eps=20 * eps, steps=50, loss="dlr")
+    attack.set_mode_targeted_by_label(quiet=True)
+    t = (y + 1) % 4
+    assert not bool(broken(model, attack(x, t), t).any()), "targeted dlr missed a target"
+
+
 class _Switch(nn.Module):
     """Two classes, label 0; class 1 wins iff the first pixel exceeds 0.5. Records batch sizes of gradient passes."""
 
