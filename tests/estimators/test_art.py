@@ -19,7 +19,7 @@ from art.defences.trainer import AdversarialTrainer, AdversarialTrainerMadryPGD
 from torch import nn
 
 import robin_bench as rb
-from robin_bench.attacks import PGD
+from robin_bench.attacks import PGD, HierarchicalTargeted, RobinAttack
 from robin_bench.errors import RobinBenchError
 from robin_bench.estimators import ArtEvasion, RobinBenchClassifier, to_art
 from robin_bench.models import HARClassifier, RobinClassifier
@@ -223,6 +223,37 @@ def test_art_evasion_runs_our_pgd_on_robin_with_labels_one_hot_or_none() -> None
     assert np.abs(adv_labels - x).max() <= EPS + 1e-6 and adv_labels.min() >= 0 and adv_labels.max() <= 1
     assert float((clf.predict(adv_labels).argmax(1) == y).mean()) <= 0.5
     assert "attack" in attack.attack_params and attack.estimator is clf
+
+
+@pytest.mark.parametrize("kind", ["robin", "har"])
+def test_art_evasion_runs_our_custom_attacks_and_equals_calling_them(kind: str) -> None:
+    model = build(kind)
+    clf = to_art(model, input_shape=SHAPE)
+    x, y = inputs(model)
+
+    def make() -> RobinAttack | HierarchicalTargeted:
+        if kind == "robin":
+            return RobinAttack(model, strategy="best_arm", base="pgd", norm="Linf", eps=EPS, steps=10)
+        hierarchy = rb.Hierarchy.from_groups([[0, 1], [2, 3]])  # the one build("har") uses
+        return HierarchicalTargeted(model, hierarchy=hierarchy, norm="Linf", eps=EPS, steps=10)
+
+    x_adv = ArtEvasion(clf, attack=make()).generate(x, y)
+    direct = make()(torch.from_numpy(x), torch.from_numpy(y)).numpy()
+    np.testing.assert_array_equal(x_adv, direct)
+    assert np.abs(x_adv - x).max() <= EPS + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert float((clf.predict(x_adv).argmax(1) == y).mean()) <= 0.5
+
+
+def test_art_evasion_in_targeted_mode_takes_targets() -> None:
+    model = build("flat")
+    clf = to_art(model, input_shape=SHAPE)
+    x, y = inputs(model)
+    pgd = PGD(model, eps=1.0, steps=20)
+    pgd.set_mode_targeted_by_label(quiet=True)
+    attack = ArtEvasion(clf, attack=pgd)
+    target = (y + 1) % K
+    assert attack.targeted
+    np.testing.assert_array_equal(clf.predict(attack.generate(x, target)).argmax(1), target)
 
 
 def test_art_evasion_rejects_an_attack_on_another_model() -> None:
