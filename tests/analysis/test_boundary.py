@@ -63,6 +63,29 @@ def test_min_norm_of_a_linear_model_equals_its_closed_form(norm: str, eps_max: f
         assert torch.allclose(dc[inside], d[inside], atol=tol + 1e-4)
 
 
+@pytest.mark.parametrize(("norm", "eps_max"), [("L2", 0.3), ("Linf", 0.09)])
+def test_one_vs_rest_view_of_a_three_class_linear_model(norm: str, eps_max: float) -> None:
+    """Figure 2c view, cls 0: inputs of class 0 must leave it (the untargeted closed form); any other input
+    must be pushed into class 0, never closer than its own boundary with class 0, even where the boundary
+    with the third class is nearer."""
+    w = torch.randn(3, 16, generator=torch.Generator().manual_seed(0))
+    model = Linear(w, -0.5 * w.sum(1))  # centred on the inputs: all three classes occur
+    x = images(30, seed=0, low=0.4, high=0.6)
+    with torch.no_grad():
+        z = model(x)
+        y = z.argmax(1)
+        into_0 = ((z.gather(1, y[:, None])[:, 0] - z[:, 0]) / (w[y] - w[0]).norm(p=DUAL[norm], dim=1)).double()
+    exact = closed_form(model, x, y, norm)
+    rounds = 7
+    tol = eps_max / 2**rounds
+    d = min_norm(model, x, y, norm=norm, eps_max=eps_max, rounds=rounds, cls=0)
+    pos, neg = y == 0, y != 0
+    third_nearer = neg & (exact < into_0 - 2 * tol) & torch.isfinite(d)
+    assert pos.sum() >= 3 and third_nearer.sum() >= 3, "the fixture must cover both cases"
+    assert bool((d[pos] >= exact[pos] - 1e-4).all()) and bool((d[pos] <= exact[pos] + 4 * tol).all())
+    assert bool((d[neg] >= into_0[neg] - 1e-4).all())
+
+
 def test_wrong_clean_predictions_have_distance_zero() -> None:
     model = random_linear(3, seed=0)
     x = images(6)
