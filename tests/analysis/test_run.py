@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from robin_bench import cli
-from robin_bench.analysis.run import run
+from robin_bench.analysis.run import ANALYSES, _check_models, run
+from robin_bench.bench.config import load_suite
 from robin_bench.errors import RobinBenchError
 
 TINY = {
@@ -23,6 +24,7 @@ TINY = {
     "attacks": [{"attack": "pgd", "kwargs": {"steps": 2}}],
 }
 TITLE = "## Analysis: Transfer from the multiclass model"
+SUITES = sorted((Path(__file__).parents[2] / "benchmarks" / "suites").glob("analysis_*.yaml"))
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +71,11 @@ def test_cli_analyze_writes_next_to_the_run_and_prints_the_paths(
     assert capsys.readouterr().out.split() == [str(out / f) for f in files]
     assert (out / "results.csv").is_file(), "the suite's results sit beside the analysis folder"
     assert "## Analysis: ROBIN attack strategies" in (out / "summary.md").read_text()
+
+
+def test_shipped_analysis_suites_have_the_models_of_every_analysis() -> None:
+    assert [p.name for p in SUITES] == ["analysis_cifar10.yaml", "analysis_cifar10_linf.yaml", "analysis_digits.yaml"]
+    for path in SUITES:
+        suite = load_suite(path)
+        for name in ANALYSES:
+            _check_models(name, suite)
