@@ -40,16 +40,17 @@ from robin_bench.registry import did_you_mean
 
 ANALYSES: tuple[str, ...] = ("coherence", "boundary", "complexity", "two_stage", "transfer", "attack_sweep")
 COMPLEXITY_REPEATS = 5
-"""Class orderings R of ``complexity`` from the CLI (the paper: 20); small enough for a CPU."""
+"""Default class orderings R of ``complexity`` (the paper: 20); small enough for a CPU."""
 
 
 class _Run:
     """A finished run of a suite: its data and its models, loaded on demand."""
 
-    def __init__(self, suite: Suite) -> None:
+    def __init__(self, suite: Suite, *, repeats: int) -> None:
         from robin_bench.bench import runner  # noqa: PLC0415
 
         self.suite = suite
+        self.repeats = repeats
         runner.run(suite)
         self._models = runner.models
         self._loaded: dict[str, nn.Module] = {}
@@ -135,7 +136,7 @@ def _complexity(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     x_te, y_te = r.eval_data()
     norm, eps = r.threat()
     df = task_complexity(x_tr, y_tr, x_te, y_te, arch=spec.arch, cfg=cfg, norm=norm, eps=eps,
-                         repeats=COMPLEXITY_REPEATS, seed=r.suite.seed, mean=info.mean, std=info.std,
+                         repeats=r.repeats, seed=r.suite.seed, mean=info.mean, std=info.std,
                          batch_size=r.suite.batch_size)
     return df, summarize_complexity(df)
 
@@ -176,7 +177,13 @@ _RUNNERS: dict[str, tuple[Callable[[_Run], tuple[pd.DataFrame, pd.DataFrame | No
 }
 
 
-def run(name: str, suite: str | os.PathLike[str] | Suite, out_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+def run(
+    name: str,
+    suite: str | os.PathLike[str] | Suite,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    repeats: int = COMPLEXITY_REPEATS,
+) -> list[Path]:
     r"""Run analysis ``name`` on the models of ``suite`` and write its files next to the run's results.
 
     Writes ``<output>/analysis/<name>.csv``, ``<name>.png``, ``<name>_summary.csv`` (where the analysis
@@ -188,6 +195,8 @@ def run(name: str, suite: str | os.PathLike[str] | Suite, out_dir: str | os.Path
         suite (str | PathLike | Suite): a suite file or a loaded suite.
         out_dir (str | PathLike | None): the run's output directory (overrides the suite's ``output``).
             (Default: None)
+        repeats (int): class orderings R of ``complexity`` (the paper: 20); other analyses ignore it.
+            (Default: :data:`COMPLEXITY_REPEATS`, 5)
 
     Returns:
         list[Path]: the files written under ``<output>/analysis/``, then ``<output>/summary.md``.
@@ -202,8 +211,10 @@ def run(name: str, suite: str | os.PathLike[str] | Suite, out_dir: str | os.Path
     loaded = suite if isinstance(suite, Suite) else load_suite(suite)
     loaded = loaded.with_output(out_dir)
     _check_models(name, loaded)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise RobinBenchError(f"repeats={repeats!r} class orderings for 'complexity'; give an integer >= 1")
     compute, plot, title = _RUNNERS[name]
-    frame, summary = compute(_Run(loaded))
+    frame, summary = compute(_Run(loaded, repeats=repeats))
     folder = loaded.output_dir / ANALYSIS_DIRNAME
     written = list(write_analysis(frame, folder, name, plot, title=f"{title}: {loaded.name}"))
     if summary is not None:

@@ -79,3 +79,11 @@ def test_shipped_analysis_suites_have_the_models_of_every_analysis() -> None:
         suite = load_suite(path)
         for name in ANALYSES:
             _check_models(name, suite)
+
+
+def test_complexity_runs_the_number_of_class_orderings_asked_for(suite_file: Path) -> None:
+    with pytest.raises(RobinBenchError, match="repeats=0 class orderings"):
+        run("complexity", suite_file, repeats=0)
+    run("complexity", suite_file, repeats=2)
+    summary = pd.read_csv(suite_file.parent / "out" / "analysis" / "complexity_summary.csv")
+    assert (summary["orderings"] == 2).all() and sorted(summary["n_classes"].unique()) == [2, 3]
