@@ -419,7 +419,8 @@ def _check_names(suite: Suite, lines: _LineMap) -> None:
             raise fail(("attacks", i), f"attack name {a.label!r} used twice; give each a distinct 'name'")
         labels.add(a.label)
         _check_refs(a.models, seen, ("attacks", i, "models"), fail)
-        check_attack(a, suite=suite, hierarchy=hierarchy, fail=lambda loc, p, i=i: fail(("attacks", i, *loc), p))
+        check_attack(a, suite=suite, hierarchy=hierarchy, n_classes=n_classes,
+                     fail=lambda loc, p, i=i: fail(("attacks", i, *loc), p))
 
 
 def _check_hierarchy(suite: Suite, n_classes: int, fail: Any) -> Hierarchy | None:
@@ -471,18 +472,23 @@ def attack_parameters(cls: type) -> tuple[list[str], bool]:
     return named, any(p.kind == p.VAR_KEYWORD for p in params)
 
 
-def check_attack(spec: AttackSpec, *, suite: Suite, hierarchy: Hierarchy | None, fail: Any) -> None:
-    """Check an attack spec against its class: name, keyword arguments (with close matches) and references."""
+def check_attack(spec: AttackSpec, *, suite: Suite, hierarchy: Hierarchy | None, n_classes: int, fail: Any) -> None:
+    """Check an attack spec against its class before any compute: name, keyword arguments (names with close
+    matches, and types where the signature annotates a plain int/float/bool/str), references, and the values
+    themselves, by constructing the attack at every (norm, eps) of the suite on a stand-in model with
+    ``n_classes`` outputs (the constructors check ranges such as ``steps >= 1``)."""
     from robin_bench.attacks.registry import ATTACKS  # noqa: PLC0415
 
     if spec.attack not in ATTACKS:
         raise fail(("attack",), f"unknown attack {spec.attack!r}; {did_you_mean(spec.attack, ATTACKS.names())}")
     cls = ATTACKS.get(spec.attack)
     named, open_kwargs = attack_parameters(cls)
+    annotations = _annotations(cls)
     if open_kwargs and isinstance(spec.kwargs.get("base", _default(cls, "base")), str):
         base = spec.kwargs.get("base", _default(cls, "base"))
         if base in ATTACKS:
             named += [n for n in attack_parameters(ATTACKS.get(base))[0] if n not in named]
+            annotations = {**_annotations(ATTACKS.get(base)), **annotations}
     settable = [n for n in named if n not in CONTEXT_KWARGS]
     for key, value in spec.kwargs.items():
         if key in CONTEXT_KWARGS:
@@ -492,8 +498,56 @@ def check_attack(spec: AttackSpec, *, suite: Suite, hierarchy: Hierarchy | None,
         if key in MODEL_KWARGS and value not in suite.model_names():
             hint = did_you_mean(str(value), suite.model_names())
             raise fail(("kwargs", key), f"{key} must name a model of this suite; {hint}")
+        if key not in MODEL_KWARGS and (expected := _type_mismatch(value, annotations.get(key))):
+            raise fail(("kwargs", key), f"{spec.attack} argument {key} expects {expected}, got {value!r}")
     if "hierarchy" in named and hierarchy is None and _default(cls, "hierarchy") is inspect.Parameter.empty:
         raise fail(("attack",), f"attack {spec.attack!r} needs a suite 'hierarchy' (cifar10, cifar100 or groups)")
+    _construct(cls, spec, suite=suite, hierarchy=hierarchy if "hierarchy" in named else None, n_classes=n_classes,
+               fail=fail)
+
+
+def _construct(cls: type, spec: AttackSpec, *, suite: Suite, hierarchy: Hierarchy | None, n_classes: int,
+               fail: Any) -> None:
+    """Build ``cls`` as the runner will, at every (norm, eps) of the suite, on a stand-in model (no compute)."""
+    from torch import nn  # noqa: PLC0415
+
+    probe = nn.Sequential(nn.Flatten(), nn.Linear(1, n_classes))
+    kwargs = {k: (probe if k in MODEL_KWARGS else v) for k, v in spec.kwargs.items()}
+    if hierarchy is not None:
+        kwargs["hierarchy"] = hierarchy
+    for t in suite.threat_models:
+        for eps in t.eps:
+            try:
+                cls(probe, norm=t.norm, eps=eps, **kwargs)
+            except RobinBenchError as e:
+                raise fail(("kwargs",), str(e)) from None
+            except (TypeError, ValueError) as e:
+                raise fail(("kwargs",), f"{spec.attack} rejects these arguments at {t.norm} eps={eps:g} "
+                                        f"({e.__class__.__name__}: {e})") from None
+
+
+_PLAIN_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "None": (type(None),),
+}
+
+
+def _annotations(cls: type) -> dict[str, Any]:
+    return {name: p.annotation for name, p in inspect.signature(cls).parameters.items()}
+
+
+def _type_mismatch(value: Any, annotation: Any) -> str | None:
+    """What a plain annotation (``int``, ``float | None``, ...) expects when ``value`` does not fit it; None when it
+    fits or the annotation is not plain (then the constructor is the judge)."""
+    text = annotation.__name__ if isinstance(annotation, type) else annotation
+    if not isinstance(text, str):
+        return None
+    names = [n.strip() for n in text.split("|")]
+    if not all(n in _PLAIN_TYPES for n in names):
+        return None
+    for n in names:
+        if isinstance(value, _PLAIN_TYPES[n]) and not (n in ("int", "float") and isinstance(value, bool)):
+            return None
+    return " or ".join("null" if n == "None" else n for n in names)
 
 
 def _default(cls: type, name: str) -> Any:

@@ -161,6 +161,29 @@ def test_unknown_attack_kwarg_is_checked_against_signature(tmp_path: Path, capsy
     assert "attacks[0].kwargs.step" in line and "'steps'" in line
 
 
+@pytest.mark.parametrize(("kwargs", "expected"), [({"steps": "ten"}, "expects int, got 'ten'"),
+                                                ({"steps": 2.5}, "expects int, got 2.5"),
+                                                ({"random_start": 1}, "expects bool, got 1"),
+                                                ({"alpha": "big"}, "expects float or null, got 'big'")])
+def test_attack_kwarg_of_the_wrong_type(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        kwargs: dict[str, object], expected: str) -> None:
+    line = run_error(tmp_path, edited(**{"attacks.0.kwargs": kwargs}), capsys)
+    assert f"attacks[0].kwargs.{next(iter(kwargs))}" in line and expected in line
+
+
+def test_attack_kwarg_out_of_range_is_refused_before_training(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    line = run_error(tmp_path, edited(**{"attacks.0.kwargs": {"steps": -3}}), capsys)  # one line: nothing trained
+    assert "suite.yaml:" in line and "attacks[0].kwargs" in line and "steps >= 1" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_base_attack_kwargs_are_type_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    suite = edited(**{"attacks.0": {"attack": "robin", "kwargs": {"base": "cw", "c": "big"}}})
+    line = run_error(tmp_path, suite, capsys)
+    assert "attacks[0].kwargs.c" in line and "expects float" in line
+
+
 def test_robin_attack_accepts_its_base_kwargs(tmp_path: Path) -> None:
     suite = edited(**{"attacks.0": {"attack": "robin", "kwargs": {"strategy": "top2", "base": "cw", "c": 0.5}}})
     assert load_suite(write(tmp_path, suite)).attacks[0].kwargs["c"] == 0.5
