@@ -347,14 +347,14 @@ def run(
         device = resolve_device(suite.device)
         ctx = _Context(suite, the_plan, store, device, log, progress, report)
         if the_plan.todo:
-            if executor is not None:
-                executors.train_models(executor, ctx, the_plan.needed_models())
             ctx.eval_data()
             for name in the_plan.needed_models():
                 if the_plan.models[name].action == "load":
                     ctx.model(name)
                 elif the_plan.models[name].action == "train":
                     ctx.train_data()
+            if executor is not None:
+                executors.train_models(executor, ctx, the_plan.needed_models())
         finished = [(c, store.cell(c.key, c.hash)) for c in the_plan.cells if c.done]
         done_rows = [r for _, rows in finished for r in rows or []]
         report.reused = [c.key for c, _ in finished]

@@ -148,6 +148,31 @@ def test_failing_run_keeps_earlier_results(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / ".lock").exists()
 
 
+class _NoJobs:
+    """An executor that records whether any job was submitted."""
+
+    submitted = False
+
+    def map(self, fn: object, jobs: object) -> list[object]:
+        self.submitted = True
+        return []
+
+    def threads_per_job(self) -> int:
+        return 1
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("dataset", [{"n_examples": 10**6}, {"n_train": 10**6}])
+def test_data_mistakes_are_found_before_any_job_is_submitted(tmp_path: Path, dataset: dict[str, int]) -> None:
+    executor = _NoJobs()
+    bad = tiny(tmp_path, dataset={**TINY["dataset"], **dataset})  # type: ignore[dict-item]
+    with pytest.raises(RobinBenchError, match="exceeds"):
+        run(bad, log=io.StringIO(), progress=False, executor=executor)  # type: ignore[arg-type]
+    assert not executor.submitted, "no training job may start before the data is known to be there"
+
+
 def test_plain_log_line_per_cell_when_not_a_terminal(tmp_path: Path) -> None:
     log = io.StringIO()
     run(tiny(tmp_path), log=log, progress=None)
