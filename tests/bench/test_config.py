@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 import yaml
 
-from robin_bench.bench.config import demo_suite_path, load_suite, parse_eps
+from robin_bench.bench.config import (
+    AttackSpec,
+    DatasetSpec,
+    ModelSpec,
+    Suite,
+    ThreatSpec,
+    demo_suite_path,
+    load_suite,
+    parse_eps,
+)
 from robin_bench.cli import main
 from robin_bench.errors import RobinBenchError
 
@@ -69,6 +78,12 @@ def test_valid_suite_loads(tmp_path: Path) -> None:
 def test_every_shipped_suite_validates(path: Path) -> None:
     suite = load_suite(path)
     assert suite.models and suite.attacks and suite.threat_models
+
+
+@pytest.mark.parametrize("model", [Suite, DatasetSpec, ThreatSpec, ModelSpec, AttackSpec], ids=lambda m: m.__name__)
+def test_every_schema_key_is_documented(model: type) -> None:
+    text = (REPO / "benchmarks" / "README.md").read_text()
+    assert [k for k in model.model_fields if f"| `{k}`" not in text] == []
 
 
 def test_packaged_demo_equals_benchmarks_demo() -> None:
