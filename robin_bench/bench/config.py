@@ -430,7 +430,7 @@ def _check_hierarchy(suite: Suite, n_classes: int, fail: Any) -> Hierarchy | Non
     try:
         hierarchy = suite.get_hierarchy()
     except RobinBenchError as e:
-        raise fail(("hierarchy",), str(e)) from None
+        raise fail(("hierarchy",), f"{e} (the dataset has {n_classes} classes: 0..{n_classes - 1})") from None
     if hierarchy is not None and hierarchy.n_fine != n_classes:
         raise fail(("hierarchy",), f"hierarchy covers classes 0..{hierarchy.n_fine - 1} but the dataset has "
                    f"{n_classes} classes; groups must cover exactly 0..{n_classes - 1}")
