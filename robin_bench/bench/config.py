@@ -93,6 +93,13 @@ class DatasetSpec(_Strict):
     train_split: str = "train"
     n_train: int | None = Field(default=None, ge=1)
 
+    @field_validator("classes")
+    @classmethod
+    def _distinct(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(v) < 2 or len(set(v)) != len(v)):
+            raise ValueError(f"classes {v} must list at least 2 distinct class indices (or be omitted for all)")
+        return v
+
     @field_validator("root")
     @classmethod
     def _expand(cls, v: str | None) -> str | None:

@@ -248,6 +248,13 @@ def test_hierarchy_not_covering_the_classes(tmp_path: Path, capsys: pytest.Captu
     assert "hierarchy covers classes 0..2" in line and "0..3" in line
 
 
+@pytest.mark.parametrize("classes", [[], [2], [0, 1, 1, 2]])
+def test_classes_must_be_at_least_two_distinct(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               classes: list[int]) -> None:
+    line = run_error(tmp_path, edited(hierarchy=None, **{"dataset.classes": classes}), capsys)
+    assert "dataset.classes" in line and "at least 2 distinct" in line
+
+
 def test_hierarchy_naming_a_class_the_dataset_lacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     line = run_error(tmp_path, edited(hierarchy={"low": [0, 1], "high": [2, 5]}), capsys)
     assert "hierarchy" in line and "the dataset has 4 classes: 0..3" in line
