@@ -6,7 +6,7 @@ Commands::
         [--jobs N | --executor ray [--address ADDR]]       independent jobs in N processes or on Ray
     robin-bench leaderboard RESULTS... -o leaderboards/NAME  build leaderboards from results.csv files
     robin-bench check SUITE --baseline CSV [--tolerance T]  run a suite and compare with a baseline
-    robin-bench analyze NAME SUITE [--output DIR]           run a suite, then analysis NAME of its models
+    robin-bench analyze NAME SUITE [--output DIR] [--repeats R]  run a suite, then analysis NAME of its models
 
 Exit status: 0 success, 1 regression found by ``check``, 2 a user mistake (one line on stderr, no
 traceback).
@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("name", help="coherence, boundary, complexity, two_stage, transfer or attack_sweep")
     analyze.add_argument("suite", help="suite YAML file")
     analyze.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
+    analyze.add_argument("--repeats", "-r", type=int, default=None, metavar="R",
+                         help="class orderings of 'complexity' (the paper: 20; default: robin_bench.analysis's, 5)")
     return p
 
 
@@ -121,7 +123,8 @@ def _check(args: argparse.Namespace) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     from robin_bench import analysis  # noqa: PLC0415
 
-    for path in analysis.run(args.name, args.suite, args.output):
+    extra = {} if args.repeats is None else {"repeats": args.repeats}
+    for path in analysis.run(args.name, args.suite, args.output, **extra):
         print(path)
     return 0
 

@@ -122,6 +122,16 @@ def test_leaderboard_to_an_unwritable_folder_is_a_user_error(tmp_path: Path,
     assert len(err) == 1 and "not writable" in err[0] and str(blocker) in err[0] and "Traceback" not in err[0]
 
 
+def test_analyze_passes_repeats_only_when_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from robin_bench import analysis
+
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
+    monkeypatch.setattr(analysis, "run", lambda *a, **k: calls.append((a, k)) or [])
+    assert main(["analyze", "complexity", "s.yaml", "--repeats", "20"]) == 0
+    assert main(["analyze", "complexity", "s.yaml", "-o", "out"]) == 0
+    assert calls == [(("complexity", "s.yaml", None), {"repeats": 20}), (("complexity", "s.yaml", "out"), {})]
+
+
 def test_usage_errors_exit_2() -> None:
     with pytest.raises(SystemExit) as e:
         main(["frobnicate"])
