@@ -414,7 +414,7 @@ def _check_names(suite: Suite, lines: _LineMap) -> None:
         if m.arch is not None and m.arch not in ARCHS:
             raise fail(("models", i, "arch"), f"unknown architecture {m.arch!r}; {did_you_mean(m.arch, ARCHS.names())}")
         if m.train is not None:
-            train_config(m, source=lines.where(suite.source, ("models", i, "train")))
+            train_config(m, source=lines.where(suite.source, ("models", i, "train")), augment=info.augment)
         if m.checkpoint is not None and not Path(os.path.expanduser(m.checkpoint)).is_file():
             raise fail(("models", i, "checkpoint"),
                        f"checkpoint file {m.checkpoint} not found; give a saved .safetensors")
@@ -452,8 +452,12 @@ def _check_refs(refs: list[str] | None, known: set[str], loc: tuple[str | int, .
             raise fail((*loc, j), f"no model {r!r} in this suite; {did_you_mean(r, sorted(known))}")
 
 
-def train_config(model: ModelSpec, *, source: str) -> Any:
-    """The :class:`~robin_bench.train.TrainConfig` of a trained model spec (eps strings like ``"8/255"`` parsed)."""
+def train_config(model: ModelSpec, *, source: str, augment: bool) -> Any:
+    """The :class:`~robin_bench.train.TrainConfig` of a trained model spec (eps strings like ``"8/255"`` parsed).
+
+    ``augment`` is the dataset's default (``rb.datasets.info(name).augment``: random crop + flip for
+    CIFAR, none for digits and MNIST), used where the spec does not set ``augment`` itself.
+    """
     from robin_bench.train.config import TrainConfig  # noqa: PLC0415
 
     raw = dict(model.train or {})
@@ -465,6 +469,7 @@ def train_config(model: ModelSpec, *, source: str) -> Any:
     except ValueError as e:
         raise RobinBenchError(f"{source}: {e}") from None
     raw.setdefault("progress", False)
+    raw.setdefault("augment", augment)
     try:
         return TrainConfig.from_dict(raw, source=source)
     except RobinBenchError as e:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from robin_bench import data as datasets
 from robin_bench.bench.config import MODEL_KWARGS, AttackSpec, ModelSpec, Suite, train_config
 from robin_bench.bench.results import cell_key
 from robin_bench.bench.store import Store, config_hash
@@ -156,12 +157,13 @@ def model_recipe(suite: Suite, spec: ModelSpec, train: Any) -> dict[str, Any]:
 def make_plan(suite: Suite, store: Store) -> Plan:
     """Expand ``suite`` into model plans and cells, marking what ``store`` already holds."""
     models: dict[str, ModelPlan] = {}
+    augment = datasets.info(suite.dataset.name).augment
     for i, spec in enumerate(suite.models):
         if spec.checkpoint is not None:
             path = Path(os.path.expanduser(spec.checkpoint))
             models[spec.name] = ModelPlan(spec=spec, key=_file_digest(path), train=None, checkpoint=path)
             continue
-        cfg = train_config(spec, source=f"{suite.source}: models[{i}].train")
+        cfg = train_config(spec, source=f"{suite.source}: models[{i}].train", augment=augment)
         key = config_hash(model_recipe(suite, spec, cfg))
         models[spec.name] = ModelPlan(spec=spec, key=key, train=cfg, checkpoint=store.checkpoint_path(spec.name, key))
     hierarchy = suite.get_hierarchy()

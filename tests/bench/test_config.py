@@ -20,6 +20,7 @@ from robin_bench.bench.config import (
     demo_suite_path,
     load_suite,
     parse_eps,
+    train_config,
 )
 from robin_bench.cli import main
 from robin_bench.errors import RobinBenchError
@@ -321,3 +322,19 @@ def test_missing_suite_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_load_suite_raises_robinbencherror(tmp_path: Path) -> None:
     with pytest.raises(RobinBenchError, match="did you mean 'models'"):
         load_suite(write(tmp_path, {**{k: v for k, v in BASE.items() if k != "models"}, "modles": BASE["models"]}))
+
+
+@pytest.mark.parametrize(("dataset_default", "spec", "expected"), [
+    (True, {}, True), (False, {}, False), (True, {"augment": False}, False), (False, {"augment": True}, True),
+])
+def test_training_augmentation_defaults_to_the_dataset_and_the_spec_overrides_it(
+    dataset_default: bool, spec: dict[str, Any], expected: bool
+) -> None:
+    model = ModelSpec(name="m", kind="flat", arch="mlp", train={"epochs": 1, **spec})
+    assert train_config(model, source="suite.yaml", augment=dataset_default).augment is expected
+
+
+def test_datasets_that_need_augmentation_are_the_cifars() -> None:
+    import robin_bench as rb
+
+    assert {n for n in rb.datasets.names() if rb.datasets.info(n).augment} == {"cifar10", "cifar100"}
