@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pyautoattack
 import torch
-from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 from torch import Tensor, nn
 
 from robin_bench.attacks.base import Attack
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.threat import Norm
 from robin_bench.errors import RobinBenchError
+
+if TYPE_CHECKING:
+    from pyautoattack.autopgd_base import APGDAttack
 
 Version = Literal["standard", "plus", "rand", "custom"]
 VERSIONS: tuple[str, ...] = ("standard", "plus", "rand", "custom")
@@ -148,6 +149,8 @@ class AutoAttack(Attack):
         self.warnings: list[str] = []
         self.dropped: list[str] = []
         device = self.device if self.device is not None else torch.device("cpu")
+        import pyautoattack  # noqa: PLC0415  (about 0.8 s: imported when an AutoAttack is built, not by every CLI call)
+
         self._aa = pyautoattack.AutoAttack(
             _Counted(model, self),
             norm=norm,
@@ -209,6 +212,8 @@ def _apgd_with_iters(old: APGDAttack, n_iter: int) -> APGDAttack:
     APGD derives its step-size checkpoints from ``n_iter`` in its constructor, so the iterations are
     changed by constructing a new one with the old one's settings rather than by setting ``n_iter``.
     """
+    from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted  # noqa: PLC0415
+
     common = {
         "n_iter": n_iter, "norm": old.norm, "n_restarts": old.n_restarts, "eps": old.eps, "seed": old.seed,
         "eot_iter": old.eot_iter, "rho": old.thr_decr, "topk": old.topk, "verbose": old.verbose,
