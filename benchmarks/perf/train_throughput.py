@@ -7,8 +7,8 @@ into batches, (for PGD-AT: eval mode, uniform random start, ``steps`` sign-gradi
 projection, train mode), forward, loss, backward, SGD step. Ours is ``train_flat`` / ``train_robin``
 with the same batch size, steps, eps and step size (its extras: a clean eval-mode forward per batch
 for the statistics, per-epoch bookkeeping and, for arms, class-balanced sampling). Bare and ours
-alternate ``--repeats`` times and the median of the per-pair ratios is reported, which damps the
-noise of a shared machine.
+alternate ``--repeats`` times, which one runs first alternating too, and the median of the per-pair
+ratios is reported, which damps the noise of a shared machine.
 
 Usage::
 
@@ -117,11 +117,16 @@ def main() -> None:
             bares, ours = [], []
             for r in range(args.repeats):
                 bare_models = [cnn2(10 if n_models == 1 else 1, r + i) for i in range(n_models)]
-                bares.append(timed(partial(bare_train, bare_models, x, y, batch_size=args.batch_size,
-                                           adversarial=adversarial, eps=args.eps, steps=args.steps, alpha=alpha,
-                                           seed=r)))
                 our_models = [cnn2(10 if n_models == 1 else 1, r + i) for i in range(n_models)]
-                ours.append(timed(partial(ours_train, our_models, x, y, cfg)))
+                run_bare = partial(bare_train, bare_models, x, y, batch_size=args.batch_size,
+                                   adversarial=adversarial, eps=args.eps, steps=args.steps, alpha=alpha, seed=r)
+                run_ours = partial(ours_train, our_models, x, y, cfg)
+                if r % 2 == 0:  # alternate which loop runs first, so a warm-up or load drift favours neither
+                    bares.append(timed(run_bare))
+                    ours.append(timed(run_ours))
+                else:
+                    ours.append(timed(run_ours))
+                    bares.append(timed(run_bare))
             ratio = statistics.median(o / b for o, b in zip(ours, bares, strict=True))
             print(f"{setting:<12}{objective:<10}{statistics.median(bares):>12.1f}{statistics.median(ours):>12.1f}"
                   f"{ratio:>8.3f}", flush=True)
