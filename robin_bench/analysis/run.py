@@ -129,9 +129,9 @@ def _complexity(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     spec = r.suite.model(r.names("flat")[0])
     if spec.arch is None:
         raise RobinBenchError(f"analysis 'complexity' trains models like {spec.name!r}, which has no 'arch'/'train'")
-    cfg = train_config(spec, source=f"{r.suite.source}: models.{spec.name}.train")
     d = r.suite.dataset
     info = datasets.info(d.name, root=d.root)
+    cfg = train_config(spec, source=f"{r.suite.source}: models.{spec.name}.train", augment=info.augment)
     x_tr, y_tr = r.data(d.train_split, d.n_train)
     x_te, y_te = r.eval_data()
     norm, eps = r.threat()
