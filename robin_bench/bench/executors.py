@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import torch
 from torch import nn
 
+from robin_bench.bench import results
 from robin_bench.bench.config import Suite
 from robin_bench.bench.planner import CellPlan, ModelPlan, make_plan
 from robin_bench.bench.store import Store
@@ -291,11 +292,11 @@ def _part_paths(store: Store, mp: ModelPlan, part: str) -> tuple[Path, Path]:
 
 
 def _worker_context(suite: Suite, threads: int) -> _Context:
-    from robin_bench.bench.runner import RESULTS_NAME, RunReport, _Context, resolve_device  # noqa: PLC0415
+    from robin_bench.bench.runner import RunReport, _Context, resolve_device  # noqa: PLC0415
 
     torch.set_num_threads(threads)
     store = Store(suite.output_dir)
-    report = RunReport(out_dir=store.out_dir, results_csv=store.out_dir / RESULTS_NAME)
+    report = RunReport(out_dir=store.out_dir, results_csv=store.out_dir / results.RESULTS_NAME)
     return _Context(suite, make_plan(suite, store), store, resolve_device(suite.device), sys.stderr, False, report)
 
 

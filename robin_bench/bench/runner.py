@@ -35,8 +35,6 @@ from robin_bench.hierarchy import Hierarchy
 from robin_bench.models import HARClassifier, RobinClassifier
 from robin_bench.registry import did_you_mean
 
-RESULTS_NAME = "results.csv"
-
 
 @dataclass
 class RunReport:
@@ -112,7 +110,7 @@ def models(
         the_plan = make_plan(suite, store)
         dev = resolve_device(suite.device) if device is None else torch.device(device)
         ctx = _Context(suite, the_plan, store, dev, log if log is not None else sys.stderr, False,
-                       RunReport(out_dir=out_dir, results_csv=out_dir / RESULTS_NAME))
+                       RunReport(out_dir=out_dir, results_csv=out_dir / results.RESULTS_NAME))
         return {name: ctx.model(name) for name in wanted}
 
 
@@ -338,7 +336,7 @@ def run(
     log = log if log is not None else sys.stderr
     progress = _isatty(log) if progress is None else progress
     out_dir = suite.output_dir
-    csv_path = out_dir / RESULTS_NAME
+    csv_path = out_dir / results.RESULTS_NAME
     report = RunReport(out_dir=out_dir, results_csv=csv_path)
     with RunLock(out_dir):
         store = Store(out_dir)

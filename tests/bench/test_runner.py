@@ -15,7 +15,7 @@ import torch
 
 from robin_bench.bench import results
 from robin_bench.bench.config import Suite
-from robin_bench.bench.runner import RESULTS_NAME, models, plan, run
+from robin_bench.bench.runner import models, plan, run
 from robin_bench.bench.store import RunLock
 from robin_bench.errors import RobinBenchError
 
@@ -135,7 +135,7 @@ def test_second_run_on_a_locked_directory_is_refused(tmp_path: Path) -> None:
     with RunLock(suite.output_dir):
         with pytest.raises(RobinBenchError, match="in use by another robin-bench run"):
             run(suite, log=io.StringIO(), progress=False)
-    assert not (suite.output_dir / RESULTS_NAME).exists()
+    assert not (suite.output_dir / results.RESULTS_NAME).exists()
 
 
 def test_failing_run_keeps_earlier_results(tmp_path: Path) -> None:
