@@ -268,7 +268,7 @@ def _submodule(model: nn.Module, part: str) -> nn.Module:
     raise RobinBenchError(f"model of type {type(model).__name__} has no component {part!r}")
 
 
-def _train_part(model: nn.Module, part: str, ctx: _Context, cfg: Any) -> Any:
+def train_part(model: nn.Module, part: str, ctx: _Context, cfg: Any) -> Any:
     """Train component ``part`` of ``model`` in place (the same call a sequential run makes for it)."""
     from robin_bench.train import train_flat  # noqa: PLC0415
     from robin_bench.train.decomposed import train_arm, train_har_coarse, train_har_fine  # noqa: PLC0415
@@ -311,7 +311,7 @@ def run_train_job(job: TrainJob) -> JobResult:
         return JobResult(seconds=0.0, cached=True, report=json.loads(report_path.read_text(encoding="utf-8")))
     t0 = time.perf_counter()
     model, _, cfg = ctx.untrained(mp)
-    report = _train_part(model, job.part, ctx, cfg).to_dict()
+    report = train_part(model, job.part, ctx, cfg).to_dict()
     state = {k: v.detach().cpu().contiguous() for k, v in _submodule(model, job.part).state_dict().items()}
     atomic_write_bytes(weights, save(state))
     atomic_write_text(report_path, json.dumps(report))

@@ -32,7 +32,7 @@ from robin_bench.bench.planner import CellPlan, ModelPlan, Plan, make_plan
 from robin_bench.bench.store import RunLock, Store
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
-from robin_bench.models import HARClassifier, RobinClassifier
+from robin_bench.models import RobinClassifier
 from robin_bench.registry import did_you_mean
 
 
@@ -159,10 +159,8 @@ class _Context:
         model, kwargs, cfg = self.untrained(mp)
         print(f"training {mp.spec.name} ({mp.spec.kind} {mp.spec.arch}, {cfg.objective}, {cfg.epochs} epochs)",
               file=self.log, flush=True)
-        x, y = self.train_data()
-        x, y = x.to(self.device), y.to(self.device)
         t0 = time.perf_counter()
-        reports = _train(model, mp.spec.kind, x, y, cfg, self.hierarchy)
+        reports = [executors.train_part(model, part, self, cfg) for part in executors.parts_of(model)]
         return self.cache_trained(mp, model, kwargs, [r.to_dict() for r in reports], time.perf_counter() - t0)
 
     def untrained(self, mp: ModelPlan) -> tuple[nn.Module, dict[str, Any], Any]:
@@ -197,19 +195,6 @@ class _Context:
             model, p, spec=spec, train_config=mp.train.to_dict(), metrics=metrics))
         self.report.trained.append(mp.spec.name)
         return model
-
-
-def _train(model: nn.Module, kind: str, x: Tensor, y: Tensor, cfg: Any, hierarchy: Hierarchy | None) -> list[Any]:
-    from robin_bench.train import train_flat, train_har, train_robin  # noqa: PLC0415
-
-    if kind == "flat":
-        return [train_flat(model, x, y, cfg, hierarchy=hierarchy)]
-    if isinstance(model, RobinClassifier):
-        return train_robin(list(model.arms), x, y, cfg)[1]
-    if not isinstance(model, HARClassifier) or hierarchy is None:
-        raise RobinBenchError(f"cannot train a {kind!r} model of type {type(model).__name__}; "
-                              "expected a flat network, RobinClassifier or HARClassifier")
-    return train_har(model.coarse, list(model.fine), hierarchy, x, y, cfg)[1]
 
 
 def arm_execution(model: nn.Module, how: str, example: Tensor) -> nn.Module:
