@@ -53,7 +53,7 @@ COLUMNS: list[str] = [
 ]
 """Column order of ``results.csv``."""
 
-KEY: list[str] = ["suite", "model", "norm", "eps", "attack", "criterion"]
+KEY: list[str] = ["suite", "model", "seed", "norm", "eps", "attack", "criterion"]
 """Columns identifying a row: a rerun replaces the row with the same key, never duplicates it."""
 
 WORST_CASE = "worst_case"
@@ -388,16 +388,20 @@ def flags_dir_for(csv_path: str | os.PathLike[str]) -> Path:
     return Path(csv_path).parent / FLAGS_DIRNAME
 
 
-def cell_key(suite: str, model: str, norm: str, eps: float, criterion: str) -> str:
+def cell_key(suite: str, model: str, norm: str, eps: float, criterion: str, seed: int | None = None) -> str:
     """File-name-safe key of a cell's flags: readable fields plus a hash of the exact values.
+
+    ``seed`` (the model's training seed) is part of the key when given, so the replicates of one model
+    name keep separate flags; ``None`` gives the key of a single-seed run written before seeds existed.
 
     Example::
 
         >>> cell_key("demo", "robin", "Linf", 0.1, "fine")
         'demo__robin__Linf__0.1__fine-...'
     """
-    raw = "\x1f".join([suite, model, norm, repr(float(eps)), criterion])
-    readable = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "_", s) for s in [suite, model, norm, repr(float(eps)), criterion])
+    fields = [suite, model, norm, repr(float(eps)), criterion, *([] if seed is None else [f"seed{int(seed)}"])]
+    raw = "\x1f".join(fields)
+    readable = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "_", s) for s in fields)
     return f"{readable}-{hashlib.sha1(raw.encode('utf-8')).hexdigest()[:8]}"
 
 
