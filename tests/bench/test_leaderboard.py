@@ -28,7 +28,8 @@ def test_build_writes_every_file(built: tuple[Path, list[Path]]) -> None:
     csv, written = built
     names = [p.name for p in written]
     assert names[:3] == ["demo.csv", "demo.md", "demo.html"]
-    assert sorted(names[3:]) == ["demo__har.json", "demo__mc.json", "demo__robin.json"]
+    assert sorted(str(p.relative_to(p.parents[1])) for p in written[3:]) == ["demo/har.json", "demo/mc.json",
+                                                                              "demo/robin.json"]
     assert all(p.is_file() for p in written)
 
 
@@ -100,8 +101,11 @@ def test_html_is_sortable_and_self_contained(built: tuple[Path, list[Path]]) -> 
     page = built[1][2].read_text()
     assert "<script>" in page and "function sortBy" in page and page.count('onclick="sortBy(this)"') > 10
     assert not re.search(r"(src|href)\s*=", page) and "http" not in page  # no network resources
-    assert page.count("<tr>") == 1 + 9
-    assert 'data-v="0.2"' in page  # raw numbers to sort by, percent shown
+    assert page.count("<tr>") == 3 + 9  # a header row per (dataset, norm, eps, criterion) table
+    r = leaderboard.read(built[1][0]).iloc[0]
+    shown = f'data-v="{r["robust_acc"]}" title="{r["ci_method"]}">{leaderboard.format_pct(r["robust_acc"])}<'
+    assert shown in page  # raw numbers to sort by, percent shown
+    assert page.count("<h2>digits · Linf · eps = ") == 3
 
 
 def test_json_records_have_fixed_schema_and_numbers(built: tuple[Path, list[Path]]) -> None:
