@@ -103,7 +103,7 @@ def test_html_is_sortable_and_self_contained(built: tuple[Path, list[Path]]) -> 
     assert not re.search(r"(src|href)\s*=", page) and "http" not in page  # no network resources
     assert page.count("<tr>") == 3 + 9  # a header row per (dataset, norm, eps, criterion) table
     r = leaderboard.read(built[1][0]).iloc[0]
-    shown = f'data-v="{r["robust_acc"]}" title="{r["ci_method"]}">{leaderboard.format_pct(r["robust_acc"])}<'
+    shown = f'title="{r["ci_method"]}" data-v="{r["robust_acc"]}">{leaderboard.format_pct(r["robust_acc"])}<'
     assert shown in page  # raw numbers to sort by, percent shown
     assert page.count("<h2>digits · Linf · eps = ") == 3
 
