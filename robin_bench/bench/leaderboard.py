@@ -683,15 +683,16 @@ function sortBy(th) {
 """
 
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; max-width: 100%; }
+body { font-family: system-ui, sans-serif; margin: 1.5em; }
 h2 { font-size: 1.1em; margin: 1.6em 0 0.4em; }
-table { border-collapse: collapse; font-size: 0.82em; width: 100%; table-layout: auto; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.35em; text-align: right; vertical-align: top;
-         overflow-wrap: anywhere; }
+table { border-collapse: collapse; font-size: 0.82em; width: 100%; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.35em; text-align: right; vertical-align: top; }
+td { white-space: nowrap; }
 th { cursor: pointer; background: #f3f3f3; user-select: none; font-weight: 600; }
 th.asc::after { content: " \\25B2"; } th.desc::after { content: " \\25BC"; }
-td.s { text-align: left; }
-td small { color: #666; display: block; }
+td.s, th.s { text-align: left; }
+td.w { white-space: normal; overflow-wrap: anywhere; min-width: 5em; }
+td small { color: #666; display: block; white-space: normal; }
 td.no { background: #fff4d6; }
 p.note { background: #fff4d6; border-left: 4px solid #e0a800; padding: 0.4em 0.7em; margin: 0.4em 0; }
 p.about { max-width: 70em; }
@@ -721,11 +722,11 @@ _HTML_COLUMNS: list[tuple[str, str, str]] = [
 ]
 
 
-def _cell(sort_value: Any, text: str, *, left: bool = False, extra: str = "", title: str = "",
+def _cell(sort_value: Any, text: str, *, left: bool = False, wrap: bool = False, extra: str = "", title: str = "",
           cls: str = "") -> str:
     missing = sort_value is None or (not isinstance(sort_value, str) and pd.isna(sort_value))
     v = "" if missing else str(sort_value)
-    classes = " ".join(c for c in ("s" if left else "", cls) if c)
+    classes = " ".join(c for c in ("s" if left else "", "w" if wrap else "", cls) if c)
     attrs = (f' class="{classes}"' if classes else "") + (f' title="{html.escape(title)}"' if title else "")
     small = f"<small>{html.escape(extra)}</small>" if extra else ""
     return f'<td{attrs} data-v="{html.escape(v)}">{html.escape(text)}{small}</td>'
@@ -740,11 +741,12 @@ def _html_row(r: pd.Series) -> str:
     unreliable = str(r["unreliable"])
     cells = [
         _cell(r["rank"], str(r["rank"])),
-        _cell(r["model"], str(r["model"]), left=True, extra=str(r["suite"])),
-        _cell(r["kind"], str(r["kind"]), left=True),
-        _cell(r["arch"], str(r["arch"]), left=True),
-        _cell(_training(r), _training(r), left=True),
-        _cell(r["attack_set"], _abbreviate(str(r["attack_set"])), left=True, title=str(r["attack_set"])),
+        _cell(r["model"], str(r["model"]), left=True, wrap=True, extra=str(r["suite"])),
+        _cell(r["kind"], str(r["kind"]), left=True, wrap=True),
+        _cell(r["arch"], str(r["arch"]), left=True, wrap=True),
+        _cell(_training(r), _training(r), left=True, wrap=True),
+        _cell(r["attack_set"], _abbreviate(str(r["attack_set"])), left=True, wrap=True,
+              title=str(r["attack_set"])),
         _cell(r["n_seeds"], str(r["n_seeds"]), extra=f"n={r['n']}", title=f"seeds {r['seeds']}"),
         _cell(r["clean_acc"], pct(r["clean_acc"])),
         _cell(r["robust_acc"], pct(r["robust_acc"]), title=str(r["ci_method"])),
@@ -756,7 +758,7 @@ def _html_row(r: pd.Series) -> str:
               if r["distinct_from_next"] else "", cls="no" if r["distinct_from_next"] == "no" else ""),
         _cell(r["coarse_clean_acc"], pct(r["coarse_clean_acc"])),
         _cell(r["coarse_robust_acc"], pct(r["coarse_robust_acc"])),
-        _cell(r["baseline"], r["baseline"] or "-", left=True),
+        _cell(r["baseline"], r["baseline"] or "-", left=True, wrap=True),
         _cell(r["robust_acc_diff"], diff(r["robust_acc_diff"]),
               extra=format_interval(r["robust_acc_diff_ci_low"], r["robust_acc_diff_ci_high"], diff)
               if r["baseline"] else "", title=str(r["diff_ci_method"])),
@@ -765,7 +767,7 @@ def _html_row(r: pd.Series) -> str:
               extra=format_interval(r["coarse_robust_acc_diff_ci_low"], r["coarse_robust_acc_diff_ci_high"], diff)
               if r["baseline"] else ""),
         _cell(r["coarse_mcnemar_p"], format_p(r["coarse_mcnemar_p"])),
-        _cell(unreliable, _abbreviate(unreliable, 24) if unreliable else "-", left=True, title=unreliable),
+        _cell(unreliable, _abbreviate(unreliable) if unreliable else "-", left=True, wrap=True, title=unreliable),
     ]
     return "<tr>" + "".join(cells) + "</tr>"
 
@@ -777,8 +779,9 @@ def to_html(board: pd.DataFrame, name: str) -> str:
     preceded by a highlighted note when its top ranks are not statistically distinguishable. Long
     columns wrap and long texts are abbreviated with the full text on hover, so the page fits 1400 px.
     """
-    head = "".join(f'<th onclick="sortBy(this)" title="{html.escape(t)}">{html.escape(h)}</th>'
-                   for _, h, t in _HTML_COLUMNS)
+    left = ' class="s"'
+    head = "".join(f'<th{left if c in _STRING_COLUMNS else ""} onclick="sortBy(this)" title="{html.escape(t)}">'
+                   f"{html.escape(h)}</th>" for c, h, t in _HTML_COLUMNS)
     sections = []
     for (dataset, norm, eps, criterion), g in board.groupby(GROUP, sort=False):
         note = indistinguishable_top(g)

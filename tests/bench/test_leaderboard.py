@@ -145,3 +145,50 @@ def test_two_suites_combine(tmp_path: Path) -> None:
     board = pd.read_csv(leaderboard.build([a, b], tmp_path / "both")[0])
     assert set(board["suite"]) == {"demo", "other"} and len(board) == 18
     assert (board[board["kind"] != "flat"]["baseline"] == "mc").all()
+
+
+@pytest.mark.parametrize("bad", ["inf", "nan", "-0.1"])
+def test_bad_eps_in_results_is_one_line_error(tmp_path: Path, bad: str) -> None:
+    csv = write_run(tmp_path / "run", eps=(0.1,))
+    lines = csv.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[1].split(",")
+    cells[header.index("eps")] = bad
+    csv.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    with pytest.raises(RobinBenchError, match=r"results.csv:2: column 'eps' holds") as err:
+        leaderboard.build([csv], tmp_path / "out")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_record_names_are_unambiguous(tmp_path: Path) -> None:
+    a = write_run(tmp_path / "a", suite="a__b", eps=(0.1,))
+    b = write_run(tmp_path / "b", suite="a", eps=(0.1,))
+    for csv, old, new in ((a, "mc", "c"), (b, "mc", "b__c")):
+        df = results.read(csv)
+        df.loc[df["model"] == old, "model"] = new
+        csv.unlink()
+        results.append_rows(csv, df.to_dict("records"))
+    written = leaderboard.build([a, b], tmp_path / "lb" / "x")
+    recs = written[3:]
+    assert len(recs) == len(set(recs)) == 6
+    one = json.loads(leaderboard.record_path(tmp_path / "lb" / "x", "a__b", "c").read_text())
+    two = json.loads(leaderboard.record_path(tmp_path / "lb" / "x", "a", "b__c").read_text())
+    assert (one["suite"], one["model"], two["suite"], two["model"]) == ("a__b", "c", "a", "b__c")
+
+
+def test_escape_name_is_injective_and_file_safe() -> None:
+    names = ["a__b", "a_b", "a b", "a/b", "a%2Fb", ".hidden", "..", "", "é", "a.b-c"]
+    escaped = [leaderboard.escape_name(n) for n in names]
+    assert len(set(escaped)) == len(names)
+    assert all(re.fullmatch(r"[A-Za-z0-9.%-]+", e) and not e.startswith(".") for e in escaped)
+    assert leaderboard.escape_name("a.b-c") == "a.b-c"
+
+
+def test_read_refuses_malformed_accuracies(built: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    raw = pd.read_csv(built[1][0], dtype=str, keep_default_na=False)
+    for bad in ["", "nan", "-0.2", "abc", "1.5"]:
+        path = tmp_path / "bad.csv"
+        raw.assign(robust_acc=[bad, *raw["robust_acc"][1:]]).to_csv(path, index=False)
+        with pytest.raises(RobinBenchError, match=r"bad.csv:2: column 'robust_acc' holds"):
+            leaderboard.read(path)
