@@ -1,33 +1,58 @@
-"""The CI regression gate: compare a run's robust accuracy with a baseline results or leaderboard CSV."""
+"""The CI regression gate: compare a run's robust accuracy with a baseline results or leaderboard CSV.
+
+Default rule (``tolerance=None``): a value fails when the baseline lies above the current run's 95%
+interval, ``current_ci_high < baseline``: the drop is beyond the sampling noise of the current run.
+The interval is the one the leaderboard shows: with one training seed, Wilson's interval on the n test
+samples; with several seeds, the t interval of the mean over seeds (it widens with the seed spread).
+
+What it lets through at n = 100 samples and one seed (Wilson upper bounds)::
+
+    baseline   lowest current value that passes   largest drop not flagged
+    90%        85%  (85/100: upper bound 90.7%)     5 points
+    50%        41%  (41/100: upper bound 50.8%)     9 points
+    30%        22%  (22/100: upper bound 31.1%)     8 points
+
+So the default catches a collapse (an attack that stopped working, a broken model) but not a drop of
+a few points on 100 samples; gate tighter with more samples or with ``--tolerance T`` (fail when
+``current < baseline - T``, fractions: 0.02 allows two points, 0 flags any drop).
+
+Every baseline row (worst case of model x norm x eps x criterion, ``robust_acc`` and, where the
+baseline has it, ``coarse_robust_acc``) of the suites the run has is compared; a baseline row with no
+current counterpart fails as missing. A baseline whose accuracy is empty, NaN, out of [0, 1] or not a
+number is refused (RobinBenchError: exit 2), and so is a comparison of no value at all: ``check``
+never passes vacuously.
+"""
 
 from __future__ import annotations
 
 import csv
-import math
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from robin_bench.bench import leaderboard, results
-from robin_bench.bench.stats import wilson
 from robin_bench.errors import RobinBenchError
 
 MATCH: list[str] = ["suite", "model", "norm", "eps", "criterion"]
-"""Columns matching a current row to a baseline row (the worst-case row of a cell)."""
+"""Columns matching a current row to a baseline row (the worst case of a cell, over its seeds)."""
 
 METRICS: list[str] = ["robust_acc", "coarse_robust_acc"]
 """Accuracies gated: worst-case robust accuracy, and coarse robust accuracy where the baseline has it."""
 
+PASS = "pass"
 BELOW = "below baseline"
 MISSING = "missing from current results"
 
 
 def read_baseline(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """The worst-case rows of a baseline ``results.csv`` or leaderboard ``NAME.csv`` (validated).
+    """The baseline's rows, one per (suite, model, norm, eps, criterion) over seeds, validated.
 
-    The CLI calls it before running the suite, so a bad baseline costs no compute.
+    A leaderboard ``NAME.csv`` is read as is (:func:`robin_bench.bench.leaderboard.read`); a
+    ``results.csv`` is aggregated over seeds as the leaderboard would. The CLI calls it before running
+    the suite, so a bad baseline costs no compute.
     """
     path = Path(path)
     if not path.is_file():
@@ -35,100 +60,197 @@ def read_baseline(path: str | os.PathLike[str]) -> pd.DataFrame:
     with path.open(newline="", encoding="utf-8") as f:
         header = next(csv.reader(f), [])
     if header == results.COLUMNS:
-        df = results.read(path)
-        return df[df["attack"] == results.WORST_CASE].reset_index(drop=True)
+        return leaderboard.aggregate(leaderboard.load([path]))[0]
     if header == leaderboard.COLUMNS:
         return leaderboard.read(path)
     raise RobinBenchError(f"{path}: neither a results.csv nor a leaderboard CSV (header {header[:6]}...); "
                           "give a file written by robin-bench run or robin-bench leaderboard")
 
 
+@dataclass(frozen=True)
+class CheckRow:
+    """One value compared by :func:`report`.
+
+    Attributes:
+        suite, model, norm, eps, criterion: the cell (worst case over seeds).
+        metric (str): ``robust_acc`` or ``coarse_robust_acc``.
+        baseline (float): the baseline's value (fraction).
+        current (float or None): the current run's value (mean over seeds); None when missing.
+        ci_low, ci_high (float or None): the current value's 95% interval.
+        ci_method (str): how that interval was computed (``t-seeds`` or ``wilson-1-seed``).
+        rule (str): ``"ci"`` (default rule) or ``"tolerance"``.
+        threshold (float): what had to hold: ``ci_high >= threshold`` (ci rule, threshold = baseline)
+            or ``current >= threshold`` (tolerance rule, threshold = baseline - tolerance).
+        margin (float or None): distance from failing, ``ci_high - threshold`` or ``current - threshold``
+            (negative: failed); None when missing.
+        status (str): :data:`PASS`, :data:`BELOW` or :data:`MISSING`.
+    """
+
+    suite: str
+    model: str
+    norm: str
+    eps: float
+    criterion: str
+    metric: str
+    baseline: float
+    current: float | None
+    ci_low: float | None
+    ci_high: float | None
+    ci_method: str
+    rule: str
+    threshold: float
+    margin: float | None
+    status: str
+
+    def describe(self) -> str:
+        """One line: the cell, the baseline, the current value with its interval, the rule and the verdict."""
+        where = (f"{self.suite}/{self.model} {self.norm} eps={leaderboard.format_eps(self.eps)} {self.criterion} "
+                 f"{self.metric}")
+        base = f"baseline {leaderboard.format_pct(self.baseline)}%"
+        if self.status == MISSING:
+            return f"MISSING {where}: {base}, no current value"
+        now = (f"now {leaderboard.format_pct(self.current)}% "
+               f"(95% CI {leaderboard.format_interval(self.ci_low, self.ci_high)}, {self.ci_method})")
+        if self.rule == "ci":
+            test = (f"CI upper bound {leaderboard.format_pct(self.ci_high)}% "
+                    f"{'>=' if self.status == PASS else '<'} baseline {leaderboard.format_pct(self.threshold)}%")
+        else:
+            test = (f"now {'>=' if self.status == PASS else '<'} baseline - tolerance = "
+                    f"{leaderboard.format_pct(self.threshold)}%")
+        verdict = "ok  " if self.status == PASS else "FAIL"
+        return f"{verdict} {where}: {base}, {now}; {test} (margin {leaderboard.format_diff(self.margin)} pp)"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What :func:`report` compared, row by row, and the verdict.
+
+    Attributes:
+        rows (list[CheckRow]): every value compared, in baseline order.
+        tolerance (float or None): the tolerance used; None for the default (interval) rule.
+        baseline_path (str): the baseline file.
+    """
+
+    rows: list[CheckRow]
+    tolerance: float | None
+    baseline_path: str
+
+    @property
+    def offending(self) -> list[CheckRow]:
+        """The rows that failed (below or missing)."""
+        return [r for r in self.rows if r.status != PASS]
+
+    @property
+    def passed(self) -> bool:
+        """True when no row failed."""
+        return not self.offending
+
+    def closest(self, k: int = 3) -> list[CheckRow]:
+        """The ``k`` passing rows with the smallest margin: the ones that came closest to failing."""
+        ok = [r for r in self.rows if r.status == PASS and r.margin is not None]
+        return sorted(ok, key=lambda r: (r.margin, r.suite, r.model, r.eps))[:k]
+
+    def rule_text(self) -> str:
+        """The rule applied, in words."""
+        if self.tolerance is None:
+            return ("fail when the baseline lies above the current run's 95% interval (t over seeds; Wilson on "
+                    "the samples with one seed)")
+        return f"fail when current < baseline - {leaderboard.format_pct(self.tolerance)} points"
+
+    def message(self) -> str:
+        """The text the CLI prints: verdict, rule, failures, the rows closest to failing, then every row."""
+        n_fail = len(self.offending)
+        head = (f"check {'passed' if self.passed else 'FAILED'} against {self.baseline_path}: "
+                f"{len(self.rows)} values compared, {n_fail} failed; rule: {self.rule_text()}")
+        parts = [head]
+        if n_fail:
+            parts += ["failed:", *("  " + r.describe() for r in self.offending)]
+        closest = self.closest()
+        if closest:
+            parts += ["closest to failing:", *("  " + r.describe() for r in closest)]
+        parts += ["all values compared:", *("  " + r.describe() for r in self.rows)]
+        return "\n".join(parts)
+
+
 def _key(row: Any) -> tuple[str, ...]:
     return tuple(repr(float(row[c])) if c == "eps" else str(row[c]) for c in MATCH)
 
 
-def _ci_high(row: Any, metric: str) -> float:
-    if metric == "robust_acc":
-        return float(row["robust_acc_ci_high"])
-    n = int(row["n"])
-    return wilson(round(float(row[metric]) * n), n)[1]
+def _opt(x: Any) -> float | None:
+    return None if x is None or pd.isna(x) else float(x)
 
 
-def compare(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[str],
-            tolerance: float | None = None) -> list[dict[str, Any]]:
-    """The baseline rows the current run falls below, or misses.
-
-    Compares, for every worst-case row of the baseline (model x norm x eps x criterion) whose suite
-    the current run has, the worst-case ``robust_acc`` and, where the baseline has one,
-    ``coarse_robust_acc``. A row regresses when
-
-    * ``tolerance`` is None (default): the baseline's value lies above the current run's Wilson 95%
-      interval, ``current_ci_high < baseline`` (for the coarse accuracy the interval is computed
-      from ``coarse_robust_acc`` and ``n``), i.e. the drop is beyond sampling noise of the current run;
-    * ``tolerance = T``: ``current < baseline - T`` (fractions, e.g. 0.02 for two points).
-
-    A baseline row with no current counterpart is reported with ``reason="missing from current
-    results"``. Per-attack rows are not gated: their figure depends on the attack order under early
-    exit, and the worst case is what a model's robustness claim rests on.
+def report(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[str],
+           tolerance: float | None = None) -> CheckReport:
+    """Compare every baseline value with the current run; see the module docstring for the rule.
 
     Arguments:
-        current_csv (path): the ``results.csv`` of the run under test.
+        current_csv (path): the ``results.csv`` of the run under test (seeds aggregated as in the
+            leaderboard).
         baseline_csv (path): a ``results.csv`` or a leaderboard ``NAME.csv``.
-        tolerance (float, optional): allowed drop, a fraction in [0, 1]. Default: None (the CI rule).
+        tolerance (float, optional): allowed drop, a fraction in [0, 1]. Default: None (the interval rule).
 
     Returns:
-        one dict per offending row with keys ``suite, model, norm, eps, criterion, metric, baseline,
-        current, current_ci_high, threshold, reason`` (``current`` and ``current_ci_high`` None when
-        missing; ``threshold`` the value ``current`` had to reach); empty when the run passes.
+        a :class:`CheckReport`; ``.passed`` is the verdict, ``.message()`` the text to print.
+
+    Raises:
+        RobinBenchError: a malformed file, a baseline without rows for the run's suites, or nothing
+            to compare.
 
     Example::
 
-        >>> compare("runs/demo/results.csv", "leaderboards/demo.csv")
-        []
+        >>> r = report("runs/demo/results.csv", "leaderboards/demo.csv")
+        >>> r.passed, len(r.rows)
+        (True, 18)
     """
     if tolerance is not None and not (isinstance(tolerance, int | float) and 0.0 <= tolerance <= 1.0):
         raise RobinBenchError(f"tolerance {tolerance!r} is not a fraction in [0, 1]; e.g. 0.02 allows a 2-point drop")
-    current = results.read(current_csv)
-    current = current[current["attack"] == results.WORST_CASE]
     base = read_baseline(baseline_csv)
+    current, _ = leaderboard.aggregate(leaderboard.load([current_csv]))
     suites = sorted(set(current["suite"]))
     base = base[base["suite"].isin(suites)]
     if base.empty:
         raise RobinBenchError(f"baseline {baseline_csv} has no rows for suite(s) {suites}; "
                               "compare a run with a baseline of the same suite")
     by_key = {_key(r): r for _, r in current.iterrows()}
-    offending: list[dict[str, Any]] = []
+    rows: list[CheckRow] = []
     for _, b in base.iterrows():
         cur = by_key.get(_key(b))
         for metric in METRICS:
             if pd.isna(b[metric]):
                 continue
+            value = float(b[metric])
+            threshold = value if tolerance is None else value - tolerance
             ident = {c: (float(b[c]) if c == "eps" else str(b[c])) for c in MATCH}
-            entry = {**ident, "metric": metric, "baseline": float(b[metric])}
+            common = {**ident, "metric": metric, "baseline": value, "rule": "ci" if tolerance is None else "tolerance",
+                      "threshold": threshold}
             if cur is None or pd.isna(cur[metric]):
-                offending.append({**entry, "current": None, "current_ci_high": None,
-                                  "threshold": float(b[metric]) if tolerance is None else float(b[metric]) - tolerance,
-                                  "reason": MISSING})
+                rows.append(CheckRow(**common, current=None, ci_low=None, ci_high=None, ci_method="", margin=None,
+                                     status=MISSING))
                 continue
-            value, high = float(cur[metric]), _ci_high(cur, metric)
+            low, high = _opt(cur[f"{metric}_ci_low"]), _opt(cur[f"{metric}_ci_high"])
+            now = float(cur[metric])
             if tolerance is None:
-                threshold, failed = float(b[metric]), high < float(b[metric])
+                margin = (high if high is not None else now) - threshold
+                failed = margin < 0
             else:
-                threshold = float(b[metric]) - tolerance
-                failed = value < threshold - 1e-12
-            if failed:
-                offending.append({**entry, "current": value, "current_ci_high": high, "threshold": threshold,
-                                  "reason": BELOW})
-    return offending
+                margin = now - threshold
+                failed = margin < -1e-12
+            rows.append(CheckRow(**common, current=now, ci_low=low, ci_high=high, ci_method=str(cur["ci_method"]),
+                                 margin=margin, status=BELOW if failed else PASS))
+    if not rows:
+        raise RobinBenchError(f"baseline {baseline_csv}: no value to compare for suite(s) {suites}; "
+                              "a check that compares nothing cannot pass")
+    return CheckReport(rows=rows, tolerance=tolerance, baseline_path=str(baseline_csv))
+
+
+def compare(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[str],
+            tolerance: float | None = None) -> list[dict[str, Any]]:
+    """The failing rows of :func:`report` as dicts (keys: the fields of :class:`CheckRow`); empty when it passes."""
+    return [asdict(r) for r in report(current_csv, baseline_csv, tolerance).offending]
 
 
 def describe(row: dict[str, Any]) -> str:
-    """One line for an offending row of :func:`compare` (what the CLI prints)."""
-    where = (f"{row['suite']}/{row['model']} {row['norm']} eps={leaderboard.format_eps(row['eps'])} "
-             f"{row['criterion']} {row['metric']}")
-    if row["reason"] == MISSING:
-        return f"{where}: missing from the current results (baseline {leaderboard.format_pct(row['baseline'])}%)"
-    ci = "" if row["current_ci_high"] is None or math.isnan(row["current_ci_high"]) else (
-        f", 95% CI up to {leaderboard.format_pct(row['current_ci_high'])}%")
-    return (f"{where}: {leaderboard.format_pct(row['current'])}%{ci} is below the baseline "
-            f"{leaderboard.format_pct(row['baseline'])}% (must reach {leaderboard.format_pct(row['threshold'])}%)")
+    """One line for a row of :func:`compare` (:meth:`CheckRow.describe`)."""
+    return CheckRow(**row).describe()
+

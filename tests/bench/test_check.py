@@ -48,9 +48,10 @@ def test_drop_beyond_ci_is_flagged(baseline: tuple[Path, Path], tmp_path: Path) 
     offending = check.compare(cur, board)
     assert len(offending) == 1
     row = offending[0]
-    assert (row["model"], row["eps"], row["metric"], row["reason"]) == ("robin", 0.1, "robust_acc", check.BELOW)
-    assert row["current_ci_high"] < row["baseline"] == row["threshold"]
-    assert "robin" in check.describe(row) and "below the baseline" in check.describe(row)
+    assert (row["model"], row["eps"], row["metric"], row["status"]) == ("robin", 0.1, "robust_acc", check.BELOW)
+    assert row["ci_high"] < row["baseline"] == row["threshold"] and row["margin"] < 0
+    line = check.describe(row)
+    assert line.startswith("FAIL demo/robin Linf eps=0.1 fine robust_acc") and "CI upper bound" in line
 
 
 def test_small_drop_within_ci_passes_but_tolerance_zero_catches_it(baseline: tuple[Path, Path],
@@ -76,11 +77,11 @@ def test_missing_rows_are_reported(baseline: tuple[Path, Path], tmp_path: Path) 
     cur = tmp_path / "results.csv"
     results.append_rows(cur, df[df["model"] != "har"].to_dict("records"))
     offending = check.compare(cur, board)
-    assert {r["reason"] for r in offending} == {check.MISSING}
+    assert {r["status"] for r in offending} == {check.MISSING}
     assert {(r["model"], r["eps"], r["metric"]) for r in offending} == {
         ("har", e, m) for e in (0.0, 0.1, 0.2) for m in ("robust_acc", "coarse_robust_acc")}
     assert all(r["current"] is None for r in offending)
-    assert "missing" in check.describe(offending[0])
+    assert check.describe(offending[0]).startswith("MISSING demo/har")
 
 
 def test_other_suite_or_bad_files_are_refused(baseline: tuple[Path, Path], tmp_path: Path) -> None:
