@@ -111,12 +111,12 @@ class CheckRow:
             return f"MISSING {where}: {base}, no current value"
         now = (f"now {leaderboard.format_pct(self.current)}% "
                f"(95% CI {leaderboard.format_interval(self.ci_low, self.ci_high)}, {self.ci_method})")
+        relation = ">=" if self.status == PASS else "is below"
         if self.rule == "ci":
-            test = (f"CI upper bound {leaderboard.format_pct(self.ci_high)}% "
-                    f"{'>=' if self.status == PASS else '<'} baseline {leaderboard.format_pct(self.threshold)}%")
-        else:
-            test = (f"now {'>=' if self.status == PASS else '<'} baseline - tolerance = "
+            test = (f"CI upper bound {leaderboard.format_pct(self.ci_high)}% {relation} the baseline "
                     f"{leaderboard.format_pct(self.threshold)}%")
+        else:
+            test = f"now {relation} the baseline - tolerance = {leaderboard.format_pct(self.threshold)}%"
         verdict = "ok  " if self.status == PASS else "FAIL"
         return f"{verdict} {where}: {base}, {now}; {test} (margin {leaderboard.format_diff(self.margin)} pp)"
 

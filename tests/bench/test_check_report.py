@@ -48,7 +48,7 @@ def test_tolerance_rule_is_stated_per_row(run: tuple[Path, Path]) -> None:
     assert rep.passed and all(r.rule == "tolerance" and r.threshold == pytest.approx(r.baseline - 0.02)
                               for r in rep.rows)
     assert "rule: fail when current < baseline - 2.0 points" in rep.message()
-    assert "now >= baseline - tolerance = " in rep.rows[0].describe()
+    assert "now >= the baseline - tolerance = " in rep.rows[0].describe()
 
 
 def test_failure_message_names_row_and_rule(run: tuple[Path, Path], tmp_path: Path) -> None:
