@@ -9,15 +9,24 @@
 
 CIFAR batches are pickles; they are read with an unpickler that only builds numpy arrays, so a
 tampered file cannot run code.
+
+No header is trusted with memory: an IDX header's dimensions must match the bytes the file holds,
+an npz member's ``.npy`` header must match its size in the archive, and every length field of a
+CIFAR pickle must fit in the file, all checked before the data is allocated, so a crafted tiny file
+asking for terabytes gives one RobinBenchError line instead of a MemoryError.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import pickle
+import pickletools
 import zipfile
 from pathlib import Path
 from typing import Any
+from zlib import error as zlib_error
 
 import numpy as np
 
@@ -77,17 +86,46 @@ def _require(path: Path, dataset: str, source: str) -> Path:
     return path
 
 
+_CHUNK = 1 << 20
+
+
+def _read_bounded(f: io.BufferedIOBase, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``f``, read in chunks so memory follows the data actually present."""
+    chunks, total = [], 0
+    while total < limit:
+        chunk = f.read(min(_CHUNK, limit - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
 def _read_idx(path: Path, ndim: int, dataset: str) -> np.ndarray:
-    """An IDX file of unsigned bytes with ``ndim`` dimensions (gzip-compressed if it ends in .gz)."""
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    if len(raw) < 4 + 4 * ndim or raw[:2] != b"\x00\x00" or raw[2] != 0x08 or raw[3] != ndim:
-        raise RobinBenchError(
-            f"{dataset}: {path} is not an IDX file of unsigned bytes with {ndim} dimensions (bad header)"
-        )
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    body = raw[4 + 4 * ndim :]
-    if len(body) != int(np.prod(dims)):
-        raise RobinBenchError(f"{dataset}: {path} holds {len(body)} bytes of data, its header says {dims}")
+    """An IDX file of unsigned bytes with ``ndim`` dimensions (gzip-compressed if it ends in .gz).
+
+    The header's dimensions are checked against the bytes the file holds before the body is read.
+    """
+    header_len = 4 + 4 * ndim
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(header_len)
+            if len(head) < header_len or head[:2] != b"\x00\x00" or head[2] != 0x08 or head[3] != ndim:
+                raise RobinBenchError(
+                    f"{dataset}: {path} is not an IDX file of unsigned bytes with {ndim} dimensions (bad header)"
+                )
+            dims = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+            expected = math.prod(dims)
+            if path.suffix != ".gz" and path.stat().st_size - header_len != expected:
+                raise RobinBenchError(f"{dataset}: {path} holds {path.stat().st_size - header_len} bytes of data, "
+                                      f"its header says {dims} ({expected} bytes)")
+            body = _read_bounded(f, expected + 1)
+    except (OSError, EOFError, zlib_error) as e:
+        raise RobinBenchError(f"{dataset}: {path} is not a readable IDX file ({e})") from None
+    if len(body) != expected:
+        raise RobinBenchError(f"{dataset}: {path} holds {len(body)} bytes of data, its header says {dims} "
+                              f"({expected} bytes)")
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
@@ -129,17 +167,37 @@ class _ArrayUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+def _check_pickle_lengths(raw: bytes, path: Path, dataset: str) -> None:
+    """Refuse a pickle whose length fields or memo indices ask for more than the file holds.
+
+    ``pickle`` allocates a counted bytes/str object (and grows its memo to a PUT index) before reading
+    its data, so a few crafted bytes can ask for terabytes; ``pickletools.genops`` reads the same
+    opcodes from memory and fails where a length runs past the end of the file.
+    """
+    try:
+        for op, arg, _pos in pickletools.genops(io.BytesIO(raw)):
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg) > len(raw):
+                raise pickle.UnpicklingError(f"memo index {arg} beyond the file's {len(raw)} bytes")
+    except (ValueError, pickle.UnpicklingError) as e:
+        raise RobinBenchError(
+            f"{dataset}: {path} is not a CIFAR python batch: its pickle asks for more than the file's "
+            f"{len(raw)} bytes ({str(e).splitlines()[0][:120]})"
+        ) from None
+
+
 def _read_cifar_batch(path: Path, dataset: str, label_keys: tuple[str, ...]) -> list[np.ndarray]:
     """``data`` as (N, 3, 32, 32) uint8 followed by the ``label_keys`` arrays of one CIFAR pickle."""
+    raw = path.read_bytes()
+    _check_pickle_lengths(raw, path, dataset)
     try:
-        with path.open("rb") as f:
-            batch = _ArrayUnpickler(f, encoding="bytes").load()
+        batch = _ArrayUnpickler(io.BytesIO(raw), encoding="bytes").load()
         batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
         data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = [np.asarray(batch[k], dtype=np.int64) for k in label_keys]
-    except (pickle.UnpicklingError, EOFError, AttributeError, KeyError, ValueError, TypeError) as e:
+    except (pickle.UnpicklingError, EOFError, AttributeError, KeyError, ValueError, TypeError, MemoryError) as e:
         raise RobinBenchError(
-            f"{dataset}: {path} is not a CIFAR python batch with data, {', '.join(label_keys)} ({e})"
+            f"{dataset}: {path} is not a CIFAR python batch with data, {', '.join(label_keys)} "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'no detail'})"
         ) from None
     if any(len(lab) != len(data) for lab in labels):
         raise RobinBenchError(f"{dataset}: {path} has {len(data)} images but label lists of other lengths")
@@ -171,9 +229,47 @@ def read_cifar100(root: Path | None, split: str) -> Arrays:
     return Arrays(data, fine, coarse)
 
 
+_MAX_DEFLATE_RATIO = 1032
+"""Deflate cannot expand data more than about 1032-fold; a member declaring more is not a real archive."""
+
+_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _check_npz_headers(path: Path) -> None:
+    """Refuse an .npz whose ``.npy`` headers ask for more bytes than their archive members hold."""
+    if not zipfile.is_zipfile(path):
+        raise RobinBenchError(f"npz: {path} is not a .npz (zip) file; save one with numpy.savez(path, x=..., y=...)")
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                where = f"npz: {path} member {info.filename}"
+                limit = info.compress_size if info.compress_type == zipfile.ZIP_STORED else (
+                    _MAX_DEFLATE_RATIO * info.compress_size + 1024)
+                if info.file_size > limit:
+                    raise RobinBenchError(f"{where} declares {info.file_size} bytes from {info.compress_size} "
+                                          "stored; the archive is damaged or crafted")
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version not in _NPY_HEADER_READERS:
+                        raise RobinBenchError(f"{where} has .npy format version {version}; expected 1.0 or 2.0")
+                    shape, _fortran, dtype = _NPY_HEADER_READERS[version](f)
+                    header_len = f.tell()
+                nbytes = math.prod(shape) * dtype.itemsize
+                if dtype.hasobject or nbytes != info.file_size - header_len:
+                    raise RobinBenchError(f"{where}: its header asks for shape {shape} of {dtype} ({nbytes} bytes) "
+                                          f"but the member holds {info.file_size - header_len} bytes of data")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib_error) as e:
+        if isinstance(e, RobinBenchError):
+            raise
+        raise RobinBenchError(f"npz: {path} is not a readable .npz file ({str(e).splitlines()[0][:120]})") from None
+
+
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Validated ``x`` (N, C, H, W) uint8 or float32 in [0, 1], ``y`` and optional ``y_coarse``."""
     _require(path, "npz", NPZ.source)
+    _check_npz_headers(path)
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}

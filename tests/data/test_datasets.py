@@ -292,3 +292,72 @@ def test_npz_missing_file_and_no_coarse(tmp_path: Path) -> None:
     np.savez(path, x=np.zeros((5, 8, 8), np.uint8), y=np.zeros(5, int))
     with pytest.raises(RobinBenchError, match="no coarse labels"):
         datasets.load("npz", root=path, with_coarse=True)
+
+
+# --- headers that ask for huge allocations: one RobinBenchError before any allocation --------------
+
+HUGE = 0xFFFFFFFF
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gz"])
+def test_idx_header_asking_for_terabytes_is_refused(tmp_path: Path, gz: bool) -> None:
+    _write_mnist(tmp_path, gz=gz)
+    stem = "t10k-images-idx3-ubyte" + (".gz" if gz else "")
+    crafted = bytes([0, 0, 0x08, 3]) + b"".join(HUGE.to_bytes(4, "big") for _ in range(3)) + b"\x00" * 16
+    (tmp_path / stem).write_bytes(gzip.compress(crafted) if gz else crafted)
+    with pytest.raises(RobinBenchError, match=rf"{re.escape(stem)} holds 16 bytes of data, its header says "
+                                              rf"\[{HUGE}, {HUGE}, {HUGE}\]") as e:
+        datasets.load("mnist", split="test", root=tmp_path)
+    assert "\n" not in str(e.value)
+
+
+def test_idx_gzip_damaged_is_one_line(tmp_path: Path) -> None:
+    _write_mnist(tmp_path, gz=True)
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-12])
+    with pytest.raises(RobinBenchError, match="t10k-labels-idx1-ubyte.gz"):
+        datasets.load("mnist", split="test", root=tmp_path)
+
+
+def _npy_member(shape: tuple[int, ...], dtype: str, payload: bytes) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buf.getvalue() + payload
+
+
+@pytest.mark.parametrize("compression", ["stored", "deflated"])
+def test_npz_header_asking_for_terabytes_is_refused(tmp_path: Path, compression: str) -> None:
+    import zipfile
+
+    path = tmp_path / "crafted.npz"
+    mode = zipfile.ZIP_STORED if compression == "stored" else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(path, "w", compression=mode) as z:
+        z.writestr("x.npy", _npy_member((10**12, 1, 28, 28), "<f4", b"\x00" * 16))
+        z.writestr("y.npy", _npy_member((4,), "<i8", np.zeros(4, np.int64).tobytes()))
+    with pytest.raises(RobinBenchError, match=r"member x.npy: its header asks for shape \(1000000000000, 1, 28, 28\)"
+                                              r".* but the member holds 16 bytes"):
+        datasets.load("npz", root=path)
+
+
+def test_npz_that_is_not_a_zip_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "single.npz"
+    np.save(tmp_path / "single.npy", np.zeros((4, 1, 8, 8), np.float32))
+    (tmp_path / "single.npy").rename(path)
+    with pytest.raises(RobinBenchError, match="is not a .npz \\(zip\\) file"):
+        datasets.load("npz", root=path)
+
+
+@pytest.mark.parametrize("crafted", [
+    b"\x80\x04\x8e" + (2**40).to_bytes(8, "little") + b"abc",  # BINBYTES8 of one terabyte
+    b"\x80\x02}q\x00(U\x04datar" + (HUGE).to_bytes(4, "little") + b"N.",  # LONG_BINPUT memo index 2**32 - 1
+    b"\x80\x02X" + (HUGE).to_bytes(4, "little") + b"abc",  # BINUNICODE of 4 GiB
+], ids=["bytes8", "memo", "unicode"])
+def test_cifar_pickle_asking_for_terabytes_is_refused(tmp_path: Path, crafted: bytes) -> None:
+    folder = tmp_path / "cifar-10-batches-py"
+    _write_cifar10(folder)
+    (folder / "test_batch").write_bytes(crafted)
+    with pytest.raises(RobinBenchError, match=r"test_batch is not a CIFAR python batch: its pickle asks for more") as e:
+        datasets.load("cifar10", split="test", root=tmp_path)
+    assert "\n" not in str(e.value)
