@@ -1,4 +1,4 @@
-"""Wilson intervals and McNemar's exact test against known values and an independent implementation."""
+"""Intervals (Wilson, Newcombe, t over seeds) and exact McNemar tests against known values and independent code."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from mlxtend.evaluate import mcnemar, mcnemar_table
+from scipy import stats as scipy_stats
 
-from robin_bench.bench.stats import mcnemar_exact, wilson
+from robin_bench.bench.stats import (
+    mcnemar_exact,
+    mcnemar_pooled,
+    newcombe_paired,
+    newcombe_unpaired,
+    t_interval,
+    wilson,
+)
 from robin_bench.errors import RobinBenchError
 
 
@@ -65,3 +73,64 @@ def test_mcnemar_rejects_unpaired_or_non_boolean() -> None:
         mcnemar_exact(np.ones(3, bool), np.ones(4, bool))
     with pytest.raises(RobinBenchError, match="boolean"):
         mcnemar_exact(np.ones(3), np.ones(3))
+
+
+def test_t_interval_matches_scipy() -> None:
+    v = np.array([0.5, 0.6, 0.4, 0.55])
+    expected = scipy_stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=scipy_stats.sem(v))
+    assert t_interval(v) == pytest.approx(expected)
+    assert t_interval([0.7, 0.7, 0.7]) == (pytest.approx(0.7), pytest.approx(0.7))
+    with pytest.raises(RobinBenchError, match="at least 2 replicates"):
+        t_interval([0.5])
+    with pytest.raises(RobinBenchError, match="finite"):
+        t_interval([0.5, float("nan")])
+
+
+@given(st.lists(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=20), min_size=1, max_size=4))
+def test_pooled_mcnemar_equals_mcnemar_on_concatenated_strata(strata: list[list[tuple[bool, bool]]]) -> None:
+    pairs = [(np.array([p[0] for p in s]), np.array([p[1] for p in s])) for s in strata]
+    a = np.concatenate([p[0] for p in pairs])
+    b = np.concatenate([p[1] for p in pairs])
+    assert mcnemar_pooled(pairs) == pytest.approx(mcnemar_exact(a, b))
+
+
+def test_pooled_mcnemar_known_value_and_errors() -> None:
+    seeds = [(np.array([1, 1, 0], bool), np.zeros(3, bool)), (np.array([1, 0], bool), np.array([0, 1], bool))]
+    assert mcnemar_pooled(seeds) == pytest.approx(2 * (1 + 4) / 16)  # 3 vs 1 discordant of 4
+    with pytest.raises(RobinBenchError, match="at least one stratum"):
+        mcnemar_pooled([])
+
+
+def test_newcombe_unpaired_published_example() -> None:
+    # Newcombe (1998), Statistics in Medicine 17:873-890, Table II example (f): 56/70 - 48/80, method 10.
+    lo, hi = newcombe_unpaired(56, 70, 48, 80)
+    assert (lo, hi) == (pytest.approx(0.0524, abs=5e-5), pytest.approx(0.3339, abs=5e-5))
+
+
+def test_newcombe_paired_reduces_to_unpaired_without_correlation() -> None:
+    # a 2x2 table with AD = BC has phi = 0: method 10 for paired data is then the unpaired hybrid score interval.
+    a = np.array([1] * 4 + [1] * 4 + [0] * 2 + [0] * 2, bool)
+    b = np.array([1] * 4 + [0] * 4 + [1] * 2 + [0] * 2, bool)  # A=4, B=4, C=2, D=2: AD = BC = 8
+    assert newcombe_paired(a, b) == pytest.approx(newcombe_unpaired(8, 12, 6, 12))
+
+
+def test_newcombe_paired_covers_at_nominal_rate() -> None:
+    rng = np.random.default_rng(0)
+    n, trials, hits = 60, 2000, 0
+    for _ in range(trials):
+        shared = rng.random(n) < 0.7  # correlated outcomes, true difference 0.15 - 0.05 = 0.10
+        u = rng.random(n)
+        a = np.where(shared, u < 0.85, u < 0.5)
+        b = np.where(shared, u < 0.75, u < 0.4)
+        true = 0.7 * 0.10 + 0.3 * 0.10
+        lo, hi = newcombe_paired(a, b)
+        hits += lo <= true <= hi
+    assert 0.93 <= hits / trials <= 0.985
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=80))
+def test_newcombe_paired_contains_difference(pairs: list[tuple[bool, bool]]) -> None:
+    a = np.array([p[0] for p in pairs])
+    b = np.array([p[1] for p in pairs])
+    lo, hi = newcombe_paired(a, b)
+    assert -1.0 <= lo <= a.mean() - b.mean() + 1e-12 and a.mean() - b.mean() - 1e-12 <= hi <= 1.0
