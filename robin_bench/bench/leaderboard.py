@@ -2,12 +2,13 @@
 
 ``build([run/results.csv, ...], "leaderboards/NAME")`` writes::
 
-    NAME.csv                     one row per (suite, dataset, norm, eps, criterion, model), over its seeds
-    NAME.md                      one ranked table per (dataset, norm, eps, criterion), percentages
-    NAME.html                    the same, one sortable table per group, readable at 1400 px wide
-    NAME/<suite>/<model>.json    one record per model (:data:`RECORD_KEYS`, :data:`EVALUATION_KEYS`)
+    NAME.csv                             one row per (suite, dataset, norm, eps, criterion, model), over its seeds
+    NAME.md                              one ranked table per (dataset, norm, eps, criterion), percentages
+    NAME.html                            the same, one sortable table per group, readable at 1400 px wide
+    NAME/records/<suite>/<model>.json    one record per model (:data:`RECORD_KEYS`, :data:`EVALUATION_KEYS`)
 
-and :func:`write_robustbench` writes RobustBench model cards (``robin-bench leaderboard --format robustbench``).
+and, with ``robustbench=True`` (``robin-bench leaderboard --format robustbench``), RobustBench model
+cards under ``NAME/robustbench/<dataset>/<norm>/`` (:func:`write_robustbench`).
 Suite and model names in file names are escaped by :func:`escape_name`, so two different (suite, model)
 pairs never share a file.
 
@@ -890,21 +891,25 @@ def write_robustbench(board: pd.DataFrame, out_dir: str | os.PathLike[str]) -> l
     return written
 
 
-def record_path(prefix: Path, suite: str, model: str) -> Path:
-    """Where :func:`build` writes a model's record: ``NAME/<escaped suite>/<escaped model>.json``."""
-    return prefix / escape_name(suite) / f"{escape_name(model)}.json"
+RECORDS_DIRNAME = "records"
+ROBUSTBENCH_DIRNAME = "robustbench"
+
+
+def record_path(prefix: str | os.PathLike[str], suite: str, model: str) -> Path:
+    """Where :func:`build` writes a model's record: ``NAME/records/<escaped suite>/<escaped model>.json``."""
+    return Path(prefix) / RECORDS_DIRNAME / escape_name(suite) / f"{escape_name(model)}.json"
 
 
 def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.PathLike[str],
-          robustbench_dir: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Write ``NAME.csv``, ``NAME.md``, ``NAME.html`` and ``NAME/<suite>/<model>.json`` from results files.
+          robustbench: bool = False) -> list[Path]:
+    """Write ``NAME.csv``, ``NAME.md``, ``NAME.html`` and the JSON records (and cards) from results files.
 
     Arguments:
         results_csvs (sequence of paths): ``results.csv`` files of runs (their ``flags/`` folders
             next to them give the paired tests).
         out_prefix (path): ``leaderboards/NAME``; NAME is the stem of every file written.
-        robustbench_dir (path, optional): also write RobustBench model cards there
-            (:func:`write_robustbench`). Default: None.
+        robustbench (bool): also write RobustBench model cards under ``NAME/robustbench/``
+            (:func:`write_robustbench`). Default: False.
 
     Returns:
         the paths written: ``NAME.csv`` (the table of :func:`table`), ``.md``, ``.html``, the records,
@@ -934,6 +939,6 @@ def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.P
         path = record_path(prefix, rec["suite"], rec["model"])
         atomic_write_text(path, json.dumps(rec, indent=2, allow_nan=False) + "\n")
         written.append(path)
-    if robustbench_dir is not None:
-        written += write_robustbench(board, robustbench_dir)
+    if robustbench:
+        written += write_robustbench(board, prefix / ROBUSTBENCH_DIRNAME)
     return written

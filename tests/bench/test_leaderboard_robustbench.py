@@ -32,8 +32,8 @@ EPS = re.compile(r"^(\d+/255|\d+(\.\d+)?(e-?\d+)?)$")
 def cards(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
     root = tmp_path_factory.mktemp("rb")
     csv = write_run(root / "run", eps=(0.0, 0.1, 8 / 255))
-    out = root / "cards"
-    written = leaderboard.build([csv], root / "lb" / "demo", robustbench_dir=out)
+    out = root / "lb" / "demo" / leaderboard.ROBUSTBENCH_DIRNAME
+    written = leaderboard.build([csv], root / "lb" / "demo", robustbench=True)
     return [p for p in written if p.is_relative_to(out)], out
 
 
@@ -45,7 +45,7 @@ def test_one_card_per_model_and_threat_in_robustbench_layout(cards: tuple[list[P
 
 
 def test_cards_follow_robustbench_schema(cards: tuple[list[Path], Path]) -> None:
-    board = leaderboard.read(cards[0][0].parents[3] / "lb" / "demo.csv")
+    board = leaderboard.read(cards[1].parents[1] / "demo.csv")
     for p in cards[0]:
         card = json.loads(p.read_text())
         assert list(card) == [*leaderboard.ROBUSTBENCH_KEYS, leaderboard.ROBUSTBENCH_EXTRA_KEY]
