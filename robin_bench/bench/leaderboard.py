@@ -729,7 +729,7 @@ def _cell(sort_value: Any, text: str, *, left: bool = False, wrap: bool = False,
     v = "" if missing else str(sort_value)
     classes = " ".join(c for c in ("s" if left else "", "w" if wrap else "", cls) if c)
     attrs = (f' class="{classes}"' if classes else "") + (f' title="{html.escape(title)}"' if title else "")
-    small = f"<small>{html.escape(extra)}</small>" if extra else ""
+    small = f"<small>{html.escape(extra)}</small>" if extra and extra != "-" else ""
     return f'<td{attrs} data-v="{html.escape(v)}">{html.escape(text)}{small}</td>'
 
 
