@@ -553,7 +553,10 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise RobinBenchError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from e
     if list(raw.columns) != COLUMNS:
-        raise RobinBenchError(f"{path}: header does not match the leaderboard schema; expected {', '.join(COLUMNS)}")
+        missing = [c for c in COLUMNS if c not in raw.columns]
+        extra = [c for c in raw.columns if c not in COLUMNS]
+        raise RobinBenchError(f"{path}: header does not match the leaderboard schema (missing {missing}, unexpected "
+                              f"{extra}); regenerate it with robin-bench leaderboard")
     df = pd.DataFrame({c: raw[c] for c in _STRING_COLUMNS})
 
     def number(c: str, i: int, v: str, optional: bool, lo: float, hi: float, valid: str) -> float:
