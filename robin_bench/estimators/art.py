@@ -162,13 +162,21 @@ class RobinBenchClassifier(PyTorchClassifier):
         x = np.asarray(x)
         return x if x.dtype == np_dtype else x.astype(np_dtype)
 
+    def _one_hot(self, y: Any) -> Any:
+        """``y`` as one-hot labels (ART's gradient and loss code reduces 2-D labels only), numpy or torch as given."""
+        if isinstance(y, torch.Tensor):
+            if y.dim() == 1:
+                return torch.nn.functional.one_hot(y.long(), self.nb_classes).float()
+            return y
+        return check_and_transform_label_format(np.asarray(y), nb_classes=self.nb_classes, return_one_hot=True)
+
     def predict(self, x: np.ndarray, *args: Any, **kwargs: Any) -> np.ndarray:
         """ART's ``predict`` on ``x`` cast to the model's dtype."""
         return super().predict(self._cast(x), *args, **kwargs)
 
     def loss_gradient(self, x: Any, y: Any, *args: Any, **kwargs: Any) -> Any:
         """ART's ``loss_gradient`` on ``x`` cast to the model's dtype; ``y`` class indices or one-hot."""
-        return super().loss_gradient(self._cast(x), y, *args, **kwargs)
+        return super().loss_gradient(self._cast(x), self._one_hot(y), *args, **kwargs)
 
     def class_gradient(self, x: Any, *args: Any, **kwargs: Any) -> Any:
         """ART's ``class_gradient`` on ``x`` cast to the model's dtype."""
@@ -176,7 +184,7 @@ class RobinBenchClassifier(PyTorchClassifier):
 
     def compute_loss(self, x: Any, y: Any, *args: Any, **kwargs: Any) -> Any:
         """ART's ``compute_loss`` on ``x`` cast to the model's dtype; ``y`` class indices or one-hot."""
-        return super().compute_loss(self._cast(x), y, *args, **kwargs)
+        return super().compute_loss(self._cast(x), self._one_hot(y), *args, **kwargs)
 
     def get_activations(self, x: Any, *args: Any, **kwargs: Any) -> Any:
         """ART's ``get_activations`` on ``x`` cast to the model's dtype."""
@@ -222,16 +230,16 @@ class RobinBenchClassifier(PyTorchClassifier):
                 f"RobinBenchClassifier.fit batch_size={batch_size!r}, nb_epochs={nb_epochs!r}; "
                 "expected an integer >= 1 and an integer >= 0"
             )
-        if cfg.balanced and batch_size < 2 and isinstance(self.model, RobinClassifier):
-            raise RobinBenchError(
-                "RobinBenchClassifier.fit batch_size=1 with train_config.balanced: a balanced ROBIN batch holds a "
-                "positive and a negative; use batch_size >= 2 or balanced=False"
-            )
         labels = check_and_transform_label_format(y, nb_classes=self.nb_classes, return_one_hot=True)
         x_t = torch.as_tensor(self._cast(x), device=self.device)
         y_t = torch.as_tensor(np.argmax(labels, axis=1), dtype=torch.long, device=self.device)
         check_training_data(x_t, y_t, self.nb_classes, "RobinBenchClassifier.fit")
         jobs = _jobs(self.model, x_t, y_t, cfg.balanced)
+        if batch_size < 2 and any(positive is not None for *_, positive in jobs):
+            raise RobinBenchError(
+                "RobinBenchClassifier.fit batch_size=1 with train_config.balanced: a balanced ROBIN batch holds a "
+                "positive and a negative; use batch_size >= 2 or balanced=False"
+            )
         loss_fn = OBJECTIVES.get("standard").loss
         for _ in range(nb_epochs):
             if self._owns_optimizer:

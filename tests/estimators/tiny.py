@@ -42,3 +42,11 @@ def seed_all(seed: int = 0) -> None:
     """Seed torch's and numpy's global generators (ART draws random starts and shuffles from numpy's)."""
     torch.manual_seed(seed)
     np.random.seed(seed)
+
+
+def learnable(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded random inputs with a learnable signal per class (the one-hot label in the first pixels)."""
+    x = torch.rand((n, *SHAPE), generator=torch.Generator().manual_seed(seed))
+    y = torch.arange(n) % K
+    x[:, 0, 0, :K] = torch.nn.functional.one_hot(y, K).float()
+    return x, y
