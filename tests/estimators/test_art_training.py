@@ -249,3 +249,14 @@ def test_fit_takes_float64_inputs_and_integer_or_one_hot_labels_alike(kind: str)
     b.fit(x.astype(np.float64), np.eye(K)[y], batch_size=8, nb_epochs=2)
     for p, q in zip(params(a), params(b), strict=True):
         torch.testing.assert_close(p, q)
+
+
+def test_clone_for_refitting_keeps_train_config_with_fresh_state() -> None:
+    x, y = learnable_np(8)
+    clf = trainable("robin", lr=0.02, balanced=False)
+    clf.fit(x, y, batch_size=4, nb_epochs=1)
+    clone = clf.clone_for_refitting()
+    assert isinstance(clone, RobinBenchClassifier) and clone.train_config == clf.train_config
+    assert clone.optimizer is not clf.optimizer and clone.epochs_done == 0 and not clone.optimizer.state
+    clone.fit(x, y, batch_size=4, nb_epochs=1)
+    assert clone.epochs_done == 1
