@@ -345,7 +345,8 @@ def to_art(
             handed to ART's PyTorch-specific trainers that step it directly; None builds an SGD from
             ``train_config``. (Default: None)
         device_type (str): ``"cpu"`` or ``"gpu"``. (Default: ``"cpu"``)
-        train_config (TrainConfig | None): settings of ``fit``; see :class:`RobinBenchClassifier`. (Default: None)
+        train_config (TrainConfig | None): settings of ``fit`` (objective ``"standard"``); see
+            :class:`RobinBenchClassifier`. None means :data:`ART_TRAIN_CONFIG`. (Default: None)
 
     Returns:
         RobinBenchClassifier: an ART ``PyTorchClassifier``.
@@ -355,6 +356,9 @@ def to_art(
         >>> clf = rb.estimators.to_art(robin_model, input_shape=(1, 8, 8))
         >>> from art.attacks.evasion import ProjectedGradientDescent
         >>> x_adv = ProjectedGradientDescent(clf, eps=0.1, eps_step=0.02, max_iter=10).generate(x_np)
+        >>> from art.defences.trainer import AdversarialTrainerMadryPGD  # fit per batch, momentum kept
+        >>> clf = rb.estimators.to_art(net, input_shape=(1, 8, 8), optimizer=torch.optim.SGD(net.parameters(), lr=0.05))
+        >>> AdversarialTrainerMadryPGD(clf, nb_epochs=3, batch_size=32, eps=0.1, eps_step=0.025).fit(x_np, y_np)
     """
     if len(input_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in input_shape):
         raise RobinBenchError(f"to_art input_shape must be (C, H, W) of positive ints, got {input_shape!r}")
