@@ -285,7 +285,7 @@ def _sgd(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
 
 
 def _positive_int(v: object) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and bool(v >= 1)
 
 
 def _set_mode(net: nn.Module, training_mode: bool, batch: int) -> None:
