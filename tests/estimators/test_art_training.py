@@ -86,7 +86,7 @@ def test_art_madry_trainer_makes_robin_and_har_robust_on_digits(kind: str) -> No
     adversarial = to_art(model, input_shape=DIGITS, train_config=cfg)
     madry(adversarial, x, y, eps, epochs=3)
     robust = art_robust_accuracy(adversarial, xt, yt, eps)
-    assert robust >= 0.3, f"{kind}: {robust} robust after ART's adversarial training (chance 0.1)"
+    assert robust >= 0.25, f"{kind}: {robust} robust after ART's adversarial training (chance 0.1)"
     assert robust > art_robust_accuracy(standard, xt, yt, eps)
 
 
