@@ -205,8 +205,8 @@ class RobinBenchClassifier(PyTorchClassifier):
         """Train the model on ``(x, y)`` per component, continuing the estimator's optimizer and schedule.
 
         Arguments:
-            x (np.ndarray): (N, C, H, W) inputs in [0, 1], any float dtype.
-            y (np.ndarray): (N,) class labels or (N, K) one-hot labels.
+            x (np.ndarray): (N, C, H, W) inputs in [0, 1], any float dtype (numpy or torch).
+            y (np.ndarray): (N,) class labels or (N, K) one-hot labels (numpy or torch).
             batch_size (int): minibatch size, >= 1 (>= 2 for balanced ROBIN arms). (Default: 128)
             nb_epochs (int): passes over ``(x, y)``, >= 0. (Default: 10)
             training_mode (bool): the model's mode while training, as in ART. (Default: True)
@@ -230,9 +230,9 @@ class RobinBenchClassifier(PyTorchClassifier):
                 f"RobinBenchClassifier.fit batch_size={batch_size!r}, nb_epochs={nb_epochs!r}; "
                 "expected an integer >= 1 and an integer >= 0"
             )
-        labels = check_and_transform_label_format(y, nb_classes=self.nb_classes, return_one_hot=True)
+        labels = torch.as_tensor(self._one_hot(y)).argmax(1)
         x_t = torch.as_tensor(self._cast(x), device=self.device)
-        y_t = torch.as_tensor(np.argmax(labels, axis=1), dtype=torch.long, device=self.device)
+        y_t = labels.to(device=self.device, dtype=torch.long)
         check_training_data(x_t, y_t, self.nb_classes, "RobinBenchClassifier.fit")
         jobs = _jobs(self.model, x_t, y_t, cfg.balanced)
         if batch_size < 2 and any(positive is not None for *_, positive in jobs):

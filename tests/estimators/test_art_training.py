@@ -244,11 +244,13 @@ def test_float64_inputs_and_integer_or_one_hot_labels_give_the_same_answers(kind
 @pytest.mark.parametrize("kind", KINDS)
 def test_fit_takes_float64_inputs_and_integer_or_one_hot_labels_alike(kind: str) -> None:
     x, y = learnable_np(16)
-    a, b = trainable(kind), trainable(kind)
+    a, b, c = trainable(kind), trainable(kind), trainable(kind)
     a.fit(x, y, batch_size=8, nb_epochs=2)
     b.fit(x.astype(np.float64), np.eye(K)[y], batch_size=8, nb_epochs=2)
-    for p, q in zip(params(a), params(b), strict=True):
+    c.fit(torch.from_numpy(x).double(), torch.from_numpy(y), batch_size=8, nb_epochs=2)
+    for p, q, r in zip(params(a), params(b), params(c), strict=True):
         torch.testing.assert_close(p, q)
+        torch.testing.assert_close(p, r)
 
 
 def test_clone_for_refitting_keeps_train_config_with_fresh_state() -> None:
