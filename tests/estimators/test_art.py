@@ -1,20 +1,11 @@
-"""ART integration: to_art estimators for ROBIN, HAR and flat models, ART attacks and trainers on them, ArtEvasion."""
+"""ART integration: to_art estimators for ROBIN, HAR and flat models, ART's trainers on them, ArtEvasion."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 import pytest
 import torch
-from art.attacks.evasion import (
-    AutoAttack,
-    AutoProjectedGradientDescent,
-    CarliniL2Method,
-    DeepFool,
-    ProjectedGradientDescent,
-    SquareAttack,
-)
+from art.attacks.evasion import ProjectedGradientDescent
 from art.defences.trainer import AdversarialTrainer, AdversarialTrainerMadryPGD
 from torch import nn
 
@@ -23,71 +14,8 @@ from robin_bench.attacks import PGD, HierarchicalTargeted, RobinAttack
 from robin_bench.errors import RobinBenchError
 from robin_bench.estimators import ArtEvasion, RobinBenchClassifier, to_art
 from robin_bench.models import HARClassifier, RobinClassifier
-
-SHAPE = (1, 8, 8)
-K = 4
-EPS = 0.3
-
-
-def linear(k: int) -> nn.Module:
-    return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(SHAPE)), k))
-
-
-def build(kind: str) -> nn.Module:
-    torch.manual_seed(0)
-    if kind == "robin":
-        return RobinClassifier([linear(1) for _ in range(K)])
-    if kind == "har":
-        h = rb.Hierarchy.from_groups([[0, 1], [2, 3]])
-        return HARClassifier(linear(2), [linear(2), linear(2)], h)
-    return linear(K)
-
-
-def inputs(model: nn.Module, n: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded inputs labelled with the model's own predictions, so clean accuracy is 1."""
-    x = torch.rand((n, *SHAPE), generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        y = model(x).argmax(1)
-    return x.numpy(), y.numpy()
-
-
-KINDS = ["robin", "har", "flat"]
-
-ART_ATTACKS: dict[str, tuple[Callable[[RobinBenchClassifier], object], float | None]] = {
-    "pgd": (lambda c: ProjectedGradientDescent(c, eps=EPS, eps_step=0.05, max_iter=10, verbose=False), EPS),
-    "apgd_ce": (
-        lambda c: AutoProjectedGradientDescent(
-            c, eps=EPS, eps_step=0.1, max_iter=10, loss_type="cross_entropy", verbose=False
-        ),
-        EPS,
-    ),
-    "apgd_dlr": (
-        lambda c: AutoProjectedGradientDescent(
-            c, eps=EPS, eps_step=0.1, max_iter=10, loss_type="difference_logits_ratio", verbose=False
-        ),
-        EPS,
-    ),
-    "cw_l2": (
-        lambda c: CarliniL2Method(
-            c, max_iter=10, binary_search_steps=3, learning_rate=0.1, initial_const=1.0, batch_size=8, verbose=False
-        ),
-        None,
-    ),
-    "deepfool": (lambda c: DeepFool(c, max_iter=20, batch_size=8, verbose=False), None),
-    "square": (lambda c: SquareAttack(c, eps=EPS, max_iter=100, nb_restarts=1, verbose=False), EPS),
-    "autoattack": (
-        lambda c: AutoAttack(
-            c,
-            eps=EPS,
-            eps_step=0.1,
-            attacks=[
-                AutoProjectedGradientDescent(c, eps=EPS, eps_step=0.1, max_iter=10, verbose=False),
-                SquareAttack(c, eps=EPS, max_iter=50, verbose=False),
-            ],
-        ),
-        EPS,
-    ),
-}
+from robin_bench.train import TrainConfig
+from tests.estimators.tiny import EPS, KINDS, SHAPE, K, build, inputs, learnable
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -125,34 +53,8 @@ def test_to_art_rejects_bad_input_shape(bad: tuple[int, ...], match: str) -> Non
         to_art(build("flat"), input_shape=bad)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("name", list(ART_ATTACKS))
-def test_art_attacks_run_stay_in_box_and_ball_and_lower_accuracy(name: str, kind: str) -> None:
-    model = build(kind)
-    clf = to_art(model, input_shape=SHAPE)
-    x, y = inputs(model)
-    make, eps = ART_ATTACKS[name]
-    x_adv = make(clf).generate(x=x, y=y)  # type: ignore[attr-defined]
-    assert x_adv.shape == x.shape and np.isfinite(x_adv).all()
-    assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
-    if eps is not None:
-        assert np.abs(x_adv - x).reshape(len(x), -1).max() <= eps + 1e-5
-    adv_acc = float((clf.predict(x_adv).argmax(1) == y).mean())
-    assert adv_acc <= 0.5, f"{name} on {kind}: accuracy {adv_acc} after the attack (clean 1.0)"
-
-
-def learnable(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded random inputs with a learnable signal per class (the one-hot label in the first pixels)."""
-    x = torch.rand((n, *SHAPE), generator=torch.Generator().manual_seed(seed))
-    y = torch.arange(n) % K
-    x[:, 0, 0, :K] = torch.nn.functional.one_hot(y, K).float()
-    return x, y
-
-
 def trainable_art(model: nn.Module) -> RobinBenchClassifier:
     """``to_art`` with a constant learning rate of 0.1 and no progress bar."""
-    from robin_bench.train import TrainConfig
-
     return to_art(model, input_shape=SHAPE, train_config=TrainConfig(lr=0.1, schedule="constant", progress=False))
 
 
@@ -199,7 +101,7 @@ def test_art_madry_trainer_trains_har_components_on_their_own_labels() -> None:
     assert float((clf.predict(x.numpy()).argmax(1) == y.numpy()).mean()) == 1.0
 
 
-def test_fit_trains_a_flat_model_and_rejects_what_the_trainer_owns() -> None:
+def test_fit_trains_a_flat_model_and_refuses_a_scheduler_on_its_own_sgd() -> None:
     model = build("flat")
     x, y = learnable(32, seed=4)
     clf = trainable_art(model)
