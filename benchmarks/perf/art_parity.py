@@ -18,7 +18,10 @@ counterpart (ART's ``fit`` trains one network on one loss); they run ``madry`` a
 ``to_art`` with the same optimizer settings and budget. Every model is evaluated on the full digits test
 split (360 images): clean accuracy and robust accuracy under ART's ``ProjectedGradientDescent`` (Linf,
 ``--eval-steps`` steps of eps / 4, numpy seeded identically before each evaluation). Training wall time is
-measured around the trainer's ``fit`` only; the load average of the machine is printed at start and end.
+measured around the trainer's ``fit`` only. Each flat pair is trained ``--repeats`` times, which estimator runs
+first alternating, and the time ratio is the median of the per-pair ratios (this damps the noise of a shared
+machine); the seeds make every repeat train the same model, which the parity table checks. The load
+average of the machine is printed at start and end.
 
 Usage::
 
@@ -32,6 +35,7 @@ import argparse
 import copy
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,11 +60,8 @@ TRAINERS = ("madry", "at-pgd", "standard")
 
 @dataclass(frozen=True)
 class Row:
-    """One trained model: its kind, trainer, estimator, training seconds and test-set correct counts."""
+    """One trained model: training seconds and correct counts on the test split."""
 
-    kind: str
-    trainer: str
-    estimator: str
     seconds: float
     clean: int
     robust: int
@@ -130,6 +131,7 @@ def correct(clf: PyTorchClassifier, x: np.ndarray, y: np.ndarray, eps: float, st
 
 def run(kind: str, trainer: str, which: str, net: nn.Module, data: tuple[np.ndarray, ...],
         args: argparse.Namespace) -> Row:
+    """Train ``net`` with ``trainer`` on estimator ``which`` (seeded, timed), evaluate it, print its table row."""
     x, y, xt, yt = data
     clf = estimator(net, which, args)
     fit = trainer_fit(trainer, clf, args)
@@ -138,7 +140,7 @@ def run(kind: str, trainer: str, which: str, net: nn.Module, data: tuple[np.ndar
     fit(x, y)
     seconds = time.perf_counter() - start
     clean, robust = correct(clf, xt, yt, args.eps, args.eval_steps)
-    row = Row(kind, trainer, which, seconds, clean, robust)
+    row = Row(seconds, clean, robust)
     n = len(yt)
     print(f"| {kind} | {trainer} | {which} | {clean / n:.3f} | {robust / n:.3f} | {seconds:.1f} |", flush=True)
     return row
@@ -156,6 +158,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="model initialization and training RNG seed (default 0)")
     parser.add_argument("--kinds", nargs="+", choices=("flat", "robin", "har"), default=["flat", "robin", "har"])
     parser.add_argument("--trainers", nargs="+", choices=TRAINERS, default=list(TRAINERS))
+    parser.add_argument("--repeats", type=int, default=2, help="trainings of each flat pair, for timing (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -173,31 +176,38 @@ def main() -> None:
     print()
     print("| model | trainer | estimator | clean | robust | train s |")
     print("|---|---|---|---:|---:|---:|")
-    rows: list[Row] = []
+    pairs: dict[str, list[tuple[Row, Row]]] = {}
     for kind in args.kinds:
         for trainer in args.trainers:
             if kind == "flat":
-                net = build(kind, args.seed)
-                pair = [("plain ART", copy.deepcopy(net)), ("to_art", net)]
-                if trainer != "madry":  # alternate which runs first, so load drift favours neither
-                    pair.reverse()
-                rows += [run(kind, trainer, which, model, data, args) for which, model in pair]
+                for r in range(args.repeats):
+                    net = build(kind, args.seed)
+                    order = [("plain ART", copy.deepcopy(net)), ("to_art", net)]
+                    if r % 2 == 1:  # alternate which runs first, so load drift favours neither
+                        order.reverse()
+                    done = {which: run(kind, trainer, which, model, data, args) for which, model in order}
+                    pairs.setdefault(trainer, []).append((done["plain ART"], done["to_art"]))
             elif trainer != "at-pgd":
-                rows.append(run(kind, trainer, "to_art", build(kind, args.seed), data, args))
+                run(kind, trainer, "to_art", build(kind, args.seed), data, args)
     print()
     print(f"load average (1, 5, 15 min) at end: {load_average()}")
-    flat = {(r.trainer, r.estimator): r for r in rows if r.kind == "flat"}
-    if flat:
+    if pairs:
         print()
-        print(f"parity on the flat MLP (to_art - plain ART, in test samples of {len(yt)}; time ratio to_art / plain):")
+        print(f"parity on the flat MLP (correct test samples of {len(yt)}, diff = to_art - plain ART; seconds: median "
+              f"of {args.repeats} trainings; ratio: median of per-pair to_art / plain):")
         print()
-        print("| trainer | robust plain | robust to_art | robust diff | clean diff | plain s | to_art s | ratio |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for trainer in args.trainers:
-            plain, ours = flat[(trainer, "plain ART")], flat[(trainer, "to_art")]
+        print("| trainer | robust plain | robust to_art | robust diff | clean diff | repeats agree | plain s "
+              "| to_art s | ratio |")
+        print("|---|---:|---:|---:|---:|---|---:|---:|---:|")
+        for trainer, runs in pairs.items():
+            plain, ours = runs[0]
+            agree = all((p.clean, p.robust, o.clean, o.robust) == (plain.clean, plain.robust, ours.clean, ours.robust)
+                        for p, o in runs)
+            ratio = statistics.median(o.seconds / p.seconds for p, o in runs)
             print(f"| {trainer} | {plain.robust} | {ours.robust} | {ours.robust - plain.robust:+d} | "
-                  f"{ours.clean - plain.clean:+d} | {plain.seconds:.1f} | {ours.seconds:.1f} | "
-                  f"{ours.seconds / plain.seconds:.2f} |")
+                  f"{ours.clean - plain.clean:+d} | {'yes' if agree else 'NO'} | "
+                  f"{statistics.median(p.seconds for p, _ in runs):.1f} | "
+                  f"{statistics.median(o.seconds for _, o in runs):.1f} | {ratio:.2f} |")
 
 
 if __name__ == "__main__":
