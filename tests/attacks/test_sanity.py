@@ -227,7 +227,9 @@ def test_every_count_check_has_a_code_and_a_healthy_rate() -> None:
     assert set(HEALTHY_RATE) <= set(FLAG_CODES)
     assert all(0 < p0 < 1 for p0 in HEALTHY_RATE.values())
     report = check("flat")
-    assert {e.code for e in report.evidence} == set(HEALTHY_RATE) - {"transfer_stronger"}
+    assert {e.code for e in report.evidence} == set(HEALTHY_RATE)
+    assert all(0 <= e.count <= e.n and e.tolerance == count_tolerance(e.n, HEALTHY_RATE[e.code])
+               for e in report.evidence)
 
 
 def _exact_tolerance(n: int, p0: Fraction, alpha: Fraction) -> int:
@@ -240,7 +242,7 @@ def _exact_tolerance(n: int, p0: Fraction, alpha: Fraction) -> int:
     raise AssertionError("the tail of a binomial reaches 0 at t = n")
 
 
-@pytest.mark.parametrize(("n", "p0"), [(0, 0.05), (1, 0.5), (10, 0.05), (64, 0.05), (100, 0.05), (300, 0.15),
+@pytest.mark.parametrize(("n", "p0"), [(0, 0.05), (1, 0.5), (10, 0.05), (64, 0.02), (100, 0.05), (300, 0.15),
                                        (1000, 0.02)])
 def test_count_tolerance_is_the_exact_one_sided_binomial_bound(n: int, p0: float) -> None:
     exact = _exact_tolerance(n, Fraction(p0).limit_denominator(1000), Fraction(ALPHA).limit_denominator(10**6))
@@ -271,42 +273,43 @@ def test_evidence_flags_one_sample_above_the_tolerance_not_at_it() -> None:
     assert code == "black_box_stronger" and f"{t + 1} of 50 samples, tolerance {t}" in reason
 
 
-def _result(n: int, broken_by_gradient: int, extra: dict[str, int], *, early_exit: bool = True) -> EvalResult:
-    """An evaluation of n clean-correct samples: "pgd" breaks the first ``broken_by_gradient``; each later attack
-    (in ``extra``'s order) breaks that many of the samples all earlier attacks left robust."""
+def _result(n: int, broken_by_gradient: int, extra: dict[str, int], *, early_exit: bool = True,
+            wrong: int = 0) -> EvalResult:
+    """An evaluation of n samples, the first ``wrong`` misclassified when clean: "pgd" breaks the next
+    ``broken_by_gradient``; each later attack (in ``extra``'s order) breaks that many of the samples all earlier
+    attacks left robust."""
     names = ["pgd", *extra]
-    everyone = torch.ones(n, dtype=torch.bool)
-    alive = everyone.clone()
+    correct = torch.arange(n) >= wrong
+    alive = correct.clone()
     success, ran = {}, {}
     for name in names:
         count = broken_by_gradient if name == "pgd" else extra[name]
-        ran[name] = alive.clone() if early_exit else everyone.clone()
+        ran[name] = alive.clone() if early_exit else correct.clone()
         hit = torch.zeros(n, dtype=torch.bool)
         hit[alive.nonzero()[:count, 0]] = True
         success[name] = hit
         alive &= ~hit
-    return EvalResult(names=names, criterion="fine", clean_correct=everyone, robust=alive, success=success, ran=ran)
+    return EvalResult(names=names, criterion="fine", clean_correct=correct, robust=alive, success=success, ran=ran)
 
 
 @pytest.mark.parametrize("family", ["gradient_free", "transfer"])
 def test_masking_flags_at_the_tolerance_and_one_sample_above(family: str) -> None:
-    code = "black_box_stronger" if family == "gradient_free" else "transfer_stronger"
-    t = count_tolerance(80, HEALTHY_RATE[code])  # pgd leaves 80 of 100 samples robust
-    at = _result(100, 20, {"other": t})
-    above = _result(100, 20, {"other": t + 1})
+    t = count_tolerance(90, HEALTHY_RATE["black_box_stronger"])  # 90 of 100 samples are clean-correct
+    at = _result(100, 20, {"other": t}, wrong=10)
+    above = _result(100, 20, {"other": t + 1}, wrong=10)
     assert masking_flags(at, gradient=["pgd"], **{family: ["other"]}) == []
     flags = masking_flags(above, gradient=["pgd"], **{family: ["other"]})
-    assert [c for c, _ in flags] == [code]
-    assert f"{t + 1} of 80 samples" in flags[0][1]
+    assert [c for c, _ in flags] == ["black_box_stronger"]
+    assert f"{t + 1} of 90 samples, tolerance {t}" in flags[0][1]
 
 
-def test_masking_evidence_counts_each_sample_once_per_family() -> None:
-    res = _result(100, 20, {"square": 5, "boundary": 4, "transfer": 3})
-    ev = {e.code: e for e in masking_evidence(res, gradient=["pgd"], gradient_free=["square", "boundary"],
-                                              transfer=["transfer"])}
-    assert (ev["black_box_stronger"].count, ev["black_box_stronger"].n) == (9, 80)
-    assert (ev["transfer_stronger"].count, ev["transfer_stronger"].n) == (3, 80)
-    assert masking_evidence(res, gradient=["pgd", "square", "boundary", "transfer"]) == []
+def test_masking_evidence_counts_each_sample_once_over_both_families() -> None:
+    res = _result(100, 20, {"square": 5, "boundary": 4, "transfer": 3}, wrong=10)
+    ev = masking_evidence(res, gradient=["pgd"], gradient_free=["square", "boundary"], transfer=["transfer"])
+    assert (ev.count, ev.n) == (12, 90)
+    assert "square 5, boundary 4, transfer 3" in ev.what
+    assert masking_evidence(res, gradient=["pgd"], transfer=["transfer"]).count == 3
+    assert masking_evidence(res, gradient=["pgd", "square"], gradient_free=["boundary"]).count == 4
 
 
 def test_masking_flags_need_every_gradient_attack_first_under_early_exit() -> None:
@@ -323,8 +326,9 @@ def test_masking_flags_need_every_gradient_attack_first_under_early_exit() -> No
     ("kwargs", "match"),
     [
         ({"gradient": ["pgd"], "gradient_free": ["sqaure"]}, "not in the result"),
-        ({"gradient": ["pgd"], "gradient_free": ["square"], "transfer": ["square"]}, "two families"),
-        ({"gradient": [], "gradient_free": ["square"]}, "at least one gradient attack"),
+        ({"gradient": ["pgd"], "gradient_free": ["square"], "transfer": ["square"]}, "listed twice"),
+        ({"gradient": [], "gradient_free": ["square"]}, "needs gradient attacks"),
+        ({"gradient": ["pgd"]}, "needs gradient attacks"),
     ],
 )
 def test_masking_flags_reject_bad_names(kwargs: dict[str, list[str]], match: str) -> None:
@@ -395,12 +399,16 @@ def test_shattered_robin_is_flagged_although_its_predictions_equal_the_unmasked_
     assert evidence.count > evidence.n // 2  # most samples, not a few near the tolerance
 
 
-def test_transfer_from_the_unmasked_model_breaks_samples_the_gradient_attacks_call_robust(
-    digits: tuple[Tensor, Tensor, Tensor, Tensor], healthy: Callable[[str], nn.Module]
+def test_transfer_from_the_unmasked_arms_adds_black_box_evidence(
+    digits: tuple[Tensor, Tensor, Tensor, Tensor],
+    healthy: Callable[[str], nn.Module],
+    report_of: Callable[[str, str | None], SanityReport],
 ) -> None:
     _, _, xt, yt = digits
-    flat = healthy("pgd_flat")
-    report = rb.sanity_check(mm.mask("shattered", flat), xt, yt, norm="Linf", eps=mm.EPS, surrogate=flat)
-    transfer = next(e for e in report.evidence if e.code == "transfer_stronger")
-    assert transfer.n > 0 and transfer.count >= 1
-    assert "shattered_grad" in report.codes
+    robin = healthy("pgd_robin")
+    report = rb.sanity_check(mm.mask("shattered", robin), xt, yt, norm="Linf", eps=mm.EPS, surrogate=robin)
+    with_transfer = next(e for e in report.evidence if e.code == "black_box_stronger")
+    alone = next(e for e in report_of("pgd_robin", "shattered").evidence if e.code == "black_box_stronger")
+    assert with_transfer.n == alone.n  # the same gradient attacks left the same samples robust
+    assert with_transfer.count > alone.count and "transfer" in with_transfer.what
+    assert "black_box_stronger" in report.codes
