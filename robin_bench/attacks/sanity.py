@@ -257,10 +257,11 @@ def masking_evidence(
     Athalye et al. 2018, Carlini et al. 2019 (Section 4.4) and Pintor et al. 2022: on a model whose
     gradients are informative, a sample that every gradient attack leaves robust is rarely broken by an
     attack that uses no gradient of the model, whether it only queries the model (gradient-free:
-    Square, boundary attacks) or follows the gradients of another model (transfer). Candidates are the
-    clean-correct samples no attack in ``gradient`` broke; a candidate broken by any attack in
-    ``gradient_free`` or ``transfer`` shows the symptom (code ``black_box_stronger``); each sample
-    counts once.
+    Square, boundary attacks) or follows the gradients of another model (transfer). A clean-correct
+    sample that no attack in ``gradient`` broke and some attack in ``gradient_free`` or ``transfer``
+    broke shows the symptom (code ``black_box_stronger``): it is a sample by which the gradient worst
+    case overstates robustness. Each sample counts once; the candidates are all clean-correct samples
+    (``HEALTHY_RATE`` says why not only the gradient-robust ones).
 
     Order: with ``rb.evaluate``'s early exit a later attack runs only on the samples still robust, so
     every success of a non-gradient attack that ran after all gradient attacks is, by construction, a
