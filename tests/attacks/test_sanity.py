@@ -412,3 +412,14 @@ def test_transfer_from_the_unmasked_arms_adds_black_box_evidence(
     assert with_transfer.n == alone.n  # the same gradient attacks left the same samples robust
     assert with_transfer.count > alone.count and "transfer" in with_transfer.what
     assert "black_box_stronger" in report.codes
+
+
+def test_healthy_model_raises_no_flag_at_twice_its_training_eps(
+    digits: tuple[Tensor, Tensor, Tensor, Tensor], healthy: Callable[[str], nn.Module]
+) -> None:
+    """Beyond the training eps PGD-20 falls short and the stronger gradient attacks break many samples it left
+    robust; counts over the clean-correct samples do not mistake that for masking."""
+    _, _, xt, yt = digits
+    report = rb.sanity_check(healthy("pgd_flat"), xt, yt, norm="Linf", eps=2 * mm.EPS)
+    assert report.flags == []
+    assert report.robust_acc["gradient"] < report.robust_acc[f"pgd@{2 * mm.EPS:.4g}"]
