@@ -1,0 +1,168 @@
+"""Healthy and gradient-masked models on sklearn digits, for the masking-detection tests.
+
+Healthy: a PGD-trained flat MLP, a PGD-trained ROBIN, a PGD-trained HAR model and a linear model on
+digits 0-4 (five classes keep a ROBIN cheap), each trained in about a second. Masked: wrappers that keep (or nearly keep) the predictions of a
+healthy model and break what gradient attacks need (Athalye et al. 2018): zero gradients
+(input quantization), saturated logits (a huge temperature: softmax cross-entropy gradients vanish),
+randomness in eval mode, and shattered gradients (a tiny deterministic high-frequency term).
+Nothing is cached on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+import robin_bench as rb
+from robin_bench.models import HARClassifier, RobinClassifier
+from robin_bench.train import TrainConfig, train_flat, train_har, train_robin
+
+EPS = 0.1
+"""Linf radius of training and evaluation (digits pixels are in [0, 1])."""
+
+LEVELS = 16
+"""Digits pixels are multiples of 1/16, so quantizing to 16 levels keeps every clean input."""
+
+HIDDEN = 32
+
+CLASSES = (0, 1, 2, 3, 4)
+"""The digits used, relabelled 0..4."""
+
+
+def digits(n_test: int = 60) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(x_train, y_train, x_test, y_test): digits ``CLASSES`` of the embedded split, ``n_test`` balanced test samples."""
+    x, y = rb.datasets.load("digits", split="train", classes=CLASSES)
+    xt, yt = rb.datasets.load("digits", split="test", classes=CLASSES, n_examples=n_test)
+    return x, y, xt, yt
+
+
+def mlp(n_outputs: int) -> nn.Module:
+    """A 64-32-``n_outputs`` ReLU MLP on 8x8 digits."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, n_outputs))
+
+
+def _cfg(epochs: int = 5) -> TrainConfig:
+    return TrainConfig(epochs=epochs, batch_size=64, lr=0.05, objective="pgd_at", eps=EPS, steps=3, progress=False)
+
+
+def pgd_flat(x: Tensor, y: Tensor) -> nn.Module:
+    """A flat MLP trained with PGD-AT (Linf ``EPS``, 3 steps, 5 epochs)."""
+    torch.manual_seed(0)
+    net = mlp(len(CLASSES))
+    train_flat(net, x, y, _cfg())
+    return net.eval()
+
+
+def pgd_robin(x: Tensor, y: Tensor) -> RobinClassifier:
+    """A ROBIN of one MLP arm per class, each trained one-vs-all with PGD-AT (Linf ``EPS``, 3 steps, 5 epochs)."""
+    torch.manual_seed(0)
+    model, _ = train_robin([mlp(1) for _ in CLASSES], x, y, _cfg())
+    return model.eval()
+
+
+def pgd_har(x: Tensor, y: Tensor) -> HARClassifier:
+    """A HAR model (digits {0, 1} / {2, 3, 4}) whose coarse and fine MLPs are trained with PGD-AT."""
+    torch.manual_seed(0)
+    h = rb.Hierarchy.from_groups([[0, 1], [2, 3, 4]])
+    model, _ = train_har(mlp(2), [mlp(2), mlp(3)], h, x, y, _cfg())
+    return model.eval()
+
+
+def linear(x: Tensor, y: Tensor) -> nn.Module:
+    """A linear softmax classifier trained without adversarial examples."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, len(CLASSES)))
+    train_flat(net, x, y, TrainConfig(epochs=5, batch_size=64, lr=0.05, progress=False))
+    return net.eval()
+
+
+HEALTHY: dict[str, Callable[[Tensor, Tensor], nn.Module]] = {
+    "pgd_flat": pgd_flat, "pgd_robin": pgd_robin, "pgd_har": pgd_har, "linear": linear,
+}
+"""Name -> builder ``(x_train, y_train) -> model in eval mode``."""
+
+
+class Quantized(nn.Module):
+    """``net(round(x * LEVELS) / LEVELS)``: identical on digits, zero input gradient everywhere."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(torch.round(x * LEVELS) / LEVELS)
+
+
+class Saturated(nn.Module):
+    """``temperature * net(x)``: the same argmax, softmax cross-entropy gradients underflow to zero."""
+
+    def __init__(self, net: nn.Module, temperature: float = 1e4) -> None:
+        super().__init__()
+        self.net = net
+        self.temperature = temperature
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.temperature * self.net(x)
+
+
+class Noisy(nn.Module):
+    """``net(x + sigma * noise)`` in train and eval mode: a randomized defense."""
+
+    def __init__(self, net: nn.Module, sigma: float = 0.1) -> None:
+        super().__init__()
+        self.net = net
+        self.sigma = sigma
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x + self.sigma * torch.randn_like(x))
+
+
+class Shattered(nn.Module):
+    """``net(x)[:, k] + scale * sum_i sin(freq * x_i + phase_ki)``: shattered gradients (Athalye et al. 2018).
+
+    The added term is deterministic and at most ``scale * d`` in size, so predictions barely move
+    (far below the logit margins of a trained model), but its input gradient, ``scale * freq`` per
+    pixel, outweighs the network's and flips sign every ``pi / freq``, far below PGD's step.
+    """
+
+    phase: Tensor
+
+    def __init__(self, net: nn.Module, n_outputs: int, *, seed: int, scale: float = 1e-3, freq: float = 1e4) -> None:
+        super().__init__()
+        self.net = net
+        self.scale = scale
+        self.freq = freq
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("phase", 2 * torch.pi * torch.rand(n_outputs, 64, generator=g))
+
+    def forward(self, x: Tensor) -> Tensor:
+        wiggle = torch.sin(self.freq * x.flatten(1)[:, None, :] + self.phase).sum(2)
+        return self.net(x) + self.scale * wiggle
+
+
+def mask(kind: str, model: nn.Module) -> nn.Module:
+    """``model`` masked by ``kind`` (``"quantized"``, ``"saturated"``, ``"noisy"``, ``"shattered"``).
+
+    A ROBIN stays a ``RobinClassifier`` whose every arm is masked (a masked ROBIN defense), with a
+    different phase per arm for ``"shattered"``; any other model is wrapped as a whole.
+    """
+    wrappers: dict[str, Callable[[nn.Module, int, int], nn.Module]] = {
+        "quantized": lambda net, k, seed: Quantized(net),
+        "saturated": lambda net, k, seed: Saturated(net),
+        "noisy": lambda net, k, seed: Noisy(net),
+        "shattered": lambda net, k, seed: Shattered(net, k, seed=seed),
+    }
+    wrap = wrappers[kind]
+    if isinstance(model, RobinClassifier):
+        return RobinClassifier([wrap(arm, 1, i) for i, arm in enumerate(model.arms)]).eval()
+    with torch.no_grad():
+        k = model(torch.zeros(1, 1, 8, 8)).shape[1]
+    return wrap(model, k, 0).eval()
+
+
+MASKS: dict[str, str] = {
+    "quantized": "zero_grad", "saturated": "zero_grad", "noisy": "randomized", "shattered": "shattered_grad",
+}
+"""Mask -> the flag code it must raise."""
