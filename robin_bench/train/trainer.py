@@ -145,7 +145,7 @@ def fit(
     targets: TargetSampler | None = None,
     validation: tuple[Tensor, Tensor] | None = None,
     log: TextIO | None = None,
-    log_interval: float = LOG_INTERVAL_S,
+    log_interval: float | None = None,
 ) -> TrainReport:
     r"""Train ``model`` in place on ``(x, y)``: the single loop behind every ``train_*`` function.
 
@@ -173,7 +173,8 @@ def fit(
         validation (tuple[Tensor, Tensor] | None): held-out (inputs, labels of this job), or None.
             (Default: None)
         log (TextIO | None): where progress goes. (Default: ``sys.stderr``)
-        log_interval (float): seconds between plain progress lines. (Default: 10)
+        log_interval (float | None): seconds between plain progress lines; None means
+            :data:`~robin_bench.train.progress.LOG_INTERVAL_S` (10). (Default: None)
 
     Returns:
         TrainReport: per-epoch losses, accuracies, shares, learning rates, seconds, images and validation.
@@ -200,7 +201,8 @@ def fit(
     )
     stream = sys.stderr if log is None else log
     show = cfg.progress and _isatty(stream)
-    lines = ProgressLog(name, cfg.epochs, stream, interval=log_interval) if cfg.progress and not show else None
+    interval = LOG_INTERVAL_S if log_interval is None else log_interval
+    lines = ProgressLog(name, cfg.epochs, stream, interval=interval) if cfg.progress and not show else None
     rows: dict[str, list[Any]] = {f.name: [] for f in fields(TrainReport) if f.name not in ("name", "val_size")}
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
