@@ -114,8 +114,10 @@ def plot_convergence(frame: pd.DataFrame, ax: plt.Axes) -> None:
     for i, (model, g) in enumerate(frame.groupby("model", sort=False)):
         mean = g.groupby("epoch")[list(CURVES)].mean()
         color = f"C{i % 10}"
-        ax.plot(mean.index, mean["val_robust_acc"], "o-", color=color, ms=3, label=f"{model} robust")
-        ax.plot(mean.index, mean["val_clean_acc"], "--", color=color, label=f"{model} clean")
+        parts = g["component"].nunique()
+        label = str(model) if parts == 1 else f"{model} (mean of {parts} components)"
+        ax.plot(mean.index, mean["val_robust_acc"], "o-", color=color, ms=3, label=f"{label} robust")
+        ax.plot(mean.index, mean["val_clean_acc"], "--", color=color, label=f"{label} clean")
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy (held-out training data)")
     ax.set_ylim(-0.02, 1.02)
