@@ -18,6 +18,10 @@ Rows:
 - ``rb hold``: warm-up over the first half, lr held at 0.05 until the warm-up ends, then cosine to 0
   (``schedule_start="warmup"``).
 
+``--convergence E`` instead trains each kind once (seed 0) with the ``rb constant`` recipe for E epochs,
+holding out 10% of the training split (``val_fraction=0.1``), and prints the validation curves every
+5 epochs and the plateau check of :mod:`robin_bench.analysis.convergence`: is the budget enough?
+
 Every row is trained with ``--seeds`` seeds (the plain loop seeds torch's global RNG for the weights
 and its own generator for batches and starts); the table gives the mean and the per-seed values, and
 the training seconds of ``rb`` relative to ``plain``. The load average before and after is printed:
@@ -27,6 +31,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/perf/plain_pgd_at.py --seeds 0 1
     OMP_NUM_THREADS=1 python benchmarks/perf/plain_pgd_at.py --epochs 10 --seeds 0   # a quick look
+    OMP_NUM_THREADS=1 python benchmarks/perf/plain_pgd_at.py --convergence 80 --kinds flat
 """
 
 from __future__ import annotations
@@ -161,14 +166,40 @@ def robust_accuracy(model: nn.Module, x: Tensor, y: Tensor) -> tuple[float, floa
     return res.clean_acc, res.robust_acc
 
 
+def convergence(kinds: list[str], x: Tensor, y: Tensor, epochs: int) -> None:
+    """Validation curves of the ``rb constant`` recipe over ``epochs`` epochs and their plateau check."""
+    from robin_bench.analysis.convergence import summarize_convergence, training_curves  # noqa: PLC0415
+
+    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, schedule="constant", objective="pgd_at", norm="Linf",
+                      eps=EPS, steps=STEPS, warmup_epochs=epochs, val_fraction=0.1, val_steps=20, progress=False)
+    histories = {}
+    for kind in kinds:
+        torch.manual_seed(0)
+        if kind == "flat":
+            histories[kind] = [train_flat(rb.archs.build("mlp", in_shape=tuple(x.shape[1:]), n_outputs=10), x, y, cfg)]
+        else:
+            arms = [rb.archs.build("mlp", in_shape=tuple(x.shape[1:]), n_outputs=1) for _ in range(10)]
+            histories[kind] = train_robin(arms, x, y, cfg)[1]
+    frame = training_curves(histories)
+    mean = frame.groupby(["model", "epoch"])[["val_clean_acc", "val_robust_acc"]].mean().reset_index()
+    print(mean[mean["epoch"] % 5 == 0].to_string(index=False, float_format="%.3f"))
+    print(summarize_convergence(frame).to_string(index=False, float_format="%.3f"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--kinds", nargs="+", default=["flat", "robin"], choices=["flat", "robin"])
+    parser.add_argument("--convergence", type=int, default=0, metavar="E",
+                        help="instead of the table: validation curves of 'rb constant' over E epochs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     x, y = rb.datasets.load("digits", split="train")[:2]
+    if args.convergence:
+        print(f"# load average {os.getloadavg()[0]:.2f}")
+        convergence(args.kinds, x, y, args.convergence)
+        return
     xt, yt = rb.datasets.load("digits", split="test")[:2]
     print(f"# torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, 1 thread, "
           f"load average {os.getloadavg()[0]:.2f}; {x.shape[0]} train / {xt.shape[0]} test images, "

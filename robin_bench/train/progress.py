@@ -40,10 +40,14 @@ class ProgressLog:
         self.start = self.last = clock()
         self.position = ""
 
+    def due(self) -> bool:
+        """Whether ``interval`` seconds passed since the last line (callers skip computing figures otherwise)."""
+        return self.clock() - self.last >= self.interval
+
     def update(self, epoch: int, batch: int, batches: int, figures: dict[str, float]) -> bool:
         """Note batch ``batch`` (1-based) of epoch ``epoch`` (0-based) done; True when it printed a line."""
         self.position = f"epoch {epoch + 1}/{self.epochs} batch {batch}/{batches}"
-        if self.clock() - self.last < self.interval:
+        if not self.due():
             return False
         self._print(figures)
         return True

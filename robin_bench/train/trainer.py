@@ -261,7 +261,7 @@ def fit(
                     ])
                 if show:
                     bar.set_postfix(_running(sums.tolist()), refresh=False)
-                elif lines is not None:
+                elif lines is not None and lines.due():  # no device sync on the batches that print nothing
                     lines.update(epoch, i, len(batches), _running(sums.tolist()))
             s = sums.tolist()
             rows["loss"].append(s[0] / s[6])
