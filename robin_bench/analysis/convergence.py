@@ -76,10 +76,10 @@ def summarize_convergence(frame: pd.DataFrame, *, window: int = DEFAULT_WINDOW) 
 
     Returns:
         pd.DataFrame: ``model``, ``components``, ``epochs``, ``val_size`` (smallest over components), the
-        last epoch's ``val_clean_acc`` and ``val_robust_acc`` (means over components), ``clean_gain`` and
-        ``robust_gain`` (largest over components), ``tolerance`` (of the component curve closest to
-        failing: largest gain minus tolerance) and ``plateaued`` (True or False; None when a component has
-        no validation or the model has at most ``window`` epochs, so nothing earlier to compare with).
+        last epoch's ``val_clean_acc`` and ``val_robust_acc`` (means over components); per curve the
+        ``*_gain`` and ``*_tolerance`` of the component closest to failing (largest gain minus tolerance);
+        and ``plateaued`` (True or False; None when a component has no validation or the model has at most
+        ``window`` epochs, so nothing earlier to compare with).
 
     Example::
 
@@ -96,15 +96,15 @@ def summarize_convergence(frame: pd.DataFrame, *, window: int = DEFAULT_WINDOW) 
                                "val_size": int(g["val_size"].min()),
                                "val_clean_acc": float(last["val_clean_acc"].mean()),
                                "val_robust_acc": float(last["val_robust_acc"].mean()),
-                               "clean_gain": math.nan, "robust_gain": math.nan, "tolerance": math.nan,
-                               "plateaued": None}
+                               "clean_gain": math.nan, "clean_tolerance": math.nan,
+                               "robust_gain": math.nan, "robust_tolerance": math.nan, "plateaued": None}
         if epochs > window and all(c["val_clean_acc"].notna().all() and len(c) == epochs for c in parts):
             checks = [check for c in parts for check in _checks(c, window)]
-            row["clean_gain"] = max(gain for curve, gain, _ in checks if curve == "val_clean_acc")
-            row["robust_gain"] = max(gain for curve, gain, _ in checks if curve == "val_robust_acc")
-            _, gain, tol = max(checks, key=lambda t: t[1] - t[2])
-            row["tolerance"] = tol
-            row["plateaued"] = gain <= tol
+            for curve in CURVES:
+                prefix = curve.removeprefix("val_").removesuffix("_acc")
+                _, gain, tol = max((t for t in checks if t[0] == curve), key=lambda t: t[1] - t[2])
+                row[f"{prefix}_gain"], row[f"{prefix}_tolerance"] = gain, tol
+            row["plateaued"] = all(gain <= tol for _, gain, tol in checks)
         out.append(row)
     return pd.DataFrame(out)
 

@@ -48,7 +48,8 @@ def test_plateau_rule_against_one_standard_error() -> None:
     assert bool(s.loc["flat", "plateaued"])
     assert not s.loc["robin", "plateaued"]  # one arm still rising: the model has not plateaued
     assert s.loc["robin", "robust_gain"] == pytest.approx(0.2) and s.loc["robin", "clean_gain"] == pytest.approx(0.0)
-    assert s.loc["robin", "tolerance"] == pytest.approx(math.sqrt(0.7 * 0.3 / 100))
+    assert s.loc["robin", "robust_tolerance"] == pytest.approx(math.sqrt(0.7 * 0.3 / 100))
+    assert s.loc["robin", "clean_tolerance"] == pytest.approx(math.sqrt(0.8 * 0.2 / 100))  # 0 - 0.04 on both arms
     assert s.loc["robin", "val_robust_acc"] == pytest.approx((0.80 + 0.70) / 2)
     assert bool(s.loc["small", "plateaued"]) and s.loc["small", "robust_gain"] == pytest.approx(0.04)
     assert summarize_convergence(frame, window=7)["plateaued"].isna().all()  # nothing earlier to compare with
