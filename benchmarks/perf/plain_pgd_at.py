@@ -18,7 +18,7 @@ Rows:
 - ``rb hold``: warm-up over the first half, lr held at 0.05 until the warm-up ends, then cosine to 0
   (``schedule_start="warmup"``).
 
-``--convergence E`` instead trains each kind once (seed 0) with the ``rb constant`` recipe for E epochs,
+``--convergence E`` instead trains each kind once (seed 0) with the ``rb hold`` recipe for E epochs,
 holding out 10% of the training split (``val_fraction=0.1``), and prints the validation curves every
 5 epochs and the plateau check of :mod:`robin_bench.analysis.convergence`: is the budget enough?
 
@@ -167,11 +167,14 @@ def robust_accuracy(model: nn.Module, x: Tensor, y: Tensor) -> tuple[float, floa
 
 
 def convergence(kinds: list[str], x: Tensor, y: Tensor, epochs: int) -> None:
-    """Validation curves of the ``rb constant`` recipe over ``epochs`` epochs and their plateau check."""
+    """Validation curves of the ``rb hold`` recipe over ``epochs`` epochs and their plateau check."""
     from robin_bench.analysis.convergence import summarize_convergence, training_curves  # noqa: PLC0415
 
-    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, schedule="constant", objective="pgd_at", norm="Linf",
-                      eps=EPS, steps=STEPS, warmup_epochs=epochs, val_fraction=0.1, val_steps=20, progress=False)
+    hold = RECIPES[-1]
+    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, schedule=hold.schedule,  # type: ignore[arg-type]
+                      schedule_start=hold.schedule_start, objective="pgd_at", norm="Linf", eps=EPS, steps=STEPS,
+                      warmup_epochs=round(hold.warmup_share * epochs), val_fraction=0.1, val_steps=20,
+                      progress=False)
     histories = {}
     for kind in kinds:
         torch.manual_seed(0)
@@ -192,7 +195,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--kinds", nargs="+", default=["flat", "robin"], choices=["flat", "robin"])
     parser.add_argument("--convergence", type=int, default=0, metavar="E",
-                        help="instead of the table: validation curves of 'rb constant' over E epochs")
+                        help="instead of the table: validation curves of 'rb hold' over E epochs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     x, y = rb.datasets.load("digits", split="train")[:2]
