@@ -110,6 +110,11 @@ def _check_models(name: str, suite: Suite) -> None:
                 f"analysis {name!r} needs {need} model(s) of kind {kind!r} in suite {suite.name}, "
                 f"found {found}; add them under 'models'"
             )
+    if name == "convergence" and not any((m.train or {}).get("val_fraction") for m in suite.models):
+        raise RobinBenchError(
+            f"analysis 'convergence' needs models trained with a validation split; set train.val_fraction "
+            f"(e.g. 0.1) for at least one model of suite {suite.name}"
+        )
 
 
 def _coherence(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -180,11 +185,6 @@ def _convergence(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
     store = Store(r.suite.output_dir)
     names = [n for n, mp in make_plan(r.suite, store).models.items() if mp.train is not None and mp.train.val_fraction]
-    if not names:
-        raise RobinBenchError(
-            f"analysis 'convergence' needs models trained with a validation split; set train.val_fraction "
-            f"(e.g. 0.1) for at least one model of suite {r.suite.name}"
-        )
     for name in names:
         r.model(name)  # trained and cached if the run did not need it
     plan = make_plan(r.suite, store)

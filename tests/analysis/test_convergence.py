@@ -13,8 +13,8 @@ from robin_bench.analysis.run import ANALYSES, run
 from robin_bench.errors import RobinBenchError
 from tests.bench.tiny_suite import HIERARCHY, MODELS, write_suite
 
-EPOCHS = 7
-VAL = {"epochs": EPOCHS, "val_fraction": 0.25, "val_steps": 2, "objective": "pgd_at", "eps": 0.1, "steps": 2}
+EPOCHS = 6  # > the plateau window (5), so the check runs
+VAL = {"epochs": EPOCHS, "val_fraction": 0.25, "val_steps": 1, "objective": "pgd_at", "eps": 0.1, "steps": 1}
 TINY = {
     "name": "tiny_convergence",
     "dataset": {"name": "digits", "n_examples": 8, "n_train": 80, "classes": [0, 1, 2, 3]},
@@ -77,7 +77,8 @@ def test_analyze_convergence_on_a_tiny_suite(tmp_path: Path) -> None:
     assert "## Analysis: Validation accuracy per epoch" in written[-1].read_text()
 
 
-def test_suite_without_validation_is_named(tmp_path: Path) -> None:
+def test_suite_without_validation_is_refused_before_any_compute(tmp_path: Path) -> None:
     suite = write_suite(tmp_path, {**TINY, "models": MODELS[:1]})
     with pytest.raises(RobinBenchError, match="set train.val_fraction"):
         run("convergence", suite)
+    assert not (suite.output_dir / "results.csv").exists(), "refused before any training"
