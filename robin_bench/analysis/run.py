@@ -110,6 +110,10 @@ def _check_models(name: str, suite: Suite) -> None:
                 f"analysis {name!r} needs {need} model(s) of kind {kind!r} in suite {suite.name}, "
                 f"found {found}; add them under 'models'"
             )
+
+
+def _check_validation(name: str, suite: Suite) -> None:
+    """``RobinBenchError`` before any compute when ``convergence`` runs on a suite without a validation split."""
     if name == "convergence" and not any((m.train or {}).get("val_fraction") for m in suite.models):
         raise RobinBenchError(
             f"analysis 'convergence' needs models trained with a validation split; set train.val_fraction "
@@ -244,6 +248,7 @@ def run(
     loaded = suite if isinstance(suite, Suite) else load_suite(suite)
     loaded = loaded.with_output(out_dir)
     _check_models(name, loaded)
+    _check_validation(name, loaded)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise RobinBenchError(f"repeats={repeats!r} class orderings for 'complexity'; give an integer >= 1")
     compute, plot, title = _RUNNERS[name]
