@@ -89,7 +89,8 @@ class TrainReport:
         epochs = len(d["loss"])
         values: dict[str, Any] = {"val_clean_acc": [math.nan] * epochs, "val_robust_acc": [math.nan] * epochs}
         values |= {f.name: d[f.name] for f in fields(cls) if f.name in d}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        converted: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**converted)
 
 
 def derive_seed(seed: int, *keys: object) -> int:
