@@ -22,6 +22,11 @@ Rows:
 holding out 10% of the training split (``val_fraction=0.1``), and prints the validation curves every
 5 epochs and the plateau check of :mod:`robin_bench.analysis.convergence`: is the budget enough?
 
+``--timing R`` instead times the two trainers on one flat model and on one ROBIN arm (class 3), 10 epochs
+each of the constant recipe, plain and ours alternating R times (which one runs first alternating too),
+and prints the median of the per-pair ratios ours / plain: on a shared machine this is the time
+figure to quote, the table's seconds come from rows run minutes apart under different loads.
+
 Every row is trained with ``--seeds`` seeds (the plain loop seeds torch's global RNG for the weights
 and its own generator for batches and starts); the table gives the mean and the per-seed values, and
 the training seconds of ``rb`` relative to ``plain``. The load average before and after is printed:
@@ -33,6 +38,7 @@ Usage::
     OMP_NUM_THREADS=1 python benchmarks/perf/plain_pgd_at.py --epochs 10 --seeds 0   # a quick look
     OMP_NUM_THREADS=1 python benchmarks/perf/plain_pgd_at.py --recipes "plain constant" "rb constant"
     OMP_NUM_THREADS=1 python benchmarks/perf/plain_pgd_at.py --convergence 40
+    OMP_NUM_THREADS=1 python benchmarks/perf/plain_pgd_at.py --timing 5
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +64,8 @@ EPS = 0.1
 STEPS = 10
 BATCH = 128
 LR = 0.05
+SHAPE = (1, 8, 8)
+"""Input shape of the digits images."""
 
 
 @dataclass(frozen=True)
@@ -65,9 +74,9 @@ class Recipe:
 
     label: str
     trainer: str
-    schedule: str
+    schedule: Literal["constant", "cosine"]
     warmup_share: float
-    schedule_start: int | str = 0
+    schedule_start: int | Literal["warmup"] = 0
 
 
 RECIPES = (
@@ -139,9 +148,8 @@ def train(recipe: Recipe, kind: str, x: Tensor, y: Tensor, epochs: int, seed: in
     """A trained flat model or ROBIN classifier and its training seconds."""
     warmup = round(recipe.warmup_share * epochs)
     torch.manual_seed(seed)
-    shape = tuple(x.shape[1:])
-    nets = [rb.archs.build("mlp", in_shape=shape, n_outputs=10)] if kind == "flat" else [
-        rb.archs.build("mlp", in_shape=shape, n_outputs=1) for _ in range(10)]
+    nets = [rb.archs.build("mlp", in_shape=SHAPE, n_outputs=10)] if kind == "flat" else [
+        rb.archs.build("mlp", in_shape=SHAPE, n_outputs=1) for _ in range(10)]
     t0 = time.perf_counter()
     if recipe.trainer == "plain":
         for i, net in enumerate(nets):
@@ -150,7 +158,7 @@ def train(recipe: Recipe, kind: str, x: Tensor, y: Tensor, epochs: int, seed: in
                       schedule=recipe.schedule, seed=seed * 100 + i)
         model: nn.Module = nets[0] if kind == "flat" else rb.RobinClassifier(nets)
     else:
-        cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, schedule=recipe.schedule,  # type: ignore[arg-type]
+        cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, schedule=recipe.schedule,
                           schedule_start=recipe.schedule_start, objective="pgd_at", norm="Linf", eps=EPS,
                           steps=STEPS, warmup_epochs=warmup, balanced=True, seed=seed, progress=False)
         if kind == "flat":
@@ -172,7 +180,7 @@ def convergence(kinds: list[str], x: Tensor, y: Tensor, epochs: int) -> None:
     from robin_bench.analysis.convergence import summarize_convergence, training_curves  # noqa: PLC0415
 
     hold = RECIPES[-1]
-    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, schedule=hold.schedule,  # type: ignore[arg-type]
+    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, schedule=hold.schedule,
                       schedule_start=hold.schedule_start, objective="pgd_at", norm="Linf", eps=EPS, steps=STEPS,
                       warmup_epochs=round(hold.warmup_share * epochs), val_fraction=0.1, val_steps=20,
                       progress=False)
@@ -180,14 +188,48 @@ def convergence(kinds: list[str], x: Tensor, y: Tensor, epochs: int) -> None:
     for kind in kinds:
         torch.manual_seed(0)
         if kind == "flat":
-            histories[kind] = [train_flat(rb.archs.build("mlp", in_shape=tuple(x.shape[1:]), n_outputs=10), x, y, cfg)]
+            histories[kind] = [train_flat(rb.archs.build("mlp", in_shape=SHAPE, n_outputs=10), x, y, cfg)]
         else:
-            arms = [rb.archs.build("mlp", in_shape=tuple(x.shape[1:]), n_outputs=1) for _ in range(10)]
+            arms = [rb.archs.build("mlp", in_shape=SHAPE, n_outputs=1) for _ in range(10)]
             histories[kind] = train_robin(arms, x, y, cfg)[1]
     frame = training_curves(histories)
     mean = frame.groupby(["model", "epoch"])[["val_clean_acc", "val_robust_acc"]].mean().reset_index()
     print(mean[mean["epoch"] % 5 == 0].to_string(index=False, float_format="%.3f"))
     print(summarize_convergence(frame).to_string(index=False, float_format="%.3f"))
+
+
+def timing(x: Tensor, y: Tensor, repeats: int) -> None:
+    """Median ratio ours / plain of the training seconds of one flat model and one ROBIN arm, alternating."""
+    from robin_bench.train.decomposed import train_arm  # noqa: PLC0415
+
+    epochs = 10
+    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, schedule="constant", objective="pgd_at", norm="Linf",
+                      eps=EPS, steps=STEPS, warmup_epochs=epochs, progress=False)
+    runs: dict[str, dict[str, Callable[[nn.Module], object]]] = {
+        "flat": {"plain": lambda net: plain_fit(net, x, y, binary=False, epochs=epochs, warmup=epochs,
+                                                schedule="constant", seed=0),
+                 "rb": lambda net: train_flat(net, x, y, cfg)},
+        "arm": {"plain": lambda net: plain_fit(net, x, (y == 3).long(), binary=True, epochs=epochs, warmup=epochs,
+                                               schedule="constant", seed=0),
+                "rb": lambda net: train_arm(net, x, y, 3, cfg)},
+    }
+    for what, fns in runs.items():
+        ratios: list[float] = []
+        seconds: dict[str, list[float]] = {"plain": [], "rb": []}
+        for rep in range(repeats):
+            pair = {}
+            for who in ("plain", "rb") if rep % 2 == 0 else ("rb", "plain"):
+                torch.manual_seed(0)
+                net = rb.archs.build("mlp", in_shape=SHAPE, n_outputs=10 if what == "flat" else 1)
+                t0 = time.perf_counter()
+                fns[who](net)
+                pair[who] = time.perf_counter() - t0
+                seconds[who].append(pair[who])
+            ratios.append(pair["rb"] / pair["plain"])
+        print(f"# {what}: {epochs} epochs, plain median {statistics.median(seconds['plain']):.2f} s, rb median "
+              f"{statistics.median(seconds['rb']):.2f} s, median ratio rb / plain {statistics.median(ratios):.2f} "
+              f"(per pair {', '.join(f'{r:.2f}' for r in ratios)}); load average {os.getloadavg()[0]:.2f}",
+              flush=True)
 
 
 def main() -> None:
@@ -199,9 +241,16 @@ def main() -> None:
                         metavar="LABEL", help="rows to run (default: all); e.g. 'plain constant' 'rb constant'")
     parser.add_argument("--convergence", type=int, default=0, metavar="E",
                         help="instead of the table: validation curves of 'rb hold' over E epochs")
+    parser.add_argument("--timing", type=int, default=0, metavar="R",
+                        help="instead of the table: R alternating timings of plain vs ours (one flat model, one arm)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     x, y = rb.datasets.load("digits", split="train")[:2]
+    if args.timing:
+        print(f"# load average {os.getloadavg()[0]:.2f}")
+        train(RECIPES[0], "flat", x, y, 1, 0)  # untimed: the first call pays one-off costs
+        timing(x, y, args.timing)
+        return
     if args.convergence:
         print(f"# load average {os.getloadavg()[0]:.2f}")
         convergence(args.kinds, x, y, args.convergence)
