@@ -6,6 +6,7 @@ from robin_bench.analysis.attack_sweep import attack_sweep
 from robin_bench.analysis.boundary import bisect_eps, boundary_distance, min_norm
 from robin_bench.analysis.coherence import arm_gradients, coherence, gradient_coherence, summarize_coherence
 from robin_bench.analysis.complexity import class_orderings, complexity_labels, summarize_complexity, task_complexity
+from robin_bench.analysis.convergence import summarize_convergence, training_curves
 from robin_bench.analysis.io import write_analysis
 from robin_bench.analysis.run import ANALYSES, run
 from robin_bench.analysis.transfer import transferability
@@ -30,7 +31,9 @@ __all__ = [
     "run",
     "summarize_coherence",
     "summarize_complexity",
+    "summarize_convergence",
     "task_complexity",
+    "training_curves",
     "transferability",
     "two_stage_robustness",
     "write_analysis",

@@ -11,6 +11,8 @@ resumes finished cells), then the analysis loads the models it needs from the ru
 - ``two_stage``: the first ``har`` model's components, composed by argmax; the first ``flat`` as baseline.
 - ``transfer``: the first ``robin`` model as victim, the first ``flat`` as surrogate.
 - ``attack_sweep``: the first ``robin`` model; the first ``flat`` as baseline.
+- ``convergence``: every trained model with ``train.val_fraction > 0``: its per-epoch validation curves,
+  read from the training reports in its cached checkpoint.
 
 Norm and eps come from the suite's first threat model (``boundary``: the suite's norms first, then the other
 of L2 and Linf; the figure shows the first).
@@ -29,6 +31,7 @@ from robin_bench.analysis.attack_sweep import attack_sweep, plot_attack_sweep
 from robin_bench.analysis.boundary import DEFAULT_EPS_MAX, boundary_distance, plot_distance, summarize_distance
 from robin_bench.analysis.coherence import gradient_coherence, plot_coherence, summarize_coherence
 from robin_bench.analysis.complexity import plot_complexity, summarize_complexity, task_complexity
+from robin_bench.analysis.convergence import plot_convergence, summarize_convergence, training_curves
 from robin_bench.analysis.io import ANALYSIS_DIRNAME, Plotter, section_table, write_analysis, write_section
 from robin_bench.analysis.transfer import plot_transfer, transferability
 from robin_bench.analysis.two_stage import TwoStageClassifier, plot_two_stage, two_stage_robustness
@@ -38,7 +41,9 @@ from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_text
 from robin_bench.registry import did_you_mean
 
-ANALYSES: tuple[str, ...] = ("coherence", "boundary", "complexity", "two_stage", "transfer", "attack_sweep")
+ANALYSES: tuple[str, ...] = (
+    "coherence", "boundary", "complexity", "two_stage", "transfer", "attack_sweep", "convergence",
+)
 COMPLEXITY_REPEATS = 5
 """Default class orderings R of ``complexity`` (the paper: 20); small enough for a CPU."""
 
@@ -91,6 +96,7 @@ _NEEDS: dict[str, dict[str, int]] = {
     "two_stage": {"har": 1},
     "transfer": {"robin": 1, "flat": 1},
     "attack_sweep": {"robin": 1},
+    "convergence": {},
 }
 """Models of each kind an analysis needs in the suite (see the module docstring for which it uses)."""
 
@@ -104,6 +110,15 @@ def _check_models(name: str, suite: Suite) -> None:
                 f"analysis {name!r} needs {need} model(s) of kind {kind!r} in suite {suite.name}, "
                 f"found {found}; add them under 'models'"
             )
+
+
+def _check_validation(name: str, suite: Suite) -> None:
+    """``RobinBenchError`` before any compute when ``convergence`` runs on a suite without a validation split."""
+    if name == "convergence" and not any((m.train or {}).get("val_fraction") for m in suite.models):
+        raise RobinBenchError(
+            f"analysis 'convergence' needs models trained with a validation split; set train.val_fraction "
+            f"(e.g. 0.1) for at least one model of suite {suite.name}"
+        )
 
 
 def _coherence(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -167,6 +182,27 @@ def _attack_sweep(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     return attack_sweep(robin, x, y, norm=norm, eps=eps, baseline=baseline, batch_size=r.suite.batch_size), None
 
 
+def _convergence(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    from robin_bench.bench.planner import make_plan  # noqa: PLC0415
+    from robin_bench.bench.store import Store  # noqa: PLC0415
+    from robin_bench.models.checkpoint import read_sidecar  # noqa: PLC0415
+
+    store = Store(r.suite.output_dir)
+    names = [n for n, mp in make_plan(r.suite, store).models.items() if mp.train is not None and mp.train.val_fraction]
+    for name in names:
+        r.model(name)  # trained and cached if the run did not need it
+    plan = make_plan(r.suite, store)
+    histories = {}
+    for name in names:
+        path = plan.models[name].checkpoint
+        metrics = read_sidecar(path).get("metrics") if path is not None else None
+        if not metrics or "reports" not in metrics:
+            raise RobinBenchError(f"model {name!r} of suite {r.suite.name} has no training reports in {path}")
+        histories[name] = metrics["reports"]
+    frame = training_curves(histories)
+    return frame, summarize_convergence(frame)
+
+
 _RUNNERS: dict[str, tuple[Callable[[_Run], tuple[pd.DataFrame, pd.DataFrame | None]], Plotter, str]] = {
     "coherence": (_coherence, plot_coherence, "Gradient coherence (ROBIN Figure 6)"),
     "boundary": (_boundary, plot_distance, "Distance to the decision boundary (ROBIN Figure 1)"),
@@ -174,6 +210,7 @@ _RUNNERS: dict[str, tuple[Callable[[_Run], tuple[pd.DataFrame, pd.DataFrame | No
     "two_stage": (_two_stage, plot_two_stage, "Two-stage classifier attacks (ROBIN Figure 8)"),
     "transfer": (_transfer, plot_transfer, "Transfer from the multiclass model (ROBIN Figure 7)"),
     "attack_sweep": (_attack_sweep, plot_attack_sweep, "ROBIN attack strategies vs eps (ROBIN Figure 5)"),
+    "convergence": (_convergence, plot_convergence, "Validation accuracy per epoch (training budgets)"),
 }
 
 
@@ -211,6 +248,7 @@ def run(
     loaded = suite if isinstance(suite, Suite) else load_suite(suite)
     loaded = loaded.with_output(out_dir)
     _check_models(name, loaded)
+    _check_validation(name, loaded)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise RobinBenchError(f"repeats={repeats!r} class orderings for 'complexity'; give an integer >= 1")
     compute, plot, title = _RUNNERS[name]

@@ -176,7 +176,7 @@ class _Context:
             "arch": mp.spec.arch, "in_shape": tuple(x.shape[1:]), "n_classes": n_classes,
             "hierarchy": self.hierarchy if mp.spec.kind == "har" else None, "mean": info.mean, "std": info.std,
         }
-        cfg = mp.train.__class__.from_dict({**mp.train.to_dict(), "progress": self.progress})
+        cfg = mp.train.__class__.from_dict({**mp.train.to_dict(), "progress": True})  # bar on a terminal, else lines
         torch.manual_seed(cfg.seed)
         return build_model(mp.spec.kind, **kwargs).to(self.device), kwargs, cfg
 

@@ -38,9 +38,16 @@ class TrainConfig:
         lr (float): initial learning rate, > 0. (Default: 0.1)
         momentum (float): SGD momentum in [0, 1). (Default: 0.9)
         weight_decay (float): L2 penalty, >= 0. (Default: 5e-4)
-        schedule (str): ``"cosine"`` (to 0 over ``epochs``), ``"step"`` (times ``gamma`` at each of
-            ``milestones``) or ``"constant"``. (Default: ``"cosine"``)
-        milestones (tuple[int, ...]): epochs (0-based, ascending) where the step schedule decays. (Default: ())
+        schedule (str): ``"cosine"`` (to 0 over the epochs from ``schedule_start`` to ``epochs``), ``"step"``
+            (times ``gamma`` at each of ``milestones``) or ``"constant"``. (Default: ``"cosine"``)
+        schedule_start (int | str): epoch (0-based) at which ``schedule`` starts; before it the learning rate
+            is held at ``lr``, and the schedule counts its epochs from there (cosine decays over
+            ``epochs - schedule_start`` epochs, step milestones count from it). ``"warmup"`` means
+            ``min(warmup_epochs, epochs)``: the decay starts only once ROBIN's warm-up has made the batches
+            fully adversarial. With 0 and a warm-up, a cosine rate is at ``lr / 2`` when the warm-up is
+            half way and near 0 when it ends. (Default: 0)
+        milestones (tuple[int, ...]): epochs (counted from ``schedule_start``, ascending) where the step
+            schedule decays. (Default: ())
         gamma (float): step-schedule decay factor in (0, 1]. (Default: 0.1)
         objective (str): ``"standard"``, ``"pgd_at"``, ``"pgd_at_targeted"``, ``"trades"`` or ``"mart"``.
             (Default: ``"standard"``)
@@ -54,8 +61,18 @@ class TrainConfig:
             ``warmup_epochs=epochs`` is the ROBIN paper's setting (Appendix B.3). (Default: 0)
         augment (bool): random crop (pad 4) and horizontal flip. (Default: False)
         balanced (bool): ROBIN arms see equal positives and negatives per batch. (Default: True)
-        seed (int): seed of sampling, augmentation, attack starts and targets. (Default: 0)
-        progress (bool): a progress bar per epoch (only when stderr is a terminal). (Default: True)
+        val_fraction (float): share of the training data held out for validation, in [0, 1): a seeded split
+            stratified by class (:func:`robin_bench.train.validation.holdout`); the model trains on the rest
+            and each epoch's report holds clean and robust accuracy on the held-out part. 0 turns
+            validation off. (Default: 0.0)
+        val_eps (float | None): radius of the validation PGD in the norm ``norm``; None means ``eps``.
+            (Default: None)
+        val_steps (int): steps of the validation PGD (untargeted cross-entropy, step ``2.5 * val_eps /
+            val_steps``, one random start), >= 1. (Default: 10)
+        seed (int): seed of sampling, augmentation, attack starts, targets and the validation split. (Default: 0)
+        progress (bool): report progress on stderr: on a terminal a bar per epoch with the running loss
+            and accuracy, otherwise a plain line at least every 10 s of training and one at the end of
+            each component. (Default: True)
 
     Example::
 
@@ -70,6 +87,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: Schedule = "cosine"
+    schedule_start: int | Literal["warmup"] = 0
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
     objective: str = "standard"
@@ -81,6 +99,9 @@ class TrainConfig:
     warmup_epochs: int = 0
     augment: bool = False
     balanced: bool = True
+    val_fraction: float = 0.0
+    val_eps: float | None = None
+    val_steps: int = 10
     seed: int = 0
     progress: bool = True
 
@@ -91,13 +112,19 @@ class TrainConfig:
         self._check_choices()
 
     def _check_ints(self) -> None:
-        for name, low in (("epochs", 1), ("batch_size", 2), ("steps", 1), ("warmup_epochs", 0), ("seed", 0)):
+        ints = (("epochs", 1), ("batch_size", 2), ("steps", 1), ("warmup_epochs", 0), ("val_steps", 1), ("seed", 0))
+        for name, low in ints:
             v = getattr(self, name)
             if not _is_int(v) or v < low:
                 raise RobinBenchError(f"TrainConfig.{name}={v!r}; expected an integer >= {low}")
         for name in ("augment", "balanced", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise RobinBenchError(f"TrainConfig.{name}={getattr(self, name)!r}; expected true or false")
+        start = self.schedule_start
+        if start != "warmup" and (not _is_int(start) or not 0 <= start <= self.epochs):
+            raise RobinBenchError(
+                f"TrainConfig.schedule_start={start!r}; expected an epoch in 0..epochs={self.epochs} or 'warmup'"
+            )
         ms = self.milestones
         if any(not _is_int(m) or m < 1 for m in ms) or list(ms) != sorted(set(ms)):
             raise RobinBenchError(
@@ -120,6 +147,10 @@ class TrainConfig:
             raise RobinBenchError(
                 f"TrainConfig.alpha={self.alpha!r}; expected a number > 0 or None (2.5 * eps / steps)"
             )
+        if not _is_number(self.val_fraction) or not 0 <= self.val_fraction < 1:
+            raise RobinBenchError(f"TrainConfig.val_fraction={self.val_fraction!r}; expected a number in [0, 1)")
+        if self.val_eps is not None and (not _is_number(self.val_eps) or self.val_eps < 0):
+            raise RobinBenchError(f"TrainConfig.val_eps={self.val_eps!r}; expected a number >= 0 or None (eps)")
         if self.norm == "Linf" and self.eps > 1:
             raise RobinBenchError(
                 f"TrainConfig.eps={self.eps} exceeds the [0, 1] input range for Linf; did you mean {self.eps}/255?"
@@ -140,6 +171,18 @@ class TrainConfig:
     def step_size(self) -> float:
         """The PGD step size: ``alpha``, or ``2.5 * eps / steps`` when ``alpha`` is None."""
         return 2.5 * self.eps / self.steps if self.alpha is None else self.alpha
+
+    @property
+    def decay_start(self) -> int:
+        """The epoch at which the learning-rate schedule starts (``schedule_start`` with ``"warmup"`` resolved)."""
+        if self.schedule_start == "warmup":
+            return min(self.warmup_epochs, self.epochs)
+        return self.schedule_start
+
+    @property
+    def validation_eps(self) -> float:
+        """The radius of the validation PGD: ``val_eps``, or ``eps`` when ``val_eps`` is None."""
+        return self.eps if self.val_eps is None else self.val_eps
 
     @property
     def adversarial(self) -> bool:

@@ -18,7 +18,7 @@ from robin_bench.models.har import HARClassifier
 from robin_bench.models.robin import RobinClassifier
 from robin_bench.train.config import TrainConfig
 from robin_bench.train.objectives import coarse_targets_outside_group, targets_other_class
-from robin_bench.train.trainer import TrainReport, check_training_data, derive_seed, fit, output_width
+from robin_bench.train.trainer import TrainReport, check_training_data, derive_seed, fit, output_width, split_validation
 
 
 class TwoClassView(nn.Module):
@@ -46,7 +46,10 @@ class TwoClassView(nn.Module):
 def train_arm(arm: nn.Module, x: Tensor, y: Tensor, cls: int, cfg: TrainConfig) -> TrainReport:
     r"""Train ROBIN arm ``cls`` in place, one-vs-all on labels ``1[y == cls]`` (ROBIN Algorithm 1).
 
-    With ``cfg.balanced`` every batch holds equal positives and negatives (ROBIN Appendix B.3).
+    With ``cfg.balanced`` every batch holds equal positives and negatives (ROBIN Appendix B.3). With
+    ``cfg.val_fraction > 0`` the arm holds out the same samples as every other arm of the model (the split is
+    stratified by the multiclass labels) and reports its binary validation accuracies per epoch: there is
+    no aggregated ROBIN model while one arm trains, since the arms are independent jobs.
 
     Arguments:
         arm (nn.Module): (N, C, H, W) in [0, 1] -> (N, 1) logit of "x is class ``cls``".
@@ -69,10 +72,12 @@ def train_arm(arm: nn.Module, x: Tensor, y: Tensor, cls: int, cfg: TrainConfig) 
             "objective 'pgd_at_targeted' needs a hierarchy and applies to flat and HAR models, not ROBIN arms; "
             "use 'pgd_at'"
         )
+    x, y, val = split_validation(x, y, cfg)
     labels = (y == cls).long()
     positive = labels.bool() if cfg.balanced else None
+    validation = None if val is None else (val[0], (val[1] == cls).long())
     return fit(TwoClassView(arm), x, labels, cfg, name=f"arm {cls}", seed=derive_seed(cfg.seed, "arm", cls),
-               positive=positive)
+               positive=positive, validation=validation)
 
 
 def train_robin(
@@ -109,8 +114,10 @@ def train_har_coarse(coarse: nn.Module, hierarchy: Hierarchy, x: Tensor, y: Tens
     check_training_data(x, y, hierarchy.n_fine, "train_har coarse")
     _check_width(coarse, x, hierarchy.n_coarse, "coarse network")
     targets = coarse_targets_outside_group(hierarchy) if cfg.objective == "pgd_at_targeted" else None
+    x, y, val = split_validation(x, y, cfg)
+    validation = None if val is None else (val[0], hierarchy.coarse_of(val[1]))
     return fit(coarse, x, hierarchy.coarse_of(y), cfg, name="coarse", seed=derive_seed(cfg.seed, "coarse"),
-               targets=targets)
+               targets=targets, validation=validation)
 
 
 def train_har_fine(
@@ -120,9 +127,11 @@ def train_har_fine(
 
     Labels are positions within the group (``hierarchy.position_in_group``). A fine network sees only
     its own group, so under ``pgd_at_targeted`` its targets are drawn uniformly from the other fine
-    classes of the group.
+    classes of the group. With ``cfg.val_fraction > 0`` it validates on the held-out samples of its group
+    (none when the split holds out none of them).
     """
     check_training_data(x, y, hierarchy.n_fine, f"train_har fine {z}")
+    x, y, val = split_validation(x, y, cfg)
     members = hierarchy.coarse_of(y) == z
     if not bool(members.any()):
         raise RobinBenchError(
@@ -132,8 +141,12 @@ def train_har_fine(
     size = len(hierarchy.fine_classes(z))
     _check_width(fine, x, size, f"fine network {z}")
     targets = targets_other_class(size) if cfg.objective == "pgd_at_targeted" else None
-    labels = hierarchy.position_in_group.to(y.device)[y[members]]
-    return fit(fine, x[members], labels, cfg, name=f"fine {z}", seed=derive_seed(cfg.seed, "fine", z), targets=targets)
+    position = hierarchy.position_in_group.to(y.device)
+    validation = None
+    if val is not None and bool((held := hierarchy.coarse_of(val[1]) == z).any()):
+        validation = (val[0][held], position[val[1][held]])
+    return fit(fine, x[members], position[y[members]], cfg, name=f"fine {z}", seed=derive_seed(cfg.seed, "fine", z),
+               targets=targets, validation=validation)
 
 
 def _check_width(net: nn.Module, x: Tensor, expected: int, what: str) -> None:

@@ -11,18 +11,26 @@ from robin_bench.train.config import TrainConfig
 def learning_rate(cfg: TrainConfig, epoch: int) -> float:
     r"""The learning rate of epoch ``epoch`` (0-based).
 
-    ``cosine``: ``lr * (1 + cos(pi * epoch / epochs)) / 2``; ``step``: ``lr * gamma ** m`` with ``m`` the
-    number of milestones <= ``epoch``; ``constant``: ``lr``.
+    Before ``s = cfg.decay_start`` the rate is held at ``lr``; from there, with ``e = epoch - s`` the
+    schedule's own epoch count: ``cosine``: ``lr * (1 + cos(pi * e / (epochs - s))) / 2``; ``step``:
+    ``lr * gamma ** m`` with ``m`` the number of milestones <= ``e``; ``constant``: ``lr``.
 
     Example::
 
         >>> learning_rate(TrainConfig(lr=0.1, schedule="step", milestones=(10,)), 10)
         0.010000000000000002
+        >>> cfg = TrainConfig(lr=0.1, epochs=4, warmup_epochs=2, schedule_start="warmup")
+        >>> [learning_rate(cfg, e) for e in range(4)]
+        [0.1, 0.1, 0.1, 0.05]
     """
+    start = cfg.decay_start
+    if epoch < start:
+        return cfg.lr
+    e = epoch - start
     if cfg.schedule == "cosine":
-        return cfg.lr * (1 + math.cos(math.pi * epoch / cfg.epochs)) / 2
+        return cfg.lr * (1 + math.cos(math.pi * e / (cfg.epochs - start))) / 2
     if cfg.schedule == "step":
-        return cfg.lr * cfg.gamma ** bisect.bisect_right(cfg.milestones, epoch)
+        return cfg.lr * cfg.gamma ** bisect.bisect_right(cfg.milestones, e)
     return cfg.lr
 
 

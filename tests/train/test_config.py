@@ -36,6 +36,11 @@ def test_unknown_key_names_key_and_source() -> None:
         ({"alpha": -1.0}, "alpha"),
         ({"augment": 1}, "augment"),
         ({"steps": True}, "steps"),
+        ({"schedule_start": 11}, r"schedule_start=11; expected an epoch in 0..epochs=10 or 'warmup'"),
+        ({"schedule_start": "warm"}, "schedule_start='warm'"),
+        ({"val_fraction": 1.0}, r"val_fraction=1.0; expected a number in \[0, 1\)"),
+        ({"val_eps": -0.1}, "val_eps=-0.1"),
+        ({"val_steps": 0}, "val_steps=0"),
     ],
 )
 def test_bad_values_are_named(kwargs: dict, pattern: str) -> None:
@@ -46,3 +51,12 @@ def test_bad_values_are_named(kwargs: dict, pattern: str) -> None:
 def test_step_size_defaults_to_madry_rule() -> None:
     assert TrainConfig(eps=0.3, steps=10).step_size == pytest.approx(0.075)
     assert TrainConfig(eps=0.3, steps=10, alpha=0.01).step_size == 0.01
+
+
+def test_decay_start_resolves_warmup_and_validation_eps_defaults_to_eps() -> None:
+    assert TrainConfig(epochs=10, warmup_epochs=4, schedule_start="warmup").decay_start == 4
+    assert TrainConfig(epochs=10, warmup_epochs=40, schedule_start="warmup").decay_start == 10
+    assert TrainConfig(epochs=10, warmup_epochs=4, schedule_start=2).decay_start == 2
+    assert TrainConfig(eps=0.2).validation_eps == 0.2 and TrainConfig(eps=0.2, val_eps=0.1).validation_eps == 0.1
+    cfg = TrainConfig(schedule_start="warmup", val_fraction=0.1, val_eps=0.05, val_steps=3)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg

@@ -106,7 +106,7 @@ class _Terminal(io.StringIO):
 
 
 @pytest.mark.parametrize(("progress", "tty"), [(True, True), (False, True), (True, False)])
-def test_progress_bar_per_epoch_with_clean_and_adversarial_figures(
+def test_progress_bar_per_epoch_or_final_line_with_clean_and_adversarial_figures(
     digits: Digits, mlp: Callable[..., nn.Module], monkeypatch: pytest.MonkeyPatch, progress: bool, tty: bool
 ) -> None:
     x, y, _, _ = digits
@@ -115,8 +115,12 @@ def test_progress_bar_per_epoch_with_clean_and_adversarial_figures(
     cfg = TrainConfig(epochs=2, batch_size=64, objective="pgd_at", eps=0.1, steps=1, progress=progress)
     train_flat(mlp(10), x[:128], y[:128], cfg)
     text = stream.getvalue()
-    if not (progress and tty):
+    if not progress:
         assert text == ""
+        return
+    if not tty:
+        assert re.fullmatch(r"flat: done, 2 epochs loss \d\.\d{3} acc \d\.\d{3} adv_acc \d\.\d{3} "
+                            r"\(\d+\.\ds\)\n", text)
         return
     assert "flat epoch 1/2" in text and "flat epoch 2/2" in text
     assert all(re.search(rf"\b{key}=\d", text) for key in ("loss", "acc", "adv_loss", "adv_acc"))
