@@ -128,8 +128,9 @@ def _build_har(component: Component, n_classes: int, hierarchy: Hierarchy | None
         raise RobinBenchError(
             f"hierarchy covers {hierarchy.n_fine} fine classes but n_classes={n_classes}; they must agree"
         )
+    coarse = component(hierarchy.n_coarse)  # before the fine networks: the initialization order is part of the seed
     fine: Sequence[nn.Module] = [component(len(hierarchy.fine_classes(z))) for z in range(hierarchy.n_coarse)]
-    return HARClassifier(component(hierarchy.n_coarse), fine, hierarchy)
+    return HARClassifier(coarse, fine, hierarchy)
 
 
 register_kind(ModelKind(
