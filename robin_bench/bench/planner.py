@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,9 +137,15 @@ class Plan:
         needed = {c.model for c in self.todo} | {s for c in self.todo for s in self.surrogates(c)}
         return [n for n in self.models if n in needed]
 
-    def describe(self) -> str:
+    def describe(self, seconds_per_eval: Mapping[str, float] | None = None) -> str:
         """The expanded plan as text (``robin-bench run --dry-run``): models, cells with their attacks and cost in
-        gradient evaluations, and the sanity checks and coarse evaluations each cell adds."""
+        gradient evaluations, and the sanity checks and coarse evaluations each cell adds.
+
+        Arguments:
+            seconds_per_eval (Mapping[str, float] | None): measured seconds of one per-sample gradient evaluation
+                of each model (plan id); when given, each cell's cost is also shown in estimated seconds.
+        """
+        per_eval = seconds_per_eval or {}
         s = self.suite
         coarse = s.hierarchy is not None and s.coarse and s.criterion == "fine"
         lines = [
@@ -159,6 +166,8 @@ class Plan:
         for c in self.cells:
             attacks = ", ".join(a.label for a in c.attacks)
             cost = f"~{c.grad_evals:,} gradient evaluations" if c.grad_evals is not None else "cost unknown"
+            if c.grad_evals is not None and c.model in per_eval:
+                cost += f", ~{_duration(c.grad_evals * per_eval[c.model] * (2 if coarse else 1))}"
             lines.append(f"  {'done' if c.done else 'run ':4s} {c.model} {c.norm} eps={c.eps:.4g}: {attacks} ({cost})")
         todo = [c.grad_evals for c in self.todo]
         if todo:
@@ -173,6 +182,12 @@ class Plan:
             "Square vs white-box; reasons go to 'unreliable')" if s.sanity_check else "",
         ) if part) if (coarse or s.sanity_check) else "per cell also: nothing (no coarse evaluation, no sanity check)")
         return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def _file_digest(path: Path) -> str:

@@ -78,10 +78,51 @@ def plan(suite: Suite) -> Plan:
     return make_plan(suite, RunFolder(suite.output_dir))
 
 
-def dry_run(suite: Suite) -> str:
-    """What ``run --dry-run`` prints: the plan with each cell's cost in gradient evaluations, and the sanity
-    checks and coarse evaluations every cell adds (no compute, no writes)."""
-    return plan(suite).describe()
+def dry_run(suite: Suite, *, timing: bool = True) -> str:
+    """What ``run --dry-run`` prints: the plan with each cell's cost in gradient evaluations (and, with
+    ``timing``, in seconds, from one timed forward-backward pass of each untrained model on this machine),
+    and the sanity checks and coarse evaluations every cell adds (no training, no attack, no writes)."""
+    the_plan = plan(suite)
+    return the_plan.describe(seconds_per_eval(suite, the_plan) if timing else None)
+
+
+def seconds_per_eval(suite: Suite, the_plan: Plan) -> dict[str, float]:
+    """Measured seconds of one per-sample gradient evaluation of each model of ``the_plan``: an untrained model of
+    its kind and architecture, a batch of random inputs as large as the attacks' (``batch_size``, at most
+    ``n_examples``), the suite's device, best of 2 after a warm-up; models whose input shape is unknown before
+    loading data are left out."""
+    import robin_bench.data as datasets  # noqa: PLC0415
+    from robin_bench.models.factory import build_model  # noqa: PLC0415
+    from robin_bench.models.kinds import KINDS  # noqa: PLC0415
+
+    d = suite.dataset
+    info = datasets.info(d.name, root=d.root) if d.root is None or Path(d.root).exists() else None
+    if info is None or info.in_shape is None or info.n_classes is None:
+        return {}
+    n_classes = len(d.classes) if d.classes is not None else info.n_classes
+    batch = min(suite.batch_size, d.n_examples or suite.batch_size)
+    device = resolve_device(suite.device)
+    out: dict[str, float] = {}
+    timed: dict[tuple[str, str], float] = {}
+    with torch.random.fork_rng(devices=[]):
+        for mid, mp in the_plan.models.items():
+            shape = (mp.spec.kind, mp.spec.arch or "")
+            if mp.spec.arch is None:
+                continue
+            if shape not in timed:
+                model = build_model(mp.spec.kind, arch=mp.spec.arch, in_shape=info.in_shape, n_classes=n_classes,
+                                    hierarchy=suite.get_hierarchy() if KINDS.get(mp.spec.kind).needs_hierarchy
+                                    else None).to(device)
+                x = torch.rand(batch, *info.in_shape, device=device, requires_grad=True)
+                model(x).logsumexp(1).sum().backward()
+                best = float("inf")
+                for _ in range(2):
+                    t0 = time.perf_counter()
+                    model(x).logsumexp(1).sum().backward()
+                    best = min(best, time.perf_counter() - t0)
+                timed[shape] = best / batch
+            out[mid] = timed[shape]
+    return out
 
 
 def models(

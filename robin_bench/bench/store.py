@@ -198,6 +198,9 @@ class RunFolder:
         (marked now if it was empty); else ``RobinBenchError`` (another program's folder is never written)."""
         if self.marker.is_file():
             return
+        if self._legacy_run_folder():
+            atomic_write_text(self.marker, "robin-bench run folder (written before the marker existed)\n")
+            return
         if self.path.exists() and not self.path.is_dir():
             raise RobinBenchError(f"output {self.path} is a file; give a folder with --output or 'output:'")
         if self.path.is_dir() and any(p.name != LOCK_NAME for p in self.path.iterdir()):
@@ -207,6 +210,16 @@ class RunFolder:
             )
         ensure_writable(self.path)
         atomic_write_text(self.marker, "robin-bench run folder: results.csv, flags/, cells/, models/, summary.md\n")
+
+    def _legacy_run_folder(self) -> bool:
+        """A run folder written before the marker existed: ``cells/`` and a ``results.csv`` with robin-bench's
+        identity columns."""
+        try:
+            with open(self.results_csv, encoding="utf-8") as f:
+                header = f.readline().strip().split(",")
+        except (OSError, UnicodeDecodeError):
+            return False
+        return self.cells_dir.is_dir() and {"suite", "model", "attack", "config_hash"} <= set(header)
 
     def lock(self) -> RunLock:
         """The folder's run lock (not yet taken)."""
@@ -266,6 +279,8 @@ class RunFolder:
         record = self._record(key)
         if record is None or record.get("hash") != cell_hash or not isinstance(record.get("rows"), list):
             return None
+        if not all(isinstance(r, dict) and set(results.COLUMNS) <= set(r) for r in record["rows"]):
+            return None  # rows of an older results schema: computed again
         for k in flags_keys:
             try:
                 results.load_flags(self.flags_dir, k)

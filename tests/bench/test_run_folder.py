@@ -250,7 +250,8 @@ def test_seeds_are_replicates_and_resume(tmp_path: Path) -> None:
 def test_dry_run_states_cost_sanity_checks_and_coarse(tmp_path: Path) -> None:
     suite = small(tmp_path, hierarchy=[[0], [1, 2]], sanity_check=True)
     text = runner.dry_run(suite)
-    assert "gradient evaluations to run: ~" in text and "(~8 gradient evaluations)" not in text
+    assert text.count("(~16 gradient evaluations, ~") == 2, "pgd 1 step + fgsm on 8 samples, with a time estimate"
+    assert "gradient evaluations to run: ~32 " in text
     assert "rb.sanity_check" in text and "coarse criterion" in text
     assert not (tmp_path / "out").exists()
 
@@ -272,3 +273,10 @@ def test_final_table_in_the_log(tmp_path: Path) -> None:
     assert "clean" in lines[head] and "robust" in lines[head] and len(lines[head + 1:]) == 2
     assert all(ln.startswith("mc ") for ln in lines[head + 1:])
     assert (tmp_path / "out" / MARKER_NAME).is_file()
+
+
+def test_a_run_folder_from_before_the_marker_is_recognised(tmp_path: Path) -> None:
+    report = quiet(small(tmp_path))
+    (report.out_dir / MARKER_NAME).unlink()
+    again = quiet(small(tmp_path))
+    assert again.computed == [] and (report.out_dir / MARKER_NAME).is_file()
