@@ -26,6 +26,7 @@ from robin_bench.bench.results import cell_key
 from robin_bench.bench.schema import AttackSpec, ModelSpec, Suite
 from robin_bench.bench.store import RunFolder, config_hash
 from robin_bench.bench.suite_checks import train_config
+from robin_bench.models.kinds import KINDS
 
 if TYPE_CHECKING:
     from robin_bench.attacks.threat import Norm
@@ -203,7 +204,7 @@ def model_recipe(suite: Suite, spec: ModelSpec, train: Any) -> dict[str, Any]:
     d = suite.dataset
     cfg = {k: v for k, v in train.to_dict().items() if k != "progress"}
     hierarchy = suite.get_hierarchy()
-    uses_hierarchy = spec.kind == "har" or train.objective == "pgd_at_targeted"
+    uses_hierarchy = KINDS.get(spec.kind).needs_hierarchy or train.objective == "pgd_at_targeted"
     return {
         "recipe": RECIPE_VERSION,
         "dataset": {"name": d.name, "split": d.train_split, "n": d.n_train, "seed": d.seed, "classes": d.classes},
