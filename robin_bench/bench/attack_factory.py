@@ -6,7 +6,7 @@ suite may not set (norm, eps, hierarchy, the seed, models named by ``surrogate``
 targeted mode under ``criterion: targeted``. Validation runs the same :func:`build_entry` on a
 stand-in model at every (norm, eps) of the suite, so a suite that validates also builds.
 
-A set is a callable ``make(model, *, norm, eps, hierarchy, criterion) -> dict[name, attack]``
+A set is a callable ``make(model, *, norm, eps, hierarchy, criterion, seed) -> dict[name, attack]``
 registered with ``ATTACK_SETS.register(name)``; a suite says ``attacks: NAME`` (or lists
 ``{set: NAME}`` among explicit attacks) and its rows carry ``attack_set = NAME`` (``custom`` for
 explicit attacks, ``NAME+custom`` for both).
@@ -39,10 +39,11 @@ MODEL_KWARGS: tuple[str, ...] = ("surrogate",)
 
 
 class AttackSet(Protocol):
-    """A named attack set: the attacks to run on ``model`` at one (norm, eps) under ``criterion``."""
+    """A named attack set: the attacks to run on ``model`` at one (norm, eps) under ``criterion``, their random
+    starts derived from ``seed`` (``rb.attacks.standard_attacks`` has this signature)."""
 
     def __call__(self, model: nn.Module, *, norm: str, eps: float, hierarchy: Hierarchy | None,
-                 criterion: str) -> Mapping[str, Any]: ...
+                 criterion: str, seed: int) -> Mapping[str, Any]: ...
 
 
 ATTACK_SETS: Registry[AttackSet] = Registry("attack set")
@@ -140,7 +141,14 @@ def build_entry(
         RobinBenchError: the attack rejects these arguments, or cannot run under ``criterion``.
     """
     if spec.set is not None:
-        made = dict(ATTACK_SETS.get(spec.set)(model, norm=norm, eps=eps, hierarchy=hierarchy, criterion=criterion))
+        try:
+            made = dict(ATTACK_SETS.get(spec.set)(model, norm=norm, eps=eps, hierarchy=hierarchy, criterion=criterion,
+                                                  seed=seed))
+        except RobinBenchError:
+            raise
+        except (TypeError, ValueError) as e:
+            raise RobinBenchError(f"attack set {spec.set!r} cannot be built at {norm} eps={eps:g} under criterion "
+                                  f"{criterion!r} ({e.__class__.__name__}: {e})") from None
         return {_checked_name(n, f"attack set {spec.set!r}"): a for n, a in made.items()}
     name = str(spec.attack)
     cls = ATTACKS.get(name)

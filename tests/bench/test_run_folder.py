@@ -280,3 +280,36 @@ def test_a_run_folder_from_before_the_marker_is_recognised(tmp_path: Path) -> No
     (report.out_dir / MARKER_NAME).unlink()
     again = quiet(small(tmp_path))
     assert again.computed == [] and (report.out_dir / MARKER_NAME).is_file()
+
+
+def _two(model: torch.nn.Module, *, norm: str, eps: float, hierarchy: object, criterion: str,
+         seed: int) -> dict[str, Any]:
+    from robin_bench.attacks.fgsm import FGSM
+    from robin_bench.attacks.pgd import PGD
+
+    return {"set_pgd": PGD(model, norm=norm, eps=eps, steps=1, seed=seed), "set_fgsm": FGSM(model, norm=norm, eps=eps)}
+
+
+@pytest.fixture
+def attack_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from robin_bench.bench import attack_factory
+    from robin_bench.registry import Registry
+
+    sets: Registry[Any] = Registry("attack set")
+    sets.register("two")(_two)
+    sets.register("bad")(lambda model, **kw: {"worst_case": _two(model, **kw)["set_pgd"]})
+    monkeypatch.setattr(attack_factory, "ATTACK_SETS", sets)
+
+
+def test_a_named_attack_set_expands_and_names_its_rows(tmp_path: Path, attack_sets: None) -> None:
+    one_eps = [{"norm": "Linf", "eps": [0.1]}]
+    df = results.read(quiet(small(tmp_path, attacks="two", threat_models=one_eps)).results_csv)
+    assert sorted(set(df["attack"])) == ["set_fgsm", "set_pgd", "worst_case"] and set(df["attack_set"]) == {"two"}
+    mixed = small(tmp_path, attacks=[{"set": "two"}, {"attack": "pgd", "name": "extra", "kwargs": {"steps": 1}}],
+                  threat_models=one_eps)
+    df = results.read(quiet(mixed).results_csv)
+    assert "extra" in set(df["attack"]) and set(df["attack_set"]) == {"two+custom"}
+    with pytest.raises(RobinBenchError, match="unknown attack set 'tow'; did you mean 'two'"):
+        small(tmp_path, attacks="tow")
+    with pytest.raises(RobinBenchError, match="worst_case"):
+        small(tmp_path, attacks="bad")
