@@ -316,7 +316,7 @@ def final_table(df: pd.DataFrame) -> str:
     if worst.empty:
         return "no finished cells"
     coarse = worst["coarse_robust_acc"].notna().any()
-    head = ["model", "seed", "kind", "norm", "eps", "criterion", "clean", "robust"] + (["coarse"] if coarse else [])
+    head = ["model", "seed", "kind", "norm", "eps", "criterion", "clean%", "robust%"] + (["coarse%"] if coarse else [])
     body = []
     for _, r in worst.sort_values(["norm", "criterion", "model", "seed", "eps"], kind="stable").iterrows():
         line = [str(r["model"]), str(r["seed"]), str(r["kind"]), str(r["norm"]), f"{r['eps']:.4g}",
@@ -326,7 +326,7 @@ def final_table(df: pd.DataFrame) -> str:
         body.append(line)
     widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*head), *(fmt.format(*line) for line in body)])
+    return "\n".join(fmt.format(*line).rstrip() for line in [head, *body])
 
 
 class _Feedback:
