@@ -167,7 +167,7 @@ def import_ray() -> Any:
 
 
 def make_executor(name: str, *, jobs: int = 1, address: str | None = None, device: str = "cpu",
-                  cuda: bool = False) -> Executor:
+                  cuda: bool | None = None) -> Executor:
     r"""The executor named on the command line.
 
     Arguments:
@@ -176,7 +176,7 @@ def make_executor(name: str, *, jobs: int = 1, address: str | None = None, devic
         address (str | None): Ray cluster address (``--address``); only with ``"ray"``. (Default: None)
         device (str): the suite's device; Ray tasks request ``GPU_FRACTION`` of a GPU when it is CUDA
             (``"cuda..."``, or ``"auto"`` with ``cuda`` true). (Default: ``"cpu"``)
-        cuda (bool): whether CUDA is visible here (decides ``"auto"``). (Default: False)
+        cuda (bool | None): whether CUDA is visible here (decides ``"auto"``); None = ask torch. (Default: None)
     """
     if name not in EXECUTORS:
         raise RobinBenchError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
@@ -188,5 +188,9 @@ def make_executor(name: str, *, jobs: int = 1, address: str | None = None, devic
         return LocalExecutor(jobs) if jobs > 1 else InProcessExecutor()
     if jobs != 1:
         raise RobinBenchError(f"--jobs {jobs} is for the local executor; Ray schedules its tasks on the cluster")
-    on_gpu = device.startswith("cuda") or (device == "auto" and cuda)
+    if cuda is None and device == "auto":
+        import torch  # noqa: PLC0415  (only to resolve device "auto")
+
+        cuda = torch.cuda.is_available()
+    on_gpu = device.startswith("cuda") or (device == "auto" and bool(cuda))
     return RayExecutor(address, num_gpus=GPU_FRACTION if on_gpu else 0.0)

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -26,21 +27,13 @@ from torch import Tensor, nn
 from robin_bench.bench import results
 from robin_bench.bench.attack_factory import build_attacks
 from robin_bench.bench.context import RunContext
+from robin_bench.bench.executors import Executor
 from robin_bench.bench.planner import CellPlan, ModelPlan
 from robin_bench.bench.schema import Suite
 from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_bytes, atomic_write_text
 from robin_bench.models.kinds import KINDS
 from robin_bench.threads import set_threads
-
-J = TypeVar("J")
-R = TypeVar("R")
-
-
-class Executor(Protocol):
-    """What the job drivers need of an executor (:mod:`robin_bench.bench.executors`)."""
-
-    def map(self, fn: Callable[[J], R], jobs: Sequence[J]) -> Iterator[tuple[J, R]]: ...
 
 
 @dataclass(frozen=True)
@@ -136,8 +129,6 @@ def train_models(executor: Executor, ctx: RunContext, ids: Sequence[str], thread
     """
     import safetensors.torch  # noqa: PLC0415
 
-    from robin_bench.models.checkpoint import save_checkpoint  # noqa: PLC0415
-
     todo = [ctx.plan.models[i] for i in ids if ctx.plan.models[i].spec.checkpoint is None]
     todo = [mp for mp in todo if ctx.folder.checkpoint_path(mp.spec.name, mp.key) is None]
     if not todo:
@@ -163,10 +154,18 @@ def train_models(executor: Executor, ctx: RunContext, ids: Sequence[str], thread
                    "reports": [done[(mp.id, p)].report or {} for p in parts]}
         model = model.cpu().eval()
         spec = ctx.expected_spec(mp)
-        recipe = mp.train.to_dict()
-        ctx.folder.save_model(mp.spec.name, mp.key, lambda p, m=model, s=spec, c=recipe, r=metrics:
-                              save_checkpoint(m, p, spec=s, train_config=c, metrics=r))
+        ctx.folder.save_model(mp.spec.name, mp.key, _checkpoint_writer(model, spec, mp.train.to_dict(), metrics))
     return [mp.id for mp in todo]
+
+
+def _checkpoint_writer(model: nn.Module, spec: dict[str, Any], recipe: dict[str, Any],
+                       metrics: dict[str, Any]) -> Callable[[Path], None]:
+    from robin_bench.models.checkpoint import save_checkpoint  # noqa: PLC0415
+
+    def write(path: Path) -> None:
+        save_checkpoint(model, path, spec=spec, train_config=recipe, metrics=metrics)
+
+    return write
 
 
 def _targets(y: Tensor, n_classes: int, seed: int) -> Tensor:

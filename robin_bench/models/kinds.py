@@ -121,6 +121,18 @@ def _train_har(model: nn.Module, name: str, x: Tensor, y: Tensor, cfg: TrainConf
     return train_har_fine(net, int(name[4:]), h, x, y, cfg)
 
 
+def _robin_parts(model: nn.Module) -> list[str]:
+    if not isinstance(model, RobinClassifier):
+        raise RobinBenchError(f"a 'robin' model is a RobinClassifier, got {type(model).__name__}")
+    return [f"arm{i}" for i in range(len(model.arms))]
+
+
+def _har_parts(model: nn.Module) -> list[str]:
+    if not isinstance(model, HARClassifier):
+        raise RobinBenchError(f"a 'har' model is a HARClassifier, got {type(model).__name__}")
+    return ["coarse", *(f"fine{z}" for z in range(len(model.fine)))]
+
+
 def _build_har(component: Component, n_classes: int, hierarchy: Hierarchy | None) -> nn.Module:
     if hierarchy is None:
         raise RobinBenchError("model kind 'har' needs hierarchy= (a Hierarchy grouping the fine classes)")
@@ -139,10 +151,10 @@ register_kind(ModelKind(
 ))
 register_kind(ModelKind(
     name="robin", build=lambda component, n, h: RobinClassifier([component(1) for _ in range(n)]),
-    parts=lambda model: [f"arm{i}" for i in range(len(model.arms))], part=_robin_part, train=_train_robin,
+    parts=_robin_parts, part=_robin_part, train=_train_robin,
     needs_hierarchy=False, output="logits", marker="s-",
 ))
 register_kind(ModelKind(
-    name="har", build=_build_har, parts=lambda model: ["coarse", *(f"fine{z}" for z in range(len(model.fine)))],
+    name="har", build=_build_har, parts=_har_parts,
     part=_har_part, train=_train_har, needs_hierarchy=True, output="log_probs", marker="^-",
 ))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from robin_bench.bench import results
 from robin_bench.bench.store import CHECKPOINT_NAME, LOCK_NAME, RunFolder, RunLock, config_hash, ensure_writable
 from robin_bench.errors import RobinBenchError
 
@@ -23,12 +24,15 @@ def test_config_hash_ignores_key_order_and_sees_values() -> None:
 
 def test_cell_record_round_trip_and_hash_check(tmp_path: Path) -> None:
     store = RunFolder(tmp_path)
-    rows = [{"model": "mc", "robust_acc": 0.5, "coarse_robust_acc": float("nan"), "grad_evals": None}]
+    row = {**dict.fromkeys(results.COLUMNS, ""), "model": "mc", "robust_acc": 0.5,
+           "coarse_robust_acc": float("nan"), "grad_evals": None}
     assert store.cell("k", "h1") is None
-    store.record_cell("k", "h1", rows)
+    store.record_cell("k", "h1", [row])
     got = store.cell("k", "h1")
-    assert got == [{"model": "mc", "robust_acc": 0.5, "coarse_robust_acc": None, "grad_evals": None}]
+    assert got == [{**row, "coarse_robust_acc": None}]
     assert store.cell("k", "h2") is None, "a record made under another config is not finished work"
+    store.record_cell("k", "h1", [{"model": "mc", "robust_acc": 0.5}])
+    assert store.cell("k", "h1") is None, "rows of another results schema are computed again"
 
 
 def test_damaged_cell_record_counts_as_unfinished(tmp_path: Path) -> None:
