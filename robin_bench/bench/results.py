@@ -345,7 +345,17 @@ def append_rows(csv_path: str | os.PathLike[str], rows: Sequence[Mapping[str, An
             merged[_key_of(r)] = r
     for r in new.to_dict("records"):
         merged[_key_of(r)] = r
-    df = to_frame(merged.values())
+    return write(csv_path, list(merged.values()))
+
+
+def write(csv_path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Replace ``results.csv`` by exactly ``rows`` (the schema's columns and dtypes, keys unique; atomic: a crash
+    leaves the old file) and return the table."""
+    df = to_frame(rows)
+    dup = df.duplicated(subset=KEY, keep=False)
+    if dup.any():
+        first = df[dup].iloc[0]
+        raise RobinBenchError(f"results rows repeat the key {dict(first[KEY])}; each key may appear once")
     buf = io.StringIO()
     df.to_csv(buf, index=False, na_rep="")
     atomic_write_text(csv_path, buf.getvalue())

@@ -317,12 +317,7 @@ class RunFolder:
     def write_results(self, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """Replace ``results.csv`` by exactly ``rows`` (validated against the schema, atomic); an empty table when
         there are none."""
-        if self.results_csv.exists():
-            self.results_csv.unlink()
-        if not rows:
-            atomic_write_text(self.results_csv, ",".join(results.COLUMNS) + "\n")
-            return results.read(self.results_csv)
-        return results.append_rows(self.results_csv, rows)
+        return results.write(self.results_csv, rows)
 
     def read_results(self) -> pd.DataFrame:
         """``results.csv``, validated."""
