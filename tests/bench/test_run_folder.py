@@ -313,3 +313,20 @@ def test_a_named_attack_set_expands_and_names_its_rows(tmp_path: Path, attack_se
         small(tmp_path, attacks="tow")
     with pytest.raises(RobinBenchError, match="worst_case"):
         small(tmp_path, attacks="bad")
+
+
+def test_a_run_killed_before_its_reports_gets_them_on_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def killed(folder: RunFolder) -> None:
+        raise KeyboardInterrupt
+
+    quiet(small(tmp_path))
+    wider = [{"norm": "Linf", "eps": [0.1, 0.3, 0.5]}]
+    monkeypatch.setattr(runner, "write_reports", killed)
+    with pytest.raises(KeyboardInterrupt):
+        quiet(small(tmp_path, threat_models=wider))
+    monkeypatch.undo()
+    folder = RunFolder(tmp_path / "out")
+    assert "eps = 0.5" not in folder.summary_md.read_text() and not folder.reports_current()
+    again = quiet(small(tmp_path, threat_models=wider))
+    assert again.computed == [] and folder.reports_current()
+    assert "eps = 0.5" in folder.summary_md.read_text()
