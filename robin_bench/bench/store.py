@@ -151,11 +151,6 @@ class RunLock:
         except (OSError, ValueError):
             return "owner unknown"
 
-    @property
-    def held(self) -> bool:
-        """Whether this object holds the lock."""
-        return self._fd is not None
-
     def release(self) -> None:
         """Remove the lock file and release the lock if this object holds it."""
         if self._fd is not None:
