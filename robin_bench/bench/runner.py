@@ -233,7 +233,7 @@ def _run_locked(suite: Suite, folder: RunFolder, report: RunReport, log: TextIO,
             print(f"{problem.split(';')[0]}; recomputing the cell", file=log, flush=True)
             report.repaired.append(c.key)
     report.archived = folder.archive_stale({c.key: c.hash for c in the_plan.cells},
-                                           [k for c in the_plan.cells for k in c.flags_keys])
+                                           {c.key: c.flags_keys for c in the_plan.cells})
     if report.archived is not None:
         print(f"cells of an earlier configuration of this folder moved to {report.archived}", file=log, flush=True)
     finished: dict[str, list[dict[str, Any]]] = {}

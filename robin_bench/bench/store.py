@@ -329,31 +329,25 @@ class RunFolder:
 
     # archive
 
-    def archive_stale(self, keep: Mapping[str, str], flags_keys: Iterable[str]) -> Path | None:
+    def archive_stale(self, keep: Mapping[str, str], flags_of: Mapping[str, Sequence[str]]) -> Path | None:
         """Move every cell record whose key is not in ``keep`` or whose hash differs from ``keep[key]``, every flags
-        file not in ``flags_keys`` (or of a stale cell), and ``results.csv``, ``summary.md`` and ``plots/`` with
-        them, into ``archive/<UTC time>/``. Returns the archive folder, or None when nothing was stale.
+        file that belongs to no cell of ``flags_of`` or to such a stale cell, and ``results.csv``, ``summary.md`` and
+        ``plots/`` with them, into ``archive/<UTC time>/``. Returns the archive folder, or None when nothing was stale.
 
         Arguments:
             keep (Mapping[str, str]): cell key -> config hash of every cell of the suite now running.
-            flags_keys (Iterable[str]): flags keys of those cells.
+            flags_of (Mapping[str, Sequence[str]]): cell key -> the flags keys of that cell.
         """
         stale_cells = [p for p in sorted(self.cells_dir.glob("*.json"))
                        if p.stem not in keep or (self._record(p.stem) or {}).get("hash") != keep[p.stem]]
         stale_keys = {p.stem for p in stale_cells}
-        wanted = set(flags_keys)
-        stale_flags = [p for p in sorted(self.flags_dir.glob("*.npz")) if p.stem not in wanted]
-        stale_rows = self._results_outside(keep)
-        if not (stale_cells or stale_flags or stale_rows):
+        current = {k for cell, keys in flags_of.items() if cell not in stale_keys for k in keys}
+        stale_flags = [p for p in sorted(self.flags_dir.glob("*.npz")) if p.stem not in current]
+        if not (stale_cells or stale_flags or self._results_outside(keep)):
             return None
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        dest = self.archive_dir / stamp
-        moves = [*stale_cells, *stale_flags]
-        if stale_keys:
-            moves += [p for p in sorted(self.flags_dir.glob("*.npz")) if p not in stale_flags
-                      and any(p.stem == k for k in stale_keys)]
-        moves += [p for p in (self.results_csv, self.summary_md, self.plots_dir) if p.exists()]
-        for p in moves:
+        dest = self.archive_dir / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        for p in [*stale_cells, *stale_flags, *(p for p in (self.results_csv, self.summary_md, self.plots_dir)
+                                                if p.exists())]:
             target = dest / p.relative_to(self.path)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(p, target)

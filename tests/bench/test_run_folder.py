@@ -74,16 +74,18 @@ def test_bench_has_no_import_cycle() -> None:
 
 
 def test_dropping_an_attack_and_an_eps_archives_the_old_cells(tmp_path: Path) -> None:
-    first = quiet(small(tmp_path))
+    first = quiet(small(tmp_path, hierarchy=[[0], [1, 2]]))
     assert len(first.computed) == 2
-    second = quiet(small(tmp_path, attacks=[{"attack": "pgd", "kwargs": {"steps": 1}}],
-                         threat_models=[{"norm": "Linf", "eps": [0.1]}]))
+    changed = small(tmp_path, hierarchy=[[0], [1, 2]], attacks=[{"attack": "pgd", "kwargs": {"steps": 1}}],
+                    threat_models=[{"norm": "Linf", "eps": [0.1]}])
+    second = quiet(changed)
     df = results.read(second.results_csv)
     assert sorted(set(df["attack"])) == ["pgd", "worst_case"] and set(df["eps"]) == {0.1}
     assert second.archived is not None and (second.archived / "results.csv").is_file()
     folder = RunFolder(second.out_dir)
     assert [p.stem for p in folder.cells_dir.glob("*.json")] == [second.computed[0]]
-    assert sorted(p.stem for p in folder.flags_dir.glob("*.npz")) == second.computed
+    wanted = {k for c in runner.plan(changed).cells for k in c.flags_keys}
+    assert {p.stem for p in folder.flags_dir.glob("*.npz")} == wanted and len(wanted) == 2, "fine and coarse flags"
     assert "fgsm" not in folder.summary_md.read_text()
 
 
