@@ -258,11 +258,14 @@ def test_dry_run_states_cost_sanity_checks_and_coarse(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_threads_are_set_for_the_run(tmp_path: Path) -> None:
+def test_threads_are_set_for_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     try:
-        quiet(small(tmp_path, threads=1, threat_models=[{"norm": "Linf", "eps": [0.1]}]))
-        assert torch.get_num_threads() == 1
+        quiet(small(tmp_path, threads=2, threat_models=[{"norm": "Linf", "eps": [0.1]}]))
+        assert torch.get_num_threads() == 2, "the suite's threads win over OMP_NUM_THREADS"
+        quiet(small(tmp_path, threat_models=[{"norm": "Linf", "eps": [0.1]}]), threads=3)
+        assert torch.get_num_threads() == 3, "run(threads=) wins over the suite"
     finally:
         torch.set_num_threads(before)
 
