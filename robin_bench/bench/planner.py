@@ -2,12 +2,12 @@
 
 A *cell* is one model attacked at one (norm, eps) by every attack of the suite that applies to it,
 judged as a per-sample worst case. Each model and each cell has a config hash over everything that
-decides its numbers, so the store can tell what is already finished. Planning reads the store but
+decides its numbers, so the run folder can tell what is already finished. Planning reads the run folder but
 computes nothing.
 
 Example::
 
-    >>> plan = make_plan(load_suite("benchmarks/suites/demo.yaml"), Store("runs/demo"))
+    >>> plan = make_plan(load_suite("benchmarks/suites/demo.yaml"), RunFolder("runs/demo"))
     >>> print(plan.describe())
 """
 
@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robin_bench import data as datasets
-from robin_bench.bench.config import MODEL_KWARGS, AttackSpec, ModelSpec, Suite, train_config
+from robin_bench.bench.attack_factory import MODEL_KWARGS, default
 from robin_bench.bench.results import cell_key
-from robin_bench.bench.store import Store, config_hash
+from robin_bench.bench.schema import AttackSpec, ModelSpec, Suite
+from robin_bench.bench.store import RunFolder, config_hash
+from robin_bench.bench.suite_checks import train_config
+from robin_bench.models.kinds import KINDS
 
 if TYPE_CHECKING:
     from robin_bench.attacks.threat import Norm
@@ -33,19 +37,28 @@ RECIPE_VERSION = 1
 
 @dataclass(frozen=True)
 class ModelPlan:
-    """How one model of the suite is obtained.
+    """How one model of the suite (one replicate, for a model with several seeds) is obtained.
 
     Attributes:
         spec (ModelSpec): the suite entry.
         key (str): config hash of its recipe (or of the checkpoint file's bytes).
-        train (TrainConfig | None): hyperparameters when trained here.
+        train (TrainConfig | None): hyperparameters when trained here (``seed`` = the replicate's seed).
         checkpoint (Path | None): the user's checkpoint, or the cached one when already trained.
+        seed (int): the model's seed: its training seed, or the suite's seed for a loaded checkpoint.
+        replicated (bool): the model has several seeds, so its id and flags keys carry the seed.
     """
 
     spec: ModelSpec
     key: str
     train: Any
     checkpoint: Path | None
+    seed: int = 0
+    replicated: bool = False
+
+    @property
+    def id(self) -> str:
+        """The model's id in the plan: its name, ``name@seed`` for one replicate of several."""
+        return f"{self.spec.name}@{self.seed}" if self.replicated else self.spec.name
 
     @property
     def action(self) -> str:
@@ -70,13 +83,16 @@ class CellPlan:
     """One model x norm x eps evaluation.
 
     Attributes:
-        model (str): model name.
+        model (str): the model's plan id (:attr:`ModelPlan.id`).
         norm (str): ``"Linf"`` or ``"L2"``.
         eps (float): the budget.
-        attacks (tuple[AttackSpec, ...]): the attacks that apply to the model, in suite order.
+        attacks (tuple[AttackSpec, ...]): the entries that apply to the model, in suite order.
         key (str): the cell's file key (:func:`robin_bench.bench.results.cell_key`).
         hash (str): config hash over everything deciding the cell's numbers.
-        done (bool): whether the store holds the finished cell with this hash.
+        done (bool): whether the run folder holds the finished cell with this hash.
+        coarse_key (str | None): flags key of the cell judged under the coarse criterion too, else None.
+        grad_evals (int | None): gradient evaluations the recipe implies (steps x restarts x samples, summed over
+            attacks, before early exit); None where an attack's cost is unknown.
     """
 
     model: str
@@ -86,6 +102,13 @@ class CellPlan:
     key: str
     hash: str
     done: bool
+    coarse_key: str | None = None
+    grad_evals: int | None = None
+
+    @property
+    def flags_keys(self) -> tuple[str, ...]:
+        """The flags files of the cell."""
+        return (self.key,) if self.coarse_key is None else (self.key, self.coarse_key)
 
 
 @dataclass(frozen=True)
@@ -101,33 +124,71 @@ class Plan:
         """Cells still to compute."""
         return [c for c in self.cells if not c.done]
 
+    def surrogates(self, cell: CellPlan) -> list[str]:
+        """Plan ids of the models ``cell``'s attacks name (transfer surrogates)."""
+        return [self.model_id(str(a.kwargs[k]), self.models[cell.model].seed)
+                for a in cell.attacks for k in MODEL_KWARGS if k in a.kwargs]
+
+    def model_id(self, name: str, seed: int | None = None) -> str:
+        """The plan id of model ``name``: the replicate with ``seed`` where it has it, else its first."""
+        return _id_of(self.models, name, seed)
+
     def needed_models(self) -> list[str]:
         """Models the unfinished cells need (attacked models and their transfer surrogates), in suite order."""
-        needed = {c.model for c in self.todo}
-        needed |= {str(a.kwargs[k]) for c in self.todo for a in c.attacks for k in MODEL_KWARGS if k in a.kwargs}
+        needed = {c.model for c in self.todo} | {s for c in self.todo for s in self.surrogates(c)}
         return [n for n in self.models if n in needed]
 
-    def describe(self) -> str:
-        """The expanded plan as text (``robin-bench run --dry-run``)."""
+    def describe(self, seconds_per_eval: Mapping[str, float] | None = None) -> str:
+        """The expanded plan as text (``robin-bench run --dry-run``): models, cells with their attacks and cost in
+        gradient evaluations, and the sanity checks and coarse evaluations each cell adds.
+
+        Arguments:
+            seconds_per_eval (Mapping[str, float] | None): measured seconds of one per-sample gradient evaluation
+                of each model (plan id); when given, each cell's cost is also shown in estimated seconds.
+        """
+        per_eval = seconds_per_eval or {}
         s = self.suite
+        coarse = s.hierarchy is not None and s.coarse and s.criterion == "fine"
         lines = [
             f"suite {s.name} ({s.source}) -> {s.output_dir}",
             f"dataset {s.dataset.name}: attack split {s.dataset.split!r}, n_examples {s.dataset.n_examples or 'all'}"
             + (f", hierarchy {s.hierarchy if isinstance(s.hierarchy, str) else 'groups'}" if s.hierarchy else ""),
-            f"criterion {s.criterion}" + (" (+ coarse)" if s.hierarchy is not None and s.coarse and
-                                           s.criterion == "fine" else "") + f", device {s.device}",
+            f"criterion {s.criterion}" + (" (+ coarse)" if coarse else "") + f", device {s.device}, "
+            f"attack set {s.attack_set}",
             f"models ({len(self.models)}):",
         ]
         for m in self.models.values():
             what = m.spec.checkpoint if m.action == "load" else (
                 f"{m.train.objective} {m.train.norm} eps={m.train.eps:.4g}, {m.train.epochs} epochs"
                 if m.train.adversarial else f"standard, {m.train.epochs} epochs")
-            lines.append(f"  {m.action:6s} {m.spec.name} [{m.spec.kind} {m.spec.arch or ''}] {what} ({m.key})")
+            seed = f" seed {m.seed}" if m.replicated else ""
+            lines.append(f"  {m.action:6s} {m.spec.name} [{m.spec.kind} {m.spec.arch or ''}]{seed} {what} ({m.key})")
         lines.append(f"cells ({len(self.cells)}, {len(self.todo)} to run):")
         for c in self.cells:
             attacks = ", ".join(a.label for a in c.attacks)
-            lines.append(f"  {'done' if c.done else 'run ':4s} {c.model} {c.norm} eps={c.eps:.4g}: {attacks}")
+            cost = f"~{c.grad_evals:,} gradient evaluations" if c.grad_evals is not None else "cost unknown"
+            if c.grad_evals is not None and c.model in per_eval:
+                cost += f", ~{_duration(c.grad_evals * per_eval[c.model] * (2 if coarse else 1))}"
+            lines.append(f"  {'done' if c.done else 'run ':4s} {c.model} {c.norm} eps={c.eps:.4g}: {attacks} ({cost})")
+        todo = [c.grad_evals for c in self.todo]
+        if todo:
+            total = "unknown" if any(g is None for g in todo) else f"~{sum(g for g in todo if g is not None):,}"
+            lines.append(f"gradient evaluations to run: {total} (steps x restarts x attacked samples per attack, "
+                         "before early exit; the coarse evaluation doubles it)" if coarse else
+                         f"gradient evaluations to run: {total} (steps x restarts x attacked samples per attack, "
+                         "before early exit)")
+        lines.append("per cell also: " + "; ".join(part for part in (
+            "the coarse criterion (fills coarse_* columns, same attacks)" if coarse else "",
+            "rb.sanity_check (gradient masking, probability outputs, randomness, eps monotonicity, FGSM vs PGD, "
+            "Square vs white-box; reasons go to 'unreliable')" if s.sanity_check else "",
+        ) if part) if (coarse or s.sanity_check) else "per cell also: nothing (no coarse evaluation, no sanity check)")
         return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def _file_digest(path: Path) -> str:
@@ -143,7 +204,7 @@ def model_recipe(suite: Suite, spec: ModelSpec, train: Any) -> dict[str, Any]:
     d = suite.dataset
     cfg = {k: v for k, v in train.to_dict().items() if k != "progress"}
     hierarchy = suite.get_hierarchy()
-    uses_hierarchy = spec.kind == "har" or train.objective == "pgd_at_targeted"
+    uses_hierarchy = KINDS.get(spec.kind).needs_hierarchy or train.objective == "pgd_at_targeted"
     return {
         "recipe": RECIPE_VERSION,
         "dataset": {"name": d.name, "split": d.train_split, "n": d.n_train, "seed": d.seed, "classes": d.classes},
@@ -154,47 +215,87 @@ def model_recipe(suite: Suite, spec: ModelSpec, train: Any) -> dict[str, Any]:
     }
 
 
-def make_plan(suite: Suite, store: Store) -> Plan:
-    """Expand ``suite`` into model plans and cells, marking what ``store`` already holds."""
+def attack_grad_evals(spec: AttackSpec, n: int) -> int | None:
+    """Gradient evaluations of entry ``spec`` on ``n`` samples from its recipe: ``steps x restarts x n`` (CW:
+    ``steps x binary_search_steps x n``); None for a set or an attack without ``steps``."""
+    from robin_bench.attacks.registry import ATTACKS  # noqa: PLC0415
+
+    if spec.attack is None or spec.attack not in ATTACKS:
+        return None
+    cls = ATTACKS.get(spec.attack)
+
+    def value(name: str, fallback: int | None) -> int | None:
+        v = spec.kwargs.get(name, default(cls, name))
+        return v if isinstance(v, int) and not isinstance(v, bool) else fallback
+
+    steps = value("steps", None)
+    if steps is None:
+        return n if spec.attack == "fgsm" else None
+    return steps * (value("restarts", 1) or 1) * (value("binary_search_steps", 1) or 1) * n
+
+
+def make_plan(suite: Suite, folder: RunFolder) -> Plan:
+    """Expand ``suite`` into model plans (one per model and seed) and cells, marking what ``folder`` holds."""
     models: dict[str, ModelPlan] = {}
     augment = datasets.info(suite.dataset.name).augment
     for i, spec in enumerate(suite.models):
         if spec.checkpoint is not None:
             path = Path(os.path.expanduser(spec.checkpoint))
-            models[spec.name] = ModelPlan(spec=spec, key=_file_digest(path), train=None, checkpoint=path)
+            mp = ModelPlan(spec=spec, key=_file_digest(path), train=None, checkpoint=path, seed=suite.seed)
+            models[mp.id] = mp
             continue
-        cfg = train_config(spec, source=f"{suite.source}: models[{i}].train", augment=augment)
-        key = config_hash(model_recipe(suite, spec, cfg))
-        models[spec.name] = ModelPlan(spec=spec, key=key, train=cfg, checkpoint=store.checkpoint_path(spec.name, key))
+        seeds = suite.model_seeds(spec)
+        for seed in seeds if seeds is not None else [None]:
+            cfg = train_config(spec, source=f"{suite.source}: models[{i}].train", augment=augment, seed=seed)
+            key = config_hash(model_recipe(suite, spec, cfg))
+            mp = ModelPlan(spec=spec, key=key, train=cfg, checkpoint=folder.checkpoint_path(spec.name, key),
+                           seed=int(cfg.seed), replicated=seeds is not None and len(seeds) > 1)
+            models[mp.id] = mp
     hierarchy = suite.get_hierarchy()
     d = suite.dataset
+    coarse = suite.coarse and hierarchy is not None and suite.criterion == "fine"
     evaluation = {
         "data": {"name": d.name, "split": d.split, "n": d.n_examples, "seed": d.seed, "classes": d.classes},
         "criterion": suite.criterion,
-        "coarse": suite.coarse and hierarchy is not None and suite.criterion == "fine",
+        "coarse": coarse,
         "hierarchy": hierarchy.to_dict() if hierarchy is not None else None,
         "early_exit": suite.early_exit,
         "seed": suite.seed,
         "sanity_check": suite.sanity_check,
         "arm_execution": suite.arm_execution,
     }
+    n = d.n_examples or 0
     cells: list[CellPlan] = []
-    for spec in suite.models:
-        mp = models[spec.name]
+    for mp in models.values():
+        spec = mp.spec
         attacks = tuple(a for a in suite.attacks if a.applies_to(spec, spec.kind))
         if not attacks:
             continue
         attack_cfg = [
             {"label": a.label, "attack": a.attack,
-             "kwargs": {k: (models[str(v)].key if k in MODEL_KWARGS else v) for k, v in a.kwargs.items()}}
+             "kwargs": {k: (models[_id_of(models, str(v), mp.seed)].key if k in MODEL_KWARGS else v)
+                        for k, v in a.kwargs.items()}}
+            if a.set is None else {"set": a.set}
             for a in attacks
         ]
+        costs = [attack_grad_evals(a, n) for a in attacks] if n else [None]
+        grad_evals = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+        seed = mp.seed if mp.replicated else None
         for t in suite.threat_models:
             if t.models is not None and spec.name not in t.models:
                 continue
             for eps in t.eps:
                 h = config_hash({"model": mp.key, "norm": t.norm, "eps": eps, "attacks": attack_cfg, **evaluation})
-                key = cell_key(suite.name, spec.name, t.norm, eps, suite.criterion)
-                cells.append(CellPlan(model=spec.name, norm=t.norm, eps=eps, attacks=attacks, key=key, hash=h,
-                                      done=store.cell(key, h) is not None))
+                key = cell_key(suite.name, spec.name, t.norm, eps, suite.criterion, seed)
+                coarse_key = cell_key(suite.name, spec.name, t.norm, eps, "coarse", seed) if coarse else None
+                flags = (key,) if coarse_key is None else (key, coarse_key)
+                cells.append(CellPlan(model=mp.id, norm=t.norm, eps=eps, attacks=attacks, key=key, hash=h,
+                                      done=folder.cell(key, h, flags) is not None, coarse_key=coarse_key,
+                                      grad_evals=grad_evals))
     return Plan(suite=suite, models=models, cells=cells)
+
+
+def _id_of(models: dict[str, ModelPlan], name: str, seed: int | None) -> str:
+    ids = [i for i, m in models.items() if m.spec.name == name]
+    same = [i for i in ids if models[i].seed == seed]
+    return (same or ids)[0]

@@ -14,10 +14,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from robin_bench.bench import results  # noqa: E402
-from robin_bench.fileio import atomic_write_bytes
+from robin_bench.bench.store import PLOTS_DIR, RunFolder  # noqa: E402
+from robin_bench.fileio import atomic_write_bytes  # noqa: E402
+from robin_bench.models.kinds import KINDS  # noqa: E402
 
-PLOTS_DIRNAME = "plots"
-_STYLE = {"flat": "o-", "robin": "s-", "har": "^-"}
+PLOTS_DIRNAME = PLOTS_DIR
 
 
 def _panel(ax: plt.Axes, worst: pd.DataFrame, column: str, title: str, with_ci: bool) -> None:
@@ -27,7 +28,7 @@ def _panel(ax: plt.Axes, worst: pd.DataFrame, column: str, title: str, with_ci: 
         if g[column].isna().all():
             continue
         label = f"{model} ({g['kind'].iloc[0]})" + (f", {criterion}" if many_criteria else "")
-        (line,) = ax.plot(g["eps"], g[column], _STYLE.get(str(g["kind"].iloc[0]), "o-"), label=label)
+        (line,) = ax.plot(g["eps"], g[column], _marker(str(g["kind"].iloc[0])), label=label)
         if with_ci:
             ax.fill_between(g["eps"], g["robust_acc_ci_low"], g["robust_acc_ci_high"], color=line.get_color(),
                             alpha=0.15, linewidth=0)
@@ -37,6 +38,10 @@ def _panel(ax: plt.Axes, worst: pd.DataFrame, column: str, title: str, with_ci: 
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
+
+
+def _marker(kind: str) -> str:
+    return KINDS.get(kind).marker if kind in KINDS else "o-"
 
 
 def plot_eps_curves(out_dir: str | os.PathLike[str]) -> list[Path]:
@@ -55,8 +60,8 @@ def plot_eps_curves(out_dir: str | os.PathLike[str]) -> list[Path]:
         >>> plot_eps_curves("runs/demo")
         [PosixPath('runs/demo/plots/robust_acc_vs_eps_demo_digits_Linf.png')]
     """
-    out = Path(out_dir)
-    df = results.read(out / results.RESULTS_NAME)
+    folder = RunFolder(out_dir)
+    df = folder.read_results()
     worst = df[df["attack"] == results.WORST_CASE]
     written = []
     for (suite, dataset, norm), g in worst.groupby(["suite", "dataset", "norm"], sort=True):
@@ -74,7 +79,7 @@ def plot_eps_curves(out_dir: str | os.PathLike[str]) -> list[Path]:
         finally:
             plt.close(fig)
         stem = "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", str(s)) for s in (suite, dataset, norm))
-        path = out / PLOTS_DIRNAME / f"robust_acc_vs_eps_{stem}.png"
+        path = folder.plots_dir / f"robust_acc_vs_eps_{stem}.png"
         atomic_write_bytes(path, buf.getvalue())
         written.append(path)
     return written

@@ -31,54 +31,103 @@ import io
 import math
 import os
 import re
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol, TypedDict, get_args, get_origin, get_type_hints
 
 import numpy as np
 import pandas as pd
 import torch
 
+from robin_bench.bench.schema import WORST_CASE
 from robin_bench.bench.stats import wilson
 from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_bytes, atomic_write_text
+from robin_bench.models.kinds import kind_names
 
-COLUMNS: list[str] = [
-    "suite", "dataset", "model", "kind", "arch", "train_objective", "norm", "eps_train", "eps",
-    "attack", "criterion", "scope", "n", "clean_acc", "robust_acc", "robust_acc_ci_low", "robust_acc_ci_high",
-    "coarse_clean_acc", "coarse_robust_acc", "grad_evals", "seconds", "unreliable", "seed",
-    "robin_bench_version", "torch_version", "device", "config_hash", "timestamp",
-]
+NONEMPTY = "nonempty"
+FRACTION = "fraction"
+OPTIONAL = "optional"
+NONNEGATIVE = "nonnegative"
+
+
+class ResultRow(TypedDict):
+    """One row of ``results.csv``: the column schema, declared once (order = column order).
+
+    ``Annotated`` marks say how a column is validated: :data:`NONEMPTY` strings, :data:`FRACTION`
+    (in [0, 1]), :data:`OPTIONAL` (empty in the file, NaN/None in memory), :data:`NONNEGATIVE` numbers.
+    ``seed`` is the model's training seed (a replicate of a model with ``seeds``; for a loaded
+    checkpoint, the suite's seed); ``attack_set`` names what produced the row (``custom`` for an explicit
+    list of attacks).
+    """
+
+    suite: Annotated[str, NONEMPTY]
+    dataset: Annotated[str, NONEMPTY]
+    model: Annotated[str, NONEMPTY]
+    seed: int
+    kind: Annotated[str, NONEMPTY]
+    arch: str
+    train_objective: str
+    norm: Annotated[str, NONEMPTY]
+    eps_train: Annotated[float, OPTIONAL, NONNEGATIVE]
+    eps: Annotated[float, NONNEGATIVE]
+    attack: Annotated[str, NONEMPTY]
+    attack_set: Annotated[str, NONEMPTY]
+    criterion: Annotated[str, NONEMPTY]
+    scope: Annotated[str, NONEMPTY]
+    n: int
+    clean_acc: Annotated[float, FRACTION]
+    robust_acc: Annotated[float, FRACTION]
+    robust_acc_ci_low: Annotated[float, FRACTION]
+    robust_acc_ci_high: Annotated[float, FRACTION]
+    coarse_clean_acc: Annotated[float, FRACTION, OPTIONAL]
+    coarse_robust_acc: Annotated[float, FRACTION, OPTIONAL]
+    grad_evals: Annotated[int, OPTIONAL]
+    seconds: Annotated[float, NONNEGATIVE]
+    unreliable: str
+    robin_bench_version: str
+    torch_version: str
+    device: str
+    config_hash: str
+    timestamp: str
+
+
+def _schema() -> dict[str, tuple[type, frozenset[str]]]:
+    hints = get_type_hints(ResultRow, include_extras=True)
+    return {name: (get_args(h)[0], frozenset(get_args(h)[1:])) if get_origin(h) is Annotated else (h, frozenset())
+            for name, h in hints.items()}
+
+
+SCHEMA: dict[str, tuple[type, frozenset[str]]] = _schema()
+"""Column -> (type, validation marks), from :class:`ResultRow`."""
+
+COLUMNS: list[str] = list(SCHEMA)
 """Column order of ``results.csv``."""
 
 KEY: list[str] = ["suite", "model", "seed", "norm", "eps", "attack", "criterion"]
 """Columns identifying a row: a rerun replaces the row with the same key, never duplicates it."""
 
-WORST_CASE = "worst_case"
-"""The ``attack`` of the per-sample worst-case row of a cell."""
-
 SCOPES = ("alone", "cumulative", WORST_CASE)
-KINDS = ("flat", "robin", "har")
 FLAGS_DIRNAME = "flags"
 RESULTS_NAME = "results.csv"
 
 META_REQUIRED: list[str] = [
-    "suite", "dataset", "model", "kind", "arch", "train_objective", "norm", "eps_train", "eps",
-    "criterion", "seed", "device", "config_hash",
+    "suite", "dataset", "model", "seed", "kind", "arch", "train_objective", "norm", "eps_train", "eps",
+    "attack_set", "criterion", "device", "config_hash",
 ]
 """Keys ``rows_for_cell`` needs in ``meta``; ``unreliable``, versions and timestamp are filled in when absent."""
 
-_STR = ("suite", "dataset", "model", "kind", "arch", "train_objective", "norm", "attack", "criterion", "scope",
-        "unreliable", "robin_bench_version", "torch_version", "device", "config_hash", "timestamp")
-_NONEMPTY = ("suite", "dataset", "model", "kind", "norm", "attack", "criterion", "scope")
-_FRACTIONS = ("clean_acc", "robust_acc", "robust_acc_ci_low", "robust_acc_ci_high")
-_OPTIONAL_FRACTIONS = ("coarse_clean_acc", "coarse_robust_acc")
-_FLOATS = ("eps", "seconds")
-_OPTIONAL_FLOATS = ("eps_train",)
-_INTS = ("n", "seed")
-_OPTIONAL_INTS = ("grad_evals",)
+_STR = tuple(c for c, (t, _) in SCHEMA.items() if t is str)
+_NONEMPTY = tuple(c for c, (_, m) in SCHEMA.items() if NONEMPTY in m)
+_FRACTIONS = tuple(c for c, (_, m) in SCHEMA.items() if FRACTION in m and OPTIONAL not in m)
+_OPTIONAL_FRACTIONS = tuple(c for c, (_, m) in SCHEMA.items() if FRACTION in m and OPTIONAL in m)
+_FLOATS = tuple(c for c, (t, m) in SCHEMA.items() if t is float and not m & {FRACTION, OPTIONAL})
+_OPTIONAL_FLOATS = tuple(c for c, (t, m) in SCHEMA.items() if t is float and OPTIONAL in m and FRACTION not in m)
+_INTS = tuple(c for c, (t, m) in SCHEMA.items() if t is int and OPTIONAL not in m)
+_OPTIONAL_INTS = tuple(c for c, (t, m) in SCHEMA.items() if t is int and OPTIONAL in m)
 
 
 class EvalResultLike(Protocol):
@@ -206,8 +255,8 @@ def rows_for_cell(meta: Mapping[str, Any], result: EvalResultLike,
     missing = [k for k in META_REQUIRED if k not in meta]
     if missing:
         raise RobinBenchError(f"rows_for_cell: meta lacks {missing}; it needs {META_REQUIRED}")
-    if meta["kind"] not in KINDS:
-        raise RobinBenchError(f"rows_for_cell: meta kind {meta['kind']!r} is not one of {list(KINDS)}")
+    if meta["kind"] not in kind_names():
+        raise RobinBenchError(f"rows_for_cell: meta kind {meta['kind']!r} is not one of {kind_names()}")
     flags = flags_of(result)
     n = flags.n
     if n == 0:
@@ -296,7 +345,17 @@ def append_rows(csv_path: str | os.PathLike[str], rows: Sequence[Mapping[str, An
             merged[_key_of(r)] = r
     for r in new.to_dict("records"):
         merged[_key_of(r)] = r
-    df = to_frame(merged.values())
+    return write(csv_path, list(merged.values()))
+
+
+def write(csv_path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Replace ``results.csv`` by exactly ``rows`` (the schema's columns and dtypes, keys unique; atomic: a crash
+    leaves the old file) and return the table."""
+    df = to_frame(rows)
+    dup = df.duplicated(subset=KEY, keep=False)
+    if dup.any():
+        first = df[dup].iloc[0]
+        raise RobinBenchError(f"results rows repeat the key {dict(first[KEY])}; each key may appear once")
     buf = io.StringIO()
     df.to_csv(buf, index=False, na_rep="")
     atomic_write_text(csv_path, buf.getvalue())
@@ -367,8 +426,8 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
             out[c].append(int(v))
         if out["n"][-1] < 1:
             raise _bad(path, line, "n", rec["n"], "a positive sample count")
-        if rec["kind"] not in KINDS:
-            raise _bad(path, line, "kind", rec["kind"], f"one of {list(KINDS)}")
+        if rec["kind"] not in kind_names():
+            raise _bad(path, line, "kind", rec["kind"], f"one of {kind_names()}")
         if rec["scope"] not in SCOPES:
             raise _bad(path, line, "scope", rec["scope"], f"one of {list(SCOPES)}")
         if not out["robust_acc_ci_low"][-1] <= out["robust_acc"][-1] <= out["robust_acc_ci_high"][-1]:
@@ -391,18 +450,30 @@ def flags_dir_for(csv_path: str | os.PathLike[str]) -> Path:
 def cell_key(suite: str, model: str, norm: str, eps: float, criterion: str, seed: int | None = None) -> str:
     """File-name-safe key of a cell's flags: readable fields plus a hash of the exact values.
 
-    ``seed`` (the model's training seed) is part of the key when given, so the replicates of one model
-    name keep separate flags; ``None`` gives the key of a single-seed run written before seeds existed.
+    ``seed`` is given for a model with several replicate seeds (each replicate's cell has its own
+    flags); a model evaluated with one seed keeps the key without it (:func:`row_cell_key` decides
+    from a results table).
 
     Example::
 
         >>> cell_key("demo", "robin", "Linf", 0.1, "fine")
         'demo__robin__Linf__0.1__fine-...'
+        >>> cell_key("demo", "robin", "Linf", 0.1, "fine", seed=3)
+        'demo__robin__s3__Linf__0.1__fine-...'
     """
-    fields = [suite, model, norm, repr(float(eps)), criterion, *([] if seed is None else [f"seed{int(seed)}"])]
+    fields = [suite, model, *([] if seed is None else [f"s{int(seed)}"]), norm, repr(float(eps)), criterion]
     raw = "\x1f".join(fields)
     readable = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "_", s) for s in fields)
     return f"{readable}-{hashlib.sha1(raw.encode('utf-8')).hexdigest()[:8]}"
+
+
+def row_cell_key(df: pd.DataFrame, row: Mapping[str, Any], criterion: str | None = None) -> str:
+    """The flags key of results row ``row`` of table ``df`` (under ``criterion``, default the row's): with the
+    seed when ``df`` holds several seeds of the row's (suite, model), as the runner writes them."""
+    same = df[(df["suite"] == row["suite"]) & (df["model"] == row["model"])]
+    replicated = same["seed"].nunique() > 1
+    return cell_key(str(row["suite"]), str(row["model"]), str(row["norm"]), float(row["eps"]),
+                    criterion or str(row["criterion"]), int(row["seed"]) if replicated else None)
 
 
 def _flags_path(flags_dir: str | os.PathLike[str], key: str) -> Path:
@@ -445,8 +516,9 @@ def load_flags(flags_dir: str | os.PathLike[str], key: str) -> Flags:
         with np.load(path, allow_pickle=False) as z:
             names = [str(a) for a in z["names"]]
             clean, robust, success, ran = (z[k].astype(bool) for k in ("clean_correct", "robust", "success", "ran"))
-    except (OSError, ValueError, KeyError) as e:
-        raise RobinBenchError(f"per-sample flags file {path} is damaged ({e}); delete it and rerun the cell") from e
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise RobinBenchError(f"per-sample flags file {path} is damaged ({e.__class__.__name__}: {e}); rerun the "
+                              "suite into this folder to recompute it") from None
     if success.shape != (len(names), clean.shape[0]) or ran.shape != success.shape or robust.shape != clean.shape:
         raise RobinBenchError(f"per-sample flags file {path} has inconsistent shapes; delete it and rerun the cell")
     return Flags(names=names, clean_correct=clean, robust=robust,

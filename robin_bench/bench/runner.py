@@ -1,10 +1,13 @@
-"""The runner: plan a suite, get each model from the cache or train it, attack every cell, write the results.
+"""The runner: plan a suite, train what is missing, evaluate every unfinished cell, write results and reports.
 
-``run(suite)`` holds the output directory's lock for the whole run, computes only the cells the
-store does not hold yet, records each finished cell before merging its rows into ``results.csv``,
-and ends with the summary and plots. A run killed at any moment and started again finishes with
-the same table as an uninterrupted one: every model and every cell is seeded on its own, so the
-order in which they are computed does not change a number.
+``run(suite)`` claims the output folder (empty, new, or already a robin-bench run folder), holds
+its lock for the whole run, checks everything that can fail (data, user checkpoints, cached
+checkpoints against their recipe) before it writes, archives the cells of an earlier suite
+configuration, trains the models through component jobs and evaluates the cells as cell jobs on an
+executor (in this process by default), rewrites ``results.csv`` after every cell with exactly the
+finished cells of this suite, and rebuilds summary and plots whenever they do not match the results.
+A run killed at any moment and started again finishes with the same table as an uninterrupted one:
+every model and every cell is seeded on its own.
 
 Example::
 
@@ -14,26 +17,33 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import pandas as pd
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from robin_bench.bench import executors, results
-from robin_bench.bench.config import MODEL_KWARGS, Suite, attack_parameters
-from robin_bench.bench.executors import Executor
-from robin_bench.bench.planner import CellPlan, ModelPlan, Plan, make_plan
-from robin_bench.bench.store import RunLock, Store
+from robin_bench.bench import results
+from robin_bench.bench.context import RunContext, resolve_device
+from robin_bench.bench.executors import Executor, InProcessExecutor
+from robin_bench.bench.jobs import CellJob, JobResult, TrainJob, run_cell_job, train_models, use_context
+from robin_bench.bench.planner import CellPlan, Plan, make_plan
+from robin_bench.bench.schema import Suite
+from robin_bench.bench.store import RunFolder
 from robin_bench.errors import RobinBenchError
-from robin_bench.hierarchy import Hierarchy
-from robin_bench.models import RobinClassifier
 from robin_bench.registry import did_you_mean
+from robin_bench.threads import default_threads, set_threads
+
+HEARTBEAT_SECONDS = 10.0
+"""Without a terminal, a line at least this often while a job works."""
 
 
 @dataclass
@@ -42,11 +52,14 @@ class RunReport:
 
     Attributes:
         out_dir (Path): the output directory.
-        results_csv (Path): the merged results table.
+        results_csv (Path): the results table (exactly the cells of the suite that ran).
         computed (list[str]): keys of the cells computed by this run.
         reused (list[str]): keys of the cells found finished.
-        trained (list[str]): models trained by this run.
+        trained (list[str]): models trained by this run (plan ids: ``name`` or ``name@seed``).
         seconds (float): wall-clock time of the run.
+        archived (Path | None): where cells of an earlier suite configuration were moved, if any.
+        repaired (list[str]): damaged per-cell files found (and recomputed).
+        table (str): the final clean/robust table (also written to the log).
     """
 
     out_dir: Path
@@ -55,22 +68,61 @@ class RunReport:
     reused: list[str] = field(default_factory=list)
     trained: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available else CPU; anything else as given (checked to exist)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RobinBenchError(f"device {name!r} requested but CUDA is not available; use device: cpu or auto")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise RobinBenchError("device 'mps' requested but MPS is not available; use device: cpu or auto")
-    return torch.device(name)
+    archived: Path | None = None
+    repaired: list[str] = field(default_factory=list)
+    table: str = ""
 
 
 def plan(suite: Suite) -> Plan:
     """The expanded plan of ``suite`` against its output directory (no compute, no lock, no writes)."""
-    return make_plan(suite, Store(suite.output_dir))
+    return make_plan(suite, RunFolder(suite.output_dir))
+
+
+def dry_run(suite: Suite, *, timing: bool = True) -> str:
+    """What ``run --dry-run`` prints: the plan with each cell's cost in gradient evaluations (and, with
+    ``timing``, in seconds, from one timed forward-backward pass of each untrained model on this machine),
+    and the sanity checks and coarse evaluations every cell adds (no training, no attack, no writes)."""
+    the_plan = plan(suite)
+    return the_plan.describe(seconds_per_eval(suite, the_plan) if timing else None)
+
+
+def seconds_per_eval(suite: Suite, the_plan: Plan) -> dict[str, float]:
+    """Measured seconds of one per-sample gradient evaluation of each model of ``the_plan``: an untrained model of
+    its kind and architecture, a batch of random inputs as large as the attacks' (``batch_size``, at most
+    ``n_examples``), the suite's device, best of 2 after a warm-up; models whose input shape is unknown before
+    loading data are left out."""
+    import robin_bench.data as datasets  # noqa: PLC0415
+    from robin_bench.models.factory import build_model  # noqa: PLC0415
+    from robin_bench.models.kinds import KINDS  # noqa: PLC0415
+
+    d = suite.dataset
+    info = datasets.info(d.name, root=d.root) if d.root is None or Path(d.root).exists() else None
+    if info is None or info.in_shape is None or info.n_classes is None:
+        return {}
+    n_classes = len(d.classes) if d.classes is not None else info.n_classes
+    batch = min(suite.batch_size, d.n_examples or suite.batch_size)
+    device = resolve_device(suite.device)
+    out: dict[str, float] = {}
+    timed: dict[tuple[str, str], float] = {}
+    with torch.random.fork_rng(devices=[]):
+        for mid, mp in the_plan.models.items():
+            shape = (mp.spec.kind, mp.spec.arch or "")
+            if mp.spec.arch is None:
+                continue
+            if shape not in timed:
+                model = build_model(mp.spec.kind, arch=mp.spec.arch, in_shape=info.in_shape, n_classes=n_classes,
+                                    hierarchy=suite.get_hierarchy() if KINDS.get(mp.spec.kind).needs_hierarchy
+                                    else None).to(device)
+                x = torch.rand(batch, *info.in_shape, device=device, requires_grad=True)
+                model(x).logsumexp(1).sum().backward()
+                best = float("inf")
+                for _ in range(2):
+                    t0 = time.perf_counter()
+                    model(x).logsumexp(1).sum().backward()
+                    best = min(best, time.perf_counter() - t0)
+                timed[shape] = best / batch
+            out[mid] = timed[shape]
+    return out
 
 
 def models(
@@ -85,7 +137,8 @@ def models(
 
     Arguments:
         suite (Suite): a validated suite.
-        names (Sequence[str] | None): the models wanted. (Default: None, every model of the suite)
+        names (Sequence[str] | None): the models wanted (a model with several seeds: its first seed, or
+            ``name@seed``). (Default: None, every model of the suite)
         device (str | torch.device | None): where to put them. (Default: None, the suite's ``device``)
         log (TextIO | None): where training lines go. (Default: ``sys.stderr``)
 
@@ -99,194 +152,22 @@ def models(
 
         >>> nets = models(load_suite("benchmarks/suites/demo.yaml"), ["mc"], device="cpu")
     """
-    wanted = [m.name for m in suite.models] if names is None else list(names)
-    known = [m.name for m in suite.models]
-    for name in wanted:
-        if name not in known:
-            raise RobinBenchError(f"{name!r} is not a model of suite {suite.name}; {did_you_mean(name, known)}")
-    out_dir = suite.output_dir
-    with RunLock(out_dir):
-        store = Store(out_dir)
-        the_plan = make_plan(suite, store)
+    folder = RunFolder(suite.output_dir)
+    wanted = suite.model_names() if names is None else list(names)
+    folder.claim()
+    with folder.lock():
+        the_plan = make_plan(suite, folder)
+        ids = {}
+        for name in wanted:
+            if name not in the_plan.models and name not in suite.model_names():
+                raise RobinBenchError(f"{name!r} is not a model of suite {suite.name}; "
+                                      f"{did_you_mean(name, suite.model_names())}")
+            ids[name] = name if name in the_plan.models else the_plan.model_id(name)
         dev = resolve_device(suite.device) if device is None else torch.device(device)
-        ctx = _Context(suite, the_plan, store, dev, log if log is not None else sys.stderr, False,
-                       RunReport(out_dir=out_dir, results_csv=out_dir / results.RESULTS_NAME))
-        return {name: ctx.model(name) for name in wanted}
-
-
-class _Context:
-    """Data, hierarchy and models of one run, each loaded or trained at most once, on first use."""
-
-    def __init__(self, suite: Suite, plan: Plan, store: Store, device: torch.device, log: TextIO,
-                 progress: bool, report: RunReport) -> None:
-        self.suite, self.plan, self.store, self.device = suite, plan, store, device
-        self.log, self.progress, self.report = log, progress, report
-        self.hierarchy: Hierarchy | None = suite.get_hierarchy()
-        self._models: dict[str, nn.Module] = {}
-        self._eval: tuple[Tensor, Tensor] | None = None
-        self._train_data: tuple[Tensor, Tensor] | None = None
-
-    def _load(self, split: str, n: int | None) -> tuple[Tensor, Tensor]:
-        import robin_bench.data as datasets  # noqa: PLC0415
-
-        d = self.suite.dataset
-        x, y = datasets.load(d.name, split=split, root=d.root, n_examples=n, classes=d.classes, seed=d.seed)[:2]
-        return x, y
-
-    def eval_data(self) -> tuple[Tensor, Tensor]:
-        """The attacked samples (``dataset.split``, ``n_examples``)."""
-        if self._eval is None:
-            self._eval = self._load(self.suite.dataset.split, self.suite.dataset.n_examples)
-        return self._eval
-
-    def train_data(self) -> tuple[Tensor, Tensor]:
-        """The training samples (``dataset.train_split``, ``n_train``)."""
-        if self._train_data is None:
-            self._train_data = self._load(self.suite.dataset.train_split, self.suite.dataset.n_train)
-        return self._train_data
-
-    def model(self, name: str) -> nn.Module:
-        """Model ``name``: loaded from the user's checkpoint or the cache, else trained and cached."""
-        if name not in self._models:
-            mp = self.plan.models[name]
-            path = mp.checkpoint or self.store.checkpoint_path(mp.spec.name, mp.key)
-            model = load_model(path) if path is not None else self._train(mp)
-            self._models[name] = arm_execution(model.to(self.device).eval(), self.suite.arm_execution,
-                                               self.eval_data()[0][:64].to(self.device))
-        return self._models[name]
-
-    def _train(self, mp: ModelPlan) -> nn.Module:
-        model, kwargs, cfg = self.untrained(mp)
-        print(f"training {mp.spec.name} ({mp.spec.kind} {mp.spec.arch}, {cfg.objective}, {cfg.epochs} epochs)",
-              file=self.log, flush=True)
-        t0 = time.perf_counter()
-        reports = [executors.train_part(model, part, self, cfg) for part in executors.parts_of(model)]
-        return self.cache_trained(mp, model, kwargs, [r.to_dict() for r in reports], time.perf_counter() - t0)
-
-    def untrained(self, mp: ModelPlan) -> tuple[nn.Module, dict[str, Any], Any]:
-        """Model ``mp`` initialized from its training seed on the run's device, its build kwargs and train config."""
-        import robin_bench.data as datasets  # noqa: PLC0415
-        from robin_bench.models.factory import build_model  # noqa: PLC0415
-
-        d = self.suite.dataset
-        x, y = self.train_data()
-        info = datasets.info(d.name, root=d.root)
-        n_classes = len(d.classes) if d.classes is not None else int(info.n_classes or int(y.max()) + 1)
-        kwargs: dict[str, Any] = {
-            "arch": mp.spec.arch, "in_shape": tuple(x.shape[1:]), "n_classes": n_classes,
-            "hierarchy": self.hierarchy if mp.spec.kind == "har" else None, "mean": info.mean, "std": info.std,
-        }
-        cfg = mp.train.__class__.from_dict({**mp.train.to_dict(), "progress": True})  # bar on a terminal, else lines
-        torch.manual_seed(cfg.seed)
-        return build_model(mp.spec.kind, **kwargs).to(self.device), kwargs, cfg
-
-    def cache_trained(
-        self, mp: ModelPlan, model: nn.Module, kwargs: dict[str, Any], reports: list[dict[str, Any]], seconds: float
-    ) -> nn.Module:
-        """Save trained model ``mp`` (with its per-component report dicts and training seconds) into the store;
-        returns the model, on CPU, in eval mode."""
-        from robin_bench.models.checkpoint import save_checkpoint  # noqa: PLC0415
-        from robin_bench.models.factory import model_spec  # noqa: PLC0415
-
-        metrics = {"seconds": seconds, "reports": reports}
-        model = model.cpu().eval()
-        spec = model_spec(mp.spec.kind, **kwargs)
-        self.store.save_model(mp.spec.name, mp.key, lambda p: save_checkpoint(
-            model, p, spec=spec, train_config=mp.train.to_dict(), metrics=metrics))
-        self.report.trained.append(mp.spec.name)
-        return model
-
-
-def arm_execution(model: nn.Module, how: str, example: Tensor) -> nn.Module:
-    """``model``, with a ROBIN's arms run as one vmapped module when ``how`` is ``"vmap"``, or is ``"auto"``
-    and a timing of both on ``example`` favours it (``choose_arm_execution``); other models unchanged."""
-    from robin_bench.models.vectorized import VectorizedRobin, choose_arm_execution  # noqa: PLC0415
-
-    if not isinstance(model, RobinClassifier) or how == "loop":
-        return model
-    if how == "auto" and choose_arm_execution(model, example) == "loop":
-        return model
-    return VectorizedRobin.from_robin(model).eval()
-
-
-def load_model(path: Path) -> nn.Module:
-    """A verified checkpoint's model (``RobinBenchError`` naming the file when verification fails)."""
-    from robin_bench.models.checkpoint import load_checkpoint  # noqa: PLC0415
-
-    return load_checkpoint(path)
-
-
-def build_attacks(cell: CellPlan, model: nn.Module, ctx: _Context) -> dict[str, Any]:
-    """The cell's attacks, constructed as ``cls(model, norm=, eps=, **kwargs)`` with the suite's context."""
-    from robin_bench.attacks.registry import ATTACKS  # noqa: PLC0415
-
-    attacks: dict[str, Any] = {}
-    for spec in cell.attacks:
-        cls = ATTACKS.get(spec.attack)
-        named, _ = attack_parameters(cls)
-        kwargs = {k: (ctx.model(str(v)) if k in MODEL_KWARGS else v) for k, v in spec.kwargs.items()}
-        if "hierarchy" in named and ctx.hierarchy is not None:
-            kwargs["hierarchy"] = ctx.hierarchy
-        if "seed" in named:
-            kwargs.setdefault("seed", ctx.suite.seed)
-        attacks[spec.label] = cls(model, norm=cell.norm, eps=cell.eps, **kwargs)
-        if ctx.suite.criterion == "targeted":
-            attacks[spec.label].set_mode_targeted_by_label(quiet=True)
-    return attacks
-
-
-def _targets(y: Tensor, n_classes: int, seed: int) -> Tensor:
-    """Uniform random targets other than the true label, seeded."""
-    g = torch.Generator().manual_seed(seed)
-    return (y + torch.randint(1, n_classes, y.shape, generator=g)) % n_classes
-
-
-def evaluate_cell(cell: CellPlan, ctx: _Context) -> list[dict[str, Any]]:
-    """Attack one cell (and judge it at coarse level too when the suite has a hierarchy); its results rows."""
-    from robin_bench.attacks.evaluate import evaluate  # noqa: PLC0415
-
-    suite, mp = ctx.suite, ctx.plan.models[cell.model]
-    model = ctx.model(cell.model)
-    x, y = ctx.eval_data()
-    x, y = x.to(ctx.device), y.to(ctx.device)
-    n_out = int(model(x[:1]).shape[1])
-    targets = _targets(y.cpu(), n_out, suite.seed).to(ctx.device) if suite.criterion == "targeted" else None
-    common: dict[str, Any] = {
-        "batch_size": suite.batch_size, "early_exit": suite.early_exit, "hierarchy": ctx.hierarchy,
-    }
-    torch.manual_seed(suite.seed)
-    result = evaluate(model, x, y, build_attacks(cell, model, ctx), criterion=suite.criterion, targets=targets,
-                      **common)
-    coarse = None
-    if ctx.hierarchy is not None and suite.coarse and suite.criterion == "fine":
-        torch.manual_seed(suite.seed)
-        coarse = evaluate(model, x, y, build_attacks(cell, model, ctx), criterion="coarse", **common)
-    meta: dict[str, Any] = {
-        "suite": suite.name, "dataset": suite.dataset.name, "model": cell.model, "kind": mp.spec.kind,
-        "arch": mp.spec.arch or "", "train_objective": mp.train_objective, "norm": cell.norm,
-        "eps_train": mp.eps_train, "eps": cell.eps, "criterion": suite.criterion, "seed": suite.seed,
-        "device": str(ctx.device), "config_hash": cell.hash,
-    }
-    if suite.sanity_check:
-        from robin_bench.attacks.sanity import sanity_check  # noqa: PLC0415
-
-        report = sanity_check(model, x, y, norm=cell.norm, eps=cell.eps)
-        meta["unreliable"] = [f"{code}: {reason}" for code, reason in report.flags] or None
-    rows = results.rows_for_cell(meta, result, coarse)
-    flags_dir = ctx.store.out_dir / results.FLAGS_DIRNAME
-    results.save_flags(flags_dir, cell.key, result)
-    if coarse is not None:
-        key = results.cell_key(suite.name, cell.model, cell.norm, cell.eps, "coarse")
-        results.save_flags(flags_dir, key, coarse)
-    return rows
-
-
-def _cell_line(i: int, total: int, cell: CellPlan, rows: Sequence[Mapping[str, Any]], seconds: float) -> str:
-    worst = next(r for r in rows if r["attack"] == results.WORST_CASE)
-    coarse = worst.get("coarse_robust_acc")
-    extra = f" coarse {coarse:.3f}" if isinstance(coarse, float) and coarse == coarse else ""
-    return (f"[{i}/{total}] {cell.model} {cell.norm} eps={cell.eps:.4g}: clean {worst['clean_acc']:.3f} "
-            f"robust {worst['robust_acc']:.3f}{extra} ({seconds:.1f}s)")
+        ctx = RunContext(suite, the_plan, folder, dev, log=log)
+        use_context(ctx)
+        train_models(InProcessExecutor(), ctx, list(ids.values()), torch.get_num_threads())
+        return {name: ctx.model(i) for name, i in ids.items()}
 
 
 def run(
@@ -296,97 +177,241 @@ def run(
     progress: bool | None = None,
     after_cell: Callable[[CellPlan], None] | None = None,
     executor: Executor | None = None,
+    threads: int | None = None,
 ) -> RunReport:
     """Run ``suite``: train or reuse its models, evaluate every unfinished cell, write results, summary and plots.
 
     Arguments:
         suite (Suite): a validated suite (:func:`robin_bench.bench.config.load_suite`).
-        log (TextIO | None): where progress lines go. (Default: ``sys.stderr``)
-        progress (bool | None): progress bars (training epochs, cells) instead of one plain line per
-            finished cell; None = only when ``log`` is a terminal. (Default: None)
+        log (TextIO | None): where progress lines and the final table go. (Default: ``sys.stderr``)
+        progress (bool | None): a live progress bar instead of plain lines; None = only when ``log`` is a
+            terminal. Without it, a line per finished job and at least one every 10 s of work. (Default: None)
         after_cell (Callable | None): called after each computed cell is stored (tests use it to
             interrupt a run). (Default: None)
-        executor (Executor | None): runs the independent jobs (each model component's training, each
-            cell) in worker processes or on Ray (:mod:`robin_bench.bench.executors`); None = one after
-            the other in this process. Results are the same either way. (Default: None)
+        executor (Executor | None): runs the jobs (each model component's training, each cell):
+            :class:`~robin_bench.bench.executors.LocalExecutor` or ``RayExecutor``; None = one after the
+            other in this process. Results are the same either way. (Default: None)
+        threads (int | None): torch threads per job; None = the suite's ``threads``, else
+            :func:`robin_bench.threads.default_threads` of the executor's parallelism. (Default: None)
 
     Returns:
-        RunReport: what was computed, reused and trained, and the wall time.
+        RunReport: what was computed, reused, trained and archived, and the wall time.
 
     Raises:
-        RobinBenchError: the output directory is locked by another live run or not writable, data
-            files are missing, ``n_examples`` exceeds the split, a checkpoint fails verification.
+        RobinBenchError: the output folder belongs to another program, is locked by a live run or not
+            writable, the disk is full, data files are missing, ``n_examples`` exceeds the split, a
+            checkpoint fails verification or does not fit its model.
     """
     t0 = time.perf_counter()
     log = log if log is not None else sys.stderr
     progress = _isatty(log) if progress is None else progress
-    out_dir = suite.output_dir
-    csv_path = out_dir / results.RESULTS_NAME
-    report = RunReport(out_dir=out_dir, results_csv=csv_path)
-    with RunLock(out_dir):
-        store = Store(out_dir)
-        store.clean_temp()
-        the_plan = make_plan(suite, store)
-        device = resolve_device(suite.device)
-        ctx = _Context(suite, the_plan, store, device, log, progress, report)
-        if the_plan.todo:
-            ctx.eval_data()
-            for name in the_plan.needed_models():
-                if the_plan.models[name].action == "load":
-                    ctx.model(name)
-                elif the_plan.models[name].action == "train":
-                    ctx.train_data()
-            if executor is not None:
-                executors.train_models(executor, ctx, the_plan.needed_models())
-        finished = [(c, store.cell(c.key, c.hash)) for c in the_plan.cells if c.done]
-        done_rows = [r for _, rows in finished for r in rows or []]
-        report.reused = [c.key for c, _ in finished]
-        if done_rows:
-            results.append_rows(csv_path, done_rows)
-        todo = the_plan.todo
-        bar = _bar(len(todo), progress, log)
-        computed = executors.evaluate_cells(executor, ctx, todo) if executor is not None else _in_process(todo, ctx)
-        for i, (cell, rows, seconds) in enumerate(computed, start=1):
-            store.record_cell(cell.key, cell.hash, rows)
-            results.append_rows(csv_path, rows)
-            report.computed.append(cell.key)
-            if bar is not None:
-                bar.set_postfix_str(f"{cell.model} {cell.norm} eps={cell.eps:.4g}")
-                bar.update(1)
-            else:
-                print(_cell_line(i, len(todo), cell, rows, seconds), file=log, flush=True)
-            if after_cell is not None:
-                after_cell(cell)
-        if bar is not None:
-            bar.close()
-        _write_reports(out_dir, changed=bool(todo))
+    executor = executor if executor is not None else InProcessExecutor()
+    n_threads = threads or suite.threads or executor.cpus_per_job or default_threads(executor.parallelism)
+    folder = RunFolder(suite.output_dir)
+    report = RunReport(out_dir=folder.path, results_csv=folder.results_csv)
+    try:
+        folder.claim()
+        with folder.lock():
+            _run_locked(suite, folder, report, log, progress, after_cell, executor, n_threads)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise RobinBenchError(f"disk full while writing {e.filename or folder.path}; free space and rerun the "
+                                  "same command: finished cells are kept, nothing was half-written") from None
+        raise
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _in_process(cells: list[CellPlan], ctx: _Context) -> Iterator[tuple[CellPlan, list[dict[str, Any]], float]]:
-    """Evaluate ``cells`` one after the other in this process; yield ``(cell, rows, seconds)``."""
-    for cell in cells:
-        t0 = time.perf_counter()
-        rows = evaluate_cell(cell, ctx)
-        yield cell, rows, time.perf_counter() - t0
+def _run_locked(suite: Suite, folder: RunFolder, report: RunReport, log: TextIO, progress: bool,
+                after_cell: Callable[[CellPlan], None] | None, executor: Executor, n_threads: int) -> None:
+    folder.clean_temp()
+    set_threads(n_threads)
+    ctx = _checked_context(suite, folder, log, progress)
+    the_plan = ctx.plan
+    for c in the_plan.cells:
+        for problem in folder.damaged_flags(c.flags_keys):
+            print(f"{problem.split(';')[0]}; recomputing the cell", file=log, flush=True)
+            report.repaired.append(c.key)
+    report.archived = folder.archive_stale({c.key: c.hash for c in the_plan.cells},
+                                           {c.key: c.flags_keys for c in the_plan.cells})
+    if report.archived is not None:
+        print(f"cells of an earlier configuration of this folder moved to {report.archived}", file=log, flush=True)
+    finished: dict[str, list[dict[str, Any]]] = {}
+    for c in the_plan.cells:
+        rows = folder.cell(c.key, c.hash, c.flags_keys) if c.done else None
+        if rows is not None:
+            finished[c.key] = rows
+    report.reused = list(finished)
+    _write_results(folder, the_plan, finished)
+    todo = [c for c in the_plan.cells if c.key not in finished]
+    with _Feedback(log, progress) as feedback:
+        if todo:
+            needed = [m for m in the_plan.needed_models() if any(c.model == m or m in the_plan.surrogates(c)
+                                                                 for c in todo)]
+            feedback.phase("training")
+            report.trained = train_models(executor, ctx, needed, n_threads, on_job=feedback.train_job)
+            feedback.start_cells(len(todo))
+            by_key = {c.key: c for c in todo}
+            jobs = [CellJob(suite, c.key, n_threads) for c in todo]
+            for job, result in executor.map(run_cell_job, jobs):
+                cell = by_key[job.key]
+                finished[cell.key] = result.rows or []
+                _write_results(folder, the_plan, finished)
+                report.computed.append(cell.key)
+                feedback.cell_done(cell, result)
+                if after_cell is not None:
+                    after_cell(cell)
+        feedback.phase("reports")
+        if not folder.reports_current():
+            write_reports(folder)
+    report.table = final_table(folder.read_results())
+    print(report.table, file=log, flush=True)
 
 
-def _write_reports(out_dir: Path, *, changed: bool) -> None:
-    """summary.md and the eps plots, rewritten when a cell changed or they are missing."""
-    if changed or not (out_dir / "summary.md").is_file():
-        from robin_bench.bench import plots, summary  # noqa: PLC0415  (matplotlib: only when writing)
+def _checked_context(suite: Suite, folder: RunFolder, log: TextIO, progress: bool) -> RunContext:
+    """The run's context after every check that can fail without writing: the attacked data, the training data
+    when a model is trained, each user checkpoint (verified, and fitting its model); a cached model that does not
+    fit its recipe is dropped from the cache (and trained again)."""
+    the_plan = make_plan(suite, folder)
+    ctx = RunContext(suite, the_plan, folder, resolve_device(suite.device), log=log)
+    ctx.eval_data()
+    needed = set(the_plan.needed_models())
+    for mp in the_plan.models.values():
+        if mp.action == "load" and mp.id in needed:
+            ctx.model(mp.id)
+        elif mp.action == "train" and mp.id in needed:
+            ctx.train_data()
+    stale = [(mp, why) for mp in the_plan.models.values() if (why := ctx.cache_fits(mp)) is not None]
+    for mp, why in stale:
+        print(f"cached model {mp.id} does not fit the suite ({why}); training it again", file=log, flush=True)
+        folder.drop_model(mp.spec.name, mp.key)
+    if stale:
+        ctx = RunContext(suite, make_plan(suite, folder), folder, ctx.device, log=log)
+        ctx.train_data()
+    use_context(ctx)
+    return ctx
 
-        summary.write_summary(out_dir)
-        plots.plot_eps_curves(out_dir)
+
+def _write_results(folder: RunFolder, the_plan: Plan, finished: Mapping[str, list[dict[str, Any]]]) -> None:
+    """``results.csv`` = the rows of the finished cells of this plan, in plan order."""
+    rows = [r for c in the_plan.cells for r in finished.get(c.key, [])]
+    if rows or not folder.results_csv.exists():
+        folder.write_results(rows)
+    elif folder.read_results().shape[0]:
+        folder.write_results([])
 
 
-def _bar(total: int, progress: bool, log: TextIO) -> Any:
-    if not progress or total == 0:
-        return None
-    from tqdm.auto import tqdm  # noqa: PLC0415
+def write_reports(folder: RunFolder) -> None:
+    """``summary.md`` (ending with the hash of the ``results.csv`` it shows) and the eps plots."""
+    from robin_bench.bench import plots, summary  # noqa: PLC0415  (matplotlib: only when writing)
 
-    return tqdm(total=total, desc="cells", file=log, unit="cell")
+    folder.plots_dir.mkdir(parents=True, exist_ok=True)
+    plots.plot_eps_curves(folder.path)
+    summary.write_summary(folder.path)
+
+
+def final_table(df: pd.DataFrame) -> str:
+    """A compact text table of the worst-case rows: clean and robust accuracy (percent) per model and eps."""
+    worst = df[df["attack"] == results.WORST_CASE]
+    if worst.empty:
+        return "no finished cells"
+    coarse = worst["coarse_robust_acc"].notna().any()
+    head = ["model", "seed", "kind", "norm", "eps", "criterion", "clean%", "robust%"] + (["coarse%"] if coarse else [])
+    body = []
+    for _, r in worst.sort_values(["norm", "criterion", "model", "seed", "eps"], kind="stable").iterrows():
+        line = [str(r["model"]), str(r["seed"]), str(r["kind"]), str(r["norm"]), f"{r['eps']:.4g}",
+                str(r["criterion"]), f"{100 * r['clean_acc']:.1f}", f"{100 * r['robust_acc']:.1f}"]
+        if coarse:
+            line.append("-" if pd.isna(r["coarse_robust_acc"]) else f"{100 * r['coarse_robust_acc']:.1f}")
+        body.append(line)
+    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*line).rstrip() for line in [head, *body])
+
+
+class _Feedback:
+    """Progress of a run: a bar in a terminal, plain lines otherwise, and a heartbeat line at least every
+    :data:`HEARTBEAT_SECONDS` of work (what is running, for how long)."""
+
+    def __init__(self, log: TextIO, progress: bool) -> None:
+        self.log, self.progress = log, progress
+        self._what = "starting"
+        self._since = time.perf_counter()
+        self._last = self._since
+        self._bar: Any = None
+        self._total = 0
+        self._done = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def __enter__(self) -> _Feedback:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self._bar is not None:
+            self._bar.close()
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            if self._bar is not None:
+                self._bar.write(text, file=self.log)
+            else:
+                print(text, file=self.log, flush=True)
+            self._last = time.perf_counter()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(1.0):
+            now = time.perf_counter()
+            if self._bar is not None:
+                with self._lock:
+                    self._bar.set_postfix_str(f"{self._what} ({now - self._since:.0f}s)")
+            elif now - self._last >= HEARTBEAT_SECONDS:
+                self._line(f"... {self._what} ({now - self._since:.0f}s)")
+
+    def phase(self, what: str) -> None:
+        """Name what the run does now."""
+        self._what, self._since = what, time.perf_counter()
+
+    def train_job(self, i: int, total: int, job: TrainJob, result: JobResult) -> None:
+        """A component finished training."""
+        self._line(f"[{i}/{total}] {job.label}: " + ("found finished" if result.cached else
+                                                      f"done ({result.seconds:.1f}s)"))
+        self.phase(f"training: {i}/{total} components done")
+
+    def start_cells(self, total: int) -> None:
+        """Cells start."""
+        self._total, self._done = total, 0
+        if self.progress and total:
+            from tqdm.auto import tqdm  # noqa: PLC0415
+
+            self._bar = tqdm(total=total, desc="cells", file=self.log, unit="cell")
+        self.phase(f"cell 1/{total}")
+
+    def cell_done(self, cell: CellPlan, result: JobResult) -> None:
+        """A cell finished: its clean and robust accuracy."""
+        self._done += 1
+        text = _cell_line(self._done, self._total, cell, result.rows or [], result.seconds)
+        if self._bar is not None:
+            with self._lock:
+                self._bar.set_postfix_str(text.split("] ", 1)[1])
+                self._bar.update(1)
+        else:
+            self._line(text)
+        self.phase(f"cell {self._done + 1}/{self._total}")
+
+
+def _cell_line(i: int, total: int, cell: CellPlan, rows: Sequence[Mapping[str, Any]], seconds: float) -> str:
+    worst = next((r for r in rows if r["attack"] == results.WORST_CASE), None)
+    if worst is None:
+        return f"[{i}/{total}] {cell.model} {cell.norm} eps={cell.eps:.4g}: no rows"
+    coarse = worst.get("coarse_robust_acc")
+    extra = f" coarse {coarse:.3f}" if isinstance(coarse, float) and coarse == coarse else ""
+    return (f"[{i}/{total}] {cell.model} {cell.norm} eps={cell.eps:.4g}: clean {worst['clean_acc']:.3f} "
+            f"robust {worst['robust_acc']:.3f}{extra} ({seconds:.1f}s)")
 
 
 def _isatty(stream: TextIO) -> bool:

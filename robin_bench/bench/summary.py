@@ -17,11 +17,13 @@ from robin_bench.bench.leaderboard import (
     load,
     markdown_table,
 )
+from robin_bench.bench.store import ANALYSIS_DIR, REPORT_HASH_PREFIX, SUMMARY_NAME, RunFolder, file_sha256
 from robin_bench.fileio import atomic_write_text
 
-SUMMARY_NAME = "summary.md"
+__all__ = ["ANALYSIS_DIRNAME", "SUMMARY_NAME", "analysis_sections", "render", "write_summary"]
+
 CUMULATIVE_MARK = "*"
-ANALYSIS_DIRNAME = "analysis"
+ANALYSIS_DIRNAME = ANALYSIS_DIR
 """Sub-folder of a run's output directory holding the analyses (``robin_bench.analysis``): their CSVs, PNGs
 and one ``<name>.md`` section each, which :func:`write_summary` appends to ``summary.md`` in name order."""
 
@@ -118,7 +120,8 @@ def write_summary(out_dir: str | os.PathLike[str]) -> Path:
     robust accuracy with fine and coarse columns; worst-case robust accuracy against eps with the
     flat, ROBIN and HAR models side by side; each ROBIN/HAR model against its flat baseline
     (difference and McNemar's exact p-value); then the evaluations flagged unreliable; then the
-    sections of the analyses run on it (:func:`analysis_sections`).
+    sections of the analyses run on it (:func:`analysis_sections`); last, a comment naming the sha256 of the
+    ``results.csv`` it was built from (the runner rebuilds reports whose hash no longer matches).
 
     Returns:
         the path written.
@@ -128,8 +131,8 @@ def write_summary(out_dir: str | os.PathLike[str]) -> Path:
         >>> write_summary("runs/demo")
         PosixPath('runs/demo/summary.md')
     """
-    out = Path(out_dir)
-    path = out / SUMMARY_NAME
-    text = "\n\n".join([render(load([out / results.RESULTS_NAME])).rstrip(), *analysis_sections(out)]) + "\n"
-    atomic_write_text(path, text)
-    return path
+    folder = RunFolder(out_dir)
+    digest = file_sha256(folder.results_csv)
+    body = "\n\n".join([render(load([folder.results_csv])).rstrip(), *analysis_sections(folder.path)])
+    atomic_write_text(folder.summary_md, f"{body}\n\n{REPORT_HASH_PREFIX}{digest} -->\n")
+    return folder.summary_md

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from torch import nn
 
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench.models import archs
-from robin_bench.models.har import HARClassifier
-from robin_bench.models.robin import RobinClassifier
+from robin_bench.models.kinds import KINDS
 from robin_bench.registry import did_you_mean
 
-Kind = Literal["flat", "robin", "har"]
-KINDS: tuple[str, ...] = ("flat", "robin", "har")
 SPEC_KEYS: tuple[str, ...] = ("kind", "arch", "in_shape", "n_classes", "hierarchy", "mean", "std")
 
 
 def build_model(
-    kind: Kind,
+    kind: str,
     *,
     arch: str,
     in_shape: Sequence[int],
@@ -38,7 +35,7 @@ def build_model(
     Initialization draws from torch's global RNG: seed it for a reproducible model.
 
     Arguments:
-        kind (str): ``"flat"``, ``"robin"`` or ``"har"``.
+        kind (str): a registered model kind (:data:`robin_bench.models.kinds.KINDS`: flat, robin, har).
         arch (str): a registered architecture (``rb.archs.names()``).
         in_shape (Sequence[int]): (C, H, W) of one input.
         n_classes (int): number of (fine) classes, >= 2.
@@ -54,8 +51,7 @@ def build_model(
         >>> h = rb.Hierarchy.from_groups([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]])
         >>> model = build_model("har", arch="mlp", in_shape=(1, 8, 8), n_classes=10, hierarchy=h)
     """
-    if kind not in KINDS:
-        raise RobinBenchError(f"unknown model kind {kind!r}; {did_you_mean(kind, list(KINDS))}")
+    model_kind = KINDS.get(kind)
     if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
         raise RobinBenchError(f"n_classes={n_classes!r} for a {kind} model; expected an integer >= 2")
     shape = tuple(in_shape)
@@ -63,23 +59,11 @@ def build_model(
     def component(n_outputs: int) -> nn.Module:
         return archs.build(arch, in_shape=shape, n_outputs=n_outputs, mean=mean, std=std)  # type: ignore[arg-type]
 
-    if kind == "flat":
-        return component(n_classes)
-    if kind == "robin":
-        return RobinClassifier([component(1) for _ in range(n_classes)])
-    if hierarchy is None:
-        raise RobinBenchError("model kind 'har' needs hierarchy= (a Hierarchy grouping the fine classes)")
-    if hierarchy.n_fine != n_classes:
-        raise RobinBenchError(
-            f"hierarchy covers {hierarchy.n_fine} fine classes but n_classes={n_classes}; they must agree"
-        )
-    coarse = component(hierarchy.n_coarse)
-    fine = [component(len(hierarchy.fine_classes(z))) for z in range(hierarchy.n_coarse)]
-    return HARClassifier(coarse, fine, hierarchy)
+    return model_kind.build(component, n_classes, hierarchy)
 
 
 def model_spec(
-    kind: Kind,
+    kind: str,
     *,
     arch: str,
     in_shape: Sequence[int],

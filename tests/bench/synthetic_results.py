@@ -53,7 +53,8 @@ def write_run(out_dir: Path, *, suite: str = "demo", n: int = 60, eps: Sequence[
                                        "coarse")
             meta = {"suite": suite, "dataset": "digits", "model": model, "kind": kind, "arch": "mlp",
                     "train_objective": "pgd_at", "norm": "Linf", "eps_train": 0.1, "eps": e, "criterion": "fine",
-                    "seed": seed, "device": "cpu", "config_hash": f"hash-{model}", "timestamp": "2025-01-01T00:00:00"}
+                    "seed": seed, "attack_set": "custom", "device": "cpu", "config_hash": f"hash-{model}",
+                    "timestamp": "2025-01-01T00:00:00"}
             results.append_rows(csv, results.rows_for_cell(meta, fine, coarse))
             fdir = results.flags_dir_for(csv)
             results.save_flags(fdir, results.cell_key(suite, model, "Linf", e, "fine"), fine)

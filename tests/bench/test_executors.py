@@ -16,7 +16,7 @@ import pytest
 from robin_bench import cli
 from robin_bench.bench import results
 from robin_bench.bench.config import Suite
-from robin_bench.bench.executors import GPU_FRACTION, LocalExecutor, RayExecutor, make_executor
+from robin_bench.bench.executors import GPU_FRACTION, InProcessExecutor, LocalExecutor, RayExecutor, make_executor
 from robin_bench.bench.runner import RunReport, run
 from robin_bench.errors import RobinBenchError
 
@@ -112,7 +112,7 @@ def test_ray_tasks_run_with_the_requested_resources(ray_local: object) -> None:
     executor = RayExecutor(num_cpus=2)
     assigned = [r for _, r in executor.map(lambda _: ray.get_runtime_context().get_assigned_resources(), [0, 1])]
     executor.close()
-    assert assigned == [{"CPU": 2.0}, {"CPU": 2.0}] and executor.threads_per_job() == 2
+    assert assigned == [{"CPU": 2.0}, {"CPU": 2.0}] and executor.cpus_per_job == 2
     for device, gpus in (("cpu", 0.0), ("cuda:0", GPU_FRACTION)):
         made = make_executor("ray", device=device)
         assert isinstance(made, RayExecutor) and (made.num_cpus, made.num_gpus) == (1.0, gpus)
@@ -143,7 +143,7 @@ def test_bad_executor_options_are_refused(kwargs: dict[str, object], message: st
 
 
 def test_one_local_job_is_the_plain_sequential_run() -> None:
-    assert make_executor("local", jobs=1) is None
+    assert isinstance(make_executor("local", jobs=1), InProcessExecutor)
     assert isinstance(make_executor("local", jobs=3), LocalExecutor)
 
 

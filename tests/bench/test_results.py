@@ -19,8 +19,8 @@ from robin_bench.errors import RobinBenchError
 from .synthetic_results import early_exit_result, write_run
 
 META = {"suite": "s", "dataset": "digits", "model": "m", "kind": "robin", "arch": "mlp", "train_objective": "pgd_at",
-        "norm": "Linf", "eps_train": 0.1, "eps": 0.1, "criterion": "fine", "seed": 0, "device": "cpu",
-        "config_hash": "abc"}
+        "norm": "Linf", "eps_train": 0.1, "eps": 0.1, "criterion": "fine", "seed": 0, "attack_set": "custom",
+        "device": "cpu", "config_hash": "abc"}
 
 CLEAN = np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0], bool)
 BREAK_A = np.array([1, 1, 0, 0, 0, 0, 0, 0, 1, 0], bool)
@@ -52,12 +52,13 @@ def test_rows_for_cell_fractions_scopes_and_worst_case() -> None:
 
 
 ISSUE_COLUMNS = [
-    "suite", "dataset", "model", "kind", "arch", "train_objective", "norm", "eps_train", "eps", "attack", "criterion",
+    "suite", "dataset", "model", "seed", "kind", "arch", "train_objective", "norm", "eps_train", "eps", "attack",
+    "attack_set", "criterion",
     "n", "clean_acc", "robust_acc", "robust_acc_ci_low", "robust_acc_ci_high", "coarse_clean_acc",
-    "coarse_robust_acc", "grad_evals", "seconds", "unreliable", "seed", "robin_bench_version", "torch_version",
+    "coarse_robust_acc", "grad_evals", "seconds", "unreliable", "robin_bench_version", "torch_version",
     "device", "config_hash", "timestamp",
 ]
-"""The columns issue 4 requires of results.csv."""
+"""The columns issues 4, 10 (attack_set) and 12 (seed: the model's seed) require of results.csv."""
 
 
 def test_rows_carry_every_required_column_and_the_wilson_interval_of_their_count() -> None:

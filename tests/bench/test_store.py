@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from robin_bench.bench.store import CHECKPOINT_NAME, LOCK_NAME, RunLock, Store, config_hash, ensure_writable
+from robin_bench.bench import results
+from robin_bench.bench.store import CHECKPOINT_NAME, LOCK_NAME, RunFolder, RunLock, config_hash, ensure_writable
 from robin_bench.errors import RobinBenchError
 
 
@@ -22,24 +23,27 @@ def test_config_hash_ignores_key_order_and_sees_values() -> None:
 
 
 def test_cell_record_round_trip_and_hash_check(tmp_path: Path) -> None:
-    store = Store(tmp_path)
-    rows = [{"model": "mc", "robust_acc": 0.5, "coarse_robust_acc": float("nan"), "grad_evals": None}]
+    store = RunFolder(tmp_path)
+    row = {**dict.fromkeys(results.COLUMNS, ""), "model": "mc", "robust_acc": 0.5,
+           "coarse_robust_acc": float("nan"), "grad_evals": None}
     assert store.cell("k", "h1") is None
-    store.record_cell("k", "h1", rows)
+    store.record_cell("k", "h1", [row])
     got = store.cell("k", "h1")
-    assert got == [{"model": "mc", "robust_acc": 0.5, "coarse_robust_acc": None, "grad_evals": None}]
+    assert got == [{**row, "coarse_robust_acc": None}]
     assert store.cell("k", "h2") is None, "a record made under another config is not finished work"
+    store.record_cell("k", "h1", [{"model": "mc", "robust_acc": 0.5}])
+    assert store.cell("k", "h1") is None, "rows of another results schema are computed again"
 
 
 def test_damaged_cell_record_counts_as_unfinished(tmp_path: Path) -> None:
-    store = Store(tmp_path)
+    store = RunFolder(tmp_path)
     store.cells_dir.mkdir(parents=True)
     (store.cells_dir / "k.json").write_text('{"hash": "h1", "rows": [')
     assert store.cell("k", "h1") is None
 
 
 def test_save_model_is_all_or_nothing(tmp_path: Path) -> None:
-    store = Store(tmp_path)
+    store = RunFolder(tmp_path)
 
     def half_write(path: Path) -> None:
         path.write_bytes(b"partial")
@@ -55,7 +59,7 @@ def test_save_model_is_all_or_nothing(tmp_path: Path) -> None:
 
 
 def test_clean_temp_removes_only_temp_leftovers(tmp_path: Path) -> None:
-    store = Store(tmp_path)
+    store = RunFolder(tmp_path)
     (store.models_dir / ".mc-abc.x1").mkdir(parents=True)
     store.cells_dir.mkdir()
     (store.cells_dir / ".k.json.123.tmp").write_text("{")
@@ -94,6 +98,6 @@ def test_ensure_writable_names_the_folder(tmp_path: Path) -> None:
 
 
 def test_cell_record_is_plain_json(tmp_path: Path) -> None:
-    store = Store(tmp_path)
+    store = RunFolder(tmp_path)
     store.record_cell("k", "h", [{"a": 1.5}])
     assert json.loads((store.cells_dir / "k.json").read_text()) == {"hash": "h", "rows": [{"a": 1.5}]}

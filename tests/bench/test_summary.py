@@ -79,7 +79,8 @@ def test_analysis_sections_are_appended_in_name_order_and_replaced_on_rewrite(tm
     (folder / "transfer.md").write_text("## Analysis: transfer\n\nsecond version\n")
     text = summary.write_summary(tmp_path).read_text()
     assert text.count("## Analysis: transfer") == 1 and "second version" in text and "first version" not in text
-    assert text.endswith("second version\n")
+    assert text.rstrip().splitlines()[-3:-1] == ["second version", ""], "the analysis ends the body"
+    assert text.rstrip().splitlines()[-1].startswith("<!-- results.csv sha256 "), "the results hash ends the file"
 
 
 def test_summary_without_analyses_has_no_analysis_section(run_dir: Path) -> None:

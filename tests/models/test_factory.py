@@ -8,6 +8,7 @@ import torch
 import robin_bench as rb
 from robin_bench.errors import RobinBenchError
 from robin_bench.models.factory import build_from_spec
+from robin_bench.models.kinds import KINDS
 
 H = rb.Hierarchy.from_groups([[0, 1, 2, 3], [4, 5], [6]])
 
@@ -60,3 +61,25 @@ def test_spec_with_unknown_key_is_named() -> None:
     spec = {**rb.model_spec("flat", arch="mlp", in_shape=(1, 8, 8), n_classes=3), "depth": 3}
     with pytest.raises(RobinBenchError, match="'depth' in x.json"):
         build_from_spec(spec, source="x.json")
+
+
+@pytest.mark.parametrize("kind", KINDS.names())
+def test_every_kind_splits_into_parts_that_cover_the_model(kind: str) -> None:
+    k = KINDS.get(kind)
+    hierarchy = H if k.needs_hierarchy else None
+    model = rb.build_model(kind, arch="mlp", in_shape=(1, 8, 8), n_classes=7, hierarchy=hierarchy)
+    parts = k.parts(model)
+    owned = [id(p) for name in parts for p in k.part(model, name).parameters()]
+    assert len(owned) == len(set(owned)), "parts do not share parameters"
+    assert set(owned) == {id(p) for p in model.parameters()}, "the parts hold every parameter of the model"
+    with pytest.raises(RobinBenchError, match="has no component"):
+        k.part(model, "nonsense")
+    out = model(torch.rand(2, 1, 8, 8))
+    assert out.shape == (2, 7)
+    if k.output == "log_probs":
+        assert torch.allclose(out.logsumexp(1), torch.zeros(2), atol=1e-5)
+
+
+def test_an_unknown_kind_gets_close_matches() -> None:
+    with pytest.raises(RobinBenchError, match="unknown model kind 'robn'; did you mean 'robin'"):
+        rb.build_model("robn", arch="mlp", in_shape=(1, 8, 8), n_classes=3)

@@ -1,0 +1,183 @@
+"""The run context: what every job of a run reads (suite, plan, run folder, device, data, trained models).
+
+A :class:`RunContext` is cheap to build and rebuilt in every worker process from the suite alone
+(:meth:`RunContext.open`), so jobs carry only the suite and their own identity. Data and models are
+loaded at most once, on first use. Models are only *loaded* here (the user's checkpoint, or the
+run folder's cache); training is a job (:mod:`robin_bench.bench.jobs`).
+
+Example::
+
+    >>> ctx = RunContext.open(suite)
+    >>> x, y = ctx.eval_data()
+    >>> net = ctx.model("robin")
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+import torch
+from torch import Tensor, nn
+
+from robin_bench.bench.planner import ModelPlan, Plan, make_plan
+from robin_bench.bench.schema import Suite
+from robin_bench.bench.store import RunFolder
+from robin_bench.errors import RobinBenchError
+from robin_bench.hierarchy import Hierarchy
+from robin_bench.models.kinds import KINDS
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; anything else as given (checked to exist)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RobinBenchError(f"device {name!r} requested but CUDA is not available; use device: cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise RobinBenchError("device 'mps' requested but MPS is not available; use device: cpu or auto")
+    return torch.device(name)
+
+
+class RunContext:
+    """Suite, plan, run folder and device of one run; its data and models, each loaded at most once.
+
+    Arguments:
+        suite (Suite): the validated suite.
+        plan (Plan): its plan against ``folder``.
+        folder (RunFolder): the output directory.
+        device (torch.device): where models run.
+        log (TextIO | None): where progress lines go. (Default: ``sys.stderr``)
+    """
+
+    def __init__(self, suite: Suite, plan: Plan, folder: RunFolder, device: torch.device, *,
+                 log: TextIO | None = None) -> None:
+        self.suite, self.plan, self.folder, self.device = suite, plan, folder, device
+        self.log: TextIO = log if log is not None else sys.stderr
+        self.hierarchy: Hierarchy | None = suite.get_hierarchy()
+        self._models: dict[str, nn.Module] = {}
+        self._eval: tuple[Tensor, Tensor] | None = None
+        self._train: tuple[Tensor, Tensor] | None = None
+
+    @classmethod
+    def open(cls, suite: Suite, *, log: TextIO | None = None) -> RunContext:
+        """The context of ``suite`` against its output folder (plans it; no writes)."""
+        folder = RunFolder(suite.output_dir)
+        return cls(suite, make_plan(suite, folder), folder, resolve_device(suite.device), log=log)
+
+    def _load(self, split: str, n: int | None) -> tuple[Tensor, Tensor]:
+        import robin_bench.data as datasets  # noqa: PLC0415
+
+        d = self.suite.dataset
+        x, y = datasets.load(d.name, split=split, root=d.root, n_examples=n, classes=d.classes, seed=d.seed)[:2]
+        return x, y
+
+    def eval_data(self) -> tuple[Tensor, Tensor]:
+        """The attacked samples (``dataset.split``, ``n_examples``), on CPU."""
+        if self._eval is None:
+            self._eval = self._load(self.suite.dataset.split, self.suite.dataset.n_examples)
+        return self._eval
+
+    def train_data(self) -> tuple[Tensor, Tensor]:
+        """The training samples (``dataset.train_split``, ``n_train``), on CPU."""
+        if self._train is None:
+            self._train = self._load(self.suite.dataset.train_split, self.suite.dataset.n_train)
+        return self._train
+
+    def build_kwargs(self, mp: ModelPlan) -> dict[str, Any]:
+        """The :func:`robin_bench.models.factory.build_model` arguments (besides the kind) of model ``mp``."""
+        import robin_bench.data as datasets  # noqa: PLC0415
+
+        d = self.suite.dataset
+        info = datasets.info(d.name, root=d.root)
+        x, y = self.eval_data()
+        n_classes = len(d.classes) if d.classes is not None else int(info.n_classes or int(y.max()) + 1)
+        return {
+            "arch": mp.spec.arch, "in_shape": tuple(x.shape[1:]), "n_classes": n_classes,
+            "hierarchy": self.hierarchy if KINDS.get(mp.spec.kind).needs_hierarchy else None,
+            "mean": info.mean, "std": info.std,
+        }
+
+    def expected_spec(self, mp: ModelPlan) -> dict[str, Any]:
+        """The checkpoint spec model ``mp`` must have (:func:`robin_bench.models.factory.model_spec`)."""
+        from robin_bench.models.factory import model_spec  # noqa: PLC0415
+
+        return model_spec(mp.spec.kind, **self.build_kwargs(mp))
+
+    def spec_mismatch(self, mp: ModelPlan, sidecar: dict[str, Any]) -> str | None:
+        """What differs between checkpoint ``sidecar`` and model ``mp`` (kind, arch, input shape, classes,
+        hierarchy; for a cached model also the training recipe), or None when it fits."""
+        got, want = sidecar.get("spec") or {}, self.expected_spec(mp)
+        keys = ["kind", "in_shape", "n_classes", "hierarchy"] + (["arch"] if mp.spec.arch is not None else [])
+        for k in keys:
+            if got.get(k) != want.get(k):
+                return f"its {k} is {got.get(k)!r}, the suite's model has {want.get(k)!r}"
+        if mp.train is not None and sidecar.get("train_config") != json.loads(json.dumps(mp.train.to_dict())):
+            return "it was trained with another recipe"
+        return None
+
+    def check_checkpoint(self, mp: ModelPlan) -> None:
+        """A user checkpoint that does not fit model ``mp`` is a ``RobinBenchError`` (exit 2) naming the file."""
+        from robin_bench.models.checkpoint import read_sidecar  # noqa: PLC0415
+
+        if mp.spec.checkpoint is None or mp.checkpoint is None:
+            return
+        problem = self.spec_mismatch(mp, read_sidecar(mp.checkpoint))
+        if problem is not None:
+            raise RobinBenchError(f"checkpoint {mp.spec.checkpoint} does not fit model {mp.spec.name!r} "
+                                  f"(kind {mp.spec.kind}, dataset {self.suite.dataset.name}): {problem}")
+
+    def cache_fits(self, mp: ModelPlan) -> str | None:
+        """Why the cached checkpoint of ``mp`` cannot be used (None when it fits or there is none)."""
+        from robin_bench.models.checkpoint import read_sidecar  # noqa: PLC0415
+
+        path = self.folder.checkpoint_path(mp.spec.name, mp.key)
+        if mp.spec.checkpoint is not None or path is None:
+            return None
+        try:
+            return self.spec_mismatch(mp, read_sidecar(path))
+        except RobinBenchError as e:
+            return str(e)
+
+    def untrained(self, mp: ModelPlan) -> tuple[nn.Module, Any]:
+        """Model ``mp`` initialized from its training seed on the run's device, and its train config."""
+        from robin_bench.models.factory import build_model  # noqa: PLC0415
+
+        cfg = mp.train.__class__.from_dict({**mp.train.to_dict(), "progress": True})  # bar on a terminal, else lines
+        torch.manual_seed(cfg.seed)
+        return build_model(mp.spec.kind, **self.build_kwargs(mp)).to(self.device), cfg
+
+    def model(self, model_id: str) -> nn.Module:
+        """Model ``model_id`` (a plan id) in eval mode on the device: the user's checkpoint or the cached one.
+
+        Raises:
+            RobinBenchError: it is not trained yet (train it with :func:`robin_bench.bench.jobs.train_models`),
+                or its checkpoint fails verification.
+        """
+        from robin_bench.models.checkpoint import load_checkpoint  # noqa: PLC0415
+
+        if model_id not in self._models:
+            mp = self.plan.models[model_id]
+            path = mp.checkpoint if mp.spec.checkpoint is not None else self.folder.checkpoint_path(mp.spec.name,
+                                                                                                     mp.key)
+            if path is None:
+                raise RobinBenchError(f"model {model_id!r} is not trained yet in {self.folder.path}")
+            self.check_checkpoint(mp)
+            model = load_checkpoint(path).to(self.device).eval()
+            self._models[model_id] = arm_execution(model, self.suite.arm_execution,
+                                                   self.eval_data()[0][:64].to(self.device))
+        return self._models[model_id]
+
+
+def arm_execution(model: nn.Module, how: str, example: Tensor) -> nn.Module:
+    """``model``, with a ROBIN's arms run as one vmapped module when ``how`` is ``"vmap"``, or is ``"auto"``
+    and a timing of both on ``example`` favours it (``choose_arm_execution``); other models unchanged."""
+    from robin_bench.models import RobinClassifier  # noqa: PLC0415
+    from robin_bench.models.vectorized import VectorizedRobin, choose_arm_execution  # noqa: PLC0415
+
+    if not isinstance(model, RobinClassifier) or how == "loop":
+        return model
+    if how == "auto" and choose_arm_execution(model, example) == "loop":
+        return model
+    return VectorizedRobin.from_robin(model).eval()

@@ -1,0 +1,239 @@
+"""The job bodies of a run: train one model component, evaluate one cell. Nothing else computes.
+
+A job is a small frozen value (the suite plus what it does) that any executor can ship to a worker
+(:mod:`robin_bench.bench.executors`); its body opens the run's :class:`RunContext`, does the work,
+writes its output into the run folder atomically and returns a :class:`JobResult`. A component job
+finds its output there when it already ran; a cell job writes the cell's flags, then its record
+(the record is the proof the cell is finished), exactly once.
+
+Example::
+
+    >>> result = run_cell_job(CellJob(suite, cell.key, threads=2))
+    >>> result.rows[-1]["robust_acc"]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from robin_bench.bench import results
+from robin_bench.bench.attack_factory import build_attacks
+from robin_bench.bench.context import RunContext
+from robin_bench.bench.executors import Executor
+from robin_bench.bench.planner import CellPlan, ModelPlan
+from robin_bench.bench.schema import Suite
+from robin_bench.errors import RobinBenchError
+from robin_bench.fileio import atomic_write_bytes, atomic_write_text
+from robin_bench.models.kinds import KINDS
+from robin_bench.threads import set_threads
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Train component ``part`` (``"model"``, ``"arm<i>"``, ``"coarse"``, ``"fine<z>"``) of model ``model``
+    (a plan id), with ``threads`` torch threads."""
+
+    suite: Suite
+    model: str
+    part: str
+    threads: int
+
+    @property
+    def label(self) -> str:
+        """How the job appears on the log."""
+        return f"train {self.model} {self.part}"
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """Evaluate the cell with key ``key`` of ``suite`` with ``threads`` torch threads."""
+
+    suite: Suite
+    key: str
+    threads: int
+
+    @property
+    def label(self) -> str:
+        """How the job appears on the log."""
+        return f"cell {self.key}"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a job returns to the run: seconds spent, whether it was found finished, and its payload.
+
+    Attributes:
+        seconds (float): wall-clock seconds of the job (0 when cached).
+        cached (bool): the run folder already held the job's output; nothing was computed.
+        report (dict | None): a training job's ``TrainReport.to_dict()``.
+        rows (list[dict] | None): a cell job's results rows.
+    """
+
+    seconds: float
+    cached: bool
+    report: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] | None = None
+
+
+_OPEN: list[RunContext] = []
+"""This process's context of the suite it works on (one entry at most), reused by consecutive jobs."""
+
+
+def use_context(ctx: RunContext) -> None:
+    """Make ``ctx`` the context jobs of its suite use in this process (the in-process executor shares the run's)."""
+    _OPEN[:] = [ctx]
+
+
+def context_of(suite: Suite) -> RunContext:
+    """The context of ``suite`` in this process: the one in use when it is the same suite, else a new one."""
+    if not _OPEN or _OPEN[0].suite != suite:
+        use_context(RunContext.open(suite))
+    return _OPEN[0]
+
+
+def run_train_job(job: TrainJob) -> JobResult:
+    """Train one component into the run folder's component cache, unless it is there already."""
+    from safetensors.torch import save  # noqa: PLC0415
+
+    set_threads(job.threads)
+    ctx = context_of(job.suite)
+    mp = ctx.plan.models[job.model]
+    weights, report_path = ctx.folder.component_paths(mp.spec.name, mp.key, job.part)
+    if weights.is_file() and report_path.is_file():
+        return JobResult(seconds=0.0, cached=True, report=json.loads(report_path.read_text(encoding="utf-8")))
+    t0 = time.perf_counter()
+    model, cfg = ctx.untrained(mp)
+    kind = KINDS.get(mp.spec.kind)
+    x, y = (t.to(ctx.device) for t in ctx.train_data())
+    report = kind.train(model, job.part, x, y, cfg, ctx.hierarchy).to_dict()
+    state = {k: v.detach().cpu().contiguous() for k, v in kind.part(model, job.part).state_dict().items()}
+    atomic_write_bytes(weights, save(state))
+    atomic_write_text(report_path, json.dumps(report))
+    return JobResult(seconds=time.perf_counter() - t0, cached=False, report=report)
+
+
+def train_models(executor: Executor, ctx: RunContext, ids: Sequence[str], threads: int,
+                 on_job: Callable[[int, int, TrainJob, JobResult], None] | None = None) -> list[str]:
+    """Train the models ``ids`` (plan ids) that are not cached yet, one job per component on ``executor``, then
+    cache each assembled model in the run folder. Returns the ids trained.
+
+    ``on_job(i, total, job, result)`` is called as each component finishes (the runner's log line).
+    """
+    import safetensors.torch  # noqa: PLC0415
+
+    todo = [ctx.plan.models[i] for i in ids if ctx.plan.models[i].spec.checkpoint is None]
+    todo = [mp for mp in todo if ctx.folder.checkpoint_path(mp.spec.name, mp.key) is None]
+    if not todo:
+        return []
+    for mp in todo:
+        print(f"training {mp.id} ({mp.spec.kind} {mp.spec.arch}, {mp.train.objective}, {mp.train.epochs} epochs)",
+              file=ctx.log, flush=True)
+    untrained = {mp.id: ctx.untrained(mp)[0] for mp in todo}
+    jobs = [TrainJob(ctx.suite, mp.id, part, threads) for mp in todo
+            for part in KINDS.get(mp.spec.kind).parts(untrained[mp.id])]
+    done: dict[tuple[str, str], JobResult] = {}
+    for i, (job, result) in enumerate(executor.map(run_train_job, jobs), start=1):
+        done[(job.model, job.part)] = result
+        if on_job is not None:
+            on_job(i, len(jobs), job, result)
+    for mp in todo:
+        model, kind = untrained[mp.id], KINDS.get(mp.spec.kind)
+        parts = kind.parts(model)
+        for part in parts:
+            weights, _ = ctx.folder.component_paths(mp.spec.name, mp.key, part)
+            kind.part(model, part).load_state_dict(safetensors.torch.load(weights.read_bytes()))
+        metrics = {"seconds": sum(done[(mp.id, p)].seconds for p in parts),
+                   "reports": [done[(mp.id, p)].report or {} for p in parts]}
+        model = model.cpu().eval()
+        spec = ctx.expected_spec(mp)
+        ctx.folder.save_model(mp.spec.name, mp.key, _checkpoint_writer(model, spec, mp.train.to_dict(), metrics))
+    return [mp.id for mp in todo]
+
+
+def _checkpoint_writer(model: nn.Module, spec: dict[str, Any], recipe: dict[str, Any],
+                       metrics: dict[str, Any]) -> Callable[[Path], None]:
+    from robin_bench.models.checkpoint import save_checkpoint  # noqa: PLC0415
+
+    def write(path: Path) -> None:
+        save_checkpoint(model, path, spec=spec, train_config=recipe, metrics=metrics)
+
+    return write
+
+
+def _targets(y: Tensor, n_classes: int, seed: int) -> Tensor:
+    """Uniform random targets other than the true label, seeded."""
+    g = torch.Generator().manual_seed(seed)
+    return (y + torch.randint(1, n_classes, y.shape, generator=g)) % n_classes
+
+
+def evaluate_cell(cell: CellPlan, ctx: RunContext) -> list[dict[str, Any]]:
+    """Attack one cell (and judge it at coarse level too when the plan says so), store its per-sample flags;
+    its results rows."""
+    from robin_bench.attacks.evaluate import evaluate  # noqa: PLC0415
+
+    suite = ctx.suite
+    mp: ModelPlan = ctx.plan.models[cell.model]
+    model = ctx.model(cell.model)
+    x, y = ctx.eval_data()
+    x, y = x.to(ctx.device), y.to(ctx.device)
+    n_out = int(model(x[:1]).shape[1])
+    targets = _targets(y.cpu(), n_out, suite.seed).to(ctx.device) if suite.criterion == "targeted" else None
+    common: dict[str, Any] = {
+        "batch_size": suite.batch_size, "early_exit": suite.early_exit, "hierarchy": ctx.hierarchy,
+    }
+
+    def attacks(criterion: str) -> dict[str, Any]:
+        return build_attacks(cell.attacks, model, norm=cell.norm, eps=cell.eps, criterion=criterion,
+                             hierarchy=ctx.hierarchy, seed=suite.seed,
+                             model_of=lambda name: _surrogate(ctx, name, mp.seed))
+
+    torch.manual_seed(suite.seed)
+    result = evaluate(model, x, y, attacks(suite.criterion), criterion=suite.criterion, targets=targets, **common)
+    coarse = None
+    if cell.coarse_key is not None:
+        torch.manual_seed(suite.seed)
+        coarse = evaluate(model, x, y, attacks("coarse"), criterion="coarse", **common)
+    meta: dict[str, Any] = {
+        "suite": suite.name, "dataset": suite.dataset.name, "model": mp.spec.name, "seed": mp.seed,
+        "kind": mp.spec.kind, "arch": mp.spec.arch or "", "train_objective": mp.train_objective, "norm": cell.norm,
+        "eps_train": mp.eps_train, "eps": cell.eps, "attack_set": suite.attack_set, "criterion": suite.criterion,
+        "device": str(ctx.device), "config_hash": cell.hash,
+    }
+    if suite.sanity_check:
+        from robin_bench.attacks.sanity import sanity_check  # noqa: PLC0415
+
+        report = sanity_check(model, x, y, norm=cell.norm, eps=cell.eps)
+        meta["unreliable"] = [f"{code}: {reason}" for code, reason in report.flags] or None
+    rows = results.rows_for_cell(meta, result, coarse)
+    results.save_flags(ctx.folder.flags_dir, cell.key, result)
+    if coarse is not None and cell.coarse_key is not None:
+        results.save_flags(ctx.folder.flags_dir, cell.coarse_key, coarse)
+    return rows
+
+
+def _surrogate(ctx: RunContext, name: str, seed: int) -> nn.Module:
+    return ctx.model(ctx.plan.model_id(name, seed))
+
+
+def run_cell_job(job: CellJob) -> JobResult:
+    """Evaluate one cell and record it (flags, then the cell record) in the run folder, unless it is recorded."""
+    set_threads(job.threads)
+    ctx = context_of(job.suite)
+    cell = next((c for c in ctx.plan.cells if c.key == job.key), None)
+    if cell is None:
+        raise RobinBenchError(f"suite {job.suite.name} has no cell {job.key!r}")
+    done = ctx.folder.cell(cell.key, cell.hash, cell.flags_keys)
+    if done is not None:
+        return JobResult(seconds=0.0, cached=True, rows=done)
+    t0 = time.perf_counter()
+    rows = evaluate_cell(cell, ctx)
+    ctx.folder.record_cell(cell.key, cell.hash, rows)
+    return JobResult(seconds=time.perf_counter() - t0, cached=False, rows=rows)

@@ -1,0 +1,309 @@
+"""The suite schema: pydantic models of every key of a suite file (no I/O, no registry lookups beyond kinds).
+
+:mod:`robin_bench.bench.config` parses YAML into these models; :mod:`robin_bench.bench.suite_checks`
+cross-checks names and references; :mod:`robin_bench.bench.suite_errors` words the mistakes.
+
+Example::
+
+    >>> Suite.model_validate({...}).models[0].kind
+    'flat'
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+from robin_bench.errors import RobinBenchError
+from robin_bench.hierarchy import Hierarchy
+from robin_bench.models.kinds import kind_names
+from robin_bench.registry import did_you_mean
+
+CUSTOM_SET = "custom"
+"""The ``attack_set`` of rows produced by an explicit list of attacks."""
+WORST_CASE = "worst_case"
+"""The ``attack`` of a cell's per-sample worst-case row; no attack may take this name."""
+BUILTIN_HIERARCHIES: dict[str, Any] = {"cifar10": Hierarchy.cifar10, "cifar100": Hierarchy.cifar100}
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_FRACTION = re.compile(rf"^\s*({_NUMBER})\s*(?:/\s*({_NUMBER})\s*)?$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def parse_eps(value: object) -> float:
+    """A perturbation budget from a number or a string ``"a"`` / ``"a/b"`` (``"8/255"``), without ``eval``.
+
+    Raises:
+        ValueError: for anything else, a non-finite value or a zero denominator.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"eps {value!r} is not a number; write e.g. 0.1 or '8/255'")
+    if isinstance(value, (int, float)):
+        out = float(value)
+    elif isinstance(value, str) and (m := _FRACTION.match(value)):
+        num, den = float(m.group(1)), float(m.group(2) or 1)
+        if den == 0:
+            raise ValueError(f"eps {value!r} divides by zero")
+        out = num / den
+    else:
+        raise ValueError(f"eps {value!r} is not a number; write e.g. 0.1 or '8/255'")
+    if not math.isfinite(out):
+        raise ValueError(f"eps {value!r} is not finite")
+    return out
+
+
+Eps = Annotated[float, BeforeValidator(parse_eps)]
+
+
+def _known_kind(value: object) -> object:
+    if isinstance(value, str) and value not in kind_names():
+        raise ValueError(f"unknown model kind {value!r}; {did_you_mean(value, kind_names())}")
+    return value
+
+
+Kind = Annotated[str, BeforeValidator(_known_kind)]
+"""A registered model kind (:data:`robin_bench.models.kinds.KINDS`)."""
+
+
+def _distinct_seeds(v: list[int] | None) -> list[int] | None:
+    if v is not None and len(set(v)) != len(v):
+        raise ValueError(f"seeds {v} repeat a seed; each replicate needs its own seed")
+    return v
+
+
+SeedList = list[Annotated[int, Field(ge=0)]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    """``dataset:``: what to train on and which samples to attack."""
+
+    name: str
+    root: str | None = None
+    split: str = "test"
+    n_examples: int | None = Field(default=None, ge=1)
+    seed: int = Field(default=0, ge=0)
+    classes: list[int] | None = None
+    train_split: str = "train"
+    n_train: int | None = Field(default=None, ge=1)
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(v) < 2 or len(set(v)) != len(v)):
+            raise ValueError(f"classes {v} must list at least 2 distinct class indices (or be omitted for all)")
+        return v
+
+    @field_validator("root")
+    @classmethod
+    def _expand(cls, v: str | None) -> str | None:
+        return None if v is None else os.path.expandvars(os.path.expanduser(v))
+
+
+class ThreatSpec(_Strict):
+    """``threat_models[i]``: one norm and the eps values to attack at (one cell per model and eps)."""
+
+    norm: Literal["Linf", "L2"]
+    eps: list[Eps] = Field(min_length=1)
+    models: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _eps_range(self) -> ThreatSpec:
+        seen: set[float] = set()
+        for e in self.eps:
+            if e in seen:
+                raise ValueError(f"eps {e:g} is listed twice; each eps gives one cell")
+            seen.add(e)
+            if e < 0:
+                raise ValueError(f"eps {e} is negative; a budget is >= 0")
+            if self.norm == "Linf" and e > 1:
+                raise ValueError(f"Linf eps {e:g} exceeds the [0, 1] input range; did you mean {e:g}/255?")
+        return self
+
+
+class ModelSpec(_Strict):
+    """``models[i]``: a model to train (``arch`` + ``train``) or to load (``checkpoint``)."""
+
+    name: str
+    kind: Kind
+    arch: str | None = None
+    train: dict[str, Any] | None = None
+    checkpoint: str | None = None
+    seeds: SeedList | None = Field(default=None, min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _safe(cls, v: str) -> str:
+        if not _SAFE_NAME.match(v):
+            raise ValueError(f"model name {v!r} must be letters, digits, '_', '.' or '-' (it names files)")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int] | None) -> list[int] | None:
+        return _distinct_seeds(v)
+
+    @model_validator(mode="after")
+    def _source(self) -> ModelSpec:
+        if (self.train is None) == (self.checkpoint is None):
+            raise ValueError(f"model {self.name!r} needs exactly one of 'train' (with 'arch') or 'checkpoint'")
+        if self.train is not None and self.arch is None:
+            raise ValueError(f"model {self.name!r} is trained, so it needs an 'arch'")
+        if self.checkpoint is not None and self.seeds is not None:
+            raise ValueError(f"model {self.name!r} is loaded from a checkpoint; 'seeds' are for trained models")
+        return self
+
+
+class AttackSpec(_Strict):
+    """``attacks[i]``: a registered attack (``attack``, its keyword arguments) or a named attack set (``set``),
+    and the models it applies to."""
+
+    attack: str | None = None
+    set: str | None = None
+    name: str | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    kinds: list[Kind] | None = None
+    models: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AttackSpec:
+        if (self.attack is None) == (self.set is None):
+            raise ValueError("an attacks entry needs exactly one of 'attack' (a registered attack) or 'set' "
+                             "(a named attack set)")
+        if self.set is not None and (self.kwargs or self.name is not None):
+            raise ValueError(f"attack set {self.set!r} takes no 'kwargs' or 'name'; list extra attacks separately")
+        if self.label == WORST_CASE:
+            raise ValueError(f"an attack may not be named {WORST_CASE!r}: that name is the worst-case row; "
+                             "give it another 'name'")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The attack's name in results: ``name`` or the registry name (the set name for a set)."""
+        return self.name or self.attack or str(self.set)
+
+    def applies_to(self, model: ModelSpec, kind: str) -> bool:
+        """Whether this attack runs on ``model`` of kind ``kind``."""
+        return (self.kinds is None or kind in self.kinds) and (self.models is None or model.name in self.models)
+
+
+def _set_name_to_list(value: object) -> object:
+    """``attacks: NAME`` is short for ``attacks: [{set: NAME}]``."""
+    return [{"set": value}] if isinstance(value, str) else value
+
+
+class Suite(_Strict):
+    """A validated suite file; see ``benchmarks/README.md`` for every key."""
+
+    name: str
+    description: str = ""
+    dataset: DatasetSpec
+    hierarchy: Any = None
+    threat_models: list[ThreatSpec] = Field(min_length=1)
+    models: list[ModelSpec] = Field(min_length=1)
+    attacks: Annotated[list[AttackSpec], BeforeValidator(_set_name_to_list)] = Field(min_length=1)
+    criterion: Literal["fine", "coarse", "targeted"] = "fine"
+    coarse: bool = True
+    sanity_check: bool = True
+    arm_execution: Literal["loop", "vmap", "auto"] = "loop"
+    device: str = "cpu"
+    batch_size: int = Field(default=256, ge=1)
+    early_exit: bool = True
+    seed: int = Field(default=0, ge=0)
+    output: str | None = None
+    seeds: SeedList | None = Field(default=None, min_length=1)
+    threads: int | None = Field(default=None, ge=1)
+    _source: str = PrivateAttr(default="<suite>")
+
+    @property
+    def source(self) -> str:
+        """The file the suite came from (for error messages)."""
+        return self._source
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int] | None) -> list[int] | None:
+        return _distinct_seeds(v)
+
+    @field_validator("hierarchy")
+    @classmethod
+    def _groups(cls, v: Any) -> Any:
+        ok = (
+            v is None or isinstance(v, str)
+            or (isinstance(v, dict) and all(isinstance(g, list) for g in v.values()))
+            or (isinstance(v, list) and all(isinstance(g, list) for g in v))
+        )
+        if not ok:
+            raise ValueError(f"hierarchy {v!r} is not a built-in name (cifar10, cifar100), a mapping "
+                             "name -> [fine classes] or a list of groups")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _safe(cls, v: str) -> str:
+        if not _SAFE_NAME.match(v):
+            raise ValueError(f"suite name {v!r} must be letters, digits, '_', '.' or '-' (it names files)")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not re.match(r"^(cpu|auto|cuda(:\d+)?|mps)$", v):
+            raise ValueError(f"device {v!r} is not one of cpu, cuda, cuda:N, mps, auto")
+        return v
+
+    def get_hierarchy(self) -> Hierarchy | None:
+        """The suite's hierarchy object, or None."""
+        if self.hierarchy is None:
+            return None
+        if isinstance(self.hierarchy, str):
+            return BUILTIN_HIERARCHIES[self.hierarchy]()
+        return Hierarchy.from_groups(self.hierarchy)
+
+    def model(self, name: str) -> ModelSpec:
+        """The model spec called ``name``."""
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise RobinBenchError(f"no model {name!r} in suite {self.name}; {did_you_mean(name, self.model_names())}")
+
+    def model_seeds(self, model: ModelSpec) -> list[int] | None:
+        """The replicate seeds of ``model``: its own ``seeds``, else the suite's (trained models only), else None."""
+        if model.checkpoint is not None:
+            return None
+        return model.seeds if model.seeds is not None else self.seeds
+
+    @property
+    def attack_set(self) -> str:
+        """What produced the suite's rows: the set name(s), ``"custom"`` for explicit attacks, joined by ``+``."""
+        sets = list(dict.fromkeys(str(a.set) for a in self.attacks if a.set is not None))
+        explicit = [CUSTOM_SET] if any(a.set is None for a in self.attacks) else []
+        return "+".join(sets + explicit)
+
+    def model_names(self) -> list[str]:
+        """Names of the suite's models in file order."""
+        return [m.name for m in self.models]
+
+    @property
+    def output_dir(self) -> Path:
+        """Where the run writes: ``output`` or ``runs/<name>`` (relative to the working directory)."""
+        return Path(os.path.expanduser(self.output or os.path.join("runs", self.name)))
+
+    def with_output(self, output: str | os.PathLike[str] | None) -> Suite:
+        """A copy writing to ``output`` (unchanged when None)."""
+        return self if output is None else self.model_copy(update={"output": os.fspath(output)})

@@ -1,0 +1,154 @@
+"""Cross-checks of a parsed suite: registry names, references between entries, the hierarchy against the
+dataset, training configs, and every attack built once, as the runner will build it, on a stand-in model.
+
+Example::
+
+    >>> check_suite(suite, lines)   # raises RobinBenchError: file:line: key.path: problem; what is valid
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from robin_bench.bench.attack_factory import build_entry, check_kwargs, needs_hierarchy
+from robin_bench.bench.schema import BUILTIN_HIERARCHIES, ModelSpec, Suite, parse_eps
+from robin_bench.bench.suite_yaml import LineMap
+from robin_bench.errors import RobinBenchError
+from robin_bench.hierarchy import Hierarchy
+from robin_bench.models.kinds import KINDS
+from robin_bench.registry import did_you_mean
+
+Fail = Callable[[Sequence[str | int], str], RobinBenchError]
+
+
+def check_suite(suite: Suite, lines: LineMap) -> None:
+    """Registry names, cross references, the hierarchy, train configs and attacks (built on a stand-in model)."""
+    import robin_bench.data as datasets  # noqa: PLC0415 - the registries load only after the schema passed
+    from robin_bench.models.archs import ARCHS  # noqa: PLC0415
+
+    def fail(loc: Sequence[str | int], problem: str) -> RobinBenchError:
+        return RobinBenchError(f"{lines.where(suite.source, loc)}: {problem}")
+
+    names = datasets.names()
+    if suite.dataset.name not in names:
+        hint = did_you_mean(suite.dataset.name, names)
+        raise fail(("dataset", "name"), f"unknown dataset {suite.dataset.name!r}; {hint}")
+    info = datasets.info(suite.dataset.name)
+    if info.needs_root and suite.dataset.root is None:
+        raise fail(("dataset",), f"dataset {suite.dataset.name!r} is read from files; add 'root: <data directory>'")
+    if info.n_classes is None and suite.dataset.root is not None:
+        if not Path(suite.dataset.root).is_file():
+            raise fail(("dataset", "root"), f"dataset {suite.dataset.name!r} reads its classes from its file, but "
+                       f"{suite.dataset.root} is not a file; give the path of the data file")
+        try:
+            info = datasets.info(suite.dataset.name, root=suite.dataset.root)
+        except RobinBenchError as e:
+            raise fail(("dataset", "root"), str(e)) from None
+    if info.n_classes is None:
+        raise fail(("dataset",), f"the number of classes of dataset {suite.dataset.name!r} is unknown; "
+                   "give 'root: <data file>'")
+    total = info.n_classes
+    n_classes = len(suite.dataset.classes) if suite.dataset.classes is not None else total
+    for i, c in enumerate(suite.dataset.classes or []):
+        if not 0 <= c < total:
+            raise fail(("dataset", "classes", i),
+                       f"class {c} out of range; {suite.dataset.name} has classes 0..{total - 1}")
+    hierarchy = _check_hierarchy(suite, n_classes, fail)
+    seen: set[str] = set()
+    for i, m in enumerate(suite.models):
+        if m.name in seen:
+            raise fail(("models", i, "name"), f"model name {m.name!r} used twice; model names are unique")
+        seen.add(m.name)
+        if KINDS.get(m.kind).needs_hierarchy and hierarchy is None:
+            raise fail(("models", i, "kind"),
+                       f"a {m.kind!r} model needs a suite 'hierarchy' (cifar10, cifar100 or groups)")
+        if m.arch is not None and m.arch not in ARCHS:
+            raise fail(("models", i, "arch"), f"unknown architecture {m.arch!r}; {did_you_mean(m.arch, ARCHS.names())}")
+        if m.train is not None:
+            train_config(m, source=lines.where(suite.source, ("models", i, "train")), augment=info.augment)
+        if m.checkpoint is not None and not Path(os.path.expanduser(m.checkpoint)).is_file():
+            raise fail(("models", i, "checkpoint"),
+                       f"checkpoint file {m.checkpoint} not found; give a saved .safetensors")
+    for i, t in enumerate(suite.threat_models):
+        _check_refs(t.models, seen, ("threat_models", i, "models"), fail)
+    _check_attacks(suite, hierarchy, n_classes, fail)
+
+
+def _check_attacks(suite: Suite, hierarchy: Hierarchy | None, n_classes: int, fail: Fail) -> None:
+    """Names and kwargs of every entry, then every entry built at every (norm, eps) on a stand-in model, as the
+    runner builds it (so an attack that cannot run under the suite's criterion is found here)."""
+    from torch import nn  # noqa: PLC0415
+
+    probe = nn.Sequential(nn.Flatten(), nn.Linear(1, n_classes))
+    labels: dict[str, int] = {}
+    for i, a in enumerate(suite.attacks):
+        _check_refs(a.models, set(suite.model_names()), ("attacks", i, "models"), fail)
+        for loc, problem in check_kwargs(a, suite.model_names()):
+            raise fail(("attacks", i, *loc), problem)
+        if needs_hierarchy(a) and hierarchy is None:
+            raise fail(("attacks", i, "attack"),
+                       f"attack {a.attack!r} needs a suite 'hierarchy' (cifar10, cifar100 or groups)")
+        for t in suite.threat_models:
+            for eps in t.eps:
+                try:
+                    built = build_entry(a, probe, norm=t.norm, eps=eps, criterion=suite.criterion,
+                                        hierarchy=hierarchy, seed=suite.seed, model_of=lambda _name: probe)
+                except RobinBenchError as e:
+                    raise fail(("attacks", i, "kwargs" if a.kwargs else "attack"), str(e)) from None
+        for name in built:
+            if name in labels and labels[name] != i:
+                raise fail(("attacks", i), f"attack name {name!r} used twice; give each a distinct 'name'")
+            labels[name] = i
+
+
+def _check_hierarchy(suite: Suite, n_classes: int, fail: Fail) -> Hierarchy | None:
+    if isinstance(suite.hierarchy, str) and suite.hierarchy not in BUILTIN_HIERARCHIES:
+        raise fail(("hierarchy",), f"unknown hierarchy {suite.hierarchy!r}; "
+                   f"{did_you_mean(suite.hierarchy, list(BUILTIN_HIERARCHIES))} or a mapping of groups")
+    try:
+        hierarchy = suite.get_hierarchy()
+    except RobinBenchError as e:
+        raise fail(("hierarchy",), f"{e} (the dataset has {n_classes} classes: 0..{n_classes - 1})") from None
+    if hierarchy is not None and hierarchy.n_fine != n_classes:
+        raise fail(("hierarchy",), f"hierarchy covers classes 0..{hierarchy.n_fine - 1} but the dataset has "
+                   f"{n_classes} classes; groups must cover exactly 0..{n_classes - 1}")
+    if suite.criterion == "coarse" and hierarchy is None:
+        raise fail(("criterion",), "criterion 'coarse' needs a suite 'hierarchy'")
+    return hierarchy
+
+
+def _check_refs(refs: list[str] | None, known: set[str], loc: tuple[str | int, ...], fail: Fail) -> None:
+    for j, r in enumerate(refs or []):
+        if r not in known:
+            raise fail((*loc, j), f"no model {r!r} in this suite; {did_you_mean(r, sorted(known))}")
+
+
+def train_config(model: ModelSpec, *, source: str, augment: bool, seed: int | None = None) -> Any:
+    """The :class:`~robin_bench.train.TrainConfig` of a trained model spec (eps strings like ``"8/255"`` parsed).
+
+    ``augment`` is the dataset's default (``rb.datasets.info(name).augment``: random crop + flip for
+    CIFAR, none for digits and MNIST), used where the spec does not set ``augment`` itself. ``seed``, when
+    given, replaces the spec's training seed (one replicate of a model with ``seeds``).
+    """
+    from robin_bench.train.config import TrainConfig  # noqa: PLC0415
+
+    raw = dict(model.train or {})
+    try:
+        if "eps" in raw:
+            raw["eps"] = parse_eps(raw["eps"])
+        if "alpha" in raw and raw["alpha"] is not None:
+            raw["alpha"] = parse_eps(raw["alpha"])
+    except ValueError as e:
+        raise RobinBenchError(f"{source}: {e}") from None
+    raw.setdefault("progress", False)
+    raw.setdefault("augment", augment)
+    if seed is not None:
+        raw["seed"] = seed
+    try:
+        return TrainConfig.from_dict(raw, source=source)
+    except RobinBenchError as e:
+        msg = str(e)
+        raise RobinBenchError(msg if msg.startswith(source) else f"{source}: {msg}") from None
