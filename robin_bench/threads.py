@@ -28,7 +28,9 @@ def _env_threads() -> int | None:
     try:
         n = int(raw)
     except ValueError:
-        raise RobinBenchError(f"OMP_NUM_THREADS={raw!r} is not an integer; set it to a thread count >= 1 or unset it")
+        raise RobinBenchError(
+            f"OMP_NUM_THREADS={raw!r} is not an integer; set it to a thread count >= 1 or unset it"
+        ) from None
     if n < 1:
         raise RobinBenchError(f"OMP_NUM_THREADS={raw!r}; set it to a thread count >= 1 or unset it")
     return n
@@ -60,3 +62,18 @@ def set_threads(n: int) -> None:
 
     os.environ["OMP_NUM_THREADS"] = str(n)
     torch.set_num_threads(n)
+
+
+def configure(threads: int | None = None) -> int:
+    """Set the threads of a run in this process, before it loads torch where possible; returns the count.
+
+    ``OMP_WAIT_POLICY=PASSIVE`` unless the user set a policy (effective only if torch is not loaded yet).
+
+    Arguments:
+        threads (int | None): torch threads of the whole run (parallel workers share them); None means
+            :func:`default_threads`. (Default: None)
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    n = default_threads() if threads is None else threads
+    set_threads(n)
+    return n
