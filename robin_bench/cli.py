@@ -4,7 +4,7 @@ Commands::
 
     robin-bench run [SUITE] [--dry-run] [--output DIR]     run a suite (default: the packaged demo)
         [--jobs N | --executor ray [--address ADDR]]       independent jobs in N processes or on Ray
-        [--threads N]                                      torch threads of the run, shared by its workers
+        [--threads N]                                      torch threads per job
     robin-bench leaderboard RESULTS... -o leaderboards/NAME  build leaderboards from results.csv files
     robin-bench check SUITE --baseline CSV [--tolerance T]  run a suite and compare with a baseline
     robin-bench analyze NAME SUITE [--output DIR] [--repeats R]  run a suite, then analysis NAME of its models
@@ -14,8 +14,8 @@ Exit status: 0 success, 1 regression found by ``check``, 2 a user mistake or an 
 when the reader of stdout went away (``robin-bench run --dry-run | head -1``), quietly, as Unix tools do.
 
 Nothing heavy is imported to parse arguments (``import robin_bench`` is lazy): ``--help`` answers
-without loading torch, and the thread settings (:func:`robin_bench.threads.configure`) reach the
-environment before torch reads it.
+without loading torch, and :func:`robin_bench.threads.prepare_environment` reaches the environment
+before torch reads it.
 """
 
 from __future__ import annotations
@@ -90,8 +90,14 @@ def _positive_int(text: str) -> int:
 
 def _add_threads(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                     help="torch threads of the whole run, shared by --jobs workers (default: $OMP_NUM_THREADS "
-                          "if set, else the cores this process may use)")
+                     help="torch threads per job (default: $OMP_NUM_THREADS if set, else the cores this process "
+                          "may use, shared among --jobs workers)")
+
+
+def _set_threads(n: int | None) -> None:
+    """This process's torch threads before a run: ``--threads`` or the default (the local executor's workers
+    each take their share of them)."""
+    threads.set_threads(threads.default_threads() if n is None else n)
 
 
 def _load(path: str | None, output: str | None) -> Suite:
@@ -108,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(runner.plan(suite).describe())
         return 0
-    threads.configure(args.threads)
+    _set_threads(args.threads)
     executor = make_executor(args.executor, jobs=args.jobs, address=args.address, device=suite.device)
     try:
         report = runner.run(suite, executor=executor)
@@ -138,7 +144,7 @@ def _check(args: argparse.Namespace) -> int:
     if suite.name not in set(check.read_baseline(args.baseline)["suite"]):
         raise RobinBenchError(f"baseline {args.baseline} has no rows for suite {suite.name!r}; "
                               "compare a run with a baseline of the same suite")
-    threads.configure(args.threads)
+    _set_threads(args.threads)
     report = runner.run(suite)
     offending = check.compare(report.results_csv, args.baseline, tolerance=args.tolerance)
     if not offending:
@@ -154,7 +160,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from robin_bench import analysis  # noqa: PLC0415
 
     extra = {} if args.repeats is None else {"repeats": args.repeats}
-    threads.configure(args.threads)
+    _set_threads(args.threads)
     for path in analysis.run(args.name, args.suite, args.output, **extra):
         print(path)
     return 0
@@ -207,6 +213,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except SystemExit:  # --help, --version or a usage error: argparse has written its text
         sys.stdout.flush()
         raise
+    threads.prepare_environment()  # before anything below loads torch
     commands = {"run": _run, "leaderboard": _leaderboard, "check": _check, "analyze": _analyze}
     try:
         status = commands[args.command](args)

@@ -64,16 +64,13 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def configure(threads: int | None = None) -> int:
-    """Set the threads of a run in this process, before it loads torch where possible; returns the count.
+def prepare_environment() -> None:
+    """Before torch loads: ``OMP_WAIT_POLICY=PASSIVE`` unless the user chose a policy.
 
-    ``OMP_WAIT_POLICY=PASSIVE`` unless the user set a policy (effective only if torch is not loaded yet).
-
-    Arguments:
-        threads (int | None): torch threads of the whole run (parallel workers share them); None means
-            :func:`default_threads`. (Default: None)
+    OpenMP threads that wait actively spin on their core between parallel regions; next to other
+    busy processes they take turns with them and each region waits for its slowest, descheduled
+    thread. Passive threads sleep instead. OpenMP reads the variable once, when torch loads: the CLI
+    calls this before it imports anything that imports torch; later calls change nothing in this
+    process (child processes still inherit it).
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    n = default_threads() if threads is None else threads
-    set_threads(n)
-    return n

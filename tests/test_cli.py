@@ -301,15 +301,16 @@ def test_threads_flag_reaches_the_thread_settings(suite_file: Path, tmp_path: Pa
     from robin_bench import analysis, threads
     from robin_bench.bench import runner
 
-    calls: list[int | None] = []
-    monkeypatch.setattr(threads, "configure", calls.append)
+    calls: list[int] = []
+    monkeypatch.setattr(threads, "set_threads", calls.append)
+    monkeypatch.setattr(threads, "default_threads", lambda jobs=1: 5)
     monkeypatch.setattr(runner, "run", lambda *a, **k: (_ for _ in ()).throw(RobinBenchError("stop")))
     monkeypatch.setattr(analysis, "run", lambda *a, **k: [])
     assert main(["run", str(suite_file), "-o", str(tmp_path / "o"), "--threads", "3"]) == 2
     assert main(["run", str(suite_file), "-o", str(tmp_path / "o")]) == 2
     assert main(["analyze", "complexity", str(suite_file), "--threads", "1"]) == 0
     assert main(["run", str(suite_file), "--dry-run", "-o", str(tmp_path / "o"), "--threads", "2"]) == 0
-    assert calls == [3, None, 1], "a dry run computes nothing and sets no threads"
+    assert calls == [3, 5, 1], "a dry run computes nothing and sets no threads"
     for bad in ("0", "-1", "two"):
         with pytest.raises(SystemExit) as e:
             main(["run", "--threads", bad])

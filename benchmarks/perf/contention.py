@@ -14,8 +14,8 @@ Settings:
     torch      torch's defaults: as many threads as cores, OpenMP's spin-waiting threads.
     passive    as many threads as available cores, ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep when idle).
     one        one thread.
-    robin      what ``robin-bench run`` sets when the user sets nothing
-               (:func:`robin_bench.threads.configure` with no ``--threads``).
+    robin      what ``robin-bench run`` sets when the user sets nothing:
+               :func:`robin_bench.threads.prepare_environment`, then ``default_threads()`` threads.
 
 Usage::
 
@@ -58,13 +58,12 @@ def workload(n_train: int, n_test: int, epochs: int) -> float:
 
 
 def _child(setting: str, n_train: int, n_test: int, epochs: int) -> None:
+    from robin_bench import threads  # noqa: PLC0415  (light: no torch)
+
     if setting == "robin":
-        from robin_bench import threads  # noqa: PLC0415
-
-        threads.configure(None)
+        threads.prepare_environment()
+        threads.set_threads(threads.default_threads())
     elif setting in ("passive", "one"):
-        from robin_bench import threads  # noqa: PLC0415
-
         if setting == "passive":
             os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         threads.set_threads(threads.available_cores() if setting == "passive" else 1)
