@@ -191,9 +191,9 @@ def _describe(e: OSError) -> str:
     return f"{e.strerror or e}{where}; {_ENVIRONMENT_ERRNOS[e.errno]}"
 
 
-def _error(message: str) -> None:
+def _stderr(line: str) -> None:
     try:
-        print(f"robin-bench: error: {_one_line(message)}", file=sys.stderr, flush=True)
+        print(line, file=sys.stderr, flush=True)
     except OSError:  # stderr itself is gone: the exit status still tells
         pass
 
@@ -218,12 +218,12 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         status = commands[args.command](args)
     except RobinBenchError as e:
-        _error(str(e))
+        _stderr(f"robin-bench: error: {_one_line(str(e))}")
         return 2
     except OSError as e:
         if isinstance(e, BrokenPipeError) or e.errno not in _ENVIRONMENT_ERRNOS:
             raise
-        _error(_describe(e))
+        _stderr(f"robin-bench: error: {_one_line(_describe(e))}")
         return 2
     sys.stdout.flush()
     return status
@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:
-        _error("interrupted; rerun the same command to resume")
+        _stderr("robin-bench: interrupted; rerun the same command to resume")
         return 130
     except BrokenPipeError:
         _quiet_stdout()
