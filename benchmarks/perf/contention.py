@@ -1,14 +1,15 @@
 """Slowdown of a small demo-like workload when other processes compete for the cores, per thread setting.
 
-The workload is a miniature of the demo suite's flat model: PGD-AT training of a digits MLP
+The ``mini`` workload is a miniature of the demo suite's flat model: PGD-AT training of a digits MLP
 (``--n-train`` images, Linf eps 0.1, 3 steps, batch 32, ``--epochs`` epochs) and a 10-step PGD
-evaluation of ``--n-test`` test images. Each setting runs in a fresh process (OpenMP reads its
-environment once, when torch loads), first on its own and then next to ``--busy`` competing
-processes that each spin one core (``while True: pass``, bounded in time and killed at the end).
-Each figure is the workload's own seconds (torch import and data loading excluded); a contended run
-that exceeds ``--cap`` times its idle time is stopped and reported as ``>cap``. The 1-minute load
-average (``os.getloadavg``) before each run is printed with it, since other jobs on a shared
-machine move every figure.
+evaluation of ``--n-test`` test images. The ``demo`` workload is the packaged demo suite itself
+(``bench.runner.run`` into a fresh folder: 3 models trained, 9 cells attacked). Each setting runs
+in a fresh process (OpenMP reads its environment once, when torch loads), first on its own and
+then next to ``--busy`` competing processes that each spin one core (``while True: pass``, bounded
+in time and killed at the end). Each figure is the workload's own seconds (torch import and data
+loading excluded); a contended run that exceeds ``--cap`` times its idle time is stopped and
+reported as ``>cap``. The 1-minute load average (``os.getloadavg``) before each run is printed with
+it, since other jobs on a shared machine move every figure.
 
 Settings:
     torch      torch's defaults: as many threads as cores, OpenMP's spin-waiting threads.
@@ -21,6 +22,7 @@ Usage::
 
     python benchmarks/perf/contention.py
     python benchmarks/perf/contention.py --settings torch robin --repeats 3
+    python benchmarks/perf/contention.py --workload demo --settings robin
 """
 
 from __future__ import annotations
@@ -57,7 +59,21 @@ def workload(n_train: int, n_test: int, epochs: int) -> float:
     return time.perf_counter() - start
 
 
-def _child(setting: str, n_train: int, n_test: int, epochs: int) -> None:
+def demo() -> float:
+    """Seconds of a full run of the packaged demo suite into a fresh temporary folder."""
+    import tempfile  # noqa: PLC0415
+
+    from robin_bench.bench import runner  # noqa: PLC0415
+    from robin_bench.bench.config import demo_suite_path, load_suite  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as tmp:
+        suite = load_suite(demo_suite_path()).with_output(tmp)
+        start = time.perf_counter()
+        runner.run(suite, progress=False)
+        return time.perf_counter() - start
+
+
+def _child(setting: str, args: argparse.Namespace) -> None:
     from robin_bench import threads  # noqa: PLC0415  (light: no torch)
 
     if setting == "robin":
@@ -69,7 +85,7 @@ def _child(setting: str, n_train: int, n_test: int, epochs: int) -> None:
         threads.set_threads(threads.available_cores() if setting == "passive" else 1)
     import torch  # noqa: PLC0415
 
-    seconds = workload(n_train, n_test, epochs)
+    seconds = demo() if args.workload == "demo" else workload(args.n_train, args.n_test, args.epochs)
     print(json.dumps({"seconds": seconds, "threads": torch.get_num_threads(),
                       "wait_policy": os.environ.get("OMP_WAIT_POLICY", "")}))
 
@@ -82,8 +98,8 @@ def _busy(n: int, limit_s: float) -> list[subprocess.Popen[bytes]]:
 def measure(setting: str, args: argparse.Namespace, *, busy: int, timeout: float | None) -> dict[str, object]:
     """One run of ``setting`` in a fresh process next to ``busy`` spinning processes."""
     env = {k: v for k, v in os.environ.items() if k not in _THREAD_VARS}
-    cmd = [sys.executable, __file__, "--child", setting, "--n-train", str(args.n_train), "--n-test",
-           str(args.n_test), "--epochs", str(args.epochs)]
+    cmd = [sys.executable, __file__, "--child", setting, "--workload", args.workload, "--n-train",
+           str(args.n_train), "--n-test", str(args.n_test), "--epochs", str(args.epochs)]
     load = os.getloadavg()[0]
     competitors = _busy(busy, (timeout or 600) + 60) if busy else []
     try:
@@ -104,21 +120,23 @@ def main() -> None:
     ap.add_argument("--busy", type=int, default=2, help="competing spinning processes (default 2)")
     ap.add_argument("--repeats", type=int, default=1, help="idle/contended pairs per setting; medians are shown")
     ap.add_argument("--cap", type=float, default=15.0, help="stop a contended run beyond this times idle (15)")
+    ap.add_argument("--workload", choices=("mini", "demo"), default="mini", help="see above (mini)")
     ap.add_argument("--n-train", type=int, default=1000)
     ap.add_argument("--n-test", type=int, default=100)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--child", choices=SETTINGS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        _child(args.child, args.n_train, args.n_test, args.epochs)
+        _child(args.child, args)
         return
 
     import torch  # noqa: PLC0415
 
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores "
           f"({len(os.sched_getaffinity(0))} available), Python {platform.python_version()}, "
-          f"torch {torch.__version__}; workload: PGD-AT {args.epochs} epochs on {args.n_train} digits "
-          f"+ PGD-10 on {args.n_test}; {args.busy} competing spinning processes")
+          f"torch {torch.__version__}; workload: " + ("the packaged demo suite" if args.workload == "demo" else
+          f"PGD-AT {args.epochs} epochs on {args.n_train} digits + PGD-10 on {args.n_test}")
+          + f"; {args.busy} competing spinning processes")
     print(f"{'setting':<8} {'threads':>7} {'idle s':>7} {'load':>5} {'contended s':>11} {'load':>5} {'ratio':>6}")
     for setting in args.settings:
         idle_s, busy_s, ratios = [], [], []
