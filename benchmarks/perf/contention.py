@@ -117,7 +117,7 @@ def measure(setting: str, args: argparse.Namespace, *, busy: int, timeout: float
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
-    ap.add_argument("--busy", type=int, default=2, help="competing spinning processes (default 2)")
+    ap.add_argument("--busy", type=int, default=2, help="competing spinning processes; 0: idle runs only (2)")
     ap.add_argument("--repeats", type=int, default=1, help="idle/contended pairs per setting; medians are shown")
     ap.add_argument("--cap", type=float, default=15.0, help="stop a contended run beyond this times idle (15)")
     ap.add_argument("--workload", choices=("mini", "demo"), default="mini", help="see above (mini)")
@@ -143,6 +143,10 @@ def main() -> None:
         for _ in range(args.repeats):
             idle = measure(setting, args, busy=0, timeout=None)
             cap_s = args.cap * float(idle["seconds"])  # type: ignore[arg-type]
+            if args.busy == 0:
+                print(f"{setting:<8} {idle['threads']!s:>7} {float(idle['seconds']):>7.2f} "
+                      f"{float(idle['load']):>5.2f}", flush=True)
+                continue
             contended = measure(setting, args, busy=args.busy, timeout=cap_s)
             seconds = contended["seconds"]
             ratio = f">{args.cap:.0f}" if seconds is None else f"{float(seconds) / float(idle['seconds']):.2f}"
@@ -152,7 +156,7 @@ def main() -> None:
             idle_s.append(float(idle["seconds"]))
             busy_s.append(cap_s if seconds is None else float(seconds))
             ratios.append(busy_s[-1] / idle_s[-1])
-        if args.repeats > 1:
+        if args.repeats > 1 and args.busy:
             print(f"{setting:<8} median: idle {statistics.median(idle_s):.2f} s, contended "
                   f"{statistics.median(busy_s):.2f} s, ratio {statistics.median(ratios):.2f}", flush=True)
 
