@@ -9,6 +9,7 @@ evaluate`` work as if everything had been imported eagerly.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -54,10 +55,14 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 
 
 def __getattr__(name: str) -> Any:
-    try:
+    """A public name, or a subpackage (``rb.models``, ``rb.bench``: attributes once the package imported them
+    eagerly), imported on first use."""
+    if name in _LAZY:
         module_name, attribute = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'robin_bench' has no attribute {name!r}") from None
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        module_name, attribute = f"{__name__}.{name}", None
+    else:
+        raise AttributeError(f"module 'robin_bench' has no attribute {name!r}")
     module = importlib.import_module(module_name)
     value = module if attribute is None else getattr(module, attribute)
     globals()[name] = value

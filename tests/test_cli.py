@@ -231,7 +231,7 @@ def test_the_package_imports_lazily_and_exposes_the_readme_api() -> None:
         "from robin_bench import RobinBenchError, evaluate\n"
         "assert rb.evaluate is evaluate and rb.attacks.PGD.__name__ == 'PGD' and callable(rb.train.train_flat)\n"
         "assert rb.datasets is sys.modules['robin_bench.data'] and issubclass(RobinBenchError, ValueError)\n"
-        "assert set(rb.__all__) <= set(dir(rb))\n"
+        "assert set(rb.__all__) <= set(dir(rb)) and rb.models is sys.modules['robin_bench.models']\n"
         "try:\n    rb.no_such_name\nexcept AttributeError as e:\n    assert 'no_such_name' in str(e)\n"
         "else:\n    raise SystemExit('no AttributeError')\n"
     )
