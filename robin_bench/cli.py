@@ -94,10 +94,10 @@ def _add_threads(sub: argparse.ArgumentParser) -> None:
                           "may use, shared among --jobs workers)")
 
 
-def _set_threads(n: int | None) -> None:
-    """This process's torch threads before a run: ``--threads`` or the default (the local executor's workers
-    each take their share of them)."""
-    threads.set_threads(threads.default_threads() if n is None else n)
+def _set_threads(n: int | None, jobs: int = 1) -> None:
+    """This process's torch threads before a run. The local executor gives each of its ``jobs`` workers this
+    process's threads // ``jobs``: the default is shared among them, ``--threads N`` is per job."""
+    threads.set_threads(threads.default_threads() if n is None else n * jobs)
 
 
 def _load(path: str | None, output: str | None) -> Suite:
@@ -114,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(runner.plan(suite).describe())
         return 0
-    _set_threads(args.threads)
+    _set_threads(args.threads, args.jobs)
     executor = make_executor(args.executor, jobs=args.jobs, address=args.address, device=suite.device)
     try:
         report = runner.run(suite, executor=executor)

@@ -299,7 +299,7 @@ def test_a_multi_line_user_error_is_printed_as_one_line(monkeypatch: pytest.Monk
 def test_threads_flag_reaches_the_thread_settings(suite_file: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from robin_bench import analysis, threads
-    from robin_bench.bench import runner
+    from robin_bench.bench import executors, runner
 
     calls: list[int] = []
     monkeypatch.setattr(threads, "set_threads", calls.append)
@@ -308,9 +308,11 @@ def test_threads_flag_reaches_the_thread_settings(suite_file: Path, tmp_path: Pa
     monkeypatch.setattr(analysis, "run", lambda *a, **k: [])
     assert main(["run", str(suite_file), "-o", str(tmp_path / "o"), "--threads", "3"]) == 2
     assert main(["run", str(suite_file), "-o", str(tmp_path / "o")]) == 2
+    monkeypatch.setattr(executors, "make_executor", lambda *a, **k: None)
+    assert main(["run", str(suite_file), "-o", str(tmp_path / "o"), "--threads", "2", "--jobs", "3"]) == 2
     assert main(["analyze", "complexity", str(suite_file), "--threads", "1"]) == 0
     assert main(["run", str(suite_file), "--dry-run", "-o", str(tmp_path / "o"), "--threads", "2"]) == 0
-    assert calls == [3, 5, 1], "a dry run computes nothing and sets no threads"
+    assert calls == [3, 5, 6, 1], "per job: 3 workers of 2 threads; a dry run computes nothing and sets no threads"
     for bad in ("0", "-1", "two"):
         with pytest.raises(SystemExit) as e:
             main(["run", "--threads", bad])
