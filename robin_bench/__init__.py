@@ -1,39 +1,76 @@
 """robin-bench: adversarial robustness of decomposed classifiers (ROBIN, HAR) against flat baselines.
 
-``estimators`` (ART) and ``analysis`` are imported on first use: ART alone takes seconds to import,
-which every CLI call would otherwise pay.
+Every public name is imported on first use (PEP 562): ``import robin_bench`` loads no torch, so the
+``robin-bench`` command parses its arguments (``--help`` included) without paying torch's, ART's
+or torchattacks' seconds of import. ``rb.evaluate``, ``rb.attacks.PGD`` and ``from robin_bench import
+evaluate`` work as if everything had been imported eagerly.
 """
 
-import importlib
-from types import ModuleType
+from __future__ import annotations
 
-from robin_bench import attacks, train
-from robin_bench import data as datasets
-from robin_bench.attacks.evaluate import EvalResult, evaluate
-from robin_bench.attacks.sanity import SanityReport, sanity_check
-from robin_bench.errors import RobinBenchError
-from robin_bench.hierarchy import Hierarchy
-from robin_bench.models import (
-    HARClassifier,
-    RobinClassifier,
-    archs,
-    build_model,
-    load_checkpoint,
-    model_spec,
-    save_checkpoint,
-)
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_LAZY_MODULES = {"analysis": "robin_bench.analysis", "estimators": "robin_bench.estimators"}
+if TYPE_CHECKING:
+    from robin_bench import analysis, attacks, estimators, train
+    from robin_bench import data as datasets
+    from robin_bench.attacks.evaluate import EvalResult, evaluate
+    from robin_bench.attacks.sanity import SanityReport, sanity_check
+    from robin_bench.errors import RobinBenchError
+    from robin_bench.hierarchy import Hierarchy
+    from robin_bench.models import (
+        HARClassifier,
+        RobinClassifier,
+        archs,
+        build_model,
+        load_checkpoint,
+        model_spec,
+        save_checkpoint,
+    )
+
+# public name -> (module, attribute of that module, or None for the module itself)
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "analysis": ("robin_bench.analysis", None),
+    "attacks": ("robin_bench.attacks", None),
+    "datasets": ("robin_bench.data", None),
+    "estimators": ("robin_bench.estimators", None),
+    "train": ("robin_bench.train", None),
+    "EvalResult": ("robin_bench.attacks.evaluate", "EvalResult"),
+    "evaluate": ("robin_bench.attacks.evaluate", "evaluate"),
+    "SanityReport": ("robin_bench.attacks.sanity", "SanityReport"),
+    "sanity_check": ("robin_bench.attacks.sanity", "sanity_check"),
+    "RobinBenchError": ("robin_bench.errors", "RobinBenchError"),
+    "Hierarchy": ("robin_bench.hierarchy", "Hierarchy"),
+    "HARClassifier": ("robin_bench.models", "HARClassifier"),
+    "RobinClassifier": ("robin_bench.models", "RobinClassifier"),
+    "archs": ("robin_bench.models", "archs"),
+    "build_model": ("robin_bench.models", "build_model"),
+    "load_checkpoint": ("robin_bench.models", "load_checkpoint"),
+    "model_spec": ("robin_bench.models", "model_spec"),
+    "save_checkpoint": ("robin_bench.models", "save_checkpoint"),
+}
 
 
-def __getattr__(name: str) -> ModuleType:
-    if name in _LAZY_MODULES:
-        module = importlib.import_module(_LAZY_MODULES[name])
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'robin_bench' has no attribute {name!r}")
+def __getattr__(name: str) -> Any:
+    """A public name, or a subpackage (``rb.models``, ``rb.bench``: attributes once the package imported them
+    eagerly), imported on first use."""
+    if name in _LAZY:
+        module_name, attribute = _LAZY[name]
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        module_name, attribute = f"{__name__}.{name}", None
+    else:
+        raise AttributeError(f"module 'robin_bench' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

@@ -4,21 +4,30 @@ Commands::
 
     robin-bench run [SUITE] [--dry-run] [--output DIR]     run a suite (default: the packaged demo)
         [--jobs N | --executor ray [--address ADDR]]       independent jobs in N processes or on Ray
+        [--threads N]                                      torch threads per job
     robin-bench leaderboard RESULTS... -o leaderboards/NAME  build leaderboards from results.csv files
     robin-bench check SUITE --baseline CSV [--tolerance T]  run a suite and compare with a baseline
     robin-bench analyze NAME SUITE [--output DIR] [--repeats R]  run a suite, then analysis NAME of its models
 
-Exit status: 0 success, 1 regression found by ``check``, 2 a user mistake (one line on stderr, no
-traceback).
+Exit status: 0 success, 1 regression found by ``check``, 2 a user mistake or an environment failure
+(disk full, permission denied: one line on stderr, no traceback), 130 interrupted, 141 (128 + SIGPIPE)
+when the reader of stdout went away (``robin-bench run --dry-run | head -1``), quietly, as Unix tools do.
+
+Nothing heavy is imported to parse arguments (``import robin_bench`` is lazy): ``--help`` answers
+without loading torch, and :func:`robin_bench.threads.prepare_environment` reaches the environment
+before torch reads it.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from robin_bench import threads
 from robin_bench.errors import RobinBenchError
 
 if TYPE_CHECKING:
@@ -45,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", default="local", metavar="{local,ray}",
                      help="where jobs run: 'local' (this machine, --jobs processes) or 'ray' (needs robin-bench[ray])")
     run.add_argument("--address", default=None, help="Ray cluster address for --executor ray, e.g. 'auto'")
+    _add_threads(run)
 
     lb = sub.add_parser("leaderboard", help="build NAME.csv/.md/.html/.json from results files")
     lb.add_argument("results", nargs="+", help="results.csv files of finished runs")
@@ -56,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--tolerance", type=float, default=None,
                        help="allowed drop in robust accuracy (fraction); default: beyond the confidence interval")
     check.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
+    _add_threads(check)
 
     analyze = sub.add_parser("analyze", help="run a suite, then one analysis of its models (robin_bench.analysis)")
     analyze.add_argument("name", help="coherence, boundary, complexity, two_stage, transfer or attack_sweep")
@@ -63,7 +74,30 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
     analyze.add_argument("--repeats", "-r", type=int, default=None, metavar="R",
                          help="class orderings of 'complexity' (the paper: 20; default: robin_bench.analysis's, 5)")
+    _add_threads(analyze)
     return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not an integer >= 1")
+    return value
+
+
+def _add_threads(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                     help="torch threads per job (default: $OMP_NUM_THREADS if set, else the cores this process "
+                          "may use, shared among --jobs workers)")
+
+
+def _set_threads(n: int | None, jobs: int = 1) -> None:
+    """This process's torch threads before a run. The local executor gives each of its ``jobs`` workers this
+    process's threads // ``jobs``: the default is shared among them, ``--threads N`` is per job."""
+    threads.set_threads(threads.default_threads() if n is None else n * jobs)
 
 
 def _load(path: str | None, output: str | None) -> Suite:
@@ -80,6 +114,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(runner.plan(suite).describe())
         return 0
+    _set_threads(args.threads, args.jobs)
     executor = make_executor(args.executor, jobs=args.jobs, address=args.address, device=suite.device)
     try:
         report = runner.run(suite, executor=executor)
@@ -109,6 +144,7 @@ def _check(args: argparse.Namespace) -> int:
     if suite.name not in set(check.read_baseline(args.baseline)["suite"]):
         raise RobinBenchError(f"baseline {args.baseline} has no rows for suite {suite.name!r}; "
                               "compare a run with a baseline of the same suite")
+    _set_threads(args.threads)
     report = runner.run(suite)
     offending = check.compare(report.results_csv, args.baseline, tolerance=args.tolerance)
     if not offending:
@@ -124,23 +160,86 @@ def _analyze(args: argparse.Namespace) -> int:
     from robin_bench import analysis  # noqa: PLC0415
 
     extra = {} if args.repeats is None else {"repeats": args.repeats}
+    _set_threads(args.threads)
     for path in analysis.run(args.name, args.suite, args.output, **extra):
         print(path)
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``robin-bench``; returns the exit status (0 ok, 1 regression, 2 user mistake)."""
-    args = _parser().parse_args(argv)
+# Failures of the environment rather than of robin-bench: one line on stderr, exit 2, like a user mistake.
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "free some space and rerun the same command to resume",
+    errno.EDQUOT: "free some quota and rerun the same command to resume",
+    errno.EFBIG: "write to a file system that allows larger files",
+    errno.EACCES: "check the permissions or choose another --output",
+    errno.EPERM: "check the permissions or choose another --output",
+    errno.EROFS: "choose an --output on a writable file system",
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "check the path",
+    errno.EISDIR: "give a file, not a folder",
+    errno.ENAMETOOLONG: "choose a shorter path",
+}
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _describe(e: OSError) -> str:
+    files = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    where = f": {files}" if files else ""
+    return f"{e.strerror or e}{where}; {_ENVIRONMENT_ERRNOS[e.errno]}"
+
+
+def _stderr(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:  # stderr itself is gone: the exit status still tells
+        pass
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that Python's flush at exit does not fail again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (e.g. captured by a test)
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit:  # --help, --version or a usage error: argparse has written its text
+        sys.stdout.flush()
+        raise
+    threads.prepare_environment()  # before anything below loads torch
     commands = {"run": _run, "leaderboard": _leaderboard, "check": _check, "analyze": _analyze}
     try:
-        return commands[args.command](args)
+        status = commands[args.command](args)
     except RobinBenchError as e:
-        print(f"robin-bench: error: {e}", file=sys.stderr)
+        _stderr(f"robin-bench: error: {_one_line(str(e))}")
         return 2
+    except OSError as e:
+        if isinstance(e, BrokenPipeError) or e.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        _stderr(f"robin-bench: error: {_one_line(_describe(e))}")
+        return 2
+    sys.stdout.flush()
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``robin-bench``; returns the exit status (0 ok, 1 regression, 2 user mistake, 130
+    interrupted, 141 stdout closed by its reader)."""
+    try:
+        return _main(argv)
     except KeyboardInterrupt:
-        print("robin-bench: interrupted; rerun the same command to resume", file=sys.stderr)
+        _stderr("robin-bench: interrupted; rerun the same command to resume")
         return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
 
 
 if __name__ == "__main__":

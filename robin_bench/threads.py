@@ -28,7 +28,9 @@ def _env_threads() -> int | None:
     try:
         n = int(raw)
     except ValueError:
-        raise RobinBenchError(f"OMP_NUM_THREADS={raw!r} is not an integer; set it to a thread count >= 1 or unset it")
+        raise RobinBenchError(
+            f"OMP_NUM_THREADS={raw!r} is not an integer; set it to a thread count >= 1 or unset it"
+        ) from None
     if n < 1:
         raise RobinBenchError(f"OMP_NUM_THREADS={raw!r}; set it to a thread count >= 1 or unset it")
     return n
@@ -60,3 +62,15 @@ def set_threads(n: int) -> None:
 
     os.environ["OMP_NUM_THREADS"] = str(n)
     torch.set_num_threads(n)
+
+
+def prepare_environment() -> None:
+    """Before torch loads: ``OMP_WAIT_POLICY=PASSIVE`` unless the user chose a policy.
+
+    OpenMP threads that wait actively spin on their core between parallel regions; next to other
+    busy processes they take turns with them and each region waits for its slowest, descheduled
+    thread. Passive threads sleep instead. OpenMP reads the variable once, when torch loads: the CLI
+    calls this before it imports anything that imports torch; later calls change nothing in this
+    process (child processes still inherit it).
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

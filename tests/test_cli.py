@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,8 +15,22 @@ import yaml
 from robin_bench.bench import results
 from robin_bench.bench.store import RunLock
 from robin_bench.cli import main
+from robin_bench.errors import RobinBenchError
 
 from .bench.synthetic_results import write_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    """This checkout first on the path, one torch thread, for ``robin-bench`` in a subprocess."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "OMP_NUM_THREADS": "1"}
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=_env(),
+                          timeout=300)
 
 SUITE = {
     "name": "cli",
@@ -188,3 +206,114 @@ def test_errors_after_a_finished_run_are_one_line_and_lose_no_output(
         assert len(err) == 1 and "in use by another robin-bench run" in err[0], err
         assert _snapshot(out) == held
     assert _snapshot(out) == before
+
+
+HEAVY = ("torch", "pandas", "scipy", "torchattacks", "art", "pyautoattack", "matplotlib")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], *([cmd, "--help"] for cmd in
+                                                                ("run", "leaderboard", "check", "analyze"))])
+def test_parsing_arguments_imports_nothing_heavy(argv: list[str]) -> None:
+    """--help answers without torch (seconds of import, 20 s under load): parsing imports only light modules."""
+    code = (
+        "import sys\nfrom robin_bench import cli\n"
+        f"try:\n    cli.main({argv!r})\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        f"loaded = [m for m in {HEAVY!r} if m in sys.modules]\nassert not loaded, loaded\n"
+    )
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert "robin-bench" in proc.stdout
+
+
+def test_the_package_imports_lazily_and_exposes_the_readme_api() -> None:
+    code = (
+        "import sys\nimport robin_bench as rb\nassert 'torch' not in sys.modules\n"
+        "from robin_bench import RobinBenchError, evaluate\n"
+        "assert rb.evaluate is evaluate and rb.attacks.PGD.__name__ == 'PGD' and callable(rb.train.train_flat)\n"
+        "assert rb.datasets is sys.modules['robin_bench.data'] and issubclass(RobinBenchError, ValueError)\n"
+        "assert set(rb.__all__) <= set(dir(rb)) and rb.models is sys.modules['robin_bench.models']\n"
+        "try:\n    rb.no_such_name\nexcept AttributeError as e:\n    assert 'no_such_name' in str(e)\n"
+        "else:\n    raise SystemExit('no AttributeError')\n"
+    )
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("unbuffered", [False, True])
+@pytest.mark.parametrize("command", ["dry-run", "help"])
+def test_a_closed_stdout_ends_quietly(command: str, unbuffered: bool, suite_file: Path, tmp_path: Path) -> None:
+    """`robin-bench run --dry-run | head -1`: the reader is gone before the output is written; no traceback,
+    exit 141 (128 + SIGPIPE) as Unix tools. With PYTHONUNBUFFERED, argparse's help swallows the failed write
+    itself and keeps its exit status 0."""
+    argv = ["--help"] if command == "help" else ["run", str(suite_file), "--dry-run", "-o", str(tmp_path / "o")]
+    env = {k: v for k, v in _env().items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "robin_bench.cli", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the only read end: every write of the child now fails with EPIPE
+    err = proc.stderr.read().decode()
+    assert err == ""
+    assert proc.wait(timeout=300) == (0 if command == "help" and unbuffered else 141)
+
+
+@pytest.mark.parametrize(("code", "words"), [(errno.ENOSPC, "free some space"), (errno.EACCES, "permissions")])
+def test_environment_failures_are_one_line_exit_2(code: int, words: str, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from robin_bench.bench import leaderboard
+
+    def fail(*_: object) -> None:
+        raise OSError(code, os.strerror(code), "/full/disk/demo.csv")
+
+    monkeypatch.setattr(leaderboard, "build", fail)
+    assert main(["leaderboard", "r.csv", "-o", "lb"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and os.strerror(code) in err[0] and "/full/disk/demo.csv" in err[0] and words in err[0]
+
+
+def test_an_unexpected_os_error_is_not_disguised(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only failures of the environment become one line; an I/O error of unknown cause keeps its traceback."""
+    from robin_bench.bench import leaderboard
+
+    def fail(*_: object) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(leaderboard, "build", fail)
+    with pytest.raises(OSError, match="Input/output error"):
+        main(["leaderboard", "r.csv", "-o", "lb"])
+
+
+def test_a_multi_line_user_error_is_printed_as_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from robin_bench.bench import leaderboard
+
+    def fail(*_: object) -> None:
+        raise RobinBenchError("bad suite:\n  models.0.arch: unknown\n")
+
+    monkeypatch.setattr(leaderboard, "build", fail)
+    assert main(["leaderboard", "r.csv", "-o", "lb"]) == 2
+    assert capsys.readouterr().err == "robin-bench: error: bad suite:; models.0.arch: unknown\n"
+
+
+def test_threads_flag_reaches_the_thread_settings(suite_file: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from robin_bench import analysis, threads
+    from robin_bench.bench import executors, runner
+
+    calls: list[int] = []
+    monkeypatch.setattr(threads, "set_threads", calls.append)
+    monkeypatch.setattr(threads, "default_threads", lambda jobs=1: 5)
+    monkeypatch.setattr(runner, "run", lambda *a, **k: (_ for _ in ()).throw(RobinBenchError("stop")))
+    monkeypatch.setattr(analysis, "run", lambda *a, **k: [])
+    assert main(["run", str(suite_file), "-o", str(tmp_path / "o"), "--threads", "3"]) == 2
+    assert main(["run", str(suite_file), "-o", str(tmp_path / "o")]) == 2
+    monkeypatch.setattr(executors, "make_executor", lambda *a, **k: None)
+    assert main(["run", str(suite_file), "-o", str(tmp_path / "o"), "--threads", "2", "--jobs", "3"]) == 2
+    assert main(["analyze", "complexity", str(suite_file), "--threads", "1"]) == 0
+    assert main(["run", str(suite_file), "--dry-run", "-o", str(tmp_path / "o"), "--threads", "2"]) == 0
+    assert calls == [3, 5, 6, 1], "per job: 3 workers of 2 threads; a dry run computes nothing and sets no threads"
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(SystemExit) as e:
+            main(["run", "--threads", bad])
+        assert e.value.code == 2
