@@ -5,7 +5,7 @@ Commands::
     robin-bench run [SUITE] [--dry-run] [--output DIR]     run a suite (default: the packaged demo)
         [--jobs N | --executor ray [--address ADDR]]       independent jobs in N processes or on Ray
         [--threads N]                                      torch threads per job
-    robin-bench leaderboard RESULTS... -o leaderboards/NAME  build leaderboards from results.csv files
+    robin-bench leaderboard RESULTS... -o leaderboards/NAME [--format robustbench]  leaderboards from results.csv
     robin-bench check SUITE --baseline CSV [--tolerance T]  run a suite and compare with a baseline
     robin-bench analyze NAME SUITE [--output DIR] [--repeats R]  run a suite, then analysis NAME of its models
 
@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("leaderboard", help="build NAME.csv/.md/.html/.json from results files")
     lb.add_argument("results", nargs="+", help="results.csv files of finished runs")
     lb.add_argument("-o", "--output", required=True, help="output prefix, e.g. leaderboards/demo")
+    lb.add_argument("--format", choices=["robin-bench", "robustbench"], default="robin-bench",
+                    help="'robustbench' also writes RobustBench model cards under NAME/robustbench/")
 
     check = sub.add_parser("check", help="run a suite and exit 1 when robust accuracy fell below a baseline")
     check.add_argument("suite", help="suite YAML file")
@@ -69,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_threads(check)
 
     analyze = sub.add_parser("analyze", help="run a suite, then one analysis of its models (robin_bench.analysis)")
-    analyze.add_argument("name", help="coherence, boundary, complexity, two_stage, transfer or attack_sweep")
+    analyze.add_argument("name", help="coherence, boundary, complexity, two_stage, transfer, attack_sweep, convergence")
     analyze.add_argument("suite", help="suite YAML file")
     analyze.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
     analyze.add_argument("--repeats", "-r", type=int, default=None, metavar="R",
@@ -94,10 +96,9 @@ def _add_threads(sub: argparse.ArgumentParser) -> None:
                           "may use, shared among --jobs workers)")
 
 
-def _set_threads(n: int | None, jobs: int = 1) -> None:
-    """This process's torch threads before a run. The local executor gives each of its ``jobs`` workers this
-    process's threads // ``jobs``: the default is shared among them, ``--threads N`` is per job."""
-    threads.set_threads(threads.default_threads() if n is None else n * jobs)
+def _set_threads(n: int | None) -> None:
+    """This process's torch threads before an analysis (the runner sets its own per job)."""
+    threads.set_threads(threads.default_threads() if n is None else n)
 
 
 def _load(path: str | None, output: str | None) -> Suite:
@@ -112,15 +113,13 @@ def _run(args: argparse.Namespace) -> int:
 
     suite = _load(args.suite, args.output)
     if args.dry_run:
-        print(runner.plan(suite).describe())
+        print(runner.dry_run(suite))
         return 0
-    _set_threads(args.threads, args.jobs)
     executor = make_executor(args.executor, jobs=args.jobs, address=args.address, device=suite.device)
     try:
-        report = runner.run(suite, executor=executor)
+        report = runner.run(suite, executor=executor, threads=args.threads)
     finally:
-        if executor is not None:
-            executor.close()
+        executor.close()
     print(f"{len(report.computed)} cells computed, {len(report.reused)} reused, "
           f"{len(report.trained)} models trained in {report.seconds:.1f}s; results in {report.results_csv}")
     return 0
@@ -129,7 +128,7 @@ def _run(args: argparse.Namespace) -> int:
 def _leaderboard(args: argparse.Namespace) -> int:
     from robin_bench.bench import leaderboard  # noqa: PLC0415
 
-    written = leaderboard.build(args.results, args.output)
+    written = leaderboard.build(args.results, args.output, robustbench=args.format == "robustbench")
     for path in written or []:
         print(path)
     return 0
@@ -144,16 +143,10 @@ def _check(args: argparse.Namespace) -> int:
     if suite.name not in set(check.read_baseline(args.baseline)["suite"]):
         raise RobinBenchError(f"baseline {args.baseline} has no rows for suite {suite.name!r}; "
                               "compare a run with a baseline of the same suite")
-    _set_threads(args.threads)
-    report = runner.run(suite)
-    offending = check.compare(report.results_csv, args.baseline, tolerance=args.tolerance)
-    if not offending:
-        print(f"check passed: no robust accuracy below {args.baseline}")
-        return 0
-    print(f"check FAILED: {len(offending)} rows below the baseline {args.baseline}:")
-    for row in offending:
-        print("  " + check.describe(row))
-    return 1
+    report = runner.run(suite, threads=args.threads)
+    outcome = check.report(report.results_csv, args.baseline, tolerance=args.tolerance)
+    print(outcome.message())
+    return 0 if outcome.passed else 1
 
 
 def _analyze(args: argparse.Namespace) -> int:

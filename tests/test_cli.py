@@ -100,7 +100,8 @@ def test_leaderboard_and_check_gate(suite_file: Path, tmp_path: Path, capsys: py
     better.to_csv(baseline, index=False)
     assert main(["check", str(suite_file), "--baseline", str(baseline), "--output", str(out)]) == 1
     text = capsys.readouterr().out
-    assert "check FAILED: 2 rows" in text and "cli/mc L2 eps=0.5" in text and "below the baseline" in text
+    assert "check FAILED against" in text and "2 failed" in text and "cli/mc L2 eps=0.5" in text
+    assert "below the baseline" in text
     assert main(["check", str(suite_file), "--baseline", str(baseline), "--output", str(out),
                  "--tolerance", "1.0"]) == 0
 
@@ -263,7 +264,7 @@ def test_environment_failures_are_one_line_exit_2(code: int, words: str, monkeyp
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     from robin_bench.bench import leaderboard
 
-    def fail(*_: object) -> None:
+    def fail(*_: object, **__: object) -> None:
         raise OSError(code, os.strerror(code), "/full/disk/demo.csv")
 
     monkeypatch.setattr(leaderboard, "build", fail)
@@ -276,7 +277,7 @@ def test_an_unexpected_os_error_is_not_disguised(monkeypatch: pytest.MonkeyPatch
     """Only failures of the environment become one line; an I/O error of unknown cause keeps its traceback."""
     from robin_bench.bench import leaderboard
 
-    def fail(*_: object) -> None:
+    def fail(*_: object, **__: object) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
     monkeypatch.setattr(leaderboard, "build", fail)
@@ -288,7 +289,7 @@ def test_a_multi_line_user_error_is_printed_as_one_line(monkeypatch: pytest.Monk
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     from robin_bench.bench import leaderboard
 
-    def fail(*_: object) -> None:
+    def fail(*_: object, **__: object) -> None:
         raise RobinBenchError("bad suite:\n  models.0.arch: unknown\n")
 
     monkeypatch.setattr(leaderboard, "build", fail)
@@ -296,23 +297,30 @@ def test_a_multi_line_user_error_is_printed_as_one_line(monkeypatch: pytest.Monk
     assert capsys.readouterr().err == "robin-bench: error: bad suite:; models.0.arch: unknown\n"
 
 
-def test_threads_flag_reaches_the_thread_settings(suite_file: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threads_flag_reaches_the_runner_and_the_analysis(suite_file: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from robin_bench import analysis, threads
-    from robin_bench.bench import executors, runner
+    from robin_bench.bench import runner
 
+    given: list[int | None] = []
     calls: list[int] = []
+
+    def record(*_: object, threads: int | None = None, **__: object) -> None:
+        given.append(threads)
+        raise RobinBenchError("stop")
+
     monkeypatch.setattr(threads, "set_threads", calls.append)
     monkeypatch.setattr(threads, "default_threads", lambda jobs=1: 5)
-    monkeypatch.setattr(runner, "run", lambda *a, **k: (_ for _ in ()).throw(RobinBenchError("stop")))
+    monkeypatch.setattr(runner, "run", record)
     monkeypatch.setattr(analysis, "run", lambda *a, **k: [])
     assert main(["run", str(suite_file), "-o", str(tmp_path / "o"), "--threads", "3"]) == 2
     assert main(["run", str(suite_file), "-o", str(tmp_path / "o")]) == 2
-    monkeypatch.setattr(executors, "make_executor", lambda *a, **k: None)
     assert main(["run", str(suite_file), "-o", str(tmp_path / "o"), "--threads", "2", "--jobs", "3"]) == 2
+    assert given == [3, None, 2], "--threads is per job; the runner resolves the default from its executor"
     assert main(["analyze", "complexity", str(suite_file), "--threads", "1"]) == 0
+    assert main(["analyze", "complexity", str(suite_file)]) == 0
     assert main(["run", str(suite_file), "--dry-run", "-o", str(tmp_path / "o"), "--threads", "2"]) == 0
-    assert calls == [3, 5, 6, 1], "per job: 3 workers of 2 threads; a dry run computes nothing and sets no threads"
+    assert calls == [1, 5], "analyze sets this process's threads; a dry run computes nothing and sets no threads"
     for bad in ("0", "-1", "two"):
         with pytest.raises(SystemExit) as e:
             main(["run", "--threads", bad])

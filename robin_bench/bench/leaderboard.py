@@ -338,12 +338,13 @@ def compare_replicates(a: Replicates, b: Replicates, metric: str = "robust_acc",
 
 
 def _attack_set_names(df: pd.DataFrame) -> dict[tuple[Any, ...], str]:
-    """Per identity: the ``attack_set`` column's value, else ``"custom: a, b"`` from the attacks that ran."""
+    """Per identity: the ``attack_set`` column's value; an explicit list (``custom``, or no such column) is
+    spelled out from the attacks that ran, ``"custom: a, b"``."""
     out: dict[tuple[Any, ...], str] = {}
     for ident, g in df.groupby(IDENTITY, sort=False):
         named = sorted({str(v) for v in g.get("attack_set", pd.Series(dtype=str)) if isinstance(v, str) and v})
         attacks = list(dict.fromkeys(str(a) for a in g["attack"] if a != results.WORST_CASE))
-        out[ident] = "+".join(named) if named else "custom: " + ", ".join(attacks)
+        out[ident] = "+".join(named) if named not in ([], ["custom"]) else "custom: " + ", ".join(attacks)
     return out
 
 

@@ -43,7 +43,8 @@ def write_seeded_run(out_dir: Path, seeds: tuple[int, ...] = (0, 1, 2)) -> Path:
             result = early_exit_result(clean, {"pgd": clean & ~robust})
             meta = {"suite": "seeds", "dataset": "digits", "model": model, "kind": KINDS[model], "arch": "mlp",
                     "train_objective": "pgd_at", "norm": "Linf", "eps_train": 0.1, "eps": 0.1, "criterion": "fine",
-                    "seed": s, "device": "cpu", "config_hash": f"h-{model}", "timestamp": "2025-01-01T00:00:00"}
+                    "seed": s, "attack_set": "custom", "device": "cpu", "config_hash": f"h-{model}",
+                    "timestamp": "2025-01-01T00:00:00"}
             results.append_rows(csv, results.rows_for_cell(meta, result))
             results.save_flags(results.flags_dir_for(csv),
                                results.cell_key("seeds", model, "Linf", 0.1, "fine", seed=s), result)
