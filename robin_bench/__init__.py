@@ -11,6 +11,7 @@ from robin_bench import attacks, train
 from robin_bench import data as datasets
 from robin_bench.attacks.evaluate import EvalResult, evaluate
 from robin_bench.attacks.sanity import SanityReport, sanity_check
+from robin_bench.attacks.standard import standard_attacks
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench.models import (
@@ -55,5 +56,6 @@ __all__ = [
     "model_spec",
     "sanity_check",
     "save_checkpoint",
+    "standard_attacks",
     "train",
 ]

@@ -119,6 +119,7 @@ class AutoAttack(Attack):
 
     Attributes:
         family (str): ``"gradient_free"`` when Square is the only component, else ``"gradient"``.
+        returns_clean_on_failure (bool): True: AutoAttack returns the clean input where it fails.
 
     Shape:
         - images: (N, C, H, W) in [0, 1].
@@ -131,6 +132,8 @@ class AutoAttack(Attack):
         >>> adv_images = attack(images, labels)
         >>> quick = rb.attacks.AutoAttack(model, eps=0.1, version="custom", attacks_to_run=["apgd-ce"], n_iter=20)
     """
+
+    returns_clean_on_failure = True
 
     def __init__(
         self,

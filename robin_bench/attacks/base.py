@@ -100,12 +100,15 @@ class Attack(TorchattacksAttack):
             checks compare the families per sample.
         loss (str): the objective's loss name (``"ce"``, ``"margin"``, ``"dlr"``) handed to
             ``criterion.objective``.
+        returns_clean_on_failure (bool): True for attacks that return the clean input where they fail
+            (AutoAttack); ``rb.evaluate`` does not flag them as no-ops when they break nothing.
         grad_evals (int): per-sample gradient evaluations spent so far (a batch of N costs N).
         seed (int): seed of the random starts; the same seed gives the same result.
     """
 
     family: Family = "gradient"
     loss: str = "ce"
+    returns_clean_on_failure: bool = False
 
     def __init__(
         self, name: str, model: nn.Module, *, norm: Norm, eps: float, seed: int = 0, criterion: Criterion | None = None

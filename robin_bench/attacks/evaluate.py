@@ -230,7 +230,10 @@ def _threat(named: list[tuple[str, AttackLike]], norm: Norm | None, eps: float |
 
 
 def _noop_reason(name: str, attack: AttackLike, n: int, log_probs: bool) -> str:
-    reason = f"attack {name!r} returned its inputs unchanged on all {n} samples it attacked: it did nothing"
+    reason = (
+        f"attack {name!r} returned its inputs unchanged on all {n} samples it attacked: it did nothing, so it is "
+        "no evidence of robustness (it may fail silently on this model's outputs)"
+    )
     cls = type(attack)
     if cls.__module__.startswith("torchattacks") and cls.__name__ == "CW" and log_probs:
         reason += (
@@ -275,7 +278,9 @@ def evaluate(
     Each attack gets copies of the inputs and labels; every output, of any attack (also third-party),
     must be finite and inside the [0, 1] box and the evaluation's threat model (``norm``, ``eps``),
     measured to the original inputs, else ``RobinBenchError``. An attack that returns its inputs
-    unchanged on every sample it attacked gets a ``("noop_attack", reason)`` entry in ``flags``.
+    unchanged on every sample it attacked gets a ``("noop_attack", reason)`` entry in ``flags``
+    (except attacks declaring ``returns_clean_on_failure``, such as ``rb.attacks.AutoAttack``, which
+    return the clean input wherever they fail).
 
     Reproducibility: robin-bench's own attacks draw random starts per sample (from their seed and the
     sample's bytes, :func:`~robin_bench.attacks.base.sample_seeds`), so their robust flags are the same
@@ -391,6 +396,7 @@ def evaluate(
         ("noop_attack", _noop_reason(name, attack, int(ran[name].sum()), log_probs))
         for name, attack in named
         if bool(ran[name].any()) and not bool(moved[name].any())
+        and not getattr(attack, "returns_clean_on_failure", False)
     ]
     return EvalResult(
         names=names, criterion=criterion, clean_correct=clean_correct, robust=robust,
