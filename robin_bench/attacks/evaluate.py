@@ -204,22 +204,25 @@ def _check_output(name: str, threat: ThreatModel, x: Tensor, x_adv: object) -> T
 def _threat(named: list[tuple[str, AttackLike]], norm: Norm | None, eps: float | None) -> ThreatModel:
     """The evaluation's threat model: ``norm``/``eps`` where given, else the robin-bench attacks' common one."""
     ours = [(name, a.threat) for name, a in named if isinstance(a, Attack)]
-    if norm is None or eps is None:
-        found = {(t.norm, t.eps) for _, t in ours}
-        if len(found) > 1:
+
+    def common(what: str) -> object:
+        values = {getattr(t, what) for _, t in ours}
+        if len(values) > 1:
             listed = ", ".join(f"{n}: {t.norm} {t.eps:g}" for n, t in ours)
             raise RobinBenchError(
-                f"the attacks disagree on the threat model ({listed}); give evaluate norm= and eps= explicitly"
+                f"the attacks disagree on the threat model's {what} ({listed}); give evaluate {what}= explicitly"
             )
-        if not found and (norm is None or eps is None):
+        if not values:
             raise RobinBenchError(
                 "evaluate cannot tell the threat model: no robin-bench attack to take it from; pass norm= "
                 "('Linf' or 'L2') and eps= so every attack's output is checked against the ball"
             )
-        if found:
-            f_norm, f_eps = next(iter(found))
-            norm, eps = norm if norm is not None else f_norm, eps if eps is not None else f_eps
-    threat = ThreatModel(norm, eps)  # type: ignore[arg-type]
+        return values.pop()
+
+    threat = ThreatModel(
+        norm if norm is not None else common("norm"),  # type: ignore[arg-type]
+        eps if eps is not None else common("eps"),  # type: ignore[arg-type]
+    )
     for name, t in ours:
         if t.norm != threat.norm or t.eps > threat.eps:
             raise RobinBenchError(
