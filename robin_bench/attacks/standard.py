@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from robin_bench.attacks.autoattack import AutoAttack
@@ -89,7 +91,7 @@ def standard_attacks(
             f"standard_attacks got hierarchy {hierarchy!r}, but the HAR model has {model.hierarchy!r}; "
             "pass hierarchy=model.hierarchy"
         )
-    common = {"norm": norm, "eps": eps, "seed": seed, "criterion": crit}
+    common: dict[str, Any] = {"norm": norm, "eps": eps, "seed": seed, "criterion": crit}
     attacks: dict[str, Attack] = {}
     if isinstance(model, HARClassifier):
         attacks["pgd_ce"] = PGD(model, steps=steps, loss="ce", **common)
@@ -99,7 +101,7 @@ def standard_attacks(
     attacks["pgd_margin"] = PGD(model, steps=steps, loss="margin", **common)
     n_classes = None
     if criterion == "coarse" and hierarchy is not None:
-        hier = {"hierarchy": hierarchy, "steps": steps, **common}
+        hier: dict[str, Any] = {"hierarchy": hierarchy, "steps": steps, **common}
         attacks["hierarchical_targeted"] = HierarchicalTargeted(model, **hier)
         attacks["coarse_targeted"] = CoarseTargeted(model, **hier)
         attacks["coarse_marginal"] = CoarseMarginal(model, **hier)
