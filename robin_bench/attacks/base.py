@@ -118,11 +118,15 @@ class Attack(TorchattacksAttack):
         self.seed = seed
         self.grad_evals = 0
         self.supported_mode = ["default", "targeted"]
-        self._criterion: Criterion = Fine()
+        self._criterion: Criterion = Fine() if criterion is None else as_criterion(criterion, name)
         self._criterion_given = criterion
 
     def _apply_criterion(self) -> None:
-        """Set the constructor's criterion (or :meth:`default_criterion`); call once the subclass is set up."""
+        """Check and set the constructor's criterion, or :meth:`default_criterion`; subclasses call it last.
+
+        Called after the subclass's own set-up because :meth:`default_criterion` and
+        :meth:`check_criterion` may read its attributes (e.g. its hierarchy or loss).
+        """
         given = self._criterion_given
         self.set_criterion(self.default_criterion() if given is None else given)
 
