@@ -6,7 +6,8 @@ the coarse criterion, for (a) the demo suite's attacks, (b) the standard set wit
 budgets and (c) the standard set with ``n_iter``/``n_queries`` given on the command line. Prints one
 line per (model, set): seconds summed over the six cells and robust accuracy per cell.
 
-Usage: ``OMP_NUM_THREADS=1 python benchmarks/perf/standard_attacks_cost.py [n_iter n_queries]``
+Usage: ``OMP_NUM_THREADS=1 python benchmarks/perf/standard_attacks_cost.py [n_iter n_queries [kind ...]]``
+(kinds: flat, robin, har; default all three).
 """
 
 from __future__ import annotations
@@ -24,18 +25,21 @@ H = rb.Hierarchy.from_groups({"low": [0, 1, 2, 3, 4], "high": [5, 6, 7, 8, 9]})
 EPS = (0.05, 0.1, 0.2)
 
 
-def models(x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.nn.Module]:
+def train(kind: str, x: torch.Tensor, y: torch.Tensor) -> torch.nn.Module:
+    """The demo's model of ``kind`` (flat, robin, har), PGD-trained as in benchmarks/suites/demo.yaml."""
     cfg = TrainConfig(objective="pgd_at", norm="Linf", eps=0.1, steps=3, epochs=8, batch_size=32, lr=0.05,
                       schedule="cosine", seed=0, progress=False)
     torch.manual_seed(0)
-    flat = rb.archs.build("mlp", in_shape=(1, 8, 8), n_outputs=10)
-    train_flat(flat, x, y, cfg)
-    arms = [rb.archs.build("mlp", in_shape=(1, 8, 8), n_outputs=1) for _ in range(10)]
-    robin, _ = train_robin(arms, x, y, cfg)
+    if kind == "flat":
+        flat = rb.archs.build("mlp", in_shape=(1, 8, 8), n_outputs=10)
+        train_flat(flat, x, y, cfg)
+        return flat.eval()
+    if kind == "robin":
+        arms = [rb.archs.build("mlp", in_shape=(1, 8, 8), n_outputs=1) for _ in range(10)]
+        return train_robin(arms, x, y, cfg)[0].eval()
     coarse = rb.archs.build("mlp", in_shape=(1, 8, 8), n_outputs=2)
     fine = [rb.archs.build("mlp", in_shape=(1, 8, 8), n_outputs=5) for _ in range(2)]
-    har, _ = train_har(coarse, fine, H, x, y, cfg)
-    return {"flat": flat.eval(), "robin": robin.eval(), "har": har.eval()}
+    return train_har(coarse, fine, H, x, y, cfg)[0].eval()
 
 
 def demo_attacks(model: torch.nn.Module, kind: str, eps: float, criterion: str) -> dict[str, rb.attacks.Attack]:
@@ -53,11 +57,12 @@ def demo_attacks(model: torch.nn.Module, kind: str, eps: float, criterion: str) 
 
 def main() -> None:
     torch.set_num_threads(1)
-    budget = {"n_iter": int(sys.argv[1]), "n_queries": int(sys.argv[2])} if len(sys.argv) == 3 else None
+    budget = {"n_iter": int(sys.argv[1]), "n_queries": int(sys.argv[2])} if len(sys.argv) >= 3 else None
+    kinds = sys.argv[3:] or ["flat", "robin", "har"]
     x, y = rb.datasets.load("digits", split="train", n_examples=500, seed=0)
     xt, yt = rb.datasets.load("digits", split="test", n_examples=100, seed=0)
     t0 = time.perf_counter()
-    nets = models(x, y)
+    nets = {kind: train(kind, x, y) for kind in kinds}
     print(f"training: {time.perf_counter() - t0:.1f} s")
     sets = {"demo": None, "standard": {}, **({"standard_budget": budget} if budget else {})}
     for kind, model in nets.items():
