@@ -42,7 +42,7 @@ def train(kind: str, x: torch.Tensor, y: torch.Tensor) -> torch.nn.Module:
     return train_har(coarse, fine, H, x, y, cfg)[0].eval()
 
 
-def demo_attacks(model: torch.nn.Module, kind: str, eps: float, criterion: str) -> dict[str, rb.attacks.Attack]:
+def demo_attacks(model: torch.nn.Module, kind: str, eps: float) -> dict[str, rb.attacks.Attack]:
     common = {"norm": "Linf", "eps": eps, "seed": 0}
     attacks: dict[str, rb.attacks.Attack] = {"pgd": PGD(model, steps=10, **common)}
     if kind != "har":
@@ -71,7 +71,7 @@ def main() -> None:
             for criterion in ("fine", "coarse"):
                 for eps in EPS:
                     if kw is None:
-                        attacks = demo_attacks(model, kind, eps, criterion)
+                        attacks = demo_attacks(model, kind, eps)
                     else:
                         attacks = rb.standard_attacks(model, norm="Linf", eps=eps, hierarchy=H, criterion=criterion,
                                                       **kw)
