@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from robin_bench import data as datasets
     from robin_bench.attacks.evaluate import EvalResult, evaluate
     from robin_bench.attacks.sanity import SanityReport, sanity_check
+    from robin_bench.attacks.standard import standard_attacks
     from robin_bench.errors import RobinBenchError
     from robin_bench.hierarchy import Hierarchy
     from robin_bench.models import (
@@ -42,6 +43,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "evaluate": ("robin_bench.attacks.evaluate", "evaluate"),
     "SanityReport": ("robin_bench.attacks.sanity", "SanityReport"),
     "sanity_check": ("robin_bench.attacks.sanity", "sanity_check"),
+    "standard_attacks": ("robin_bench.attacks.standard", "standard_attacks"),
     "RobinBenchError": ("robin_bench.errors", "RobinBenchError"),
     "Hierarchy": ("robin_bench.hierarchy", "Hierarchy"),
     "HARClassifier": ("robin_bench.models", "HARClassifier"),
@@ -92,5 +94,6 @@ __all__ = [
     "model_spec",
     "sanity_check",
     "save_checkpoint",
+    "standard_attacks",
     "train",
 ]

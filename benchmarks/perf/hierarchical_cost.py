@@ -59,18 +59,18 @@ def configurations() -> dict[str, Config]:
                                                                                  random_start=False)],
         "CoarseTargeted 10 steps": lambda m, e: [CoarseTargeted(m, hierarchy=h, eps=e, steps=10)],
         "HierarchicalTargeted top-1, 10 steps, coarse success": lambda m, e: [
-            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=10, max_targets=1, success="coarse")],
+            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=10, max_targets=1)],
         "HierarchicalTargeted top-1, 5 steps, coarse success": lambda m, e: [
-            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=5, max_targets=1, success="coarse")],
+            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=5, max_targets=1)],
         "HierarchicalTargeted top-1, 7 steps, coarse success": lambda m, e: [
-            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=7, max_targets=1, success="coarse")],
+            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=7, max_targets=1)],
         "HierarchicalTargeted top-1, 5 steps, margin loss, coarse success": lambda m, e: [
-            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=5, max_targets=1, success="coarse", loss="margin")],
+            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=5, max_targets=1, loss="margin")],
         "HierarchicalTargeted top-2, 4 steps, coarse success": lambda m, e: [
-            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=4, max_targets=2, success="coarse")],
+            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=4, max_targets=2)],
         "CoarseMarginal 5 steps + HierarchicalTargeted top-1 5 steps": lambda m, e: [
             CoarseMarginal(m, hierarchy=h, eps=e, steps=5),
-            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=5, max_targets=1, success="coarse")],
+            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=5, max_targets=1)],
     }
 
 

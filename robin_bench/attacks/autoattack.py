@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from robin_bench.attacks.base import Attack
+from robin_bench.attacks.criteria import Coarse, Criterion, coarse_max
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.threat import Norm
 from robin_bench.errors import RobinBenchError
@@ -28,7 +29,11 @@ MIN_CLASSES: dict[str, int] = {"apgd-dlr": 3, "apgd-t": 4, "fab-t": 2}
 
 
 class _Counted(nn.Module):
-    """The attacked model, counting per-sample forward passes and per-sample backward passes through its output."""
+    """The attacked model, counting per-sample forward passes and per-sample backward passes through its output.
+
+    Under the coarse criterion it returns the coarse view :func:`~robin_bench.attacks.criteria.coarse_max`
+    (column ``z``: the max fine output of coarse class ``z``), whose misclassification is coarse misclassification.
+    """
 
     def __init__(self, model: nn.Module, owner: AutoAttack) -> None:
         super().__init__()
@@ -36,8 +41,11 @@ class _Counted(nn.Module):
         self.owner = owner
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.model(x)
         owner, n = self.owner, x.shape[0]
+        out = self.model(x)
+        crit = owner.criterion
+        if isinstance(crit, Coarse):
+            out = coarse_max(out, crit.hierarchy)
         owner.queries += n
 
         def count(grad: Tensor) -> None:
@@ -73,6 +81,16 @@ class AutoAttack(Attack):
     ``"custom"`` raises ``RobinBenchError`` when asked for it. The number of target classes of APGD-T
     and FAB-T is capped at K - 1 (pyautoattack would index past the last class).
 
+    Criterion: AutoAttack only knows fine misclassification. Under ``Coarse(hierarchy)`` it runs on
+    a coarse view of the model whose column ``z`` is the max of the fine outputs of coarse class
+    ``z``, with coarse labels: misclassification of the view is exactly coarse misclassification
+    (``coarse_of(argmax) != coarse_of(y)``), and the class counts below are coarse classes. The
+    targeted criterion is refused (AutoAttack picks its own targets).
+
+    Randomness: pyautoattack seeds torch's generator with ``seed`` before each component, so a call
+    does not depend on the global RNG state; its result for a sample can depend on the other samples
+    of the call (the batch).
+
     Costs: ``grad_evals`` counts per-sample backward passes through the model output (an APGD step
     on N samples costs N, with EOT ``eot_iter * N``; FAB's untargeted Jacobian costs K * N; Square costs 0),
     ``queries`` counts per-sample forward passes, including AutoAttack's own checks (7 per sample).
@@ -94,6 +112,14 @@ class AutoAttack(Attack):
         n_queries (int | None): Square's query budget; None keeps AutoAttack's 5000. (Default: None)
         seed (int): seed of every random start. (Default: 0)
         verbose (bool): AutoAttack's progress messages (logger ``"auto-attack"``). (Default: False)
+        criterion (Criterion | None): ``criteria.Fine()`` or ``Coarse(hierarchy)``; None means ``Fine()``.
+            (Default: None)
+        drop_unrunnable (bool | None): drop components that cannot run on the model's class count
+            instead of raising; None means True except for ``"custom"``. (Default: None)
+
+    Attributes:
+        family (str): ``"gradient_free"`` when Square is the only component, else ``"gradient"``.
+        returns_clean_on_failure (bool): True: AutoAttack returns the clean input where it fails.
 
     Shape:
         - images: (N, C, H, W) in [0, 1].
@@ -106,6 +132,8 @@ class AutoAttack(Attack):
         >>> adv_images = attack(images, labels)
         >>> quick = rb.attacks.AutoAttack(model, eps=0.1, version="custom", attacks_to_run=["apgd-ce"], n_iter=20)
     """
+
+    returns_clean_on_failure = True
 
     def __init__(
         self,
@@ -120,8 +148,10 @@ class AutoAttack(Attack):
         n_queries: int | None = None,
         seed: int = 0,
         verbose: bool = False,
+        criterion: Criterion | None = None,
+        drop_unrunnable: bool | None = None,
     ) -> None:
-        super().__init__("AutoAttack", model, norm=norm, eps=eps, seed=seed)
+        super().__init__("AutoAttack", model, norm=norm, eps=eps, seed=seed, criterion=criterion)
         self.supported_mode = ["default"]
         if version not in VERSIONS:
             raise RobinBenchError(f"unknown AutoAttack version {version!r}; valid: {', '.join(VERSIONS)}")
@@ -168,13 +198,25 @@ class AutoAttack(Attack):
         if n_queries is not None:
             self._aa.square.n_queries = n_queries
         self.attacks_to_run: list[str] = list(self._aa.attacks_to_run)
+        self._n_target_classes = (self._aa.apgd_targeted.n_target_classes, self._aa.fab.n_target_classes)
+        self.drop_unrunnable = version != "custom" if drop_unrunnable is None else drop_unrunnable
+        self.family = "gradient_free" if self.attacks_to_run == ["square"] else "gradient"
+        self._apply_criterion()
+
+    def check_criterion(self, criterion: Criterion) -> None:
+        if criterion.targeted:
+            raise RobinBenchError(
+                "AutoAttack picks its own targets (APGD-T, FAB-T), so it cannot run under criterion 'targeted'; "
+                "use criterion 'fine' or 'coarse', or a robin-bench attack (PGD, CW) for given targets"
+            )
 
     def _runnable(self, k: int) -> list[str]:
         too_few = [a for a in self.attacks_to_run if k < MIN_CLASSES.get(a, 2)]
-        if too_few and self.version == "custom":
+        if too_few and not self.drop_unrunnable:
             raise RobinBenchError(
                 f"AutoAttack attacks {too_few} need at least "
-                f"{[MIN_CLASSES[a] for a in too_few]} classes, the model has {k}; remove them from attacks_to_run"
+                f"{[MIN_CLASSES[a] for a in too_few]} classes, the model (or coarse view) has {k}; "
+                "remove them from attacks_to_run"
             )
         self.dropped = too_few
         return [a for a in self.attacks_to_run if a not in too_few]
@@ -197,9 +239,19 @@ class AutoAttack(Attack):
             k = int(self.get_logits(x[:1]).shape[1])
         if self.n_classes is not None and self.n_classes != k:
             raise RobinBenchError(f"AutoAttack n_classes={self.n_classes} but the model returns {k} classes")
+        crit = self.criterion
+        if isinstance(crit, Coarse):
+            if k != crit.hierarchy.n_fine:
+                raise RobinBenchError(
+                    f"AutoAttack under the coarse criterion: the model returns {k} classes, the hierarchy has "
+                    f"{crit.hierarchy.n_fine} fine classes"
+                )
+            k, y = crit.hierarchy.n_coarse, crit.hierarchy.coarse_of(y)
         self._aa.attacks_to_run = self._runnable(k)
-        self._aa.apgd_targeted.n_target_classes = min(self._aa.apgd_targeted.n_target_classes, k - 1)
-        self._aa.fab.n_target_classes = min(self._aa.fab.n_target_classes, k - 1)
+        if not self._aa.attacks_to_run:
+            return x
+        self._aa.apgd_targeted.n_target_classes = min(self._n_target_classes[0], k - 1)
+        self._aa.fab.n_target_classes = min(self._n_target_classes[1], k - 1)
         devices = [x.device] if x.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), self._collect_warnings():
             x_adv, _ = self._aa.run_standard_evaluation(x, y, batch_size=x.shape[0])

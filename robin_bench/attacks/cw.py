@@ -8,7 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from robin_bench.attacks.base import Attack, record_best
-from robin_bench.attacks.losses import Objective, Success, hits_target, margin, margin_targeted, misclassified
+from robin_bench.attacks.criteria import Criterion
+from robin_bench.attacks.losses import Objective, Success
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.threat import Norm
 from robin_bench.errors import RobinBenchError
@@ -129,7 +130,10 @@ class CW(Attack):
     Linf: the tractable form used by ROBIN (Section 2.2) and by Madry et al. 2018: projected
     sign-gradient steps of size ``2.5 * eps / steps`` from a random start on the CW hinge
     ``min(margin, kappa)`` inside the Linf ball (``c``, ``lr`` and ``binary_search_steps`` are L2-only).
-    Works untargeted and in torchattacks' targeted modes; each sample stops at its first success.
+    The objective is ``criterion.objective("margin")`` (the logit margin; under the coarse criterion
+    the margin between the best class of another coarse class and the best class of the true one;
+    in torchattacks' targeted modes the target's margin); each sample stops at its first success
+    under the criterion.
     Each L2 round restarts from the clean input, so the search needs about 100 steps per round to
     match PGD; with a budget of a few dozen steps, use PGD with ``loss="margin"`` instead.
 
@@ -143,7 +147,8 @@ class CW(Attack):
         lr (float): Adam learning rate in tanh space (L2). (Default: 0.05; the paper's 0.01 barely moves
             saturated pixels, where tanh is flat, within 100 steps and overstates robustness in a bounded ball)
         binary_search_steps (int): rounds of the search over ``c`` (L2). (Default: 5)
-        seed (int): seed of the random start (Linf). (Default: 0)
+        seed (int): seed of the random starts (Linf). (Default: 0)
+        criterion (Criterion | None): success criterion; None means ``criteria.Fine()``. (Default: None)
 
     Shape:
         - images: (N, C, H, W) in [0, 1].
@@ -168,8 +173,9 @@ class CW(Attack):
         lr: float = 0.05,
         binary_search_steps: int = 5,
         seed: int = 0,
+        criterion: Criterion | None = None,
     ) -> None:
-        super().__init__("CW", model, norm=norm, eps=eps, seed=seed)
+        super().__init__("CW", model, norm=norm, eps=eps, seed=seed, criterion=criterion)
         if steps < 1 or binary_search_steps < 1:
             raise RobinBenchError(
                 f"CW needs steps >= 1 and binary_search_steps >= 1, got steps={steps}, "
@@ -182,11 +188,14 @@ class CW(Attack):
         self.steps = steps
         self.lr = lr
         self.binary_search_steps = binary_search_steps
+        self.loss = "margin"
+        self._apply_criterion()
 
     def optimize(self, x: Tensor, aux: Tensor, objective: Objective, success: Success) -> Tensor:
         r"""Run this CW's optimizer on any margin-like ``objective`` (> 0 where the attack succeeds).
 
-        The entry point for attacks that change only the objective (ROBIN strategies with ``base="cw"``).
+        The entry point for attacks that change only the objective (ROBIN strategies and transfer with
+        ``base="cw"``).
 
         Arguments:
             x (Tensor): (N, ...) clean inputs in [0, 1].
@@ -205,13 +214,9 @@ class CW(Attack):
             )
         return self.ascend(
             x, aux, _hinge(objective, self.kappa), success,
-            steps=self.steps, alpha=self.threat.default_alpha(self.steps), generator=self.generator(x),
+            steps=self.steps, alpha=self.threat.default_alpha(self.steps),
         )
 
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
-        images = images.clone().detach().to(self.device)
-        labels = labels.clone().detach().to(self.device)
-        if self.targeted:
-            aux = self.get_target_label(images, labels)
-            return self.optimize(images, aux, margin_targeted, hits_target)
-        return self.optimize(images, labels, margin, misclassified)
+        x, aim, crit = self.aim(images, labels)
+        return self.optimize(x, aim, crit.objective(self.loss), crit.reached)

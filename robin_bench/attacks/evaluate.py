@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
+from robin_bench.attacks.base import Attack
 from robin_bench.attacks.criteria import Criterion, get_criterion
-from robin_bench.attacks.threat import ThreatModel
+from robin_bench.attacks.threat import Norm, ThreatModel
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 
@@ -44,6 +46,8 @@ class EvalResult:
         grad_evals (dict[str, int | None]): name -> per-sample gradient evaluations spent, None
             where the attack does not count them.
         seconds (dict[str, float]): name -> wall-clock seconds spent in the attack.
+        flags (list[tuple[str, str]]): ``(code, reason)`` warnings about the evaluation's reliability;
+            code ``"noop_attack"``: an attack returned its inputs unchanged on every sample it attacked.
     """
 
     names: list[str]
@@ -54,6 +58,7 @@ class EvalResult:
     ran: dict[str, Tensor] = field(default_factory=dict)
     grad_evals: dict[str, int | None] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    flags: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -176,23 +181,70 @@ def _check_inputs(x: object, y: object, targets: object, criterion: str) -> tupl
     return x, yl, None
 
 
-def _check_output(name: str, attack: AttackLike, x: Tensor, x_adv: object) -> Tensor:
+def _check_output(name: str, threat: ThreatModel, x: Tensor, x_adv: object) -> Tensor:
+    """``x_adv`` on ``x``'s device and dtype, else ``RobinBenchError``: wrong shape, not finite, outside box or ball."""
     if not isinstance(x_adv, Tensor) or x_adv.shape != x.shape:
         got = tuple(x_adv.shape) if isinstance(x_adv, Tensor) else type(x_adv).__name__
         raise RobinBenchError(f"attack {name!r} returned {got}; expected a tensor of shape {tuple(x.shape)}")
-    threat = getattr(attack, "threat", None)
-    if isinstance(threat, ThreatModel):
-        x_adv = x_adv.to(x.device, x.dtype)
-        if not bool(torch.isfinite(x_adv).all()) or float(x_adv.min()) < 0 or float(x_adv.max()) > 1:
-            raise RobinBenchError(f"attack {name!r} returned inputs outside the [0, 1] box; the attack is broken")
-        dist = threat.norm_of(x_adv - x)
-        limit = threat.eps * (1 + _BALL_RTOL) + _BALL_ATOL
-        if bool((dist > limit).any()):
-            raise RobinBenchError(
-                f"attack {name!r} returned a perturbation of {threat.norm} norm {float(dist.max()):.6g} > "
-                f"eps {threat.eps:.6g}; the attack is broken"
-            )
+    x_adv = x_adv.detach().to(x.device, x.dtype)
+    if not bool(torch.isfinite(x_adv).all()):
+        raise RobinBenchError(f"attack {name!r} returned NaN or infinite inputs; the attack is broken")
+    if float(x_adv.min()) < 0 or float(x_adv.max()) > 1:
+        raise RobinBenchError(f"attack {name!r} returned inputs outside the [0, 1] box; the attack is broken")
+    dist = threat.norm_of(x_adv - x)
+    limit = threat.eps * (1 + _BALL_RTOL) + _BALL_ATOL
+    if bool((dist > limit).any()):
+        raise RobinBenchError(
+            f"attack {name!r} returned a perturbation of {threat.norm} norm {float(dist.max()):.6g} > "
+            f"eps {threat.eps:.6g} of the evaluation's threat model; the attack is broken or set for another eps"
+        )
     return x_adv
+
+
+def _threat(named: list[tuple[str, AttackLike]], norm: Norm | None, eps: float | None) -> ThreatModel:
+    """The evaluation's threat model: ``norm``/``eps`` where given, else the robin-bench attacks' common one."""
+    ours = [(name, a.threat) for name, a in named if isinstance(a, Attack)]
+
+    def common(what: str) -> object:
+        values = {getattr(t, what) for _, t in ours}
+        if len(values) > 1:
+            listed = ", ".join(f"{n}: {t.norm} {t.eps:g}" for n, t in ours)
+            raise RobinBenchError(
+                f"the attacks disagree on the threat model's {what} ({listed}); give evaluate {what}= explicitly"
+            )
+        if not values:
+            raise RobinBenchError(
+                "evaluate cannot tell the threat model: no robin-bench attack to take it from; pass norm= "
+                "('Linf' or 'L2') and eps= so every attack's output is checked against the ball"
+            )
+        return values.pop()
+
+    threat = ThreatModel(
+        norm if norm is not None else common("norm"),  # type: ignore[arg-type]
+        eps if eps is not None else common("eps"),  # type: ignore[arg-type]
+    )
+    for name, t in ours:
+        if t.norm != threat.norm or t.eps > threat.eps:
+            raise RobinBenchError(
+                f"attack {name!r} has threat model {t.norm} eps {t.eps:g}, outside the evaluation's "
+                f"{threat.norm} eps {threat.eps:g}; build it with the evaluation's norm and eps"
+            )
+    return threat
+
+
+def _noop_reason(name: str, attack: AttackLike, n: int, log_probs: bool) -> str:
+    reason = (
+        f"attack {name!r} returned its inputs unchanged on all {n} samples it attacked: it did nothing, so it is "
+        "no evidence of robustness (it may fail silently on this model's outputs)"
+    )
+    cls = type(attack)
+    if cls.__module__.startswith("torchattacks") and cls.__name__ == "CW" and log_probs:
+        reason += (
+            "; torchattacks.CW masks the true class by multiplying the outputs by a one-hot, which assumes "
+            "positive logits, so on log-probability outputs (HAR) it never moves: use rb.attacks.CW or "
+            "rb.attacks.PGD(loss='margin')"
+        )
+    return reason
 
 
 def _device_of(model: nn.Module) -> torch.device | None:
@@ -214,15 +266,35 @@ def evaluate(
     targets: Tensor | None = None,
     batch_size: int = 256,
     early_exit: bool = True,
+    norm: Norm | None = None,
+    eps: float | None = None,
 ) -> EvalResult:
     r"""Per-sample worst-case robustness of ``model`` over ``attacks`` (AutoAttack's protocol).
 
     Attacks run in the given order on the clean-correct samples; with ``early_exit`` each later
-    attack runs only on the samples still robust, which changes the cost but never the robust
-    flags. Success is re-checked here on each returned ``x_adv`` under ``criterion`` (an attack's
-    own claim is never trusted), and an attack with a ``threat`` attribute (robin-bench attacks)
-    must return points inside its ball and the [0, 1] box, else ``RobinBenchError``. Batches are
-    streamed, so memory does not grow with N.
+    attack runs only on the samples still robust. Every robin-bench attack runs under this
+    evaluation's criterion for the duration of the call (``Attack.using_criterion``; restored
+    afterwards), so it stops each sample on the success counted here and ascends an objective
+    suited to it (e.g. the coarse margin). Success is re-checked here on each returned ``x_adv``
+    (an attack's own claim is never trusted).
+
+    Each attack gets copies of the inputs and labels; every output, of any attack (also third-party),
+    must be finite and inside the [0, 1] box and the evaluation's threat model (``norm``, ``eps``),
+    measured to the original inputs, else ``RobinBenchError``. An attack that returns its inputs
+    unchanged on every sample it attacked gets a ``("noop_attack", reason)`` entry in ``flags``
+    (except attacks declaring ``returns_clean_on_failure``, such as ``rb.attacks.AutoAttack``, which
+    return the clean input wherever they fail).
+
+    Reproducibility: robin-bench's own attacks draw random starts per sample (from their seed and the
+    sample's bytes, :func:`~robin_bench.attacks.base.sample_seeds`), so their robust flags are the same
+    for any ``batch_size``, with ``early_exit`` on or off and under any global RNG state (up to
+    floating-point differences of batched matrix products, which can move a sample lying on a decision
+    boundary). ``rb.attacks.AutoAttack`` (pyautoattack) seeds torch's generator itself, so it does not
+    depend on the global RNG state, but a sample's result can depend on the other samples of its
+    batch, hence on ``batch_size`` and ``early_exit``. Third-party attacks get no guarantee: seed the
+    global RNG before calling.
+
+    Batches are streamed, so memory does not grow with N.
 
     Arguments:
         model (nn.Module): (N, C, H, W) in [0, 1] -> (N, K) logits or log-probabilities.
@@ -230,21 +302,25 @@ def evaluate(
         y (Tensor): (N,) fine labels.
         attacks (Sequence | Mapping): attacks called as ``attack(x, y)`` (torchattacks ``Attack``s,
             ours or third-party), or a mapping name -> attack. Under ``"targeted"`` they are called as
-            ``attack(x, targets)`` and must be in torchattacks' ``set_mode_targeted_by_label`` mode.
+            ``attack(x, targets)``; robin-bench attacks are put in torchattacks' ``targeted(label)``
+            mode for the call, third-party ones must already be in it.
         criterion (str): ``"fine"`` (argmax != y), ``"coarse"`` (coarse class changes; needs
             ``hierarchy``) or ``"targeted"`` (argmax == target; needs ``targets``). (Default: ``"fine"``)
         hierarchy (Hierarchy | None): fine -> coarse map for ``"coarse"``. (Default: None)
         targets (Tensor | None): (N,) targets for ``"targeted"``. (Default: None)
         batch_size (int): samples per batch. (Default: 256)
         early_exit (bool): run later attacks only on samples still robust. (Default: True)
+        norm (str | None): the evaluation's norm, ``"Linf"`` or ``"L2"``; None takes the robin-bench
+            attacks' (they must agree; with only third-party attacks give it). (Default: None)
+        eps (float | None): the evaluation's radius in input units; None as for ``norm``. (Default: None)
 
     Returns:
-        EvalResult: per-sample flags, per-attack success, gradient evaluations and seconds.
+        EvalResult: per-sample flags, per-attack success, gradient evaluations, seconds and flags.
 
     Example::
 
-        >>> res = rb.evaluate(model, x, y, [rb.attacks.PGD(model, eps=8/255), torchattacks.FGSM(model)])
-        >>> res.clean_acc, res.robust_acc
+        >>> res = rb.evaluate(model, x, y, [rb.attacks.PGD(model, eps=8/255), torchattacks.FGSM(model, eps=8/255)])
+        >>> res.clean_acc, res.robust_acc, res.flags
     """
     crit: Criterion = get_criterion(criterion, hierarchy)
     x, y, targets = _check_inputs(x, y, targets, criterion)
@@ -253,7 +329,7 @@ def evaluate(
         raise RobinBenchError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if criterion == "targeted":
         for name, a in named:
-            if getattr(a, "attack_mode", None) != "targeted(label)":
+            if not isinstance(a, Attack) and getattr(a, "attack_mode", None) != "targeted(label)":
                 raise RobinBenchError(
                     f"criterion 'targeted' calls attack(x, targets), but attack {name!r} is in mode "
                     f"{getattr(a, 'attack_mode', 'unknown')!r}; call attack.set_mode_targeted_by_label() first"
@@ -261,6 +337,7 @@ def evaluate(
     names = [n for n, _ in named]
     if len(set(names)) != len(names):
         raise RobinBenchError(f"attack names must be unique, got {names}")
+    threat = _threat(named, norm, eps)
 
     n = x.shape[0]
     device = _device_of(model)
@@ -268,47 +345,63 @@ def evaluate(
     robust = torch.zeros(n, dtype=torch.bool)
     success = {name: torch.zeros(n, dtype=torch.bool) for name in names}
     ran = {name: torch.zeros(n, dtype=torch.bool) for name in names}
+    moved = {name: torch.zeros(n, dtype=torch.bool) for name in names}
     grad_evals: dict[str, int | None] = {
         name: 0 if isinstance(getattr(a, "grad_evals", None), int) else None for name, a in named
     }
     seconds = dict.fromkeys(names, 0.0)
+    log_probs = True
 
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, n, batch_size):
-            sl = slice(start, min(start + batch_size, n))
-            xb = x[sl].to(device) if device is not None else x[sl]
-            yb = y[sl].to(xb.device)
-            tb = targets[sl].to(xb.device) if targets is not None else None
-            with torch.no_grad():
-                ok = crit.correct(model(xb), yb, tb).cpu()
-            clean_correct[sl] = ok
-            alive = ok.clone()
-            for name, attack in named:
-                todo = (alive if early_exit else ok).nonzero()[:, 0]
-                if todo.numel() == 0:
-                    continue
-                xs, ys = xb[todo.to(xb.device)], yb[todo.to(xb.device)]
-                ts = tb[todo.to(xb.device)] if tb is not None else None
-                before = getattr(attack, "grad_evals", 0)
-                t0 = time.perf_counter()
-                x_adv = attack(xs, ts if ts is not None else ys)
-                seconds[name] += time.perf_counter() - t0
-                count = grad_evals[name]
-                if count is not None:
-                    grad_evals[name] = count + int(getattr(attack, "grad_evals", 0)) - int(before)
-                x_adv = _check_output(name, attack, xs, x_adv)
+        with ExitStack() as stack:
+            for _, a in named:
+                if isinstance(a, Attack):
+                    stack.enter_context(a.using_criterion(crit))
+            for start in range(0, n, batch_size):
+                sl = slice(start, min(start + batch_size, n))
+                xb = x[sl].to(device) if device is not None else x[sl].clone()
+                yb = y[sl].to(xb.device)
+                tb = targets[sl].to(xb.device) if targets is not None else None
                 with torch.no_grad():
-                    hit = crit.success(model(x_adv.to(xs.device, xs.dtype)), ys, ts).cpu()
-                idx = todo + start
-                ran[name][idx] = True
-                success[name][idx] = hit
-                alive[todo[hit]] = False
-            robust[sl] = alive
+                    out = model(xb)
+                    ok = crit.correct(out, yb, tb).cpu()
+                log_probs = log_probs and bool((out <= 0).all())
+                clean_correct[sl] = ok
+                alive = ok.clone()
+                for name, attack in named:
+                    todo = (alive if early_exit else ok).nonzero()[:, 0]
+                    if todo.numel() == 0:
+                        continue
+                    xs, ys = xb[todo.to(xb.device)], yb[todo.to(xb.device)]
+                    ts = tb[todo.to(xb.device)] if tb is not None else None
+                    aim = ts if ts is not None else ys
+                    before = getattr(attack, "grad_evals", 0)
+                    t0 = time.perf_counter()
+                    x_adv = attack(xs.clone(), aim.clone())
+                    seconds[name] += time.perf_counter() - t0
+                    count = grad_evals[name]
+                    if count is not None:
+                        grad_evals[name] = count + int(getattr(attack, "grad_evals", 0)) - int(before)
+                    x_adv = _check_output(name, threat, xs, x_adv)
+                    with torch.no_grad():
+                        hit = crit.success(model(x_adv), ys, ts).cpu()
+                    idx = todo + start
+                    ran[name][idx] = True
+                    success[name][idx] = hit
+                    moved[name][idx] = (x_adv != xs).flatten(1).any(1).cpu()
+                    alive[todo[hit]] = False
+                robust[sl] = alive
     finally:
         model.train(was_training)
+    flags = [
+        ("noop_attack", _noop_reason(name, attack, int(ran[name].sum()), log_probs))
+        for name, attack in named
+        if bool(ran[name].any()) and not bool(moved[name].any())
+        and not getattr(attack, "returns_clean_on_failure", False)
+    ]
     return EvalResult(
         names=names, criterion=criterion, clean_correct=clean_correct, robust=robust,
-        success=success, ran=ran, grad_evals=grad_evals, seconds=seconds,
+        success=success, ran=ran, grad_evals=grad_evals, seconds=seconds, flags=flags,
     )

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
 from robin_bench.attacks.base import Attack
+from robin_bench.attacks.criteria import Coarse, Criterion
 from robin_bench.attacks.losses import get_loss
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.threat import Norm
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench.models.har import HARClassifier
-
-SuccessMode = Literal["target", "coarse"]
-SUCCESS_MODES: tuple[str, ...] = ("target", "coarse")
 
 
 def _check_hierarchy(hierarchy: object, model: nn.Module, who: str) -> Hierarchy:
@@ -39,24 +34,6 @@ def _check_fine_output(out: Tensor, hierarchy: Hierarchy, who: str) -> None:
         )
 
 
-def pair_seed(seed: int, index: int, target: int) -> int:
-    """Seed of the random start of one (sample, target) pair of a worst-case targeted search.
-
-    A fixed hash of ``(seed, index, target)``: the start of a pair does not depend on batching,
-    ``targets_per_pass`` or which other pairs run, so the batched search equals the sequential loop.
-
-    Arguments:
-        seed (int): the attack's seed.
-        index (int): the sample's position in the batch given to the attack.
-        target (int): the target class.
-
-    Returns:
-        int: a 63-bit seed for ``torch.Generator.manual_seed``.
-    """
-    digest = hashlib.blake2b(f"{seed}:{index}:{target}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
-
-
 def _check_count(value: int | None, name: str, who: str, *, optional: bool = False) -> None:
     """Refuse ``value`` unless it is an integer >= 1 (or None where ``optional``)."""
     if optional and value is None:
@@ -67,10 +44,30 @@ def _check_count(value: int | None, name: str, who: str, *, optional: bool = Fal
 
 
 class _Stepped(Attack):
-    """An attack of ``steps`` steps of size ``alpha`` (None: ``threat.default_alpha(steps)``), default mode only."""
+    """An attack of ``steps`` steps of size ``alpha`` (None: ``threat.default_alpha(steps)``), default mode only.
+
+    A hierarchical attack: its default criterion is ``Coarse(hierarchy)``; under the fine criterion
+    it stops at the first fine miss; it picks its own targets, so the targeted criterion is refused.
+    """
 
     steps: int
     alpha: float
+    hierarchy: Hierarchy
+
+    def default_criterion(self) -> Criterion:
+        return Coarse(self.hierarchy)
+
+    def check_criterion(self, criterion: Criterion) -> None:
+        if criterion.targeted:
+            raise RobinBenchError(
+                f"{self.attack} picks its own targets (classes of other coarse classes), so it cannot run under "
+                "criterion 'targeted'; use criterion 'coarse' or 'fine'"
+            )
+        if isinstance(criterion, Coarse) and criterion.hierarchy != self.hierarchy:
+            raise RobinBenchError(
+                f"{self.attack} got a coarse criterion over {criterion.hierarchy!r} but attacks with "
+                f"{self.hierarchy!r}; use the same hierarchy"
+            )
 
     def _setup_steps(self, steps: int, alpha: float | None) -> None:
         _check_count(steps, "steps", self.attack)
@@ -100,9 +97,9 @@ class _CoarseOutput(Attack):
             coarse = self.hierarchy.coarse_log_probs_from_fine(fine)
         return torch.cat([coarse, fine.detach()], dim=1)
 
-    def _left_coarse(self, out: Tensor, y: Tensor) -> Tensor:
-        fine_pred = out[:, self.hierarchy.n_coarse:].argmax(1)
-        return self.hierarchy.coarse_of(fine_pred) != self.hierarchy.coarse_of(y)
+    def _reached(self, out: Tensor, y: Tensor) -> Tensor:
+        """The criterion's success on the fine part of the working output (``y``: true fine labels)."""
+        return self.criterion.reached(out[:, self.hierarchy.n_coarse:], y)
 
 
 class _WorstCaseTargeted(_Stepped):
@@ -111,8 +108,9 @@ class _WorstCaseTargeted(_Stepped):
     For each sample, the eligible targets are tried in the order of the model's clean scores
     (highest first) with targeted PGD, stopping at the first success. Pairs (sample, target) are
     batched ``targets_per_pass`` ranks at a time; each pair is an independent run of
-    :meth:`Attack.ascend` from its own start (the clean input, or a random start drawn with a
-    generator seeded by :func:`pair_seed`), so the per-sample result equals the sequential loop.
+    :meth:`Attack.ascend` from its own start (the clean input, or a random start seeded by the
+    attack's seed, the target and the sample's bytes: :meth:`Attack.random_start_of`), so the
+    per-sample result equals the sequential loop and does not depend on the batch.
     Subclasses give the candidate scores, the objective and the success test; ``aux`` rows are
     ``(target, true fine label)``.
     """
@@ -166,19 +164,13 @@ class _WorstCaseTargeted(_Stepped):
     def pair_starts(self, images: Tensor, index: Tensor, target: Tensor) -> Tensor:
         """Random starts of the pairs ``(images[index[p]], target[p])``, each from its own generator.
 
-        Pair ``p`` draws ``threat.random_start(images[index[p]])`` with a generator seeded by
-        ``pair_seed(self.seed, index[p], target[p])``, so its start is the same in any batch.
+        Pair ``p`` draws ``random_start_of(images[index[p]], "pair", target[p])``: seeded by the
+        attack's seed, the target and the sample's bytes, so its start is the same in any batch.
 
         Returns:
             Tensor: (P, C, H, W) points of the ball and the box.
         """
-        starts = [
-            self.threat.random_start(
-                images[i : i + 1], torch.Generator(device=images.device).manual_seed(pair_seed(self.seed, i, t))
-            )
-            for i, t in zip(index.tolist(), target.tolist(), strict=True)
-        ]
-        return torch.cat(starts) if starts else images[:0].clone()
+        return self.random_start_of(images[index], "pair", target)
 
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
         return self.search(images, labels)[0]
@@ -235,8 +227,12 @@ class HierarchicalTargeted(_WorstCaseTargeted):
     the model's clean scores (highest first), until one succeeds. Samples already broken stop;
     many (sample, target) pairs share a forward pass. As in the paper, each PGD run starts at a
     random point of the ball; the start of a (sample, target) pair comes from its own generator
-    (seeded by :func:`pair_seed` from ``seed``, the sample's index in the batch and the target), so
-    the batched result equals the plain sequential loop of Algorithm 1 per sample.
+    (seeded from ``seed``, the target and the sample's bytes), so the batched result equals the
+    plain sequential loop of Algorithm 1 per sample, in any batch.
+
+    Success is ``criterion``'s (default ``Coarse(hierarchy)``: the prediction leaves the true coarse
+    class, which is what the worst case over foreign targets searches for; ``Fine()`` stops at any
+    fine miss). The targeted criterion is refused: the attack picks its own targets.
 
     Arguments:
         model (nn.Module): (N, C, H, W) in [0, 1] -> (N, n_fine) logits or log-probabilities.
@@ -245,8 +241,6 @@ class HierarchicalTargeted(_WorstCaseTargeted):
         eps (float): maximum perturbation in input units. (Default: 8/255)
         steps (int): PGD steps per target. (Default: 10)
         alpha (float | None): step size; None means ``2.5 * eps / steps``. (Default: None)
-        success (str): ``"target"``: prediction equals the target (the paper); ``"coarse"``:
-            prediction leaves the true coarse class. (Default: ``"target"``)
         loss (str): targeted objective, ``"ce"``, ``"margin"`` or ``"dlr"``. (Default: ``"ce"``)
         max_targets (int | None): try only the best-scored ``max_targets`` targets; None tries all
             (Algorithm 1). (Default: None)
@@ -256,6 +250,8 @@ class HierarchicalTargeted(_WorstCaseTargeted):
         random_start (bool): start each PGD run uniformly in the ball (HAR, after Madry et al.);
             False starts at the clean input. (Default: True)
         seed (int): seed of the random starts. (Default: 0)
+        criterion (Criterion | None): success criterion, ``Coarse(hierarchy)`` or ``Fine()``; None means
+            ``Coarse(hierarchy)``. (Default: None)
 
     Shape:
         - images: (N, C, H, W) in [0, 1].
@@ -279,20 +275,18 @@ class HierarchicalTargeted(_WorstCaseTargeted):
         eps: float = 8 / 255,
         steps: int = 10,
         alpha: float | None = None,
-        success: SuccessMode = "target",
         loss: str = "ce",
         max_targets: int | None = None,
         targets_per_pass: int = 1,
         random_start: bool = True,
         seed: int = 0,
+        criterion: Criterion | None = None,
     ) -> None:
-        super().__init__("HierarchicalTargeted", model, norm=norm, eps=eps, seed=seed)
+        super().__init__("HierarchicalTargeted", model, norm=norm, eps=eps, seed=seed, criterion=criterion)
         self.hierarchy = _check_hierarchy(hierarchy, model, "HierarchicalTargeted")
-        if success not in SUCCESS_MODES:
-            raise RobinBenchError(f"unknown success mode {success!r}; valid: {', '.join(SUCCESS_MODES)}")
-        self.success = success
         self._setup_search(loss=loss, steps=steps, alpha=alpha, max_targets=max_targets,
                            targets_per_pass=targets_per_pass, random_start=random_start)
+        self._apply_criterion()
 
     def _candidates(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         out = self.get_logits(x)
@@ -304,10 +298,7 @@ class HierarchicalTargeted(_WorstCaseTargeted):
         return self._targeted_loss(out, aux[:, 0])
 
     def _success(self, out: Tensor, aux: Tensor) -> Tensor:
-        pred = out.argmax(1)
-        if self.success == "target":
-            return pred == aux[:, 0]
-        return self.hierarchy.coarse_of(pred) != self.hierarchy.coarse_of(aux[:, 1])
+        return self.criterion.reached(out, aux[:, 1])
 
 
 @ATTACKS.register("coarse_targeted")
@@ -318,8 +309,9 @@ class CoarseTargeted(_CoarseOutput, _WorstCaseTargeted):
     (tried in order of the clean coarse scores, highest first; stop at the first success). For a
     HAR model the coarse scores are ``HARClassifier.coarse_log_probs`` (the coarse network G); for
     a flat model, ``log sum_{y in z} P(y|x)``. Success: the full model's coarse prediction
-    ``coarse_of(argmax model(x))`` leaves the true coarse class. Random starts per (sample, coarse
-    target) pair as in :class:`HierarchicalTargeted`.
+    ``coarse_of(argmax model(x))`` leaves the true coarse class (``criterion``, default
+    ``Coarse(hierarchy)``). Random starts per (sample, coarse target) pair as in
+    :class:`HierarchicalTargeted`.
 
     Arguments:
         model (nn.Module): (N, C, H, W) in [0, 1] -> (N, n_fine) logits or log-probabilities.
@@ -334,6 +326,8 @@ class CoarseTargeted(_CoarseOutput, _WorstCaseTargeted):
         random_start (bool): start each PGD run uniformly in the ball; False starts at the clean
             input. (Default: True)
         seed (int): seed of the random starts. (Default: 0)
+        criterion (Criterion | None): success criterion, ``Coarse(hierarchy)`` or ``Fine()``; None means
+            ``Coarse(hierarchy)``. (Default: None)
 
     Shape:
         - images: (N, C, H, W) in [0, 1].
@@ -360,12 +354,14 @@ class CoarseTargeted(_CoarseOutput, _WorstCaseTargeted):
         targets_per_pass: int = 1,
         random_start: bool = True,
         seed: int = 0,
+        criterion: Criterion | None = None,
     ) -> None:
-        super().__init__("CoarseTargeted", model, norm=norm, eps=eps, seed=seed)
+        super().__init__("CoarseTargeted", model, norm=norm, eps=eps, seed=seed, criterion=criterion)
         self.hierarchy = _check_hierarchy(hierarchy, model, "CoarseTargeted")
         self.use_coarse_network = True
         self._setup_search(loss=loss, steps=steps, alpha=alpha, max_targets=max_targets,
                            targets_per_pass=targets_per_pass, random_start=random_start)
+        self._apply_criterion()
 
     def _candidates(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         coarse = self.get_logits(x)[:, : self.hierarchy.n_coarse]
@@ -376,7 +372,7 @@ class CoarseTargeted(_CoarseOutput, _WorstCaseTargeted):
         return self._targeted_loss(out[:, : self.hierarchy.n_coarse], aux[:, 0])
 
     def _success(self, out: Tensor, aux: Tensor) -> Tensor:
-        return self._left_coarse(out, aux[:, 1])
+        return self._reached(out, aux[:, 1])
 
 
 @ATTACKS.register("coarse_marginal")
@@ -386,8 +382,9 @@ class CoarseMarginal(_CoarseOutput, _Stepped):
     Untargeted PGD on the coarse log-probability obtained by summing fine probabilities,
     ``log sum_{y in z} P(y|x)`` (``Hierarchy.coarse_log_probs_from_fine(model(x))``), so flat and
     HAR models are judged by the same hierarchical attack (for HAR it equals the coarse network's
-    log P(z|x)). Success: the coarse prediction ``coarse_of(argmax model(x))`` leaves the true
-    coarse class; each sample stops at its first success, later restarts run only on the rest.
+    log P(z|x)). Success: ``criterion``'s (default ``Coarse(hierarchy)``: the coarse prediction
+    ``coarse_of(argmax model(x))`` leaves the true coarse class); each sample stops at its first
+    success, later restarts run only on the rest. Random starts per sample and restart.
 
     Arguments:
         model (nn.Module): (N, C, H, W) in [0, 1] -> (N, n_fine) logits or log-probabilities.
@@ -400,7 +397,9 @@ class CoarseMarginal(_CoarseOutput, _Stepped):
             log-probabilities. (Default: ``"ce"``)
         restarts (int): number of runs. (Default: 1)
         random_start (bool): start uniformly in the ball. (Default: True)
-        seed (int): seed of the random start. (Default: 0)
+        seed (int): seed of the random starts. (Default: 0)
+        criterion (Criterion | None): success criterion, ``Coarse(hierarchy)`` or ``Fine()``; None means
+            ``Coarse(hierarchy)``. (Default: None)
 
     Shape:
         - images: (N, C, H, W) in [0, 1].
@@ -426,8 +425,9 @@ class CoarseMarginal(_CoarseOutput, _Stepped):
         restarts: int = 1,
         random_start: bool = True,
         seed: int = 0,
+        criterion: Criterion | None = None,
     ) -> None:
-        super().__init__("CoarseMarginal", model, norm=norm, eps=eps, seed=seed)
+        super().__init__("CoarseMarginal", model, norm=norm, eps=eps, seed=seed, criterion=criterion)
         self.hierarchy = _check_hierarchy(hierarchy, model, "CoarseMarginal")
         self.use_coarse_network = False
         self._setup_steps(steps, alpha)
@@ -441,6 +441,7 @@ class CoarseMarginal(_CoarseOutput, _Stepped):
         self.loss = loss
         self.restarts = restarts
         self.random_start = random_start
+        self._apply_criterion()
 
     def _objective(self, out: Tensor, y: Tensor) -> Tensor:
         return self._loss(out[:, : self.hierarchy.n_coarse], self.hierarchy.coarse_of(y))
@@ -449,7 +450,6 @@ class CoarseMarginal(_CoarseOutput, _Stepped):
         images = images.clone().detach().to(self.device)
         labels = labels.clone().detach().to(self.device)
         return self.ascend(
-            images, labels, self._objective, self._left_coarse,
-            steps=self.steps, alpha=self.alpha, random_start=self.random_start,
-            restarts=self.restarts, generator=self.generator(images),
+            images, labels, self._objective, self._reached,
+            steps=self.steps, alpha=self.alpha, random_start=self.random_start, restarts=self.restarts,
         )

@@ -1,4 +1,4 @@
-"""Per-sample attack objectives on model outputs (to be maximized) and success tests."""
+"""Per-sample attack objectives on model outputs (to be maximized); success tests come from the criteria."""
 
 from __future__ import annotations
 
@@ -82,16 +82,6 @@ def get_loss(name: str, targeted: bool) -> Objective:
     if name not in LOSSES:
         raise RobinBenchError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}")
     return LOSSES[name][1 if targeted else 0]
-
-
-def misclassified(out: Tensor, y: Tensor) -> Tensor:
-    """True where the prediction differs from the label."""
-    return out.argmax(1) != y
-
-
-def hits_target(out: Tensor, t: Tensor) -> Tensor:
-    """True where the prediction equals the target."""
-    return out.argmax(1) == t
 
 
 def never(out: Tensor, y: Tensor) -> Tensor:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from robin_bench.attacks.base import Attack
-from robin_bench.attacks.losses import Success, get_loss, hits_target, misclassified
+from robin_bench.attacks.criteria import Criterion
+from robin_bench.attacks.losses import Objective, Success, get_loss
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.threat import Norm
 from robin_bench.errors import RobinBenchError
@@ -16,9 +17,12 @@ class PGD(Attack):
     r"""PGD in the paper 'Towards Deep Learning Models Resistant to Adversarial Attacks'
     [https://arxiv.org/abs/1706.06083], Linf (sign steps) or L2 (normalized-gradient steps).
 
-    Each sample stops at its first successful iterate; later restarts run only on the samples
-    still robust. Works untargeted and in torchattacks' targeted modes
-    (``set_mode_targeted_by_label``, ``..._random``, ``..._least_likely``, ``..._by_function``).
+    Each sample stops at its first success under ``criterion``; later restarts run only on the samples
+    still robust. The ascended objective is ``criterion.objective(loss)``: under the coarse criterion
+    the coarse-marginal cross-entropy or the margin to the best class of another coarse class. Works
+    in torchattacks' targeted modes (``set_mode_targeted_by_label``, ``..._random``,
+    ``..._least_likely``, ``..._by_function``), which make the criterion :class:`Targeted`. Random
+    starts are drawn per sample and per restart (:func:`~robin_bench.attacks.base.sample_seeds`).
 
     Arguments:
         model (nn.Module): (N, C, H, W) in [0, 1] -> (N, K) logits or log-probabilities.
@@ -29,7 +33,9 @@ class PGD(Attack):
         random_start (bool): start uniformly in the ball. (Default: True)
         restarts (int): number of random restarts. (Default: 1)
         loss (str): ``"ce"``, ``"margin"`` (Carlini-Wagner) or ``"dlr"``. (Default: ``"ce"``)
-        seed (int): seed of the random start. (Default: 0)
+        seed (int): seed of the random starts. (Default: 0)
+        criterion (Criterion | None): success criterion (``criteria.Fine()``, ``Coarse(hierarchy)``,
+            ``Targeted()``); None means ``Fine()``. (Default: None)
 
     Shape:
         - images: (N, C, H, W) in [0, 1].
@@ -54,8 +60,9 @@ class PGD(Attack):
         restarts: int = 1,
         loss: str = "ce",
         seed: int = 0,
+        criterion: Criterion | None = None,
     ) -> None:
-        super().__init__("PGD", model, norm=norm, eps=eps, seed=seed)
+        super().__init__("PGD", model, norm=norm, eps=eps, seed=seed, criterion=criterion)
         if steps < 1 or restarts < 1:
             raise RobinBenchError(f"PGD needs steps >= 1 and restarts >= 1, got steps={steps}, restarts={restarts}")
         get_loss(loss, targeted=False)
@@ -64,18 +71,18 @@ class PGD(Attack):
         self.random_start = random_start
         self.restarts = restarts
         self.loss = loss
+        self._apply_criterion()
+
+    def check_criterion(self, criterion: Criterion) -> None:
+        super().check_criterion(criterion)
+        criterion.objective(self.loss)
+
+    def optimize(self, x: Tensor, aux: Tensor, objective: Objective, success: Success) -> Tensor:
+        return self.ascend(
+            x, aux, objective, success,
+            steps=self.steps, alpha=self.alpha, random_start=self.random_start, restarts=self.restarts,
+        )
 
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
-        images = images.clone().detach().to(self.device)
-        labels = labels.clone().detach().to(self.device)
-        success: Success
-        if self.targeted:
-            aux = self.get_target_label(images, labels)
-            objective, success = get_loss(self.loss, targeted=True), hits_target
-        else:
-            aux, objective, success = labels, get_loss(self.loss, targeted=False), misclassified
-        return self.ascend(
-            images, aux, objective, success,
-            steps=self.steps, alpha=self.alpha, random_start=self.random_start,
-            restarts=self.restarts, generator=self.generator(images),
-        )
+        x, aim, crit = self.aim(images, labels)
+        return self.optimize(x, aim, crit.objective(self.loss), crit.reached)

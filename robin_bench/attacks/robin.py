@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -11,8 +10,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robin_bench.attacks.base import Attack
+from robin_bench.attacks.criteria import Criterion
 from robin_bench.attacks.cw import CW
-from robin_bench.attacks.losses import Objective, ce, ce_targeted, margin, margin_targeted
+from robin_bench.attacks.losses import Objective, Success, ce, ce_targeted
 from robin_bench.attacks.pgd import PGD
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.threat import Norm
@@ -23,9 +23,9 @@ STRATEGIES: tuple[str, ...] = ("softmax", "top2", "best_arm", "highest_arm", "av
 SOFTMAX TOP 2 (Appendix B.1)."""
 
 BASES: dict[str, type[PGD] | type[CW]] = {"pgd": PGD, "cw": CW}
-"""Base attack name -> the attack whose optimizer runs the strategy's objective."""
+"""Base attack name -> the attack whose optimizer (:meth:`Attack.optimize`) runs the strategy's objective."""
 
-_ENGINE_ARGS = frozenset({"self", "model", "norm", "eps", "steps"})
+_ENGINE_ARGS = frozenset({"self", "model", "norm", "eps", "steps", "criterion"})
 
 
 def base_kwarg_names(base: str) -> list[str]:
@@ -112,8 +112,10 @@ class RobinAttack(Attack):
       ``base="cw"``, the pair's margin ``z_b - z_a``. Under PGD its step direction equals that of
       ``top2`` (the pair's softmax only rescales the gradient per sample); it differs under CW.
 
-    Success, for every strategy, is judged on the aggregate: ``argmax != y`` (targeted:
-    ``argmax == t``); each sample stops at its first success.
+    Success, for every strategy, is judged on the aggregate by ``criterion``: ``argmax != y`` (fine),
+    the coarse class changes (coarse; ``softmax`` then ascends the criterion's coarse objective),
+    ``argmax == t`` (targeted modes); each sample stops at its first success. The base attack runs
+    through its :meth:`~robin_bench.attacks.base.Attack.optimize`.
 
     Arguments:
         model (nn.Module): (N, C, H, W) in [0, 1] -> (N, k) arm logits, k >= 2.
@@ -124,6 +126,7 @@ class RobinAttack(Attack):
         steps (int): steps of the base attack (per restart or binary-search round). (Default: 10)
         **base_kwargs: passed to the base attack: PGD's ``alpha``, ``random_start``, ``restarts``,
             ``seed``; CW's ``c``, ``kappa``, ``lr``, ``binary_search_steps``, ``seed``.
+        criterion (Criterion | None): success criterion; None means ``criteria.Fine()``. (Default: None)
 
     Attributes:
         grad_evals (int): per-sample gradient evaluations spent, over every arm's attack.
@@ -149,35 +152,29 @@ class RobinAttack(Attack):
         norm: Norm = "Linf",
         eps: float = 8 / 255,
         steps: int = 10,
+        criterion: Criterion | None = None,
         **base_kwargs: Any,
     ) -> None:
         if strategy not in STRATEGIES:
             raise RobinBenchError(f"unknown ROBIN strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
         check_base("RobinAttack", base, base_kwargs, reserved=("loss",))
         engine = BASES[base](model, norm=norm, eps=eps, steps=steps, **base_kwargs)
-        super().__init__(f"ROBIN-{strategy}", model, norm=norm, eps=eps, seed=engine.seed)
+        super().__init__(f"ROBIN-{strategy}", model, norm=norm, eps=eps, seed=engine.seed, criterion=criterion)
         self.strategy = strategy
         self.base = base
         self.steps = steps
         self.engine = engine
+        self._apply_criterion()
 
-    def _run(self, x: Tensor, idx: Tensor, pgd_objective: Objective, cw_objective: Objective,
-             success: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+    def _run(self, x: Tensor, idx: Tensor, objective: Objective, success: Success) -> Tensor:
         """The base attack's optimizer on ``x`` (rows ``idx`` of the batch); charges its gradient evaluations."""
         before = self.engine.grad_evals
-        if isinstance(self.engine, PGD):
-            e = self.engine
-            xa = e.ascend(x, idx, pgd_objective, success, steps=e.steps, alpha=e.alpha,
-                          random_start=e.random_start, restarts=e.restarts, generator=e.generator(x))
-        else:
-            xa = self.engine.optimize(x, idx, cw_objective, success)
+        xa = self.engine.optimize(x, idx, objective, success)
         self.grad_evals += self.engine.grad_evals - before
         return xa
 
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
-        x = images.clone().detach().to(self.device)
-        y = labels.clone().detach().to(self.device)
-        aim = self.get_target_label(x, y) if self.targeted else y
+        x, aim, crit = self.aim(images, labels)
         with torch.no_grad():
             clean = self.get_logits(x)
         if clean.dim() != 2 or clean.shape[1] < 2:
@@ -185,31 +182,25 @@ class RobinAttack(Attack):
                 f"RobinAttack needs a model returning (N, k) arm logits with k >= 2, got shape {tuple(clean.shape)}"
             )
         k = clean.shape[1]
-        targeted = self.targeted
+        targeted = crit.targeted
 
         def success(out: Tensor, idx: Tensor) -> Tensor:
-            pred = out.argmax(1)
-            return pred == aim[idx] if targeted else pred != aim[idx]
+            return crit.reached(out, aim[idx])
 
         signs = arm_signs(k, aim, targeted)
         idx = torch.arange(x.shape[0], device=x.device)
         if self.strategy == "best_arm":
-            return self._best_arm(x, clean, aim, signs, success)
+            return self._best_arm(x, clean, aim, signs, crit, success)
         if self.strategy == "softmax":
-            pgd_obj = _on_rows(ce_targeted if targeted else ce, aim)
-            cw_obj = _on_rows(margin_targeted if targeted else margin, aim)
-            return self._run(x, idx, pgd_obj, cw_obj, success)
+            return self._run(x, idx, _on_rows(crit.objective(self.engine.loss), aim), success)
         if self.strategy == "avg_grad":
-            obj = _linear(signs / k)
-            return self._run(x, idx, obj, obj, success)
+            return self._run(x, idx, _linear(signs / k), success)
         if self.strategy == "highest_arm":
             h = clean.argmax(1)
-            obj = _linear(_one_hot(h, k) * signs.gather(1, h[:, None]))
-            return self._run(x, idx, obj, obj, success)
+            return self._run(x, idx, _linear(_one_hot(h, k) * signs.gather(1, h[:, None])), success)
         down, up = (best_other_arm(clean, aim), aim) if targeted else (aim, best_other_arm(clean, aim))
         if self.strategy == "top2":
-            obj = _linear((_one_hot(up, k) - _one_hot(down, k)) / 2)
-            return self._run(x, idx, obj, obj, success)
+            return self._run(x, idx, _linear((_one_hot(up, k) - _one_hot(down, k)) / 2), success)
         pair = torch.stack([down, up], dim=1)
         pair_label = torch.full_like(down, 1 if targeted else 0)
 
@@ -221,14 +212,14 @@ class RobinAttack(Attack):
             logits = out.gather(1, pair[i])
             return logits[:, 1] - logits[:, 0]
 
-        return self._run(x, idx, pair_softmax, pair_margin, success)
+        return self._run(x, idx, pair_margin if self.engine.loss == "margin" else pair_softmax, success)
 
-    def _best_arm(self, x: Tensor, clean: Tensor, aim: Tensor, signs: Tensor,
-                  success: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+    def _best_arm(self, x: Tensor, clean: Tensor, aim: Tensor, signs: Tensor, crit: Criterion,
+                  success: Success) -> Tensor:
         """BEST ARM: one attack per arm, later arms only on samples still robust; keeps a breaking candidate."""
         n, k = clean.shape
         order = clean.scatter(1, aim[:, None], float("inf")).argsort(1, descending=True)
-        aggregate_margin = margin_targeted if self.targeted else margin
+        aggregate_margin = crit.objective("margin")
         best = x.clone()
         best_margin = x.new_full((n,), float("-inf"))
         broken = torch.zeros(n, dtype=torch.bool, device=x.device)
@@ -238,7 +229,7 @@ class RobinAttack(Attack):
                 break
             arm = order[:, r]
             obj = _linear(_one_hot(arm, k) * signs.gather(1, arm[:, None]))
-            xa = self._run(x[active], active, obj, obj, success)
+            xa = self._run(x[active], active, obj, success)
             with torch.no_grad():
                 out = self.get_logits(xa)
             ok = success(out, active)

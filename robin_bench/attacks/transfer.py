@@ -7,9 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from robin_bench.attacks.base import Attack
-from robin_bench.attacks.losses import get_loss, hits_target, margin, margin_targeted, misclassified
-from robin_bench.attacks.pgd import PGD
+from robin_bench.attacks.base import Attack, Family
+from robin_bench.attacks.criteria import Criterion
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.robin import BASES, best_other_arm, check_base
 from robin_bench.attacks.threat import Norm
@@ -25,8 +24,10 @@ class TransferAttack(Attack):
     Crafts adversarial examples with a base attack (PGD or CW) on ``surrogate`` (a multiclass model)
     and hands them to ``target_model`` (the victim, e.g. a ROBIN). The victim is this attack's
     ``model``, so ``rb.evaluate`` and ``torchattacks.MultiAttack`` judge success on it; its gradients
-    are never used. Untargeted: the base attack's untargeted loss on the surrogate (PGD: ``loss``,
-    default cross-entropy; CW: the logit margin). Targeted (``targeted=True``): the victim is
+    are never used (``family == "transfer"``). The surrogate is attacked through the base attack's
+    :meth:`~robin_bench.attacks.base.Attack.optimize` on ``criterion.objective`` of its loss (PGD:
+    ``loss``, default cross-entropy; CW: the logit margin), stopping on ``criterion``'s success on the
+    surrogate (which must have the victim's classes). Targeted (``targeted=True``): the victim is
     queried once on the clean input and the target is its highest-scoring arm other than the label,
     the paper's "second highest arm" on correctly classified inputs; the surrogate is then attacked
     toward it. Crafting stops per sample at the surrogate's first success (as in PGD), the surrogate
@@ -44,6 +45,7 @@ class TransferAttack(Attack):
         steps (int): steps of the base attack. (Default: 10)
         **base_kwargs: passed to the base attack: PGD's ``alpha``, ``random_start``, ``restarts``,
             ``loss``, ``seed``; CW's ``c``, ``kappa``, ``lr``, ``binary_search_steps``, ``seed``.
+        criterion (Criterion | None): success criterion; None means ``criteria.Fine()``. (Default: None)
 
     Attributes:
         grad_evals (int): per-sample gradient evaluations of the surrogate.
@@ -59,6 +61,8 @@ class TransferAttack(Attack):
         >>> adv_images = attack(images, labels)   # judge with robin(adv_images)
     """
 
+    family: Family = "transfer"
+
     def __init__(
         self,
         surrogate: nn.Module,
@@ -69,15 +73,17 @@ class TransferAttack(Attack):
         norm: Norm = "Linf",
         eps: float = 8 / 255,
         steps: int = 10,
+        criterion: Criterion | None = None,
         **base_kwargs: Any,
     ) -> None:
         check_base("TransferAttack", base, base_kwargs)
         crafter = BASES[base](surrogate, norm=norm, eps=eps, steps=steps, **base_kwargs)
-        super().__init__("Transfer", target_model, norm=norm, eps=eps, seed=crafter.seed)
+        super().__init__("Transfer", target_model, norm=norm, eps=eps, seed=crafter.seed, criterion=criterion)
         self.surrogate = surrogate
         self.base = base
         self.steps = steps
         self.crafter = crafter
+        self._apply_criterion()
         if targeted:
             self.set_mode_targeted_by_function(self.victim_second_arm, quiet=True)
 
@@ -87,19 +93,12 @@ class TransferAttack(Attack):
             return best_other_arm(self.get_output_with_eval_nograd(images), labels)
 
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
-        x = images.clone().detach().to(self.device)
-        y = labels.clone().detach().to(self.device)
-        aim = self.get_target_label(x, y) if self.targeted else y
+        x, aim, crit = self.aim(images, labels)
         device = _device_of(self.surrogate, x.device)
         xs, aim = x.to(device), aim.to(device)
         c = self.crafter
-        success = hits_target if self.targeted else misclassified
         before = c.grad_evals
-        if isinstance(c, PGD):
-            x_adv = c.ascend(xs, aim, get_loss(c.loss, self.targeted), success, steps=c.steps, alpha=c.alpha,
-                             random_start=c.random_start, restarts=c.restarts, generator=c.generator(xs))
-        else:
-            x_adv = c.optimize(xs, aim, margin_targeted if self.targeted else margin, success)
+        x_adv = c.optimize(xs, aim, crit.objective(c.loss), crit.reached)
         self.grad_evals += c.grad_evals - before
         return x_adv.to(x.device)
 
@@ -128,7 +127,8 @@ class SurrogateTransfer(TransferAttack):
         norm: Norm = "Linf",
         eps: float = 8 / 255,
         steps: int = 10,
+        criterion: Criterion | None = None,
         **base_kwargs: Any,
     ) -> None:
         super().__init__(surrogate, model, targeted=targeted, base=base, norm=norm, eps=eps, steps=steps,
-                         **base_kwargs)
+                         criterion=criterion, **base_kwargs)

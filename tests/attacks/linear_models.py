@@ -54,12 +54,15 @@ def broken(model: nn.Module, x_adv: Tensor, y: Tensor) -> Tensor:
         return model(x_adv).argmax(1) != y
 
 
-def assert_known_answers(attack: nn.Module, model: Linear, x: Tensor, y: Tensor, norm: str, eps: float) -> None:
-    """The attack breaks every sample with exact distance < 0.9 eps and none with distance > eps."""
+def assert_known_answers(
+    attack: nn.Module, model: Linear, x: Tensor, y: Tensor, norm: str, eps: float, inside_factor: float = 0.9
+) -> None:
+    """The attack breaks every sample with exact distance < ``inside_factor`` eps and none with distance > eps."""
     assert bool(((x >= eps) & (x <= 1 - eps)).all()), "the box would bind: the closed form does not apply"
     d = exact_distance(model, x, y, norm)
-    inside, outside = d < 0.9 * eps, d > eps
+    inside, outside = d < inside_factor * eps, d > eps
     assert bool(inside.any()) and bool(outside.any()), "the problem must have samples on both sides of eps"
     ok = broken(model, attack(x, y), y)
-    assert bool(ok[inside].all()), f"missed {int((~ok[inside]).sum())} of {int(inside.sum())} samples inside 0.9 eps"
+    missed = int((~ok[inside]).sum())
+    assert missed == 0, f"missed {missed} of {int(inside.sum())} samples inside {inside_factor} eps"
     assert not bool(ok[outside].any()), "broke a sample whose exact distance exceeds eps"

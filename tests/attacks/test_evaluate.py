@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 import robin_bench as rb
 from robin_bench.attacks import PGD, Attack, CoarseMarginal, HierarchicalTargeted
+from robin_bench.attacks.criteria import Coarse, Fine, Targeted
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench.models import RobinClassifier
@@ -88,7 +89,9 @@ def test_streaming_batches_do_not_change_flags():
 def test_third_party_torchattacks_pgd_runs():
     model = mlp()
     x, y = data(model)
-    res = rb.evaluate(model, x, y, {"ta_pgd": torchattacks.PGD(model, eps=0.2, alpha=0.05, steps=10)})
+    res = rb.evaluate(
+        model, x, y, {"ta_pgd": torchattacks.PGD(model, eps=0.2, alpha=0.05, steps=10)}, norm="Linf", eps=0.2
+    )
     assert res.names == ["ta_pgd"]
     assert res.grad_evals["ta_pgd"] is None
     assert res.total_grad_evals is None
@@ -105,8 +108,10 @@ def test_coarse_criterion_on_a_flat_model():
         same = H.coarse_of(model(x).argmax(1)) == H.coarse_of(y)
         for name, a in zip(res.names, atk, strict=True):
             idx = res.clean_correct.nonzero()[:, 0]
-            left = H.coarse_of(model(a(x[idx], y[idx])).argmax(1)) != H.coarse_of(y[idx])
+            with a.using_criterion(Coarse(H)):
+                left = H.coarse_of(model(a(x[idx], y[idx])).argmax(1)) != H.coarse_of(y[idx])
             assert torch.equal(res.success[name][idx], left)
+    assert atk[1].criterion == Fine(), "evaluate restores the attack's own criterion"
     assert torch.equal(res.clean_correct, same)
     fine = rb.evaluate(model, x, y, atk[1:])
     assert res.clean_acc >= fine.clean_acc
@@ -115,7 +120,7 @@ def test_coarse_criterion_on_a_flat_model():
 def test_hierarchical_attack_under_coarse_criterion_matches_its_own_search():
     model = mlp()
     x, y = data(model)
-    ht = HierarchicalTargeted(model, hierarchy=H, eps=0.06, steps=4, success="coarse")
+    ht = HierarchicalTargeted(model, hierarchy=H, eps=0.06, steps=4)
     res = rb.evaluate(model, x, y, [ht], criterion="coarse", hierarchy=H)
     idx = res.clean_correct.nonzero()[:, 0]
     hit = ht.search(x[idx], y[idx])[1]
@@ -128,10 +133,12 @@ def test_targeted_criterion():
     t = (y + 3) % 6
     pgd = PGD(model, eps=0.3, steps=10, random_start=False)
     with pytest.raises(RobinBenchError, match="set_mode_targeted_by_label"):
-        rb.evaluate(model, x, y, [pgd], criterion="targeted", targets=t)
-    pgd.set_mode_targeted_by_label(quiet=True)
+        rb.evaluate(model, x, y, [torchattacks.PGD(model, eps=0.3)], criterion="targeted", targets=t)
     res = rb.evaluate(model, x, y, [pgd], criterion="targeted", targets=t)
+    assert pgd.attack_mode == "default" and pgd.criterion == Fine(), "evaluate restores the mode"
     idx = res.clean_correct.nonzero()[:, 0]
+    pgd.set_mode_targeted_by_label(quiet=True)
+    assert pgd.criterion == Targeted()
     with torch.no_grad():
         hit = model(pgd(x[idx], t[idx])).argmax(1) == t[idx]
     assert torch.equal(res.success[res.names[0]][idx], hit)

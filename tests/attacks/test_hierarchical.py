@@ -7,7 +7,8 @@ import torch
 from torch import Tensor, nn
 
 from robin_bench.attacks import ATTACKS, PGD, CoarseMarginal, CoarseTargeted, HierarchicalTargeted
-from robin_bench.attacks.hierarchical import pair_seed
+from robin_bench.attacks.base import sample_seeds
+from robin_bench.attacks.criteria import Coarse, Fine, Targeted
 from robin_bench.attacks.losses import ce_targeted
 from robin_bench.attacks.threat import ThreatModel
 from robin_bench.errors import RobinBenchError
@@ -44,11 +45,15 @@ def data(n: int = 12) -> tuple[Tensor, Tensor]:
     return x, y
 
 
-def pair_start(xi: Tensor, i: int, t: int, *, norm: str, eps: float, random_start: bool, seed: int = 0) -> Tensor:
-    """The start of pair (sample i, target t): its own generator seeded from (seed, i, t), or the clean input."""
+def pair_start(xi: Tensor, t: int, *, norm: str, eps: float, random_start: bool, seed: int = 0) -> Tensor:
+    """The start of pair (sample xi, target t): seeded from (seed, t, the sample's bytes), or the clean input."""
     if not random_start:
         return xi.clone()
-    return ThreatModel(norm, eps).random_start(xi, torch.Generator().manual_seed(pair_seed(seed, i, t)))  # type: ignore[arg-type]
+    seeds = sample_seeds(xi, seed, "pair", torch.tensor([t]))
+    return ThreatModel(norm, eps).random_start(xi, seeds=seeds)  # type: ignore[arg-type]
+
+
+CRITERIA = {"coarse": Coarse(H), "fine": Fine()}
 
 
 def sequential_reference(
@@ -64,15 +69,15 @@ def sequential_reference(
             scores = model(xi)[0]
         candidates = [t for t in scores.argsort(descending=True, stable=True).tolist() if H.fine_to_coarse[t] != z]
         for rank, t in enumerate(candidates):
-            def hit_target(out: Tensor, _: Tensor, t: int = t) -> Tensor:
-                return out.argmax(1) == t
+            def fine_miss(out: Tensor, _: Tensor, yi: int = int(y[i])) -> Tensor:
+                return out.argmax(1) != yi
 
             def left(out: Tensor, _: Tensor, z: int = z) -> Tensor:
                 return H.coarse_of(out.argmax(1)) != z
 
-            ok_fn = hit_target if success == "target" else left
+            ok_fn = fine_miss if success == "fine" else left
             tt = torch.tensor([t])
-            start = pair_start(xi, i, t, norm=norm, eps=eps, random_start=random_start)
+            start = pair_start(xi, t, norm=norm, eps=eps, random_start=random_start)
             xa = pgd.ascend(xi, tt, ce_targeted, ok_fn, steps=steps, alpha=pgd.alpha, start=start)
             with torch.no_grad():
                 ok = bool(ok_fn(model(xa), tt))
@@ -85,17 +90,18 @@ def sequential_reference(
 
 
 @pytest.mark.parametrize("random_start", [True, False], ids=["random_start", "clean_start"])
-@pytest.mark.parametrize("success", ["target", "coarse"])
+@pytest.mark.parametrize("success", ["fine", "coarse"])
 @pytest.mark.parametrize("norm,eps", [("Linf", 0.08), ("L2", 0.35)])
 @pytest.mark.parametrize("make", [flat, har], ids=["flat", "har"])
 @pytest.mark.parametrize("targets_per_pass", [1, 3])
 def test_batched_equals_sequential_reference(success, norm, eps, make, targets_per_pass, random_start):
+    eps = eps / 3 if success == "fine" else eps  # a fine miss is easier: keep some samples unbroken
     torch.manual_seed(3)
     model = make()
     x, y = data()
     attack = HierarchicalTargeted(
-        model, hierarchy=H, norm=norm, eps=eps, steps=5, success=success, targets_per_pass=targets_per_pass,
-        random_start=random_start,
+        model, hierarchy=H, norm=norm, eps=eps, steps=5, criterion=CRITERIA[success],
+        targets_per_pass=targets_per_pass, random_start=random_start,
     )
     x_adv, hit = attack.search(x, y)
     x_ref, hit_ref = sequential_reference(
@@ -145,28 +151,34 @@ def test_pair_starts_do_not_depend_on_the_other_pairs():
     assert bool((dist <= 0.3 + 1e-9).all()) and float(all_pairs.min()) >= 0 and float(all_pairs.max()) <= 1
 
 
-def test_success_modes_mean_what_they_say():
+def test_criteria_mean_what_they_say():
     model = flat()
     x, y = data(16)
-    for success in ("target", "coarse"):
-        attack = HierarchicalTargeted(model, hierarchy=H, norm="Linf", eps=0.1, steps=5, success=success)
+    for name, crit in CRITERIA.items():
+        attack = HierarchicalTargeted(model, hierarchy=H, norm="Linf", eps=0.1, steps=5, criterion=crit)
+        assert attack.criterion == crit
         x_adv, hit = attack.search(x, y)
         with torch.no_grad():
             pred = model(x_adv).argmax(1)
         broken = hit >= 0
-        assert bool((H.coarse_of(hit[broken]) != H.coarse_of(y[broken])).all())
-        if success == "target":
-            assert torch.equal(pred[broken], hit[broken])
-        assert bool((H.coarse_of(pred[broken]) != H.coarse_of(y[broken])).all())
+        assert bool(broken.any())
+        assert bool((H.coarse_of(hit[broken]) != H.coarse_of(y[broken])).all()), "targets are foreign classes"
+        assert bool((pred[broken] != y[broken]).all())
+        if name == "coarse":
+            assert bool((H.coarse_of(pred[broken]) != H.coarse_of(y[broken])).all())
 
 
-def test_coarse_mode_breaks_at_least_the_target_mode_samples():
+def test_default_criterion_is_coarse_and_targeted_is_refused():
     model = flat()
-    x, y = data(16)
-    kw = dict(hierarchy=H, norm="Linf", eps=0.06, steps=5)
-    hit_t = HierarchicalTargeted(model, success="target", **kw).search(x, y)[1]
-    hit_c = HierarchicalTargeted(model, success="coarse", **kw).search(x, y)[1]
-    assert bool(((hit_t >= 0) <= (hit_c >= 0)).all())
+    for cls in (HierarchicalTargeted, CoarseTargeted, CoarseMarginal):
+        attack = cls(model, hierarchy=H, eps=0.1)
+        assert attack.criterion == Coarse(H)
+        with pytest.raises(RobinBenchError, match="criterion 'targeted'"):
+            cls(model, hierarchy=H, criterion=Targeted())
+        with pytest.raises(RobinBenchError, match="criterion 'targeted'"):
+            attack.set_criterion(Targeted())
+        with pytest.raises(RobinBenchError, match="same hierarchy"):
+            cls(model, hierarchy=H, criterion=Coarse(H.from_groups([[0, 1, 2, 3, 4, 5, 6, 7], [8, 9]])))
 
 
 def test_early_stop_and_max_targets_save_gradients():
@@ -280,7 +292,7 @@ def test_coarse_targeted_equals_sequential_loop_over_coarse_targets(random_start
 
         expected = -1
         for t in [t for t in scores.argsort(descending=True, stable=True).tolist() if t != z]:
-            start = pair_start(xi, i, t, norm="Linf", eps=0.04, random_start=random_start)
+            start = pair_start(xi, t, norm="Linf", eps=0.04, random_start=random_start)
             xa = pgd.ascend(xi, torch.tensor([t]), objective, left, steps=4, alpha=pgd.alpha, start=start)
             with torch.no_grad():
                 if bool(H3.coarse_of(model(xa).argmax(1)) != z):
@@ -322,8 +334,8 @@ def test_registered_and_built_by_the_registry_convention():
 def test_user_mistakes_raise():
     model = flat()
     x, y = data(4)
-    with pytest.raises(RobinBenchError, match="success mode"):
-        HierarchicalTargeted(model, hierarchy=H, success="fine")  # type: ignore[arg-type]
+    with pytest.raises(RobinBenchError, match="criterion object"):
+        HierarchicalTargeted(model, hierarchy=H, criterion="fine")  # type: ignore[arg-type]
     with pytest.raises(RobinBenchError, match="hierarchy"):
         CoarseMarginal(model, hierarchy=[[0, 1], [2, 3]])  # type: ignore[arg-type]
     with pytest.raises(RobinBenchError, match="differs from the HAR model"):

@@ -1,0 +1,120 @@
+"""The standard attack set: the default worst case for a model kind and a criterion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from robin_bench.attacks.autoattack import AutoAttack
+from robin_bench.attacks.base import Attack
+from robin_bench.attacks.criteria import get_criterion
+from robin_bench.attacks.hierarchical import CoarseMarginal, CoarseTargeted, HierarchicalTargeted
+from robin_bench.attacks.pgd import PGD
+from robin_bench.attacks.robin import STRATEGIES, RobinAttack
+from robin_bench.attacks.threat import Norm, ThreatModel
+from robin_bench.attacks.transfer import TransferAttack
+from robin_bench.errors import RobinBenchError
+from robin_bench.hierarchy import Hierarchy
+from robin_bench.models.har import HARClassifier
+
+AUTOATTACK_COMPONENTS: tuple[str, ...] = ("apgd-ce", "apgd-t", "fab-t", "square")
+"""AutoAttack's standard components, run one by one so each keeps its own per-sample flags."""
+
+
+def standard_attacks(
+    model: nn.Module,
+    *,
+    norm: Norm,
+    eps: float,
+    hierarchy: Hierarchy | None = None,
+    criterion: str = "fine",
+    steps: int = 20,
+    surrogate: nn.Module | None = None,
+    seed: int = 0,
+    n_iter: int | None = None,
+    n_queries: int | None = None,
+) -> dict[str, Attack]:
+    r"""The default worst-case attack set for ``model`` under ``criterion``: the strongest honest evaluation.
+
+    In run order (gradient-based first, then gradient-free, then transfer, so a per-sample comparison
+    can tell which samples only a gradient-free or transfer attack broke; each attack's ``family``
+    says which it is):
+
+    1. the papers' attacks that apply: the six ROBIN strategies over PGD (ROBIN and flat models; on
+       a flat model ``robin_softmax`` is PGD with cross-entropy), PGD with cross-entropy on HAR
+       models, PGD with the margin loss on every model; under the coarse criterion also HAR's
+       ``hierarchical_targeted`` (Algorithm 1), ``coarse_targeted`` and ``coarse_marginal``;
+    2. AutoAttack's standard gradient components APGD-CE, APGD-T, FAB-T (``rb.attacks.AutoAttack``
+       with one component each; APGD-T only with >= 4 classes, coarse classes under the coarse
+       criterion, where AutoAttack runs on the coarse view);
+    3. Square (AutoAttack's gradient-free component);
+    4. with ``surrogate``, a transfer attack (PGD on the surrogate).
+
+    Every attack is built with the criterion (so its success and objective are the criterion's), the
+    threat model and ``seed``. With early exit in :func:`~robin_bench.attacks.evaluate`, later attacks
+    only see the samples still robust, which keeps AutoAttack's budget affordable.
+
+    Arguments:
+        model (nn.Module): (N, C, H, W) in [0, 1] -> (N, K) logits (flat), arm logits (ROBIN) or
+            log-probabilities (HAR).
+        norm (str): ``"Linf"`` or ``"L2"``.
+        eps (float): radius in input units.
+        hierarchy (Hierarchy | None): needed by the coarse criterion. (Default: None)
+        criterion (str): ``"fine"`` or ``"coarse"``; ``"targeted"`` has no standard set (AutoAttack
+            picks its own targets): list the attacks explicitly. (Default: ``"fine"``)
+        steps (int): steps of robin-bench's PGD-based attacks (per target for the hierarchical ones).
+            (Default: 20)
+        surrogate (nn.Module | None): a model with the same classes whose gradients craft a transfer
+            attack, run last. (Default: None)
+        seed (int): seed of every attack. (Default: 0)
+        n_iter (int | None): iterations of APGD and FAB; None keeps AutoAttack's 100. (Default: None)
+        n_queries (int | None): Square's queries; None keeps AutoAttack's 5000. (Default: None)
+
+    Returns:
+        dict[str, Attack]: name -> attack, in run order; pass it to :func:`rb.evaluate`.
+
+    Example::
+
+        >>> attacks = rb.attacks.standard_attacks(model, norm="Linf", eps=0.1, hierarchy=h, criterion="coarse")
+        >>> res = rb.evaluate(model, x, y, attacks, criterion="coarse", hierarchy=h)
+    """
+    ThreatModel(norm, eps)
+    if criterion == "targeted":
+        raise RobinBenchError(
+            "standard_attacks has no set for criterion 'targeted' (AutoAttack picks its own targets); "
+            "use criterion 'fine' or 'coarse', or list targeted attacks explicitly"
+        )
+    crit = get_criterion(criterion, hierarchy)
+    if isinstance(model, HARClassifier) and hierarchy is not None and model.hierarchy != hierarchy:
+        raise RobinBenchError(
+            f"standard_attacks got hierarchy {hierarchy!r}, but the HAR model has {model.hierarchy!r}; "
+            "pass hierarchy=model.hierarchy"
+        )
+    common: dict[str, Any] = {"norm": norm, "eps": eps, "seed": seed, "criterion": crit}
+    attacks: dict[str, Attack] = {}
+    if isinstance(model, HARClassifier):
+        attacks["pgd_ce"] = PGD(model, steps=steps, loss="ce", **common)
+    else:
+        for strategy in STRATEGIES:
+            attacks[f"robin_{strategy}"] = RobinAttack(model, strategy=strategy, steps=steps, **common)
+    attacks["pgd_margin"] = PGD(model, steps=steps, loss="margin", **common)
+    n_classes = None
+    if criterion == "coarse" and hierarchy is not None:
+        hier: dict[str, Any] = {"hierarchy": hierarchy, "steps": steps, **common}
+        attacks["hierarchical_targeted"] = HierarchicalTargeted(model, **hier)
+        attacks["coarse_targeted"] = CoarseTargeted(model, **hier)
+        attacks["coarse_marginal"] = CoarseMarginal(model, **hier)
+        n_classes = hierarchy.n_coarse
+    elif hierarchy is not None:
+        n_classes = hierarchy.n_fine
+    for component in AUTOATTACK_COMPONENTS:
+        if component == "apgd-t" and n_classes is not None and n_classes < 4:
+            continue
+        attacks[component] = AutoAttack(
+            model, version="custom", attacks_to_run=[component], n_iter=n_iter, n_queries=n_queries,
+            drop_unrunnable=True, **common,
+        )
+    if surrogate is not None:
+        attacks["transfer"] = TransferAttack(surrogate, model, steps=steps, **common)
+    return attacks
