@@ -184,10 +184,10 @@ def _attack_sweep(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 def _convergence(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     from robin_bench.bench.planner import make_plan  # noqa: PLC0415
-    from robin_bench.bench.store import Store  # noqa: PLC0415
+    from robin_bench.bench.store import RunFolder  # noqa: PLC0415
     from robin_bench.models.checkpoint import read_sidecar  # noqa: PLC0415
 
-    store = Store(r.suite.output_dir)
+    store = RunFolder(r.suite.output_dir)
     names = [n for n, mp in make_plan(r.suite, store).models.items() if mp.train is not None and mp.train.val_fraction]
     for name in names:
         r.model(name)  # trained and cached if the run did not need it

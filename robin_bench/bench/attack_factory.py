@@ -6,10 +6,11 @@ suite may not set (norm, eps, hierarchy, the seed, models named by ``surrogate``
 targeted mode under ``criterion: targeted``. Validation runs the same :func:`build_entry` on a
 stand-in model at every (norm, eps) of the suite, so a suite that validates also builds.
 
-A set is a callable ``make(model, *, norm, eps, hierarchy, criterion, seed) -> dict[name, attack]``
-registered with ``ATTACK_SETS.register(name)``; a suite says ``attacks: NAME`` (or lists
-``{set: NAME}`` among explicit attacks) and its rows carry ``attack_set = NAME`` (``custom`` for
-explicit attacks, ``NAME+custom`` for both).
+A set is a callable ``make(model, *, norm, eps, hierarchy, criterion, seed, **options) -> dict[name,
+attack]`` registered with ``ATTACK_SETS.register(name)``; a suite says ``attacks: NAME`` (or lists
+``{set: NAME, kwargs: {...}}`` among explicit attacks, the kwargs being the set's options) and its rows
+carry ``attack_set = NAME`` (``NAME(option=value, ...)`` with options, ``custom`` for explicit attacks,
+joined by ``+`` for both). ``standard`` is :func:`robin_bench.attacks.standard_attacks`.
 
 Example::
 
@@ -27,12 +28,15 @@ from typing import Any, Protocol
 from torch import nn
 
 from robin_bench.attacks.registry import ATTACKS
+from robin_bench.attacks.standard import standard_attacks
 from robin_bench.bench.schema import WORST_CASE, AttackSpec
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench.registry import Registry, did_you_mean
 
 CONTEXT_KWARGS: tuple[str, ...] = ("norm", "eps", "hierarchy")
+SET_CONTEXT_KWARGS: tuple[str, ...] = (*CONTEXT_KWARGS, "criterion", "seed")
+"""Set arguments the runner supplies; a set's other keyword arguments are options a suite may set."""
 """Attack arguments the runner supplies from the cell and the suite; a suite may not set them."""
 MODEL_KWARGS: tuple[str, ...] = ("surrogate",)
 """Attack arguments whose suite value is the name of another model of the suite."""
@@ -48,6 +52,7 @@ class AttackSet(Protocol):
 
 ATTACK_SETS: Registry[AttackSet] = Registry("attack set")
 """Named attack sets a suite can ask for with ``attacks: NAME`` or ``{set: NAME}``."""
+ATTACK_SETS.register("standard")(standard_attacks)
 
 
 def attack_parameters(cls: type) -> tuple[list[str], bool]:
@@ -81,16 +86,20 @@ def check_kwargs(spec: AttackSpec, model_names: Sequence[str]) -> list[tuple[tup
     if spec.set is not None:
         if spec.set not in ATTACK_SETS:
             return [(("set",), f"unknown attack set {spec.set!r}; {did_you_mean(spec.set, ATTACK_SETS.names())}")]
-        return []
-    name = str(spec.attack)
-    if name not in ATTACKS:
-        return [(("attack",), f"unknown attack {name!r}; {did_you_mean(name, ATTACKS.names())}")]
-    cls = ATTACKS.get(name)
-    settable, annotations = settable_kwargs(cls, spec.kwargs)
+        make: Any = ATTACK_SETS.get(spec.set)
+        name, context = f"attack set {spec.set!r}", SET_CONTEXT_KWARGS
+        settable = [n for n in inspect.signature(make).parameters if n != "model" and n not in context]
+        annotations = _annotations(make)
+    else:
+        name, context = str(spec.attack), CONTEXT_KWARGS
+        if name not in ATTACKS:
+            return [(("attack",), f"unknown attack {name!r}; {did_you_mean(name, ATTACKS.names())}")]
+        settable, annotations = settable_kwargs(ATTACKS.get(name), spec.kwargs)
     problems: list[tuple[tuple[str, ...], str]] = []
     for key, value in spec.kwargs.items():
-        if key in CONTEXT_KWARGS:
-            problems.append((("kwargs", key), f"{key!r} comes from the suite (threat_models / hierarchy); remove it"))
+        if key in context:
+            problems.append((("kwargs", key), f"{key!r} comes from the suite (threat_models / hierarchy / "
+                                              "criterion / seed); remove it"))
         elif key not in settable:
             problems.append((("kwargs", key), f"{name} has no argument {key!r}; {did_you_mean(key, settable)}"))
         elif key in MODEL_KWARGS and value not in model_names:
@@ -140,10 +149,11 @@ def build_entry(
     Raises:
         RobinBenchError: the attack rejects these arguments, or cannot run under ``criterion``.
     """
+    options = {k: (model_of(str(v)) if k in MODEL_KWARGS else v) for k, v in spec.kwargs.items()}
     if spec.set is not None:
         try:
             made = dict(ATTACK_SETS.get(spec.set)(model, norm=norm, eps=eps, hierarchy=hierarchy, criterion=criterion,
-                                                  seed=seed))
+                                                  seed=seed, **options))
         except RobinBenchError:
             raise
         except (TypeError, ValueError) as e:
@@ -153,7 +163,7 @@ def build_entry(
     name = str(spec.attack)
     cls = ATTACKS.get(name)
     named, _ = attack_parameters(cls)
-    kwargs = {k: (model_of(str(v)) if k in MODEL_KWARGS else v) for k, v in spec.kwargs.items()}
+    kwargs = dict(options)
     if "hierarchy" in named and hierarchy is not None:
         kwargs["hierarchy"] = hierarchy
     if "seed" in named:

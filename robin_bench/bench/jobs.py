@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +34,9 @@ from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_bytes, atomic_write_text
 from robin_bench.models.kinds import KINDS
 from robin_bench.threads import set_threads
+
+if TYPE_CHECKING:
+    from robin_bench.attacks.evaluate import EvalResult
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext) -> list[dict[str, Any]]:
     targets = _targets(y.cpu(), n_out, suite.seed).to(ctx.device) if suite.criterion == "targeted" else None
     common: dict[str, Any] = {
         "batch_size": suite.batch_size, "early_exit": suite.early_exit, "hierarchy": ctx.hierarchy,
+        "norm": cell.norm, "eps": cell.eps,
     }
 
     def attacks(criterion: str) -> dict[str, Any]:
@@ -196,11 +200,16 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext) -> list[dict[str, Any]]:
                              model_of=lambda name: _surrogate(ctx, name, mp.seed))
 
     torch.manual_seed(suite.seed)
-    result = evaluate(model, x, y, attacks(suite.criterion), criterion=suite.criterion, targets=targets, **common)
+    fine_attacks = attacks(suite.criterion)
+    result = evaluate(model, x, y, fine_attacks, criterion=suite.criterion, targets=targets, **common)
+    flags = [*result.flags, *_masking_flags(result, fine_attacks)]
     coarse = None
     if cell.coarse_key is not None:
         torch.manual_seed(suite.seed)
-        coarse = evaluate(model, x, y, attacks("coarse"), criterion="coarse", **common)
+        coarse_attacks = attacks("coarse")
+        coarse = evaluate(model, x, y, coarse_attacks, criterion="coarse", **common)
+        flags += [(code, f"coarse criterion: {reason}")
+                  for code, reason in (*coarse.flags, *_masking_flags(coarse, coarse_attacks))]
     meta: dict[str, Any] = {
         "suite": suite.name, "dataset": suite.dataset.name, "model": mp.spec.name, "seed": mp.seed,
         "kind": mp.spec.kind, "arch": mp.spec.arch or "", "train_objective": mp.train_objective, "norm": cell.norm,
@@ -210,13 +219,32 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext) -> list[dict[str, Any]]:
     if suite.sanity_check:
         from robin_bench.attacks.sanity import sanity_check  # noqa: PLC0415
 
-        report = sanity_check(model, x, y, norm=cell.norm, eps=cell.eps)
-        meta["unreliable"] = [f"{code}: {reason}" for code, reason in report.flags] or None
+        flags += sanity_check(model, x, y, norm=cell.norm, eps=cell.eps).flags
+    meta["unreliable"] = [f"{code}: {reason}" for code, reason in flags] or None
     rows = results.rows_for_cell(meta, result, coarse)
     results.save_flags(ctx.folder.flags_dir, cell.key, result)
     if coarse is not None and cell.coarse_key is not None:
         results.save_flags(ctx.folder.flags_dir, cell.coarse_key, coarse)
     return rows
+
+
+def _masking_flags(result: EvalResult, attacks: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The per-sample masking comparison of ``rb.attacks.sanity.masking_flags`` over the cell's own attacks, grouped by
+    their ``family`` (an attack without one, e.g. a third-party attack, counts as gradient-based: the conservative
+    side); a set without gradient-free or transfer attacks has nothing to compare, and one that runs them before a
+    gradient attack under early exit cannot be compared and says so."""
+    from robin_bench.attacks.sanity import masking_flags  # noqa: PLC0415
+
+    family = {name: getattr(attacks[name], "family", "gradient") for name in result.names}
+    gradient = [n for n in result.names if family[n] == "gradient"]
+    free = [n for n in result.names if family[n] == "gradient_free"]
+    transfer = [n for n in result.names if family[n] == "transfer"]
+    if not gradient or not (free or transfer):
+        return []
+    try:
+        return masking_flags(result, gradient=gradient, gradient_free=free, transfer=transfer)
+    except RobinBenchError as e:
+        return [("masking_not_compared", str(e))]
 
 
 def _surrogate(ctx: RunContext, name: str, seed: int) -> nn.Module:

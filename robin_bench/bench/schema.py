@@ -185,8 +185,9 @@ class AttackSpec(_Strict):
         if (self.attack is None) == (self.set is None):
             raise ValueError("an attacks entry needs exactly one of 'attack' (a registered attack) or 'set' "
                              "(a named attack set)")
-        if self.set is not None and (self.kwargs or self.name is not None):
-            raise ValueError(f"attack set {self.set!r} takes no 'kwargs' or 'name'; list extra attacks separately")
+        if self.set is not None and self.name is not None:
+            raise ValueError(f"attack set {self.set!r} takes no 'name' (its attacks name themselves); list extra "
+                             "attacks separately")
         if self.label == WORST_CASE:
             raise ValueError(f"an attack may not be named {WORST_CASE!r}: that name is the worst-case row; "
                              "give it another 'name'")
@@ -196,6 +197,13 @@ class AttackSpec(_Strict):
     def label(self) -> str:
         """The attack's name in results: ``name`` or the registry name (the set name for a set)."""
         return self.name or self.attack or str(self.set)
+
+    @property
+    def set_label(self) -> str:
+        """A set entry's name in rows' ``attack_set``: the set name, with its options when given,
+        e.g. ``standard(n_iter=10, n_queries=300)``."""
+        options = ", ".join(f"{k}={v}" for k, v in sorted(self.kwargs.items()))
+        return f"{self.set}({options})" if options else str(self.set)
 
     def applies_to(self, model: ModelSpec, kind: str) -> bool:
         """Whether this attack runs on ``model`` of kind ``kind``."""
@@ -291,7 +299,7 @@ class Suite(_Strict):
     @property
     def attack_set(self) -> str:
         """What produced the suite's rows: the set name(s), ``"custom"`` for explicit attacks, joined by ``+``."""
-        sets = list(dict.fromkeys(str(a.set) for a in self.attacks if a.set is not None))
+        sets = list(dict.fromkeys(a.set_label for a in self.attacks if a.set is not None))
         explicit = [CUSTOM_SET] if any(a.set is None for a in self.attacks) else []
         return "+".join(sets + explicit)
 
