@@ -64,7 +64,7 @@ def test_dry_run_without_suite_shows_the_packaged_demo(tmp_path: Path, capsys: p
     assert text.startswith("suite demo") and "dataset digits" in text
     for model in ("mc [flat mlp]", "robin [robin mlp]", "har [har mlp]"):
         assert model in text
-    assert "robin_best_arm" in text and "hierarchical_targeted" in text and "cw" in text
+    assert "standard" in text and "model evaluations" in text and "cost unknown" not in text
 
 
 def test_run_then_rerun_reuses_everything(suite_file: Path, tmp_path: Path,

@@ -110,6 +110,8 @@ class AutoAttack(Attack):
         n_classes (int | None): K; None reads it from the first forward pass. (Default: None)
         n_iter (int | None): iterations of APGD and FAB; None keeps AutoAttack's 100. (Default: None)
         n_queries (int | None): Square's query budget; None keeps AutoAttack's 5000. (Default: None)
+        restarts (int | None): restarts of APGD-CE, APGD-DLR and FAB; None keeps pyautoattack's (1 in
+            the ``"standard"`` version, 5 otherwise). (Default: None)
         seed (int): seed of every random start. (Default: 0)
         verbose (bool): AutoAttack's progress messages (logger ``"auto-attack"``). (Default: False)
         criterion (Criterion | None): ``criteria.Fine()`` or ``Coarse(hierarchy)``; None means ``Fine()``.
@@ -146,6 +148,7 @@ class AutoAttack(Attack):
         n_classes: int | None = None,
         n_iter: int | None = None,
         n_queries: int | None = None,
+        restarts: int | None = None,
         seed: int = 0,
         verbose: bool = False,
         criterion: Criterion | None = None,
@@ -167,7 +170,8 @@ class AutoAttack(Attack):
                     f"AutoAttack attacks_to_run {list(attacks_to_run)!r} is empty or has unknown names {unknown}; "
                     f"valid: {', '.join(AA_ATTACKS)}"
                 )
-        for name, value in (("n_classes", n_classes), ("n_iter", n_iter), ("n_queries", n_queries)):
+        for name, value in (("n_classes", n_classes), ("n_iter", n_iter), ("n_queries", n_queries),
+                            ("restarts", restarts)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise RobinBenchError(f"AutoAttack {name} must be a positive int or None, got {value!r}")
         if n_classes is not None and n_classes < 2:
@@ -197,6 +201,9 @@ class AutoAttack(Attack):
             self._aa.fab.n_iter = n_iter
         if n_queries is not None:
             self._aa.square.n_queries = n_queries
+        if restarts is not None:
+            self._aa.apgd.n_restarts = restarts
+            self._aa.fab.n_restarts = restarts
         self.attacks_to_run: list[str] = list(self._aa.attacks_to_run)
         self._n_target_classes = (self._aa.apgd_targeted.n_target_classes, self._aa.fab.n_target_classes)
         self.drop_unrunnable = version != "custom" if drop_unrunnable is None else drop_unrunnable
@@ -229,6 +236,19 @@ class AutoAttack(Attack):
             yield
         finally:
             self._aa.logger.removeHandler(handler)
+
+    def budget(self, n_classes: int) -> int:
+        """Iterations x restarts (x target classes, at most ``n_classes - 1``) of each component, Square's queries."""
+        aa, targets = self._aa, max(1, n_classes - 1)
+        per = {
+            "apgd-ce": aa.apgd.n_iter * aa.apgd.n_restarts,
+            "apgd-dlr": aa.apgd.n_iter * aa.apgd.n_restarts,
+            "apgd-t": aa.apgd_targeted.n_iter * aa.apgd_targeted.n_restarts * min(self._n_target_classes[0], targets),
+            "fab": aa.fab.n_iter * aa.fab.n_restarts,
+            "fab-t": aa.fab.n_iter * aa.fab.n_restarts * min(self._n_target_classes[1], targets),
+            "square": aa.square.n_queries * aa.square.n_restarts,
+        }
+        return sum(per.get(name, 0) for name in self.attacks_to_run)
 
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
         x = images.clone().detach().to(self.device)

@@ -249,6 +249,17 @@ class Attack(TorchattacksAttack):
         """Norm of the threat model."""
         return self.threat.norm
 
+    def budget(self, n_classes: int) -> int:
+        """Model evaluations (gradients or queries) this attack may spend per attacked sample before early
+        exit: ``steps x restarts x binary_search_steps`` of its recipe (1 for a single-step attack). An upper
+        bound of its cost, for estimates such as ``robin-bench run --dry-run``.
+
+        Arguments:
+            n_classes (int): outputs of the attacked model (targeted searches try up to ``n_classes - 1``).
+        """
+        return int(getattr(self, "steps", 1)) * int(getattr(self, "restarts", 1)) * int(
+            getattr(self, "binary_search_steps", 1))
+
     def generator(self, x: Tensor) -> torch.Generator:
         """A fresh generator on ``x``'s device seeded with ``self.seed``."""
         return torch.Generator(device=x.device).manual_seed(self.seed)

@@ -172,6 +172,11 @@ class _WorstCaseTargeted(_Stepped):
         """
         return self.random_start_of(images[index], "pair", target)
 
+    def budget(self, n_classes: int) -> int:
+        """``steps`` per target tried: up to ``max_targets``, else every other class."""
+        targets = n_classes - 1 if self.max_targets is None else min(self.max_targets, n_classes - 1)
+        return self.steps * max(1, targets)
+
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
         return self.search(images, labels)[0]
 

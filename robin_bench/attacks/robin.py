@@ -173,6 +173,10 @@ class RobinAttack(Attack):
         self.grad_evals += self.engine.grad_evals - before
         return xa
 
+    def budget(self, n_classes: int) -> int:
+        """The base attack's budget; ``best_arm`` runs it once per arm tried (up to ``n_classes``)."""
+        return self.engine.budget(n_classes) * (n_classes if self.strategy == "best_arm" else 1)
+
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
         x, aim, crit = self.aim(images, labels)
         with torch.no_grad():

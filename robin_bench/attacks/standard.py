@@ -113,7 +113,7 @@ def standard_attacks(
             continue
         attacks[component] = AutoAttack(
             model, version="custom", attacks_to_run=[component], n_iter=n_iter, n_queries=n_queries,
-            drop_unrunnable=True, **common,
+            restarts=1, drop_unrunnable=True, **common,
         )
     if surrogate is not None:
         attacks["transfer"] = TransferAttack(surrogate, model, steps=steps, **common)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from torch import nn
 
@@ -42,17 +42,15 @@ MODEL_KWARGS: tuple[str, ...] = ("surrogate",)
 """Attack arguments whose suite value is the name of another model of the suite."""
 
 
-class AttackSet(Protocol):
-    """A named attack set: the attacks to run on ``model`` at one (norm, eps) under ``criterion``, their random
-    starts derived from ``seed`` (``rb.attacks.standard_attacks`` has this signature)."""
-
-    def __call__(self, model: nn.Module, *, norm: str, eps: float, hierarchy: Hierarchy | None,
-                 criterion: str, seed: int) -> Mapping[str, Any]: ...
-
-
-ATTACK_SETS: Registry[AttackSet] = Registry("attack set")
-"""Named attack sets a suite can ask for with ``attacks: NAME`` or ``{set: NAME}``."""
+ATTACK_SETS: Registry[Callable[..., Mapping[str, Any]]] = Registry("attack set")
+"""Named attack sets a suite can ask for with ``attacks: NAME`` or ``{set: NAME}`` (signature: module docstring)."""
 ATTACK_SETS.register("standard")(standard_attacks)
+
+
+def stand_in(n_classes: int) -> nn.Module:
+    """A stand-in model with ``n_classes`` outputs, to build attacks on before the real model exists (validation,
+    cost estimates): construction reads the output size at most, never trained weights."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(1, n_classes))
 
 
 def attack_parameters(cls: type) -> tuple[list[str], bool]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robin_bench import data as datasets
-from robin_bench.bench.attack_factory import MODEL_KWARGS, default
+from robin_bench.bench.attack_factory import MODEL_KWARGS, build_entry, stand_in
 from robin_bench.bench.results import cell_key
 from robin_bench.bench.schema import AttackSpec, ModelSpec, Suite
 from robin_bench.bench.store import RunFolder, config_hash
@@ -91,8 +91,8 @@ class CellPlan:
         hash (str): config hash over everything deciding the cell's numbers.
         done (bool): whether the run folder holds the finished cell with this hash.
         coarse_key (str | None): flags key of the cell judged under the coarse criterion too, else None.
-        grad_evals (int | None): gradient evaluations the recipe implies (steps x restarts x samples, summed over
-            attacks, before early exit); None where an attack's cost is unknown.
+        grad_evals (int | None): model evaluations (gradients or queries) the attacks' recipes allow on the cell's
+            samples before early exit (:func:`attacks_budget` x samples); None where it is unknown.
     """
 
     model: str
@@ -166,21 +166,23 @@ class Plan:
         lines.append(f"cells ({len(self.cells)}, {len(self.todo)} to run):")
         for c in self.cells:
             attacks = ", ".join(a.label for a in c.attacks)
-            cost = f"~{c.grad_evals:,} gradient evaluations" if c.grad_evals is not None else "cost unknown"
+            cost = f"~{c.grad_evals:,} model evaluations" if c.grad_evals is not None else "cost unknown"
             if c.grad_evals is not None and c.model in per_eval:
                 cost += f", ~{_duration(c.grad_evals * per_eval[c.model] * (2 if coarse else 1))}"
             lines.append(f"  {'done' if c.done else 'run ':4s} {c.model} {c.norm} eps={c.eps:.4g}: {attacks} ({cost})")
         todo = [c.grad_evals for c in self.todo]
         if todo:
             total = "unknown" if any(g is None for g in todo) else f"~{sum(g for g in todo if g is not None):,}"
-            lines.append(f"gradient evaluations to run: {total} (steps x restarts x attacked samples per attack, "
-                         "before early exit; the coarse evaluation doubles it)" if coarse else
-                         f"gradient evaluations to run: {total} (steps x restarts x attacked samples per attack, "
-                         "before early exit)")
+            what = ("model evaluations to run: {} (each attack's budget: steps x restarts x targets, or queries, x "
+                    "attacked samples; an upper bound, before early exit{})")
+            lines.append(what.format(total, "; the coarse evaluation doubles it" if coarse else ""))
         lines.append("per cell also: " + "; ".join(part for part in (
             "the coarse criterion (fills coarse_* columns, same attacks)" if coarse else "",
-            "rb.sanity_check (gradient masking, probability outputs, randomness, eps monotonicity, FGSM vs PGD, "
-            "Square vs white-box; reasons go to 'unreliable')" if s.sanity_check else "",
+            "rb.sanity_check (zero or non-finite gradients, probability outputs, randomness, shattered gradients, "
+            "convergence, eps monotonicity, FGSM vs PGD, gradient-free vs gradient attacks; reasons go to "
+            "'unreliable')" if s.sanity_check else "",
+            "the per-sample masking comparison of the cell's own gradient-free and transfer attacks with its gradient "
+            "attacks",
         ) if part) if (coarse or s.sanity_check) else "per cell also: nothing (no coarse evaluation, no sanity check)")
         return "\n".join(lines)
 
@@ -215,23 +217,32 @@ def model_recipe(suite: Suite, spec: ModelSpec, train: Any) -> dict[str, Any]:
     }
 
 
-def attack_grad_evals(spec: AttackSpec, n: int) -> int | None:
-    """Gradient evaluations of entry ``spec`` on ``n`` samples from its recipe: ``steps x restarts x n`` (CW:
-    ``steps x binary_search_steps x n``); None for a set or an attack without ``steps``."""
-    from robin_bench.attacks.registry import ATTACKS  # noqa: PLC0415
-
-    if spec.attack is None or spec.attack not in ATTACKS:
+def attacks_budget(suite: Suite, spec: ModelSpec, entries: tuple[AttackSpec, ...], n_classes: int | None) -> int | None:
+    """Model evaluations per attacked sample that ``entries`` may spend on model ``spec`` before early exit: the sum
+    of each attack's :meth:`~robin_bench.attacks.Attack.budget`, the attacks built as the runner builds them (at the
+    first threat model, on a stand-in with the dataset's classes: budgets do not depend on eps or weights); None
+    when the class count is unknown or an attack (a third-party one) has no budget."""
+    if n_classes is None:
         return None
-    cls = ATTACKS.get(spec.attack)
+    t = suite.threat_models[0]
+    probe = stand_in(n_classes)
+    total = 0
+    for entry in entries:
+        built = build_entry(entry, probe, norm=t.norm, eps=t.eps[0], criterion=suite.criterion,
+                            hierarchy=suite.get_hierarchy(), seed=suite.seed, model_of=lambda _name: probe)
+        for attack in built.values():
+            if not hasattr(attack, "budget"):
+                return None
+            total += int(attack.budget(n_classes))
+    return total
 
-    def value(name: str, fallback: int | None) -> int | None:
-        v = spec.kwargs.get(name, default(cls, name))
-        return v if isinstance(v, int) and not isinstance(v, bool) else fallback
 
-    steps = value("steps", None)
-    if steps is None:
-        return n if spec.attack == "fgsm" else None
-    return steps * (value("restarts", 1) or 1) * (value("binary_search_steps", 1) or 1) * n
+def _split_size(name: str, root: str | None, split: str) -> int:
+    """Samples in a dataset split (0 when its files are not there to count)."""
+    info = datasets.info(name, root=root) if root is None or Path(root).exists() else None
+    if info is None or (info.needs_root and root is None):
+        return 0
+    return int(datasets.load(name, split=split, root=root)[1].shape[0])
 
 
 def make_plan(suite: Suite, folder: RunFolder) -> Plan:
@@ -264,7 +275,9 @@ def make_plan(suite: Suite, folder: RunFolder) -> Plan:
         "sanity_check": suite.sanity_check,
         "arm_execution": suite.arm_execution,
     }
-    n = d.n_examples or 0
+    info = datasets.info(d.name, root=d.root) if d.root is None or Path(d.root).exists() else None
+    n_classes = len(d.classes) if d.classes is not None else (info.n_classes if info is not None else None)
+    n = d.n_examples or _split_size(d.name, d.root, d.split)
     cells: list[CellPlan] = []
     for mp in models.values():
         spec = mp.spec
@@ -275,11 +288,13 @@ def make_plan(suite: Suite, folder: RunFolder) -> Plan:
             {"label": a.label, "attack": a.attack,
              "kwargs": {k: (models[_id_of(models, str(v), mp.seed)].key if k in MODEL_KWARGS else v)
                         for k, v in a.kwargs.items()}}
-            if a.set is None else {"set": a.set}
+            if a.set is None else
+            {"set": a.set, "kwargs": {k: (models[_id_of(models, str(v), mp.seed)].key if k in MODEL_KWARGS else v)
+                                      for k, v in a.kwargs.items()}}
             for a in attacks
         ]
-        costs = [attack_grad_evals(a, n) for a in attacks] if n else [None]
-        grad_evals = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+        budget = attacks_budget(suite, spec, attacks, n_classes)
+        grad_evals = None if budget is None or not n else budget * n
         seed = mp.seed if mp.replicated else None
         for t in suite.threat_models:
             if t.models is not None and spec.name not in t.models:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from robin_bench.bench.attack_factory import build_entry, check_kwargs, needs_hierarchy
+from robin_bench.bench.attack_factory import build_entry, check_kwargs, needs_hierarchy, stand_in
 from robin_bench.bench.schema import BUILTIN_HIERARCHIES, ModelSpec, Suite, parse_eps
 from robin_bench.bench.suite_yaml import LineMap
 from robin_bench.errors import RobinBenchError
@@ -80,9 +80,7 @@ def check_suite(suite: Suite, lines: LineMap) -> None:
 def _check_attacks(suite: Suite, hierarchy: Hierarchy | None, n_classes: int, fail: Fail) -> None:
     """Names and kwargs of every entry, then every entry built at every (norm, eps) on a stand-in model, as the
     runner builds it (so an attack that cannot run under the suite's criterion is found here)."""
-    from torch import nn  # noqa: PLC0415
-
-    probe = nn.Sequential(nn.Flatten(), nn.Linear(1, n_classes))
+    probe = stand_in(n_classes)
     labels: dict[str, int] = {}
     for i, a in enumerate(suite.attacks):
         _check_refs(a.models, set(suite.model_names()), ("attacks", i, "models"), fail)

@@ -44,10 +44,10 @@ def test_committed_files_agree() -> None:
     page = BOARD.with_suffix(".html").read_text()
     assert md == leaderboard.to_markdown(board, "demo")
     assert page == leaderboard.to_html(board, "demo")
-    records = {p.stem: json.loads(p.read_text()) for p in BOARD.glob("*.json")}
-    assert sorted(records) == sorted(f"demo__{m}" for m in board["model"].unique())
+    records = {m: json.loads(leaderboard.record_path(BOARD, "demo", m).read_text()) for m in board["model"].unique()}
+    assert sorted(p.stem for p in BOARD.glob("records/*/*.json")) == sorted(records)
     for _, r in board.iterrows():
-        ev = next(e for e in records[f"demo__{r['model']}"]["evaluations"] if e["eps"] == r["eps"])
+        ev = next(e for e in records[r["model"]]["evaluations"] if e["eps"] == r["eps"])
         assert ev["robust_acc"] == pytest.approx(r["robust_acc"]) and ev["rank"] == r["rank"]
 
 
