@@ -77,7 +77,8 @@ def render(df: pd.DataFrame) -> str:
     """The summary text of the rows returned by :func:`robin_bench.bench.leaderboard.load`."""
     parts = ["# Summary", "",
              "Accuracies in percent. Worst case: per-sample worst case over the cell's attack set (column "
-             f"attack_set of results.csv; Wilson 95% interval). A per-attack figure marked {CUMULATIVE_MARK} is cumulative (that attack ran "
+             "attack_set of results.csv; Wilson 95% interval). "
+             f"A per-attack figure marked {CUMULATIVE_MARK} is cumulative (that attack ran "
              "only on the samples earlier attacks left robust, so it is the worst case over it and the attacks "
              "before it); unmarked, it is the robust accuracy against that attack alone.", ""]
     worst_all = baseline_comparisons(df[df["attack"] == results.WORST_CASE].reset_index(drop=True))
