@@ -29,6 +29,7 @@ from torch import nn
 
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.standard import standard_attacks
+from robin_bench.attacks.threat import Norm
 from robin_bench.bench.schema import WORST_CASE, AttackSpec
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
@@ -46,7 +47,7 @@ class AttackSet(Protocol):
     """A named attack set: the attacks to run on ``model`` at one (norm, eps) under ``criterion``, their random
     starts derived from ``seed`` (``rb.attacks.standard_attacks`` has this signature)."""
 
-    def __call__(self, model: nn.Module, *, norm: str, eps: float, hierarchy: Hierarchy | None,
+    def __call__(self, model: nn.Module, *, norm: Norm, eps: float, hierarchy: Hierarchy | None,
                  criterion: str, seed: int) -> Mapping[str, Any]: ...
 
 
@@ -122,7 +123,7 @@ def build_entry(
     spec: AttackSpec,
     model: nn.Module,
     *,
-    norm: str,
+    norm: Norm,
     eps: float,
     criterion: str,
     hierarchy: Hierarchy | None,
@@ -184,7 +185,7 @@ def build_attacks(
     entries: Sequence[AttackSpec],
     model: nn.Module,
     *,
-    norm: str,
+    norm: Norm,
     eps: float,
     criterion: str,
     hierarchy: Hierarchy | None,
