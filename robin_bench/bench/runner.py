@@ -186,7 +186,9 @@ def run(
         suite (Suite): a validated suite (:func:`robin_bench.bench.config.load_suite`).
         log (TextIO | None): where progress lines and the final table go. (Default: ``sys.stderr``)
         progress (bool | None): a live progress bar instead of plain lines; None = only when ``log`` is a
-            terminal. Without it, a line per finished job and at least one every 10 s of work. (Default: None)
+            terminal. Without it, a line per finished job and at least one every 10 s of work. Either way a cell
+            shows the attack running, the samples still robust and the running robust accuracy (cells in worker
+            processes write their own such line to stderr at most every 10 s). (Default: None)
         after_cell (Callable | None): called after each computed cell is stored (tests use it to
             interrupt a run). (Default: None)
         executor (Executor | None): runs the jobs (each model component's training, each cell):
@@ -379,11 +381,12 @@ class _Feedback:
         last line."""
         now = self.clock()
         what = f"{self._what} {self._status}" if self._status else self._what
-        if self._bar is not None:
-            with self._lock:
+        with self._lock:
+            if self._bar is not None:
                 self._bar.set_postfix_str(f"{what} ({now - self._since:.0f}s)")
-        elif now - self._last >= self.interval:
-            self._line(f"... {what} ({now - self._since:.0f}s)")
+            elif now - self._last >= self.interval:
+                print(f"... {what} ({now - self._since:.0f}s)", file=self.log, flush=True)
+                self._last = now
 
     def phase(self, what: str) -> None:
         """Name what the run does now."""

@@ -65,3 +65,24 @@ def test_worker_status_lines_come_once_per_interval() -> None:
         "... mc Linf eps=0.1: pgd running | 20/40 still robust after fgsm, robust acc 0.500 (10s)",
         "... mc Linf eps=0.1: pgd running | 10/40 still robust after fgsm, robust acc 0.500 (20s)",
     ]
+
+
+def test_heartbeat_line_carries_the_cell_status_once_per_interval() -> None:
+    now = [0.0]
+    log = io.StringIO()
+    feedback = runner._Feedback(log, progress=False, clock=lambda: now[0])  # no thread started: no real time
+    feedback.start_cells(3)
+    for t in (1.0, 5.0, 9.9):
+        now[0] = t
+        feedback.cell_status(f"mc Linf eps=0.1: pgd running | 4/8 still robust after fgsm, robust acc 0.500 ({t})")
+    assert log.getvalue() == "", "nothing before 10 s"
+    now[0] = 10.0
+    feedback.beat()  # what the heartbeat thread does every second
+    now[0] = 15.0
+    feedback.cell_status("mc Linf eps=0.1: attacks done | 3/8 still robust after pgd, robust acc 0.375")
+    now[0] = 20.0
+    feedback.beat()
+    assert log.getvalue().splitlines() == [
+        "... cell 1/3 mc Linf eps=0.1: pgd running | 4/8 still robust after fgsm, robust acc 0.500 (9.9) (10s)",
+        "... cell 1/3 mc Linf eps=0.1: attacks done | 3/8 still robust after pgd, robust acc 0.375 (20s)",
+    ]
