@@ -160,7 +160,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 # Failures of the environment rather than of robin-bench: one line on stderr, exit 2, like a user mistake.
-_ENVIRONMENT_ERRNOS = {
+_ENVIRONMENT_ERRNOS: dict[int | None, str] = {
     errno.ENOSPC: "free some space and rerun the same command to resume",
     errno.EDQUOT: "free some quota and rerun the same command to resume",
     errno.EFBIG: "write to a file system that allows larger files",

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 AttackLike = Callable[[Tensor, Tensor], Tensor]
 """Anything called as ``x_adv = attack(x, y)``: a torchattacks ``Attack`` (ours or third-party)."""
 
+ProgressHook = Callable[[str, int, int, int], None]
+"""``progress(attack, robust, judged, n)``: called by :func:`evaluate` after each attack on each batch."""
+
 _BALL_RTOL = 1e-5
 _BALL_ATOL = 1e-6
 
@@ -268,6 +271,7 @@ def evaluate(
     early_exit: bool = True,
     norm: Norm | None = None,
     eps: float | None = None,
+    progress: ProgressHook | None = None,
 ) -> EvalResult:
     r"""Per-sample worst-case robustness of ``model`` over ``attacks`` (AutoAttack's protocol).
 
@@ -296,6 +300,15 @@ def evaluate(
 
     Batches are streamed, so memory does not grow with N.
 
+    Progress: ``progress(attack, robust, judged, n)`` is called after each attack on each batch (also
+    where the attack had no sample left to attack), in the order they ran: ``attack`` is the name of
+    the attack that just finished on the batch, ``judged`` the samples of this and earlier batches,
+    ``robust`` how many of them are still robust (clean-correct and broken by no attack run on them
+    so far), ``n`` the samples in all; ``robust / judged`` is the running robust accuracy. Within a
+    batch ``robust`` never grows from one attack to the next, and the last call has ``judged == n``
+    and ``robust == result.robust.sum()``. It runs in the caller's thread between attacks; the
+    default None costs nothing.
+
     Arguments:
         model (nn.Module): (N, C, H, W) in [0, 1] -> (N, K) logits or log-probabilities.
         x (Tensor): (N, C, H, W) inputs in [0, 1].
@@ -313,6 +326,8 @@ def evaluate(
         norm (str | None): the evaluation's norm, ``"Linf"`` or ``"L2"``; None takes the robin-bench
             attacks' (they must agree; with only third-party attacks give it). (Default: None)
         eps (float | None): the evaluation's radius in input units; None as for ``norm``. (Default: None)
+        progress (Callable[[str, int, int, int], None] | None): called as ``progress(attack, robust,
+            judged, n)`` after each attack on each batch (see Progress above). (Default: None)
 
     Returns:
         EvalResult: per-sample flags, per-attack success, gradient evaluations, seconds and flags.
@@ -321,6 +336,7 @@ def evaluate(
 
         >>> res = rb.evaluate(model, x, y, [rb.attacks.PGD(model, eps=8/255), torchattacks.FGSM(model, eps=8/255)])
         >>> res.clean_acc, res.robust_acc, res.flags
+        >>> rb.evaluate(model, x, y, attacks, progress=lambda a, k, m, n: print(f"{a}: {k}/{m} robust of {n}"))
     """
     crit: Criterion = get_criterion(criterion, hierarchy)
     x, y, targets = _check_inputs(x, y, targets, criterion)
@@ -338,6 +354,10 @@ def evaluate(
     if len(set(names)) != len(names):
         raise RobinBenchError(f"attack names must be unique, got {names}")
     threat = _threat(named, norm, eps)
+    if progress is not None and not callable(progress):
+        raise RobinBenchError(
+            f"progress is a {type(progress).__name__}; expected None or a callable progress(attack, robust, judged, n)"
+        )
 
     n = x.shape[0]
     device = _device_of(model)
@@ -351,6 +371,29 @@ def evaluate(
     }
     seconds = dict.fromkeys(names, 0.0)
     log_probs = True
+    robust_before = 0
+
+    def attack_batch(name: str, attack: AttackLike, todo: Tensor, start: int, xb: Tensor, yb: Tensor,
+                      tb: Tensor | None) -> Tensor:
+        """Run ``attack`` on the batch's samples ``todo`` and record it; which of them it broke."""
+        xs, ys = xb[todo.to(xb.device)], yb[todo.to(xb.device)]
+        ts = tb[todo.to(xb.device)] if tb is not None else None
+        aim = ts if ts is not None else ys
+        before = getattr(attack, "grad_evals", 0)
+        t0 = time.perf_counter()
+        x_adv = attack(xs.clone(), aim.clone())
+        seconds[name] += time.perf_counter() - t0
+        count = grad_evals[name]
+        if count is not None:
+            grad_evals[name] = count + int(getattr(attack, "grad_evals", 0)) - int(before)
+        x_adv = _check_output(name, threat, xs, x_adv)
+        with torch.no_grad():
+            hit = crit.success(model(x_adv), ys, ts).cpu()
+        idx = todo + start
+        ran[name][idx] = True
+        success[name][idx] = hit
+        moved[name][idx] = (x_adv != xs).flatten(1).any(1).cpu()
+        return hit
 
     was_training = model.training
     model.eval()
@@ -360,7 +403,8 @@ def evaluate(
                 if isinstance(a, Attack):
                     stack.enter_context(a.using_criterion(crit))
             for start in range(0, n, batch_size):
-                sl = slice(start, min(start + batch_size, n))
+                stop = min(start + batch_size, n)
+                sl = slice(start, stop)
                 xb = x[sl].to(device) if device is not None else x[sl].clone()
                 yb = y[sl].to(xb.device)
                 tb = targets[sl].to(xb.device) if targets is not None else None
@@ -372,27 +416,12 @@ def evaluate(
                 alive = ok.clone()
                 for name, attack in named:
                     todo = (alive if early_exit else ok).nonzero()[:, 0]
-                    if todo.numel() == 0:
-                        continue
-                    xs, ys = xb[todo.to(xb.device)], yb[todo.to(xb.device)]
-                    ts = tb[todo.to(xb.device)] if tb is not None else None
-                    aim = ts if ts is not None else ys
-                    before = getattr(attack, "grad_evals", 0)
-                    t0 = time.perf_counter()
-                    x_adv = attack(xs.clone(), aim.clone())
-                    seconds[name] += time.perf_counter() - t0
-                    count = grad_evals[name]
-                    if count is not None:
-                        grad_evals[name] = count + int(getattr(attack, "grad_evals", 0)) - int(before)
-                    x_adv = _check_output(name, threat, xs, x_adv)
-                    with torch.no_grad():
-                        hit = crit.success(model(x_adv), ys, ts).cpu()
-                    idx = todo + start
-                    ran[name][idx] = True
-                    success[name][idx] = hit
-                    moved[name][idx] = (x_adv != xs).flatten(1).any(1).cpu()
-                    alive[todo[hit]] = False
+                    if todo.numel():
+                        alive[todo[attack_batch(name, attack, todo, start, xb, yb, tb)]] = False
+                    if progress is not None:
+                        progress(name, robust_before + int(alive.sum()), stop, n)
                 robust[sl] = alive
+                robust_before += int(alive.sum())
     finally:
         model.train(was_training)
     flags = [

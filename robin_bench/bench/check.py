@@ -222,8 +222,8 @@ def report(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[
             value = float(b[metric])
             threshold = value if tolerance is None else value - tolerance
             ident = {c: (float(b[c]) if c == "eps" else str(b[c])) for c in MATCH}
-            common = {**ident, "metric": metric, "baseline": value, "rule": "ci" if tolerance is None else "tolerance",
-                      "threshold": threshold}
+            common: dict[str, Any] = {**ident, "metric": metric, "baseline": value,
+                                      "rule": "ci" if tolerance is None else "tolerance", "threshold": threshold}
             if cur is None or pd.isna(cur[metric]):
                 rows.append(CheckRow(**common, current=None, ci_low=None, ci_high=None, ci_method="", margin=None,
                                      status=MISSING))

@@ -15,11 +15,12 @@ Example::
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import torch
 from torch import Tensor, nn
@@ -34,9 +35,14 @@ from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_bytes, atomic_write_text
 from robin_bench.models.kinds import KINDS
 from robin_bench.threads import set_threads
+from robin_bench.train.progress import LOG_INTERVAL_S
 
 if TYPE_CHECKING:
-    from robin_bench.attacks.evaluate import EvalResult
+    from robin_bench.attacks.evaluate import EvalResult, ProgressHook
+
+CellStatus = Callable[[str], None]
+"""``status(text)``: told what a cell job does now, e.g.
+``mc Linf eps=0.1: apgd-t running | 62/100 still robust after apgd-ce, robust acc 0.620``."""
 
 
 @dataclass(frozen=True)
@@ -171,15 +177,60 @@ def _checkpoint_writer(model: nn.Module, spec: dict[str, Any], recipe: dict[str,
     return write
 
 
+class StatusLines:
+    r"""A cell's status as plain lines (a job in a worker process, where no progress bar is): a line when at least
+    ``interval`` seconds of ``clock`` passed since the previous one (or since the first status), so a long cell
+    writes one line per ``interval`` at most, each naming the attack running, the samples still robust and the
+    running robust accuracy. A line reads
+    ``... mc Linf eps=0.1: apgd-t running | 62/100 still robust after apgd-ce, robust acc 0.620 (12s)``.
+
+    Arguments:
+        stream (TextIO): where lines go (flushed after each).
+        interval (float): seconds between lines, >= 0. (Default: :data:`~robin_bench.train.progress.LOG_INTERVAL_S`)
+        clock (Callable[[], float]): a monotonic clock in seconds. (Default: ``time.monotonic``)
+
+    Example::
+
+        >>> run_cell_job(job, status=StatusLines(sys.stderr))
+    """
+
+    def __init__(self, stream: TextIO, *, interval: float = LOG_INTERVAL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream, self.interval, self.clock = stream, interval, clock
+        self.start = self.last = clock()
+
+    def __call__(self, text: str) -> None:
+        now = self.clock()
+        if now - self.last >= self.interval:
+            self.last = now
+            print(f"... {text} ({now - self.start:.0f}s)", file=self.stream, flush=True)
+
+
+def _status_hook(label: str, names: Sequence[str], status: CellStatus) -> ProgressHook:
+    """``evaluate``'s progress hook for one evaluation of a cell: tells ``status`` which attack runs now (the next
+    one of ``names``), how many judged samples are still robust and the running robust accuracy."""
+    order = list(names)
+
+    def hook(attack: str, robust: int, judged: int, n: int) -> None:
+        i = order.index(attack) + 1
+        running = order[i] if i < len(order) else order[0] if judged < n else None
+        head = f"{running} running" if running is not None else "attacks done"
+        seen = f" | judged {judged}/{n}" if judged < n else ""
+        acc = f"{robust / judged:.3f}" if judged else "-"
+        status(f"{label}: {head} | {robust}/{judged} still robust after {attack}, robust acc {acc}{seen}")
+
+    return hook
+
+
 def _targets(y: Tensor, n_classes: int, seed: int) -> Tensor:
     """Uniform random targets other than the true label, seeded."""
     g = torch.Generator().manual_seed(seed)
     return (y + torch.randint(1, n_classes, y.shape, generator=g)) % n_classes
 
 
-def evaluate_cell(cell: CellPlan, ctx: RunContext) -> list[dict[str, Any]]:
+def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = None) -> list[dict[str, Any]]:
     """Attack one cell (and judge it at coarse level too when the plan says so), store its per-sample flags;
-    its results rows."""
+    its results rows. ``status`` (if given) is told after each attack on each batch what runs now."""
     from robin_bench.attacks.evaluate import evaluate  # noqa: PLC0415
 
     suite = ctx.suite
@@ -199,15 +250,25 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext) -> list[dict[str, Any]]:
                              hierarchy=ctx.hierarchy, seed=suite.seed,
                              model_of=lambda name: _surrogate(ctx, name, mp.seed))
 
+    label = f"{cell.model} {cell.norm} eps={cell.eps:.4g}"
+
+    def hook(what: str, names: Sequence[str]) -> ProgressHook | None:
+        if status is None or not names:
+            return None
+        status(f"{what}: {names[0]} running")
+        return _status_hook(what, names, status)
+
     torch.manual_seed(suite.seed)
     fine_attacks = attacks(suite.criterion)
-    result = evaluate(model, x, y, fine_attacks, criterion=suite.criterion, targets=targets, **common)
+    result = evaluate(model, x, y, fine_attacks, criterion=suite.criterion, targets=targets,
+                      progress=hook(label, list(fine_attacks)), **common)
     flags = [*result.flags, *_masking_flags(result, fine_attacks)]
     coarse = None
     if cell.coarse_key is not None:
         torch.manual_seed(suite.seed)
         coarse_attacks = attacks("coarse")
-        coarse = evaluate(model, x, y, coarse_attacks, criterion="coarse", **common)
+        coarse = evaluate(model, x, y, coarse_attacks, criterion="coarse",
+                          progress=hook(f"{label} coarse", list(coarse_attacks)), **common)
         flags += [(code, f"coarse criterion: {reason}")
                   for code, reason in (*coarse.flags, *_masking_flags(coarse, coarse_attacks))]
     meta: dict[str, Any] = {
@@ -219,6 +280,8 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext) -> list[dict[str, Any]]:
     if suite.sanity_check:
         from robin_bench.attacks.sanity import sanity_check  # noqa: PLC0415
 
+        if status is not None:
+            status(f"{label}: sanity check running")
         flags += sanity_check(model, x, y, norm=cell.norm, eps=cell.eps).flags
     meta["unreliable"] = [f"{code}: {reason}" for code, reason in flags] or None
     rows = results.rows_for_cell(meta, result, coarse)
@@ -251,8 +314,12 @@ def _surrogate(ctx: RunContext, name: str, seed: int) -> nn.Module:
     return ctx.model(ctx.plan.model_id(name, seed))
 
 
-def run_cell_job(job: CellJob) -> JobResult:
-    """Evaluate one cell and record it (flags, then the cell record) in the run folder, unless it is recorded."""
+def run_cell_job(job: CellJob, status: CellStatus | None = None) -> JobResult:
+    """Evaluate one cell and record it (flags, then the cell record) in the run folder, unless it is recorded.
+
+    ``status`` is told what the cell does now after each attack on each batch (the runner's progress bar or
+    heartbeat in this process); None = plain :class:`StatusLines` on ``sys.stderr`` (a job in a worker process).
+    """
     set_threads(job.threads)
     ctx = context_of(job.suite)
     cell = next((c for c in ctx.plan.cells if c.key == job.key), None)
@@ -262,6 +329,6 @@ def run_cell_job(job: CellJob) -> JobResult:
     if done is not None:
         return JobResult(seconds=0.0, cached=True, rows=done)
     t0 = time.perf_counter()
-    rows = evaluate_cell(cell, ctx)
+    rows = evaluate_cell(cell, ctx, status if status is not None else StatusLines(sys.stderr))
     ctx.folder.record_cell(cell.key, cell.hash, rows)
     return JobResult(seconds=time.perf_counter() - t0, cached=False, rows=rows)

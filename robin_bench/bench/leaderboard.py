@@ -311,7 +311,7 @@ def compare_replicates(a: Replicates, b: Replicates, metric: str = "robust_acc",
         criterion = "coarse" if metric == "coarse_robust_acc" else str(a.rows["criterion"].iloc[0])
     same_suite = a.rows["suite"].iloc[0] == b.rows["suite"].iloc[0]
     shared = sorted(set(a.seeds) & set(b.seeds)) if same_suite else []
-    strata = []
+    strata: list[tuple[np.ndarray, np.ndarray]] = []
     for s in shared:
         fa, fb = a.robust_flags(s, criterion), b.robust_flags(s, criterion)
         if fa is None or fb is None or fa.shape != fb.shape:
@@ -581,7 +581,7 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
         df[c] = [number(c, i, v, optional, lo, hi, valid) for i, v in enumerate(raw[c])]
     for c, optional in (("rank", False), ("n_seeds", False), ("n", False), ("n_paired_seeds", True),
                         ("grad_evals", True)):
-        vals = []
+        vals: list[int | None] = []
         for i, v in enumerate(raw[c]):
             if v == "" and optional:
                 vals.append(None)

@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import sys
 import threading
@@ -185,7 +186,9 @@ def run(
         suite (Suite): a validated suite (:func:`robin_bench.bench.config.load_suite`).
         log (TextIO | None): where progress lines and the final table go. (Default: ``sys.stderr``)
         progress (bool | None): a live progress bar instead of plain lines; None = only when ``log`` is a
-            terminal. Without it, a line per finished job and at least one every 10 s of work. (Default: None)
+            terminal. Without it, a line per finished job and at least one every 10 s of work. Either way a cell
+            shows the attack running, the samples still robust and the running robust accuracy (cells in worker
+            processes write their own such line to stderr at most every 10 s). (Default: None)
         after_cell (Callable | None): called after each computed cell is stored (tests use it to
             interrupt a run). (Default: None)
         executor (Executor | None): runs the jobs (each model component's training, each cell):
@@ -253,7 +256,10 @@ def _run_locked(suite: Suite, folder: RunFolder, report: RunReport, log: TextIO,
             feedback.start_cells(len(todo))
             by_key = {c.key: c for c in todo}
             jobs = [CellJob(suite, c.key, n_threads) for c in todo]
-            for job, result in executor.map(run_cell_job, jobs):
+            # In this process the cell tells the bar or heartbeat what it does; workers write their own lines.
+            cell_fn = (functools.partial(run_cell_job, status=feedback.cell_status)
+                       if isinstance(executor, InProcessExecutor) else run_cell_job)
+            for job, result in executor.map(cell_fn, jobs):
                 cell = by_key[job.key]
                 finished[cell.key] = result.rows or []
                 _write_results(folder, the_plan, finished)
@@ -331,12 +337,15 @@ def final_table(df: pd.DataFrame) -> str:
 
 class _Feedback:
     """Progress of a run: a bar in a terminal, plain lines otherwise, and a heartbeat line at least every
-    :data:`HEARTBEAT_SECONDS` of work (what is running, for how long)."""
+    :data:`HEARTBEAT_SECONDS` of work (what is running, for how long; in a cell, the attack running, the samples
+    still robust and the running robust accuracy)."""
 
-    def __init__(self, log: TextIO, progress: bool) -> None:
-        self.log, self.progress = log, progress
+    def __init__(self, log: TextIO, progress: bool, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.log, self.progress, self.clock = log, progress, clock
+        self.interval = HEARTBEAT_SECONDS
         self._what = "starting"
-        self._since = time.perf_counter()
+        self._status = ""
+        self._since = clock()
         self._last = self._since
         self._bar: Any = None
         self._total = 0
@@ -361,20 +370,33 @@ class _Feedback:
                 self._bar.write(text, file=self.log)
             else:
                 print(text, file=self.log, flush=True)
-            self._last = time.perf_counter()
+            self._last = self.clock()
 
     def _beat(self) -> None:
         while not self._stop.wait(1.0):
-            now = time.perf_counter()
+            self.beat()
+
+    def beat(self) -> None:
+        """Show what runs now: the bar's postfix, or a plain line when :data:`HEARTBEAT_SECONDS` passed since the
+        last line."""
+        now = self.clock()
+        what = f"{self._what} {self._status}" if self._status else self._what
+        with self._lock:
             if self._bar is not None:
-                with self._lock:
-                    self._bar.set_postfix_str(f"{self._what} ({now - self._since:.0f}s)")
-            elif now - self._last >= HEARTBEAT_SECONDS:
-                self._line(f"... {self._what} ({now - self._since:.0f}s)")
+                self._bar.set_postfix_str(f"{what} ({now - self._since:.0f}s)")
+            elif now - self._last >= self.interval:
+                print(f"... {what} ({now - self._since:.0f}s)", file=self.log, flush=True)
+                self._last = now
 
     def phase(self, what: str) -> None:
         """Name what the run does now."""
-        self._what, self._since = what, time.perf_counter()
+        self._what, self._status, self._since = what, "", self.clock()
+
+    def cell_status(self, text: str) -> None:
+        """The running cell's status (:data:`~robin_bench.bench.jobs.CellStatus`), shown at once on the bar and in
+        the next heartbeat line."""
+        self._status = text
+        self.beat()
 
     def train_job(self, i: int, total: int, job: TrainJob, result: JobResult) -> None:
         """A component finished training."""

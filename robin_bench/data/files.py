@@ -25,7 +25,7 @@ import pickle
 import pickletools
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zlib import error as zlib_error
 
 import numpy as np
@@ -176,7 +176,8 @@ def _check_pickle_lengths(raw: bytes, path: Path, dataset: str) -> None:
     """
     try:
         for op, arg, _pos in pickletools.genops(io.BytesIO(raw)):
-            if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg) > len(raw):
+            # the argument of the PUT opcodes is the memo index, an int
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and cast(int, arg) > len(raw):
                 raise pickle.UnpicklingError(f"memo index {arg} beyond the file's {len(raw)} bytes")
     except (ValueError, pickle.UnpicklingError) as e:
         raise RobinBenchError(

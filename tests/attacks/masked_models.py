@@ -1,10 +1,10 @@
 """Healthy and gradient-masked models on sklearn digits, for the masking-detection tests.
 
 Healthy: a PGD-trained flat MLP, a PGD-trained ROBIN, a PGD-trained HAR model and a linear model on
-digits 0-4 (five classes keep a ROBIN cheap), each trained in about a second. Masked: wrappers that keep (or nearly keep) the predictions of a
-healthy model and break what gradient attacks need (Athalye et al. 2018): zero gradients
-(input quantization), saturated logits (a huge temperature: softmax cross-entropy gradients vanish),
-randomness in eval mode, and shattered gradients (a tiny deterministic high-frequency term).
+digits 0-4 (five classes keep a ROBIN cheap), each trained in about a second. Masked: wrappers that keep
+(or nearly keep) the predictions of a healthy model and break what gradient attacks need (Athalye et al.
+2018): zero gradients (input quantization), saturated logits (a huge temperature: softmax cross-entropy
+gradients vanish), randomness in eval mode, and shattered gradients (a tiny deterministic high-frequency term).
 Nothing is cached on disk.
 """
 
@@ -32,7 +32,8 @@ CLASSES = (0, 1, 2, 3, 4)
 
 
 def digits(n_test: int = 60) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(x_train, y_train, x_test, y_test): digits ``CLASSES`` of the embedded split, ``n_test`` balanced test samples."""
+    """(x_train, y_train, x_test, y_test): digits ``CLASSES`` of the embedded split, ``n_test`` balanced test
+    samples."""
     x, y = rb.datasets.load("digits", split="train", classes=CLASSES)
     xt, yt = rb.datasets.load("digits", split="test", classes=CLASSES, n_examples=n_test)
     return x, y, xt, yt
