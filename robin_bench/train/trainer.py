@@ -220,8 +220,8 @@ def fit(
                 else uniform_batches(n, cfg.batch_size, cpu_gen)
             )
             sums = torch.zeros(7, device=device)
-            bar = tqdm(batches, desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", disable=not show, leave=True,
-                       file=stream)
+            bar = tqdm(batches, desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", disable=not show,
+                       leave=epoch == cfg.epochs - 1, file=stream)  # a terminal keeps each component's last epoch
             for i, idx in enumerate(bar, start=1):
                 idx = idx.to(device)
                 xb, yb = x[idx], y[idx]
