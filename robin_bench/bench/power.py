@@ -161,8 +161,9 @@ def mcnemar_mdd(n: int, k: int, discordant_rate: float, *, alpha: float = 0.05, 
     _check_level(alpha, power)
     if mcnemar_power(psi, n, k, psi, alpha=alpha) < power:
         raise RobinBenchError(
-            f"n={n} x k={k} pairs at discordant rate {psi} cannot detect any difference (n k psi = {pairs * psi:.1f} "
-            f"discordant pairs; need more than z^2 = {stats.norm.ppf(1 - alpha / 2) ** 2:.2f})"
+            f"n={n} x k={k} pairs at discordant rate {psi} cannot detect any difference with power {power} "
+            f"(even delta = {psi}, every discordant pair favouring one model, has power "
+            f"{mcnemar_power(psi, n, k, psi, alpha=alpha):.2f}); use more samples or seeds"
         )
     return float(optimize.brentq(lambda d: mcnemar_power(d, n, k, psi, alpha=alpha) - power, 0.0, psi,
                                  xtol=1e-12))
