@@ -1,0 +1,82 @@
+"""The paper suites of issue 12 load, validate and plan as designed (no training, no attack)."""
+
+from pathlib import Path
+
+import pytest
+
+import robin_bench.data as datasets
+from robin_bench.bench.config import load_suite
+from robin_bench.bench.planner import make_plan
+from robin_bench.bench.store import RunFolder
+from robin_bench.hierarchy import Hierarchy
+
+SUITES = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
+# name -> (architectures, minimum seeds, models per seed, eps per model)
+DESIGN = {
+    "paper_digits": ({"mlp"}, 5, 6, 5),
+    "paper_digits_shape": ({"mlp"}, 5, 6, 5),
+    "paper_mnist5k": ({"mlp", "cnn2"}, 3, 12, 5),
+}
+RECIPE = {"epochs": 40, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "cosine",
+          "schedule_start": "warmup", "warmup_epochs": 20, "norm": "Linf", "eps": 0.1, "steps": 10}
+
+
+def plan_of(name: str, tmp_path: Path):
+    return make_plan(load_suite(SUITES / f"{name}.yaml"), RunFolder(tmp_path / "absent"))
+
+
+@pytest.mark.parametrize("name", sorted(DESIGN))
+def test_paper_suite_plans_the_issue_design(name, tmp_path):
+    archs, min_seeds, per_seed, n_eps = DESIGN[name]
+    plan = plan_of(name, tmp_path)
+    suite = plan.suite
+    assert suite.seeds is not None and len(suite.seeds) >= min_seeds
+    assert {m.arch for m in suite.models} == archs
+    assert {(m.kind, m.train["objective"]) for m in suite.models} == {
+        (k, o) for k in ("flat", "robin", "har") for o in ("pgd_at", "trades")}
+    assert len(plan.models) == per_seed * len(suite.seeds)
+    assert len(plan.cells) == len(plan.models) * n_eps and all(not c.done for c in plan.cells)
+    assert {(t.norm, len(t.eps)) for t in suite.threat_models} == {("Linf", 3), ("L2", 2)}
+    assert {e for t in suite.threat_models if t.norm == "Linf" for e in t.eps} == {0.05, 0.1, 0.2}
+    for mp in plan.models.values():
+        cfg = mp.train
+        assert {k: getattr(cfg, k) for k in RECIPE} == RECIPE, mp.id
+        assert cfg.seed == mp.seed and cfg.val_fraction == 0.0
+    assert suite.dataset.n_examples is None and suite.dataset.n_train is None
+    assert suite.hierarchy is not None and suite.sanity_check
+
+
+@pytest.mark.parametrize("name", sorted(DESIGN))
+def test_paper_suite_uses_the_standard_set_at_full_budgets(name, tmp_path):
+    suite = plan_of(name, tmp_path).suite
+    assert [a.set for a in suite.attacks] == ["standard"]
+    kwargs = suite.attacks[0].kwargs
+    assert "n_iter" not in kwargs and "n_queries" not in kwargs
+    surrogate = suite.model(kwargs["surrogate"])
+    assert surrogate.kind == "flat" and surrogate.train["objective"] == "pgd_at"
+
+
+def test_digits_suites_attack_the_whole_test_split(tmp_path):
+    n_test = len(datasets.load("digits", split="test")[1])
+    for name in ("paper_digits", "paper_digits_shape"):
+        suite = plan_of(name, tmp_path).suite
+        assert suite.dataset.name == "digits" and suite.dataset.split == "test"
+        assert suite.dataset.n_examples is None or suite.dataset.n_examples == n_test
+    assert len(datasets.load("mnist5k", split="test")[1]) == 1000
+
+
+def test_criteria_and_hierarchies(tmp_path):
+    digits, shape = plan_of("paper_digits", tmp_path), plan_of("paper_digits_shape", tmp_path)
+    assert digits.suite.criterion == "fine" and digits.suite.coarse
+    assert all(c.coarse_key is not None for c in digits.cells)
+    assert digits.suite.get_hierarchy() == Hierarchy({"low": [0, 1, 2, 3, 4], "high": [5, 6, 7, 8, 9]})
+    assert shape.suite.criterion == "coarse"
+    assert shape.suite.get_hierarchy() == Hierarchy({"loops": [0, 6, 8, 9], "strokes": [1, 4, 7], "curves": [2, 3, 5]})
+
+
+def test_shape_suite_shares_flat_and_robin_models_with_paper_digits(tmp_path):
+    digits, shape = plan_of("paper_digits", tmp_path), plan_of("paper_digits_shape", tmp_path)
+    assert digits.models.keys() == shape.models.keys()
+    for mid, mp in digits.models.items():
+        same = mp.key == shape.models[mid].key
+        assert same == (mp.spec.kind != "har"), mid
