@@ -252,8 +252,8 @@ def test_seeds_are_replicates_and_resume(tmp_path: Path) -> None:
 def test_dry_run_states_cost_sanity_checks_and_coarse(tmp_path: Path) -> None:
     suite = small(tmp_path, hierarchy=[[0], [1, 2]], sanity_check=True)
     text = runner.dry_run(suite)
-    assert text.count("(~16 gradient evaluations, ~") == 2, "pgd 1 step + fgsm on 8 samples, with a time estimate"
-    assert "gradient evaluations to run: ~32 " in text
+    assert text.count("(~16 model evaluations, ~") == 2, "pgd 1 step + fgsm on 8 samples, with a time estimate"
+    assert "model evaluations to run: ~32 " in text
     assert "rb.sanity_check" in text and "coarse criterion" in text
     assert not (tmp_path / "out").exists()
 
@@ -335,3 +335,17 @@ def test_a_run_killed_before_its_reports_gets_them_on_rerun(tmp_path: Path, monk
     again = quiet(small(tmp_path, threat_models=wider))
     assert again.computed == [] and folder.reports_current()
     assert "eps = 0.5" in folder.summary_md.read_text()
+
+
+def test_an_attack_sets_options_decide_its_cells_and_name_its_rows(tmp_path: Path) -> None:
+    def cells(n_iter: int) -> tuple[list[str], str]:
+        suite = small(tmp_path, attacks=[{"set": "standard", "kwargs": {"n_iter": n_iter, "n_queries": 10}}])
+        return [c.hash for c in runner.plan(suite).cells], suite.attack_set
+
+    (short, label), (longer, _) = cells(5), cells(6)
+    assert not set(short) & set(longer), "changing a set's option recomputes its cells"
+    assert label == "standard(n_iter=5, n_queries=10)"
+    text = runner.dry_run(small(tmp_path, attacks=[{"set": "standard", "kwargs": {"n_iter": 5, "n_queries": 10}}]))
+    assert "cost unknown" not in text and "model evaluations" in text
+    with pytest.raises(RobinBenchError, match="has no argument 'n_iters'; did you mean 'n_iter'"):
+        small(tmp_path, attacks=[{"set": "standard", "kwargs": {"n_iters": 5}}])
