@@ -21,7 +21,8 @@ The promise column counts samples official AutoAttack breaks that the demo's wor
 
 Usage: ``OMP_NUM_THREADS=1 python benchmarks/perf/demo_vs_autoattack.py RUN_DIR [MODEL ...]``
 (RUN_DIR: a finished ``robin-bench run`` of the demo suite; models: mc, robin, har, default all three;
-``--coarse MODEL,...`` picks the models also compared under the coarse criterion, default har).
+``--coarse MODEL,...`` picks the models also compared under the coarse criterion, default har; ``--skip-fine``
+runs only those).
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("models", nargs="*", default=["mc", "robin", "har"])
     parser.add_argument("--coarse", default="har", help="comma-separated models also compared at coarse level")
+    parser.add_argument("--skip-fine", action="store_true", help="only the coarse comparisons")
     args = parser.parse_args()
     torch.set_num_threads(1)
     suite = load_suite(demo_suite_path()).with_output(args.run_dir)
@@ -118,7 +120,8 @@ def main() -> None:
     violations = 0
     for name in args.models:
         model = nets[name]
-        for criterion in ["fine", *(["coarse"] if name in args.coarse.split(",") else [])]:
+        criteria = [*([] if args.skip_fine else ["fine"]), *(["coarse"] if name in args.coarse.split(",") else [])]
+        for criterion in criteria:
             for eps in EPS:
                 row = table[(table["model"] == name) & (table["eps"] == eps) & (table["attack"] == "worst_case")]
                 assert len(row) == 1, f"{name} eps {eps}: {len(row)} worst_case rows"
