@@ -9,7 +9,8 @@ For each model of a finished demo run (mc flat, robin, har) and Linf eps 0.05 / 
     recorded by wrapping the components' ``perturb`` (which replays the official loop's bookkeeping and is
     checked against its returned labels);
 (c) ``rb.standard_attacks`` with AutoAttack's full budgets (``n_iter=None, n_queries=None``; the demo's other
-    options: 20 steps, surrogate mc, seed 0) through ``rb.evaluate`` as the runner calls it.
+    options: 20 steps, surrogate mc, seed 0) through ``rb.evaluate`` as the runner calls it; ``--budget N_ITER
+    N_QUERIES`` puts a candidate budget for the demo there instead.
 
 Under the coarse criterion (hierarchy "0-4 vs 5-9") official AutoAttack runs on a coarse view written here with
 plain torch, independently of robin-bench (column z = max of the fine outputs of group z, coarse labels). With two
@@ -106,15 +107,19 @@ def main() -> None:
     parser.add_argument("models", nargs="*", default=["mc", "robin", "har"])
     parser.add_argument("--coarse", default="har", help="comma-separated models also compared at coarse level")
     parser.add_argument("--skip-fine", action="store_true", help="only the coarse comparisons")
+    parser.add_argument("--budget", nargs=2, type=int, metavar=("N_ITER", "N_QUERIES"),
+                        help="budgets of column (c) instead of AutoAttack's (a candidate for the demo)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    n_iter, n_queries = args.budget if args.budget else (None, None)
     suite = load_suite(demo_suite_path()).with_output(args.run_dir)
     nets = models(suite, sorted({*args.models, "mc"}), device="cpu")
     hierarchy = rb.Hierarchy.from_groups({"low": list(GROUPS[0]), "high": list(GROUPS[1])})
     x, y = rb.datasets.load("digits", split="test", n_examples=100, seed=0)[:2]
     table = results.read(args.run_dir / "results.csv")
     flags_dir = results.flags_dir_for(args.run_dir / "results.csv")
-    print(f"load average at start: {os.getloadavg()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
+    print(f"load average at start: {os.getloadavg()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; "
+          f"standard set of column full-std: n_iter={n_iter}, n_queries={n_queries}")
     print("model criterion eps | demo AA full-std | AA-broken demo-robust | AA-broken full-robust | "
           "demo-broken AA-robust | seconds AA, full-std | violations (sample: component)")
     violations = 0
@@ -133,7 +138,7 @@ def main() -> None:
                 t_aa = time.perf_counter() - t0
                 torch.manual_seed(0)
                 attacks = rb.standard_attacks(model, norm="Linf", eps=eps, hierarchy=hierarchy, criterion=criterion,
-                                              surrogate=nets["mc"], seed=0, n_iter=None, n_queries=None)
+                                              surrogate=nets["mc"], seed=0, n_iter=n_iter, n_queries=n_queries)
                 t0 = time.perf_counter()
                 full = rb.evaluate(model, x, y, attacks, criterion=criterion, hierarchy=hierarchy, batch_size=256,
                                    early_exit=True, norm="Linf", eps=eps).robust.numpy()
