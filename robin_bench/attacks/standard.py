@@ -52,9 +52,10 @@ def standard_attacks(
        a flat model ``robin_softmax`` is PGD with cross-entropy), PGD with cross-entropy on HAR
        models, PGD with the margin loss on every model; under the coarse criterion also HAR's
        ``hierarchical_targeted`` (Algorithm 1), ``coarse_targeted`` and ``coarse_marginal``;
-    2. AutoAttack's standard gradient components APGD-CE, APGD-T, FAB-T (``rb.attacks.AutoAttack``
-       with one component each; APGD-T only with >= 4 classes, coarse classes under the coarse
-       criterion, where AutoAttack runs on the coarse view);
+    2. AutoAttack's standard gradient components APGD-CE (``APGD_CE_RESTARTS`` restarts), APGD-T and
+       FAB-T (one restart, 9 targets, as AutoAttack's standard version) (``rb.attacks.AutoAttack`` with
+       one component each; APGD-T only with >= 4 classes, coarse classes under the coarse criterion,
+       where AutoAttack runs on the coarse view);
     3. Square (AutoAttack's gradient-free component);
     4. with ``surrogate``, a transfer attack (PGD on the surrogate).
 
