@@ -217,8 +217,8 @@ def model_recipe(suite: Suite, spec: ModelSpec, train: Any) -> dict[str, Any]:
     }
 
 
-def attacks_budget(suite: Suite, spec: ModelSpec, entries: tuple[AttackSpec, ...], n_classes: int | None) -> int | None:
-    """Model evaluations per attacked sample that ``entries`` may spend on model ``spec`` before early exit: the sum
+def attacks_budget(suite: Suite, entries: tuple[AttackSpec, ...], n_classes: int | None) -> int | None:
+    """Model evaluations per attacked sample that ``entries`` may spend on a model before early exit: the sum
     of each attack's :meth:`~robin_bench.attacks.Attack.budget`, the attacks built as the runner builds them (at the
     first threat model, on a stand-in with the dataset's classes: budgets do not depend on eps or weights); None
     when the class count is unknown or an attack (a third-party one) has no budget."""
@@ -278,22 +278,23 @@ def make_plan(suite: Suite, folder: RunFolder) -> Plan:
     info = datasets.info(d.name, root=d.root) if d.root is None or Path(d.root).exists() else None
     n_classes = len(d.classes) if d.classes is not None else (info.n_classes if info is not None else None)
     n = d.n_examples or _split_size(d.name, d.root, d.split)
+    budgets: dict[tuple[int, ...], int | None] = {}
     cells: list[CellPlan] = []
     for mp in models.values():
         spec = mp.spec
         attacks = tuple(a for a in suite.attacks if a.applies_to(spec, spec.kind))
         if not attacks:
             continue
-        attack_cfg = [
-            {"label": a.label, "attack": a.attack,
-             "kwargs": {k: (models[_id_of(models, str(v), mp.seed)].key if k in MODEL_KWARGS else v)
-                        for k, v in a.kwargs.items()}}
-            if a.set is None else
-            {"set": a.set, "kwargs": {k: (models[_id_of(models, str(v), mp.seed)].key if k in MODEL_KWARGS else v)
-                                      for k, v in a.kwargs.items()}}
-            for a in attacks
-        ]
-        budget = attacks_budget(suite, spec, attacks, n_classes)
+        attack_cfg = []
+        for a in attacks:
+            kwargs = {k: (models[_id_of(models, str(v), mp.seed)].key if k in MODEL_KWARGS else v)
+                      for k, v in a.kwargs.items()}
+            source = {"label": a.label, "attack": a.attack} if a.set is None else {"set": a.set}
+            attack_cfg.append({**source, "kwargs": kwargs})
+        selected = tuple(i for i, a in enumerate(suite.attacks) if a in attacks)
+        if selected not in budgets:  # the same entries (e.g. every seed of a model) cost the same: build them once
+            budgets[selected] = attacks_budget(suite, attacks, n_classes)
+        budget = budgets[selected]
         grad_evals = None if budget is None or not n else budget * n
         seed = mp.seed if mp.replicated else None
         for t in suite.threat_models:
