@@ -5,7 +5,8 @@ Commands::
     robin-bench run [SUITE] [--dry-run] [--output DIR]     run a suite (default: the packaged demo)
         [--jobs N | --executor ray [--address ADDR]]       independent jobs in N processes or on Ray
         [--threads N]                                      torch threads per job
-    robin-bench leaderboard RESULTS... -o leaderboards/NAME [--format robustbench]  leaderboards from results.csv
+    robin-bench leaderboard RESULTS... -o leaderboards/NAME  leaderboards from results.csv
+        [--format robustbench] [--with-results]            RobustBench cards; a copy of the per-seed evidence
     robin-bench check SUITE --baseline CSV [--tolerance T]  run a suite and compare with a baseline
     robin-bench analyze NAME SUITE [--output DIR] [--repeats R]  run a suite, then analysis NAME of its models
 
@@ -61,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("-o", "--output", required=True, help="output prefix, e.g. leaderboards/demo")
     lb.add_argument("--format", choices=["robin-bench", "robustbench"], default="robin-bench",
                     help="'robustbench' also writes RobustBench model cards under NAME/robustbench/")
+    lb.add_argument("--with-results", action="store_true",
+                    help="also copy the per-seed results and per-sample flags under NAME/results/, "
+                         "so the leaderboard can be recomputed from the committed files")
 
     check = sub.add_parser("check", help="run a suite and exit 1 when robust accuracy fell below a baseline")
     check.add_argument("suite", help="suite YAML file")
@@ -128,7 +132,8 @@ def _run(args: argparse.Namespace) -> int:
 def _leaderboard(args: argparse.Namespace) -> int:
     from robin_bench.bench import leaderboard  # noqa: PLC0415
 
-    written = leaderboard.build(args.results, args.output, robustbench=args.format == "robustbench")
+    written = leaderboard.build(args.results, args.output, robustbench=args.format == "robustbench",
+                                with_results=args.with_results)
     for path in written or []:
         print(path)
     return 0

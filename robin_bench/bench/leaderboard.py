@@ -6,6 +6,8 @@
     NAME.md                              one ranked table per (dataset, norm, eps, criterion), percentages
     NAME.html                            the same, one sortable table per group, readable at 1400 px wide
     NAME/records/<suite>/<model>.json    one record per model (:data:`RECORD_KEYS`, :data:`EVALUATION_KEYS`)
+    NAME/results/<suite>/results.csv     with ``with_results=True``: the per-seed rows, and ``flags/`` beside
+                                         them, from which the leaderboard is recomputed (:func:`copy_results`)
 
 and, with ``robustbench=True`` (``robin-bench leaderboard --format robustbench``), RobustBench model
 cards under ``NAME/robustbench/<dataset>/<norm>/`` (:func:`write_robustbench`).
@@ -62,7 +64,7 @@ from robin_bench.bench import results
 from robin_bench.bench.stats import mcnemar_pooled, newcombe_paired, newcombe_unpaired, t_interval, wilson
 from robin_bench.bench.store import ensure_writable
 from robin_bench.errors import RobinBenchError
-from robin_bench.fileio import atomic_write_text
+from robin_bench.fileio import atomic_write_bytes, atomic_write_text
 
 GROUP: list[str] = ["dataset", "norm", "eps", "criterion"]
 """Rows are ranked within these columns."""
@@ -897,6 +899,7 @@ def write_robustbench(board: pd.DataFrame, out_dir: str | os.PathLike[str]) -> l
 
 RECORDS_DIRNAME = "records"
 ROBUSTBENCH_DIRNAME = "robustbench"
+RESULTS_DIRNAME = "results"
 
 
 def record_path(prefix: str | os.PathLike[str], suite: str, model: str) -> Path:
@@ -904,8 +907,44 @@ def record_path(prefix: str | os.PathLike[str], suite: str, model: str) -> Path:
     return Path(prefix) / RECORDS_DIRNAME / escape_name(suite) / f"{escape_name(model)}.json"
 
 
+def results_path(prefix: str | os.PathLike[str], suite: str) -> Path:
+    """Where :func:`build` with ``with_results=True`` copies the per-seed results of ``suite``."""
+    return Path(prefix) / RESULTS_DIRNAME / escape_name(suite) / "results.csv"
+
+
+def copy_results(df: pd.DataFrame, prefix: str | os.PathLike[str]) -> list[Path]:
+    """Copy the evidence of a leaderboard next to it: each suite's results rows and the flags its rows use.
+
+    For every suite of ``df`` (rows from :func:`load`), ``NAME/results/<suite>/results.csv`` gets the
+    suite's rows (all attacks and seeds, the results schema) and ``flags/`` beside it the per-sample
+    flags of its ``worst_case`` rows under their criterion and under ``coarse``, so that
+    ``table(load(NAME/results/*/results.csv))`` recomputes the leaderboard, paired tests included,
+    without the run folders.
+
+    Returns:
+        the paths written.
+    """
+    written = []
+    for suite, rows in df.groupby("suite", sort=True):
+        dest = results_path(prefix, str(suite))
+        rows = rows.drop(columns=["flags_dir", "source"])
+        atomic_write_text(dest, rows.to_csv(index=False, na_rep=""))
+        written.append(dest)
+        src_rows = df[df["suite"] == suite]
+        worst = src_rows[src_rows["attack"] == results.WORST_CASE]
+        for _, r in worst.iterrows():
+            for criterion in dict.fromkeys((str(r["criterion"]), "coarse")):
+                key = results.row_cell_key(src_rows, r, criterion)
+                src = Path(r["flags_dir"]) / f"{key}.npz"
+                if src.is_file():
+                    target = results.flags_dir_for(dest) / src.name
+                    atomic_write_bytes(target, src.read_bytes())
+                    written.append(target)
+    return written
+
+
 def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.PathLike[str],
-          robustbench: bool = False) -> list[Path]:
+          robustbench: bool = False, with_results: bool = False) -> list[Path]:
     """Write ``NAME.csv``, ``NAME.md``, ``NAME.html`` and the JSON records (and cards) from results files.
 
     Arguments:
@@ -914,10 +953,13 @@ def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.P
         out_prefix (path): ``leaderboards/NAME``; NAME is the stem of every file written.
         robustbench (bool): also write RobustBench model cards under ``NAME/robustbench/``
             (:func:`write_robustbench`). Default: False.
+        with_results (bool): also copy the per-seed results and the per-sample flags they use under
+            ``NAME/results/<suite>/`` (:func:`copy_results`), so the leaderboard can be recomputed and
+            its paired tests checked from the committed files alone. Default: False.
 
     Returns:
         the paths written: ``NAME.csv`` (the table of :func:`table`), ``.md``, ``.html``, the records,
-        then the RobustBench cards.
+        then the RobustBench cards, then the copied results and flags.
 
     Raises:
         RobinBenchError: a results file is missing or malformed (e.g. an infinite eps), or the output
@@ -945,4 +987,6 @@ def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.P
         written.append(path)
     if robustbench:
         written += write_robustbench(board, prefix / ROBUSTBENCH_DIRNAME)
+    if with_results:
+        written += copy_results(df, prefix)
     return written

@@ -156,3 +156,22 @@ def test_records_carry_per_seed_values(tmp_path: Path) -> None:
     assert [ev["per_seed"][s]["robust_acc"] for s in ("0", "1", "2")] == [0.7, 0.7, 0.8]
     assert ev["n_seeds"] == 3 and ev["ci_method"] == leaderboard.CI_T and ev["baseline"] == "mc"
     assert ev["robust_acc_diff_ci"][0] < ev["robust_acc_diff"] < ev["robust_acc_diff_ci"][1]
+
+
+def test_with_results_copies_the_evidence_the_board_is_recomputed_from(tmp_path: Path) -> None:
+    csv = write_seeded_run(tmp_path / "run")
+    prefix = tmp_path / "boards" / "seeds"
+    written = leaderboard.build([csv], prefix, with_results=True)
+    copied = leaderboard.results_path(prefix, "seeds")
+    assert copied in written
+    flags = sorted(p.name for p in results.flags_dir_for(copied).iterdir())
+    assert flags == sorted(p.name for p in results.flags_dir_for(csv).iterdir()) and len(flags) == 9
+    recomputed = leaderboard.table(leaderboard.load([copied]))
+    pd.testing.assert_frame_equal(recomputed, leaderboard.read(prefix.with_suffix(".csv")), check_dtype=False)
+    assert recomputed["mcnemar_p"].notna().sum() == 2
+
+
+def test_without_results_nothing_is_copied(tmp_path: Path) -> None:
+    csv = write_seeded_run(tmp_path / "run")
+    leaderboard.build([csv], tmp_path / "boards" / "seeds")
+    assert not (tmp_path / "boards" / "seeds" / leaderboard.RESULTS_DIRNAME).exists()
