@@ -237,15 +237,27 @@ class Replicates:
 
     def robust_flags(self, seed: int, criterion: str) -> np.ndarray | None:
         """Per-sample worst-case robust flags (robust and clean-correct) of one seed, None when not stored."""
-        r = self.by_seed(seed)
-        keys = [results.cell_key(r["suite"], r["model"], r["norm"], float(r["eps"]), criterion, seed=seed)]
-        if len(self.rows) == 1:
-            keys.append(results.cell_key(r["suite"], r["model"], r["norm"], float(r["eps"]), criterion))
-        for key in keys:
-            if (Path(r["flags_dir"]) / f"{key}.npz").is_file():
-                flags = results.load_flags(r["flags_dir"], key)
-                return flags.robust & flags.clean_correct
-        return None
+        path = stored_flags(self.by_seed(seed), criterion, only_seed=len(self.rows) == 1)
+        if path is None:
+            return None
+        flags = results.load_flags(path.parent, path.stem)
+        return flags.robust & flags.clean_correct
+
+
+def stored_flags(r: pd.Series, criterion: str, only_seed: bool) -> Path | None:
+    """The flags file of worst-case row ``r`` (from :func:`load`) under ``criterion``, None when not stored.
+
+    The runner keys a replicate's flags with its seed; a model evaluated with one seed (``only_seed``)
+    may also have them under the key without it.
+    """
+    keys = [results.cell_key(r["suite"], r["model"], r["norm"], float(r["eps"]), criterion, seed=int(r["seed"]))]
+    if only_seed:
+        keys.append(results.cell_key(r["suite"], r["model"], r["norm"], float(r["eps"]), criterion))
+    for key in keys:
+        path = Path(r["flags_dir"]) / f"{key}.npz"
+        if path.is_file():
+            return path
+    return None
 
 
 @dataclass(frozen=True)
@@ -930,13 +942,12 @@ def copy_results(df: pd.DataFrame, prefix: str | os.PathLike[str]) -> list[Path]
         rows = rows.drop(columns=["flags_dir", "source"])
         atomic_write_text(dest, rows.to_csv(index=False, na_rep=""))
         written.append(dest)
-        src_rows = df[df["suite"] == suite]
-        worst = src_rows[src_rows["attack"] == results.WORST_CASE]
-        for _, r in worst.iterrows():
+        worst = df[(df["suite"] == suite) & (df["attack"] == results.WORST_CASE)]
+        seeds = worst.groupby(["model", "norm", "eps", "criterion"])["seed"].transform("nunique")
+        for (_, r), n_seeds in zip(worst.iterrows(), seeds, strict=True):
             for criterion in dict.fromkeys((str(r["criterion"]), "coarse")):
-                key = results.row_cell_key(src_rows, r, criterion)
-                src = Path(r["flags_dir"]) / f"{key}.npz"
-                if src.is_file():
+                src = stored_flags(r, criterion, only_seed=n_seeds == 1)
+                if src is not None:
                     target = results.flags_dir_for(dest) / src.name
                     atomic_write_bytes(target, src.read_bytes())
                     written.append(target)
