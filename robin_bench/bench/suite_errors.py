@@ -41,6 +41,11 @@ def describe(err: Mapping[str, Any], source: str, lines: LineMap) -> str:
         return f"{where}: required key missing; add {str(loc[-1])!r}"
     if kind == "literal_error":
         return f"{where}: {value!r} is not valid; {msg[len('Input should be '):] if msg.startswith('Input') else msg}"
+    if kind == "model_type":
+        section = next((p for p in loc if isinstance(p, str)), "")
+        keys = list((_SECTIONS.get(section) or Suite).model_fields)
+        hint = f"; write {{attack: {value}}}" if section == "attacks" and isinstance(value, str) else ""
+        return f"{where}: expected a mapping with keys {keys}, got {value!r}{hint}"
     msg = msg.removeprefix("Value error, ")
     if kind == "value_error":
         return f"{where}: {msg}"

@@ -116,6 +116,17 @@ def test_unknown_top_level_key_suggests_closest(tmp_path: Path, capsys: pytest.C
     assert "unknown key 'attaks'" in line and "'attacks'" in line
 
 
+@pytest.mark.parametrize(("section", "entry", "expected"), [
+    ("attacks", "pgd", "attacks[0]: expected a mapping with keys ['attack', 'set', 'name', 'kwargs', 'kinds', 'models'], got 'pgd'; write {attack: pgd}"),
+    ("models", "flat", "models[0]: expected a mapping with keys ['name', "),
+])
+def test_a_bare_name_where_a_mapping_belongs_says_what_to_write(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str, entry: str, expected: str) -> None:
+    suite = copy.deepcopy(BASE)
+    suite[section] = [entry]
+    assert expected in run_error(tmp_path, suite, capsys)
+
+
 def test_unknown_nested_key_gives_path_line_and_closest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     suite = copy.deepcopy(BASE)
     suite["models"][0]["archh"] = "mlp"
