@@ -88,13 +88,11 @@ def test_pyautoattack_direct_call_on_robin_har_and_flat(kind: str) -> None:
 
 
 def doc_snippet() -> str:
-    """The ```py block on pyautoattack of the README's ART section (docs-to-merge/art.md until merged)."""
-    for doc in (ROOT / "README.md", ROOT / "docs-to-merge" / "art.md"):
-        if doc.exists():
-            for block in re.findall(r"```py\n(.*?)```", doc.read_text(), flags=re.S):
-                if "pyautoattack" in block:
-                    return block
-    raise AssertionError("no ```py block calling pyautoattack in README.md or docs-to-merge/art.md")
+    """The ```py block on pyautoattack of the README's ART section."""
+    for block in re.findall(r"```py\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S):
+        if "pyautoattack" in block:
+            return block
+    raise AssertionError("no ```py block calling pyautoattack in README.md")
 
 
 def run_snippet(code: str) -> tuple[dict[str, object], str]:
