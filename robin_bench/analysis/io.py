@@ -82,11 +82,12 @@ def section_table(frame: pd.DataFrame, summary: pd.DataFrame | None = None) -> s
 
     ``summary`` (one row per group, e.g. per view or per number of classes) is printed as it is. Without
     one, a frame of accuracy-against-eps rows (columns ``attack``, ``eps``, ``robust_acc``, optionally
-    ``model``) is printed with one row per (model, attack) and one robust-accuracy column per eps.
+    ``model`` and ``seed``) is printed with one row per (seed, model, attack) and one robust-accuracy
+    column per eps.
     Fractions are printed with three decimals.
     """
     if summary is None:
-        keys = [c for c in ("model", "attack") if c in frame.columns]
+        keys = [c for c in ("seed", "model", "attack") if c in frame.columns]
         wide = frame.pivot_table(index=keys, columns="eps", values="robust_acc", sort=False).reset_index()
         header = [*keys, *(f"robust acc, eps {format_eps(float(e))}" for e in wide.columns[len(keys):])]
         return markdown_table(header, [[_cell(v) for v in row] for row in wide.itertuples(index=False)])

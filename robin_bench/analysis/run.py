@@ -14,6 +14,10 @@ resumes finished cells), then the analysis loads the models it needs from the ru
 - ``convergence``: every trained model with ``train.val_fraction > 0``: its per-epoch validation curves,
   read from the training reports in its cached checkpoint.
 
+In a suite with ``seeds`` the analyses of :data:`PER_SEED` run once per seed on that seed's models
+(``name@seed``) and their CSVs get a ``seed`` column; ``coherence``'s ensemble is then every seed of
+the first ``flat`` model.
+
 Norm and eps come from the suite's first threat model (``boundary``: the suite's norms first, then the other
 of L2 and Linf; the figure shows the first).
 """
@@ -51,12 +55,12 @@ COMPLEXITY_REPEATS = 5
 class _Run:
     """A finished run of a suite: its data and its models, loaded on demand."""
 
-    def __init__(self, suite: Suite, *, repeats: int) -> None:
+    def __init__(self, suite: Suite, *, repeats: int, seed: int | None = None) -> None:
         from robin_bench.bench import runner  # noqa: PLC0415
 
         self.suite = suite
         self.repeats = repeats
-        runner.run(suite)
+        self.seed = seed
         self._models = runner.models
         self._loaded: dict[str, nn.Module] = {}
 
@@ -75,9 +79,20 @@ class _Run:
         return [m.name for m in self.suite.models if m.kind == kind]
 
     def model(self, name: str) -> nn.Module:
+        """Model ``name`` of this run's seed (``name@seed``), or ``name`` as given (``"flat@3"``)."""
+        if self.seed is not None and "@" not in name:
+            name = f"{name}@{self.seed}"
         if name not in self._loaded:
             self._loaded.update(self._models(self.suite, [name], device="cpu"))
         return self._loaded[name]
+
+    def flat_ensemble(self) -> list[nn.Module]:
+        """Independently trained flat models: every flat model, or in a suite with seeds every seed of
+        the first flat model (the same recipe, trained from different seeds, as ROBIN Section 6's ensemble)."""
+        if self.suite.seeds:
+            first = self.names("flat")[0]
+            return [self.model(f"{first}@{s}") for s in self.suite.seeds]
+        return [self.model(n) for n in self.names("flat")]
 
     def baseline(self) -> nn.Module | None:
         """The suite's first flat model, the multiclass baseline; None where it has none."""
@@ -102,13 +117,15 @@ _NEEDS: dict[str, dict[str, int]] = {
 
 
 def _check_models(name: str, suite: Suite) -> None:
-    """``RobinBenchError`` before any compute when ``suite`` lacks models that analysis ``name`` needs."""
+    """``RobinBenchError`` before any compute when ``suite`` lacks models that analysis ``name`` needs
+    (each seed of a suite with ``seeds`` is a trained model)."""
+    replicas = len(suite.seeds) if suite.seeds else 1
     for kind, need in _NEEDS[name].items():
-        found = sum(m.kind == kind for m in suite.models)
+        found = sum(m.kind == kind for m in suite.models) * replicas
         if found < need:
             raise RobinBenchError(
                 f"analysis {name!r} needs {need} model(s) of kind {kind!r} in suite {suite.name}, "
-                f"found {found}; add them under 'models'"
+                f"found {found}; add them under 'models' (or more 'seeds')"
             )
 
 
@@ -123,7 +140,7 @@ def _check_validation(name: str, suite: Suite) -> None:
 
 def _coherence(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     robin = r.model(r.names("robin")[0])
-    ensemble = [r.model(n) for n in r.names("flat")]
+    ensemble = r.flat_ensemble()
     x, y = r.eval_data()
     df = gradient_coherence(robin, ensemble, x, y)  # type: ignore[arg-type]
     return df, summarize_coherence(df)
@@ -214,6 +231,16 @@ _RUNNERS: dict[str, tuple[Callable[[_Run], tuple[pd.DataFrame, pd.DataFrame | No
 }
 
 
+PER_SEED: frozenset[str] = frozenset({"coherence", "boundary", "two_stage", "transfer", "attack_sweep"})
+"""Analyses of a suite's trained models, run once per replicate seed of a suite with ``seeds`` (a ``seed``
+column in their CSVs, the figure shows the first seed); ``complexity`` trains its own models and
+``convergence`` reads every model's curves, so they run once."""
+
+
+def _seed_first(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[["seed", *(c for c in frame.columns if c != "seed")]]
+
+
 def run(
     name: str,
     suite: str | os.PathLike[str] | Suite,
@@ -251,10 +278,25 @@ def run(
     _check_validation(name, loaded)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise RobinBenchError(f"repeats={repeats!r} class orderings for 'complexity'; give an integer >= 1")
+    from robin_bench.bench import runner  # noqa: PLC0415
+
     compute, plot, title = _RUNNERS[name]
-    frame, summary = compute(_Run(loaded, repeats=repeats))
+    runner.run(loaded)
+    seeds = list(loaded.seeds or []) if name in PER_SEED else []
+    if seeds:
+        parts = [compute(_Run(loaded, repeats=repeats, seed=s)) for s in seeds]
+        frame = pd.concat([f.assign(seed=s) for (f, _), s in zip(parts, seeds, strict=True)], ignore_index=True)
+        summary = None if parts[0][1] is None else pd.concat(
+            [m.assign(seed=s) for (_, m), s in zip(parts, seeds, strict=True)], ignore_index=True)
+        frame, summary = _seed_first(frame), None if summary is None else _seed_first(summary)
+        shown, caption = frame[frame["seed"] == seeds[0]], f"{title}: {loaded.name}, seed {seeds[0]}"
+    else:
+        frame, summary = compute(_Run(loaded, repeats=repeats))
+        shown, caption = frame, f"{title}: {loaded.name}"
     folder = loaded.output_dir / ANALYSIS_DIRNAME
-    written = list(write_analysis(frame, folder, name, plot, title=f"{title}: {loaded.name}"))
+    csv_path, png_path = write_analysis(shown, folder, name, plot, title=caption)
+    atomic_write_text(csv_path, frame.to_csv(index=False))
+    written = [csv_path, png_path]
     if summary is not None:
         path = folder / f"{name}_summary.csv"
         atomic_write_text(path, summary.to_csv(index=False))

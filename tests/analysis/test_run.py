@@ -87,3 +87,33 @@ def test_complexity_runs_the_number_of_class_orderings_asked_for(suite_file: Pat
     run("complexity", suite_file, repeats=2)
     summary = pd.read_csv(suite_file.parent / "out" / "analysis" / "complexity_summary.csv")
     assert (summary["orderings"] == 2).all() and sorted(summary["n_classes"].unique()) == [2, 3]
+
+
+@pytest.fixture(scope="module")
+def seeded_suite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("analysis_seeds")
+    path = tmp / "seeded.yaml"
+    suite = {**TINY, "seeds": [0, 1], "output": str(tmp / "out"),
+             "models": [{**m, "train": {**m["train"], "seed": 0}} for m in TINY["models"]]}
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    return path
+
+
+def test_seeded_suite_runs_model_analyses_once_per_seed_on_that_seeds_models(seeded_suite_file: Path) -> None:
+    run("transfer", seeded_suite_file)
+    folder = seeded_suite_file.parent / "out" / "analysis"
+    frame = pd.read_csv(folder / "transfer.csv")
+    assert frame.columns[0] == "seed" and sorted(frame["seed"].unique()) == [0, 1]
+    per_seed = [frame[frame["seed"] == s].drop(columns="seed").reset_index(drop=True) for s in (0, 1)]
+    assert len(per_seed[0]) == len(per_seed[1]) > 0
+    assert not per_seed[0].equals(per_seed[1]), "each seed's models are analysed, not the first seed's twice"
+    assert "| seed | attack |" in (folder / "transfer.md").read_text()
+    run("coherence", seeded_suite_file)
+    summary = pd.read_csv(folder / "coherence_summary.csv")
+    assert summary.columns[0] == "seed" and sorted(summary["seed"].unique()) == [0, 1]
+
+
+def test_seeded_suite_runs_complexity_once(seeded_suite_file: Path) -> None:
+    run("complexity", seeded_suite_file, repeats=1)
+    frame = pd.read_csv(seeded_suite_file.parent / "out" / "analysis" / "complexity.csv")
+    assert "seed" not in frame.columns

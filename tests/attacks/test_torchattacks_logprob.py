@@ -1,8 +1,9 @@
 """torchattacks on HAR's log-probability output: each attack that applies works, or evaluate flags it as a no-op.
 
-Findings are in the README ("torchattacks on HAR's log-probabilities"). The one silent failure is ``torchattacks.CW``: it
-masks classes by multiplying the outputs by a one-hot, so with all outputs negative (log P) both the
-true-class and the best-other-class scores read 0, the loss never moves and it returns its inputs unchanged.
+Findings are in the README ("torchattacks on HAR's log-probabilities"). The one silent failure is
+``torchattacks.CW``: it masks classes by multiplying the outputs by a one-hot, so with all outputs
+negative (log P) both the true-class and the best-other-class scores read 0, the loss never moves and it
+returns its inputs unchanged.
 """
 
 from __future__ import annotations

@@ -117,7 +117,8 @@ def test_unknown_top_level_key_suggests_closest(tmp_path: Path, capsys: pytest.C
 
 
 @pytest.mark.parametrize(("section", "entry", "expected"), [
-    ("attacks", "pgd", "attacks[0]: expected a mapping with keys ['attack', 'set', 'name', 'kwargs', 'kinds', 'models'], got 'pgd'; write {attack: pgd}"),
+    ("attacks", "pgd", "attacks[0]: expected a mapping with keys ['attack', 'set', 'name', 'kwargs', 'kinds', "
+                       "'models'], got 'pgd'; write {attack: pgd}"),
     ("models", "flat", "models[0]: expected a mapping with keys ['name', "),
 ])
 def test_a_bare_name_where_a_mapping_belongs_says_what_to_write(
