@@ -285,10 +285,10 @@ def run(
     seeds = list(loaded.seeds or []) if name in PER_SEED else []
     if seeds:
         parts = [compute(_Run(loaded, repeats=repeats, seed=s)) for s in seeds]
-        frame = pd.concat([f.assign(seed=s) for (f, _), s in zip(parts, seeds, strict=True)], ignore_index=True)
-        summary = None if parts[0][1] is None else pd.concat(
-            [m.assign(seed=s) for (_, m), s in zip(parts, seeds, strict=True)], ignore_index=True)
-        frame, summary = _seed_first(frame), None if summary is None else _seed_first(summary)
+        frame = _seed_first(pd.concat([f.assign(seed=s) for (f, _), s in zip(parts, seeds, strict=True)],
+                                      ignore_index=True))
+        summaries = [m.assign(seed=s) for (_, m), s in zip(parts, seeds, strict=True) if m is not None]
+        summary = _seed_first(pd.concat(summaries, ignore_index=True)) if summaries else None
         shown, caption = frame[frame["seed"] == seeds[0]], f"{title}: {loaded.name}, seed {seeds[0]}"
     else:
         frame, summary = compute(_Run(loaded, repeats=repeats))
