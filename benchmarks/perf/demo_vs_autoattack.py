@@ -24,6 +24,12 @@ Usage: ``OMP_NUM_THREADS=1 python benchmarks/perf/demo_vs_autoattack.py RUN_DIR 
 (RUN_DIR: a finished ``robin-bench run`` of the demo suite; models: mc, robin, har, default all three;
 ``--coarse MODEL,...`` picks the models also compared under the coarse criterion, default har; ``--skip-fine``
 runs only those).
+
+Another suite with the demo's hierarchy (e.g. the paper suites; (a) is then "the run"): ``--suite PATH --seeds 0 1
+2 3 4 --eps 0.1 --surrogate flat_pgd``, ``--skip-full`` to compare only the run with official AutoAttack::
+
+    python benchmarks/perf/demo_vs_autoattack.py runs/paper_digits flat_pgd robin_pgd har_pgd \\
+        --suite benchmarks/suites/paper_digits.yaml --seeds 0 1 2 3 4 --eps 0.1 --coarse none --skip-full
 """
 
 from __future__ import annotations
@@ -105,52 +111,71 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("models", nargs="*", default=["mc", "robin", "har"])
+    parser.add_argument("--suite", type=Path, default=demo_suite_path(), help="the run's suite (default: the demo)")
+    parser.add_argument("--eps", nargs="+", type=float, default=list(EPS), help="Linf radii (default 0.05 0.1 0.2)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="replicate seeds of a suite with 'seeds' (default: a suite without seeds)")
+    parser.add_argument("--surrogate", default="mc", help="the standard set's transfer surrogate in column (c)")
     parser.add_argument("--coarse", default="har", help="comma-separated models also compared at coarse level")
     parser.add_argument("--skip-fine", action="store_true", help="only the coarse comparisons")
+    parser.add_argument("--skip-full", action="store_true", help="leave column (c) out (only the run vs official)")
     parser.add_argument("--budget", nargs=2, type=int, metavar=("N_ITER", "N_QUERIES"),
                         help="budgets of column (c) instead of AutoAttack's (a candidate for the demo)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     n_iter, n_queries = args.budget if args.budget else (None, None)
-    suite = load_suite(demo_suite_path()).with_output(args.run_dir)
-    nets = models(suite, sorted({*args.models, "mc"}), device="cpu")
+    suite = load_suite(args.suite).with_output(args.run_dir)
+    d = suite.dataset
     hierarchy = rb.Hierarchy.from_groups({"low": list(GROUPS[0]), "high": list(GROUPS[1])})
-    x, y = rb.datasets.load("digits", split="test", n_examples=100, seed=0)[:2]
+    x, y = rb.datasets.load(d.name, split=d.split, n_examples=d.n_examples, seed=d.seed)[:2]
     table = results.read(args.run_dir / "results.csv")
     flags_dir = results.flags_dir_for(args.run_dir / "results.csv")
-    print(f"load average at start: {os.getloadavg()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; "
-          f"standard set of column full-std: n_iter={n_iter}, n_queries={n_queries}")
-    print("model criterion eps | demo AA full-std | AA-broken demo-robust | AA-broken full-robust | "
-          "demo-broken AA-robust | seconds AA, full-std | violations (sample: component)")
+    print(f"suite {suite.name}, {len(y)} samples; load average at start: {os.getloadavg()}, "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; standard set of column full-std: "
+          f"{'skipped' if args.skip_full else f'n_iter={n_iter}, n_queries={n_queries}'}")
+    print("model seed criterion eps | run AA full-std | AA-broken run-robust | AA-broken full-robust | "
+          "run-broken AA-robust | seconds AA, full-std | violations (sample: component)")
     violations = 0
-    for name in args.models:
-        model = nets[name]
-        criteria = [*([] if args.skip_fine else ["fine"]), *(["coarse"] if name in args.coarse.split(",") else [])]
-        for criterion in criteria:
-            for eps in EPS:
-                row = table[(table["model"] == name) & (table["eps"] == eps) & (table["attack"] == "worst_case")]
-                assert len(row) == 1, f"{name} eps {eps}: {len(row)} worst_case rows"
-                demo_acc = float(row["coarse_robust_acc" if criterion == "coarse" else "robust_acc"].iloc[0])
-                demo = results.load_flags(flags_dir, results.cell_key("demo", name, "Linf", eps, criterion))
-                assert abs(demo.robust.mean() - demo_acc) < 1e-9, "flags disagree with results.csv"
-                t0 = time.perf_counter()
-                official, broken_by = official_autoattack(model, x, y, eps, coarse=criterion == "coarse")
-                t_aa = time.perf_counter() - t0
-                torch.manual_seed(0)
-                attacks = rb.standard_attacks(model, norm="Linf", eps=eps, hierarchy=hierarchy, criterion=criterion,
-                                              surrogate=nets["mc"], seed=0, n_iter=n_iter, n_queries=n_queries)
-                t0 = time.perf_counter()
-                full = rb.evaluate(model, x, y, attacks, criterion=criterion, hierarchy=hierarchy, batch_size=256,
-                                   early_exit=True, norm="Linf", eps=eps).robust.numpy()
-                t_full = time.perf_counter() - t0
-                against_demo = np.flatnonzero(~official & demo.robust)
-                against_full = np.flatnonzero(~official & full)
-                violations += len(against_demo)
-                where = ", ".join(f"{i}: {broken_by[int(i)]}" for i in against_demo) or "-"
-                where_full = ", ".join(f"{i}: {broken_by[int(i)]}" for i in against_full) or "-"
-                print(f"{name:5s} {criterion:6s} {eps:4} | {demo_acc:.2f} {official.mean():.2f} {full.mean():.2f} | "
-                      f"{len(against_demo)} | {len(against_full)} | {int((~demo.robust & official).sum())} | "
-                      f"{t_aa:6.1f} {t_full:6.1f} | demo {where}; full-std {where_full}", flush=True)
+    for seed in args.seeds or [None]:
+        at = "" if seed is None else f"@{seed}"
+        wanted = [*args.models, *([] if args.skip_full else [args.surrogate])]
+        nets = models(suite, [f"{m}{at}" for m in dict.fromkeys(wanted)], device="cpu")
+        for name in args.models:
+            model = nets[f"{name}{at}"]
+            criteria = [*([] if args.skip_fine else ["fine"]), *(["coarse"] if name in args.coarse.split(",") else [])]
+            for criterion in criteria:
+                for eps in args.eps:
+                    rows = table[(table["model"] == name) & (table["eps"] == eps) & (table["attack"] == "worst_case")
+                                 & (table["norm"] == "Linf")]
+                    row = rows if seed is None else rows[rows["seed"] == seed]
+                    assert len(row) == 1, f"{name}{at} eps {eps}: {len(row)} worst_case rows"
+                    run_acc = float(row["coarse_robust_acc" if criterion == "coarse" else "robust_acc"].iloc[0])
+                    run = results.load_flags(flags_dir, results.cell_key(suite.name, name, "Linf", eps, criterion,
+                                                                          seed=seed))
+                    run_robust = run.robust & run.clean_correct
+                    assert abs(run_robust.mean() - run_acc) < 1e-9, "flags disagree with results.csv"
+                    t0 = time.perf_counter()
+                    official, broken_by = official_autoattack(model, x, y, eps, coarse=criterion == "coarse")
+                    t_aa = time.perf_counter() - t0
+                    full, t_full = official.copy(), float("nan")
+                    if not args.skip_full:
+                        torch.manual_seed(0)
+                        attacks = rb.standard_attacks(model, norm="Linf", eps=eps, hierarchy=hierarchy,
+                                                      criterion=criterion, surrogate=nets[f"{args.surrogate}{at}"],
+                                                      seed=0, n_iter=n_iter, n_queries=n_queries)
+                        t0 = time.perf_counter()
+                        full = rb.evaluate(model, x, y, attacks, criterion=criterion, hierarchy=hierarchy,
+                                           batch_size=256, early_exit=True, norm="Linf", eps=eps).robust.numpy()
+                        t_full = time.perf_counter() - t0
+                    against_run = np.flatnonzero(~official & run_robust)
+                    against_full = np.flatnonzero(~official & full)
+                    violations += len(against_run)
+                    where = ", ".join(f"{i}: {broken_by[int(i)]}" for i in against_run) or "-"
+                    where_full = ", ".join(f"{i}: {broken_by[int(i)]}" for i in against_full) or "-"
+                    print(f"{name:5s} {'-' if seed is None else seed} {criterion:6s} {eps:4} | {run_acc:.3f} "
+                          f"{official.mean():.3f} {full.mean():.3f} | {len(against_run)} | {len(against_full)} | "
+                          f"{int((~run_robust & official).sum())} | {t_aa:6.1f} {t_full:6.1f} | "
+                          f"run {where}; full-std {where_full}", flush=True)
     print(f"samples breaking the promise: {violations}; load average at end: {os.getloadavg()}")
 
 
