@@ -86,3 +86,16 @@ def test_shape_suite_shares_flat_and_robin_models_with_paper_digits(tmp_path):
     for mid, mp in shape.models.items():
         same = mp.key == digits.models[mid].key
         assert same == (mp.spec.kind != "har"), mid
+
+
+def test_advt_suite_is_paper_digits_with_targeted_training_for_flat_and_har(tmp_path):
+    digits, advt = plan_of("paper_digits", tmp_path), plan_of("paper_digits_advt", tmp_path)
+    assert {(m.kind, m.train["objective"]) for m in advt.suite.models} == {
+        ("flat", "pgd_at_targeted"), ("har", "pgd_at_targeted")}
+    assert advt.suite.seeds == digits.suite.seeds and advt.suite.dataset == digits.suite.dataset
+    assert advt.suite.get_hierarchy() == digits.suite.get_hierarchy() and advt.suite.coarse
+    pgd = next(m for m in digits.suite.models if m.name == "flat_pgd").train
+    for m in advt.suite.models:
+        assert {**m.train, "objective": "pgd_at"} == pgd
+    assert {e for t in advt.suite.threat_models for e in t.eps} == {0.1, 0.2}
+    assert [a.set for a in advt.suite.attacks] == ["standard"] and "n_iter" not in advt.suite.attacks[0].kwargs
