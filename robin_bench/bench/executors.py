@@ -14,7 +14,11 @@ Example::
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -58,8 +62,23 @@ class InProcessExecutor(Executor):
             yield job, fn(job)
 
 
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option: the signal a process gets when its parent dies."""
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: on Linux, end this worker when the run that started it dies (killed included),
+    instead of computing on as an orphan; a parent gone before this ran ends it at once."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 class LocalExecutor(Executor):
     r"""Runs jobs in ``jobs`` worker processes on this machine (``spawn`` start method).
+
+    On Linux a worker ends with its parent: killing the run (even with SIGKILL) leaves no worker computing on.
 
     Arguments:
         jobs (int): number of worker processes (>= 1; 1 still uses a worker process, see
@@ -83,7 +102,8 @@ class LocalExecutor(Executor):
     def map(self, fn: Callable[[J], R], jobs: Sequence[J]) -> Iterator[tuple[J, R]]:
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_die_with_parent, initargs=(os.getpid(),),
             )
         futures = {self._pool.submit(fn, job): job for job in jobs}
         try:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -152,3 +156,44 @@ def test_cli_refuses_bad_jobs_with_one_line(tmp_path: Path, capsys: pytest.Captu
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["robin-bench: error: --jobs 0 must be an integer >= 1"]
     assert not (tmp_path / "out" / "results.csv").exists()
+
+
+ORPHAN_SCRIPT = """
+import os, sys, time
+from robin_bench.bench.executors import LocalExecutor
+
+def job(path):
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)
+    return path
+
+if __name__ == "__main__":
+    for _ in LocalExecutor(jobs=1).map(job, [sys.argv[1]]):
+        pass
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
+def test_killed_run_leaves_no_worker_computing(tmp_path: Path) -> None:
+    script, marker = tmp_path / "orphan.py", tmp_path / "worker.pid"
+    script.write_text(ORPHAN_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script), str(marker)], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while not (marker.is_file() and marker.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        worker = int(marker.read_text())
+        os.kill(worker, 0)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError(f"worker {worker} still alive 10 s after its run was killed")
