@@ -931,7 +931,7 @@ def copy_results(df: pd.DataFrame, prefix: str | os.PathLike[str]) -> list[Path]
     suite's rows (all attacks and seeds, the results schema) and ``flags/`` beside it the per-sample
     flags of its ``worst_case`` rows under their criterion and under ``coarse``, so that
     ``table(load(NAME/results/*/results.csv))`` recomputes the leaderboard, paired tests included,
-    without the run folders.
+    without the run folders. Flags left there by an earlier build and not used now are removed.
 
     Returns:
         the paths written.
@@ -951,6 +951,9 @@ def copy_results(df: pd.DataFrame, prefix: str | os.PathLike[str]) -> list[Path]
                     target = results.flags_dir_for(dest) / src.name
                     atomic_write_bytes(target, src.read_bytes())
                     written.append(target)
+        flags_dir = results.flags_dir_for(dest)
+        for stale in set(flags_dir.glob("*.npz")) - set(written) if flags_dir.is_dir() else ():
+            stale.unlink()
     return written
 
 

@@ -169,6 +169,10 @@ def test_with_results_copies_the_evidence_the_board_is_recomputed_from(tmp_path:
     recomputed = leaderboard.table(leaderboard.load([copied]))
     pd.testing.assert_frame_equal(recomputed, leaderboard.read(prefix.with_suffix(".csv")), check_dtype=False)
     assert recomputed["mcnemar_p"].notna().sum() == 2
+    stale = results.flags_dir_for(copied) / "seeds__gone__s0__Linf__0.1__fine-00000000.npz"
+    stale.write_bytes(b"")
+    leaderboard.build([csv], prefix, with_results=True)
+    assert not stale.exists() and len(list(results.flags_dir_for(copied).iterdir())) == 9
 
 
 def test_without_results_nothing_is_copied(tmp_path: Path) -> None:
