@@ -97,5 +97,5 @@ def test_advt_suite_is_paper_digits_with_targeted_training_for_flat_and_har(tmp_
     pgd = next(m for m in digits.suite.models if m.name == "flat_pgd").train
     for m in advt.suite.models:
         assert {**m.train, "objective": "pgd_at"} == pgd
-    assert {e for t in advt.suite.threat_models for e in t.eps} == {0.1, 0.2}
+    assert {e for t in advt.suite.threat_models for e in t.eps} == {0.1}
     assert [a.set for a in advt.suite.attacks] == ["standard"] and "n_iter" not in advt.suite.attacks[0].kwargs
