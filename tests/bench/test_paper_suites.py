@@ -13,7 +13,7 @@ from robin_bench.hierarchy import Hierarchy
 SUITES = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
 # name -> (architectures, minimum seeds, training objectives, norms with their number of eps, val_fraction)
 BOTH, PGD = ("pgd_at", "trades"), ("pgd_at",)
-LINF_L2, LINF = {("Linf", 3), ("L2", 2)}, {("Linf", 2)}
+LINF_L2, LINF = {("Linf", 3), ("L2", 2)}, {("Linf", 1)}
 DESIGN = {
     "paper_digits": ({"mlp"}, 5, BOTH, LINF_L2, 0.0),
     "paper_digits_shape": ({"mlp"}, 5, PGD, LINF_L2, 0.0),
@@ -43,7 +43,7 @@ def test_paper_suite_plans_the_issue_design(name, tmp_path):
     n_eps = sum(n for _, n in norms)
     assert len(plan.cells) == len(plan.models) * n_eps and all(not c.done for c in plan.cells)
     assert {(t.norm, len(t.eps)) for t in suite.threat_models} == norms
-    assert {e for t in suite.threat_models if t.norm == "Linf" for e in t.eps} >= {0.1, 0.2}
+    assert 0.1 in {e for t in suite.threat_models if t.norm == "Linf" for e in t.eps}
     for mp in plan.models.values():
         cfg = mp.train
         assert {k: getattr(cfg, k) for k in RECIPE} == RECIPE, mp.id
