@@ -24,11 +24,13 @@ from robin_bench.bench.config import load_suite
 ROOT = Path(__file__).resolve().parents[2]
 BOARDS = ROOT / "leaderboards"
 SUITES = ROOT / "benchmarks" / "suites"
-# name -> (samples attacked per seed, seeds per model, criteria)
+ALL_KINDS = {"flat", "robin", "har"}
+# name -> (samples attacked per seed, seeds per model, criteria, kinds)
 DESIGN = {
-    "paper_digits": (364, 5, {"fine"}),
-    "paper_digits_shape": (364, 5, {"coarse"}),
-    "paper_mnist5k": (1000, 3, {"fine"}),
+    "paper_digits": (364, 5, {"fine"}, ALL_KINDS),
+    "paper_digits_shape": (364, 5, {"coarse"}, ALL_KINDS),
+    "paper_digits_advt": (364, 5, {"fine"}, {"flat", "har"}),
+    "paper_mnist5k": (1000, 3, {"fine"}, ALL_KINDS),
 }
 GROUP = ["suite", "dataset", "norm", "eps", "criterion"]
 
@@ -61,11 +63,11 @@ def t_interval(values: np.ndarray) -> tuple[float, float]:
 
 @pytest.mark.parametrize("name", sorted(DESIGN))
 def test_board_has_the_suite_design(name: str) -> None:
-    n, n_seeds, criteria = DESIGN[name]
+    n, n_seeds, criteria, kinds = DESIGN[name]
     board, rows = committed(name)
     suite = load_suite(SUITES / f"{name}.yaml")
     assert set(board["suite"]) == {name} and set(board["model"]) == set(suite.model_names())
-    assert set(board["kind"]) == {"flat", "robin", "har"} and set(board["criterion"]) == criteria
+    assert set(board["kind"]) == kinds and set(board["criterion"]) == criteria
     assert board["n"].eq(n).all() and board["n_seeds"].eq(n_seeds).all()
     worst = rows[rows["attack"] == results.WORST_CASE]
     assert worst["n"].eq(n).all()
@@ -95,7 +97,7 @@ def test_aggregates_recomputed_from_per_seed_rows(name: str) -> None:
 def test_paired_statistics_recomputed_from_per_seed_rows_and_flags(name: str) -> None:
     board, rows = committed(name)
     compared = board[board["baseline"].notna() & (board["baseline"] != "")]
-    assert set(compared["kind"]) == {"robin", "har"}
+    assert set(compared["kind"]) == DESIGN[name][3] - {"flat"}
     assert set(board[board["kind"] == "flat"]["model"]) >= set(compared["baseline"])
     for _, r in compared.iterrows():
         base = r.copy()
