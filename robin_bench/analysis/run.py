@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from torch import Tensor, nn
@@ -283,20 +284,24 @@ def run(
     compute, plot, title = _RUNNERS[name]
     runner.run(loaded)
     seeds = list(loaded.seeds or []) if name in PER_SEED else []
+    figure: Plotter = plot
+    caption = f"{title}: {loaded.name}"
     if seeds:
         parts = [compute(_Run(loaded, repeats=repeats, seed=s)) for s in seeds]
         frame = _seed_first(pd.concat([f.assign(seed=s) for (f, _), s in zip(parts, seeds, strict=True)],
                                       ignore_index=True))
         summaries = [m.assign(seed=s) for (_, m), s in zip(parts, seeds, strict=True) if m is not None]
         summary = _seed_first(pd.concat(summaries, ignore_index=True)) if summaries else None
-        shown, caption = frame[frame["seed"] == seeds[0]], f"{title}: {loaded.name}, seed {seeds[0]}"
+        first = seeds[0]
+
+        def first_seed(f: pd.DataFrame, ax: Any) -> None:
+            plot(f[f["seed"] == first], ax)
+
+        figure, caption = first_seed, f"{caption}, seed {first}"
     else:
         frame, summary = compute(_Run(loaded, repeats=repeats))
-        shown, caption = frame, f"{title}: {loaded.name}"
     folder = loaded.output_dir / ANALYSIS_DIRNAME
-    csv_path, png_path = write_analysis(shown, folder, name, plot, title=caption)
-    atomic_write_text(csv_path, frame.to_csv(index=False))
-    written = [csv_path, png_path]
+    written = list(write_analysis(frame, folder, name, figure, title=caption))
     if summary is not None:
         path = folder / f"{name}_summary.csv"
         atomic_write_text(path, summary.to_csv(index=False))
