@@ -30,6 +30,7 @@ DESIGN = {
     "paper_digits": (364, 5, {"fine"}, ALL_KINDS),
     "paper_digits_shape": (364, 5, {"coarse"}, ALL_KINDS),
     "paper_digits_advt": (364, 5, {"fine"}, {"flat", "har"}),
+    "paper_mnist5k": (1000, 3, {"fine"}, ALL_KINDS),
 }
 GROUP = ["suite", "dataset", "norm", "eps", "criterion"]
 
