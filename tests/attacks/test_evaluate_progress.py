@@ -11,16 +11,7 @@ import robin_bench as rb
 from robin_bench.attacks import PGD
 from robin_bench.errors import RobinBenchError
 
-D = 16
-
-
-def mlp() -> nn.Module:
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Flatten(), nn.Linear(D, 12), nn.Tanh(), nn.Linear(12, 6))
-    with torch.no_grad():
-        net[1].weight.mul_(4.0)
-        net[1].bias.sub_(net[1].weight.sum(1) / 2)
-    return net.eval()
+from .test_evaluate import mlp
 
 
 def data(model: nn.Module, n: int = 23) -> tuple[Tensor, Tensor]:
