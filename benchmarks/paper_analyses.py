@@ -4,8 +4,9 @@
 ``seed``) to ``<run>/analysis/NAME.csv`` (and ``NAME_summary.csv`` where the analysis has one). This
 script groups the rows by every other non-numeric column and by ``eps`` and prints, for each numeric
 column, the mean over the seeds with the half-width of its 95% Student-t interval
-(``t_{0.975, k-1} * sd / sqrt(k)``, k seeds), and optionally the paired difference of two groups
-(``--diff COLUMN A B``: per seed, A minus B, then the same interval over seeds).
+(``t_{0.975, k-1} * sd / sqrt(k)``, k seeds; :func:`robin_bench.bench.stats.t_interval`), and
+optionally the paired difference of two groups (``--diff COLUMN A B``: per seed, A minus B, then the same
+interval over seeds).
 
 Usage::
 
@@ -23,15 +24,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from robin_bench.bench.leaderboard import markdown_table
+from robin_bench.bench.stats import t_interval
 
 
 def half_width(values: np.ndarray) -> float:
-    """Half-width of the 95% t interval of the mean of ``values`` (NaN with fewer than 2)."""
-    k = len(values)
-    return float(stats.t.ppf(0.975, k - 1) * values.std(ddof=1) / np.sqrt(k)) if k > 1 else float("nan")
+    """Half-width of the 95% t interval of the mean of ``values`` (:func:`t_interval`; NaN with fewer than 2)."""
+    if len(values) < 2:
+        return float("nan")
+    low, high = t_interval(values)
+    return (high - low) / 2
 
 
 def keys_of(frame: pd.DataFrame) -> list[str]:
@@ -79,7 +82,10 @@ def main() -> None:
     parser.add_argument("--diff", nargs=3, metavar=("COLUMN", "A", "B"), help="paired difference A - B over seeds")
     args = parser.parse_args()
     stem = f"{args.name}_summary" if args.summary else args.name
-    frame = pd.read_csv(args.run_dir / "analysis" / f"{stem}.csv")
+    path = args.run_dir / "analysis" / f"{stem}.csv"
+    if not path.is_file():
+        raise SystemExit(f"{path} does not exist: run 'robin-bench analyze {args.name} SUITE -o {args.run_dir}' first")
+    frame = pd.read_csv(path)
     if "seed" not in frame.columns:
         raise SystemExit(f"{stem}.csv has no seed column: run the analysis on a suite with seeds")
     out = paired_diff(frame, *args.diff) if args.diff else aggregate(frame)
