@@ -25,6 +25,7 @@ from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench.models.har import HARClassifier
 from robin_bench.models.robin import RobinClassifier
+from robin_bench.models.vectorized import VectorizedRobin
 from robin_bench.registry import Registry
 
 if TYPE_CHECKING:
@@ -48,6 +49,9 @@ class ModelKind:
         needs_hierarchy (bool): the kind is built from a class hierarchy.
         output (str): ``"logits"`` or ``"log_probs"`` (what column i of the output holds).
         marker (str): matplotlib line style of the kind in plots.
+        model_types (tuple[type, ...]): the module classes a model of this kind is an instance of; empty for the
+            baseline kind, which is any other module (see :func:`kind_of`).
+        baseline (bool): the kind is the flat baseline that leaderboards compare the others with.
     """
 
     name: str
@@ -58,6 +62,8 @@ class ModelKind:
     needs_hierarchy: bool
     output: Literal["logits", "log_probs"]
     marker: str
+    model_types: tuple[type, ...] = ()
+    baseline: bool = False
 
 
 KINDS: Registry[ModelKind] = Registry("model kind")
@@ -71,6 +77,27 @@ def register_kind(kind: ModelKind) -> ModelKind:
 def kind_names() -> list[str]:
     """Registered kind names in registration order."""
     return KINDS.names()
+
+
+def kind_of(model: nn.Module) -> ModelKind:
+    """The registered kind of ``model``: the first kind whose ``model_types`` it is an instance of, else the
+    baseline kind (any other module is a flat classifier).
+
+    Example::
+
+        >>> kind_of(rb.build_model("robin", arch="mlp", in_shape=(1, 8, 8), n_classes=10)).name
+        'robin'
+    """
+    for name in KINDS.names():
+        kind = KINDS.get(name)
+        if kind.model_types and isinstance(model, kind.model_types):
+            return kind
+    return baseline_kind()
+
+
+def baseline_kind() -> ModelKind:
+    """The registered baseline kind (``flat``)."""
+    return next(KINDS.get(n) for n in KINDS.names() if KINDS.get(n).baseline)
 
 
 def _no_part(model: nn.Module, name: str) -> RobinBenchError:
@@ -147,14 +174,15 @@ def _build_har(component: Component, n_classes: int, hierarchy: Hierarchy | None
 
 register_kind(ModelKind(
     name="flat", build=lambda component, n, h: component(n), parts=lambda model: ["model"], part=_flat_part,
-    train=_train_flat, needs_hierarchy=False, output="logits", marker="o-",
+    train=_train_flat, needs_hierarchy=False, output="logits", marker="o-", baseline=True,
 ))
 register_kind(ModelKind(
     name="robin", build=lambda component, n, h: RobinClassifier([component(1) for _ in range(n)]),
     parts=_robin_parts, part=_robin_part, train=_train_robin,
-    needs_hierarchy=False, output="logits", marker="s-",
+    needs_hierarchy=False, output="logits", marker="s-", model_types=(RobinClassifier, VectorizedRobin),
 ))
 register_kind(ModelKind(
     name="har", build=_build_har, parts=_har_parts,
     part=_har_part, train=_train_har, needs_hierarchy=True, output="log_probs", marker="^-",
+    model_types=(HARClassifier,),
 ))
