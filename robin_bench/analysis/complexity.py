@@ -13,6 +13,7 @@ from torch import Tensor
 from robin_bench.analysis.views import AttackFactory, one_vs_rest_robust, pgd_worst_case
 from robin_bench.errors import RobinBenchError
 from robin_bench.models.factory import build_model
+from robin_bench.models.kinds import baseline_kind
 from robin_bench.train.config import TrainConfig
 from robin_bench.train.trainer import derive_seed, train_flat
 
@@ -112,7 +113,7 @@ def task_complexity(
         for j in todo:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(derive_seed(seed, "complexity", r, j))
-                model = build_model("flat", arch=arch, in_shape=tuple(x_train.shape[1:]), n_classes=j,
+                model = build_model(baseline_kind().name, arch=arch, in_shape=tuple(x_train.shape[1:]), n_classes=j,
                                     mean=mean, std=std)
             train_flat(model, x_train, complexity_labels(y_train, order, j), cfg)
             model.eval()

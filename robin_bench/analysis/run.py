@@ -44,6 +44,7 @@ from robin_bench.bench.config import Suite, load_suite, train_config
 from robin_bench.bench.summary import write_summary
 from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_text
+from robin_bench.models.kinds import baseline_kind, is_baseline
 from robin_bench.registry import did_you_mean
 
 ANALYSES: tuple[str, ...] = (
@@ -76,8 +77,9 @@ class _Run:
         return self.data(self.suite.dataset.split, self.suite.dataset.n_examples)
 
     def names(self, kind: str) -> list[str]:
-        """The suite's models of ``kind`` (their number was checked by :func:`_check_models`)."""
-        return [m.name for m in self.suite.models if m.kind == kind]
+        """The suite's models of ``kind`` (:data:`BASELINE`: of the baseline kind; their number was checked by
+        :func:`_check_models`)."""
+        return [m.name for m in self.suite.models if _is(m.kind, kind)]
 
     def model(self, name: str) -> nn.Module:
         """Model ``name`` of this run's seed (``name@seed``), or ``name`` as given (``"flat@3"``)."""
@@ -91,13 +93,13 @@ class _Run:
         """Independently trained flat models: every flat model, or in a suite with seeds every seed of
         the first flat model (the same recipe, trained from different seeds, as ROBIN Section 6's ensemble)."""
         if self.suite.seeds:
-            first = self.names("flat")[0]
+            first = self.names(BASELINE)[0]
             return [self.model(f"{first}@{s}") for s in self.suite.seeds]
-        return [self.model(n) for n in self.names("flat")]
+        return [self.model(n) for n in self.names(BASELINE)]
 
     def baseline(self) -> nn.Module | None:
         """The suite's first flat model, the multiclass baseline; None where it has none."""
-        flats = [m.name for m in self.suite.models if m.kind == "flat"]
+        flats = self.names(BASELINE)
         return self.model(flats[0]) if flats else None
 
     def threat(self) -> tuple[str, list[float]]:
@@ -105,12 +107,20 @@ class _Run:
         return t.norm, [float(e) for e in t.eps]
 
 
+BASELINE = "baseline"
+"""Stands for the baseline kind (:func:`robin_bench.models.kinds.is_baseline`) where an analysis needs one."""
+
+
+def _is(kind: str, wanted: str) -> bool:
+    return is_baseline(kind) if wanted == BASELINE else kind == wanted
+
+
 _NEEDS: dict[str, dict[str, int]] = {
-    "coherence": {"robin": 1, "flat": 2},
-    "boundary": {"robin": 1, "flat": 1},
-    "complexity": {"flat": 1},
+    "coherence": {"robin": 1, BASELINE: 2},
+    "boundary": {"robin": 1, BASELINE: 1},
+    "complexity": {BASELINE: 1},
     "two_stage": {"har": 1},
-    "transfer": {"robin": 1, "flat": 1},
+    "transfer": {"robin": 1, BASELINE: 1},
     "attack_sweep": {"robin": 1},
     "convergence": {},
 }
@@ -122,10 +132,11 @@ def _check_models(name: str, suite: Suite) -> None:
     (each seed of a suite with ``seeds`` is a trained model)."""
     replicas = len(suite.seeds) if suite.seeds else 1
     for kind, need in _NEEDS[name].items():
-        found = sum(m.kind == kind for m in suite.models) * replicas
+        found = sum(_is(m.kind, kind) for m in suite.models) * replicas
         if found < need:
+            what = baseline_kind().name if kind == BASELINE else kind
             raise RobinBenchError(
-                f"analysis {name!r} needs {need} model(s) of kind {kind!r} in suite {suite.name}, "
+                f"analysis {name!r} needs {need} model(s) of kind {what!r} in suite {suite.name}, "
                 f"found {found}; add them under 'models' (or more 'seeds')"
             )
 
@@ -149,7 +160,7 @@ def _coherence(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 def _boundary(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     robin = r.model(r.names("robin")[0])
-    flat = r.model(r.names("flat")[0])
+    flat = r.model(r.names(BASELINE)[0])
     x, y = r.eval_data()
     norms = list(dict.fromkeys([*(t.norm for t in r.suite.threat_models), *DEFAULT_EPS_MAX]))
     df = boundary_distance(robin, flat, x, y, norms=norms, batch_size=r.suite.batch_size)  # type: ignore[arg-type]
@@ -159,7 +170,7 @@ def _boundary(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 def _complexity(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     import robin_bench.data as datasets  # noqa: PLC0415
 
-    spec = r.suite.model(r.names("flat")[0])
+    spec = r.suite.model(r.names(BASELINE)[0])
     if spec.arch is None:
         raise RobinBenchError(f"analysis 'complexity' trains models like {spec.name!r}, which has no 'arch'/'train'")
     d = r.suite.dataset
@@ -186,7 +197,7 @@ def _two_stage(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 def _transfer(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     robin = r.model(r.names("robin")[0])
-    flat = r.model(r.names("flat")[0])
+    flat = r.model(r.names(BASELINE)[0])
     x, y = r.eval_data()
     norm, eps = r.threat()
     return transferability(robin, flat, x, y, norm=norm, eps=eps, batch_size=r.suite.batch_size), None

@@ -12,16 +12,17 @@ from robin_bench.attacks.registry import ATTACKS
 from robin_bench.attacks.threat import Norm
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
-from robin_bench.models.har import HARClassifier
+from robin_bench.models.kinds import kind_of
 
 
 def _check_hierarchy(hierarchy: object, model: nn.Module, who: str) -> Hierarchy:
     if not isinstance(hierarchy, Hierarchy):
         raise RobinBenchError(f"{who} needs hierarchy=rb.Hierarchy(...), got {type(hierarchy).__name__}")
-    if isinstance(model, HARClassifier) and model.hierarchy != hierarchy:
+    own = kind_of(model).hierarchy_of(model)
+    if own is not None and own != hierarchy:
         raise RobinBenchError(
-            f"{who} got a hierarchy that differs from the HAR model's own ({hierarchy!r} vs {model.hierarchy!r}); "
-            "pass hierarchy=model.hierarchy"
+            f"{who} got a hierarchy that differs from the model's own ({hierarchy!r} vs {own!r}); "
+            "pass the model's own hierarchy"
         )
     return hierarchy
 
@@ -87,8 +88,9 @@ class _CoarseOutput(Attack):
     use_coarse_network: bool
 
     def get_logits(self, inputs: Tensor, labels: Tensor | None = None, *args: object, **kwargs: object) -> Tensor:
-        if self.use_coarse_network and isinstance(self.model, HARClassifier):
-            coarse = self.model.coarse_log_probs(inputs)
+        view = kind_of(self.model).coarse_view(self.model) if self.use_coarse_network else None
+        if view is not None:
+            coarse = view(inputs)
             with torch.no_grad():
                 fine = super().get_logits(inputs)
         else:

@@ -30,7 +30,7 @@ from robin_bench.attacks.pgd import PGD
 from robin_bench.attacks.threat import Norm, ThreatModel
 from robin_bench.attacks.transfer import TransferAttack
 from robin_bench.errors import RobinBenchError
-from robin_bench.models import HARClassifier, RobinClassifier
+from robin_bench.models.kinds import kind_of
 
 FLAG_CODES: dict[str, str] = {
     "zero_grad": "an input gradient through an arm, head or the output is exactly zero for some samples",
@@ -333,20 +333,6 @@ def masking_flags(
     return [evidence.flag] if evidence.flagged else []
 
 
-def _components(model: nn.Module) -> list[tuple[str, nn.Module | None, int | None]]:
-    """(name, module giving raw scores, HAR fine index) for every arm or head; the whole output is checked apart."""
-    if isinstance(model, RobinClassifier):
-        return [(f"arm {i}", arm, None) for i, arm in enumerate(model.arms)]
-    if isinstance(model, HARClassifier):
-        heads: list[tuple[str, nn.Module | None, int | None]] = [("coarse head", model.coarse, None)]
-        heads += [
-            (f"fine head {z}", fine, z) for z, fine in enumerate(model.fine)
-            if len(model.hierarchy.fine_classes(z)) > 1  # a one-class head is constant by construction
-        ]
-        return heads
-    return []
-
-
 def _score(out: Tensor) -> Tensor:
     """(N,) a per-sample scalar of raw scores that does not saturate: the logit (one column) or top-1 minus top-2."""
     if out.shape[1] == 1:
@@ -357,7 +343,7 @@ def _score(out: Tensor) -> Tensor:
 
 def _gradient_flags(model: nn.Module, x: Tensor, y: Tensor) -> list[tuple[str, str]]:
     flags = []
-    targets: list[tuple[str, nn.Module | None, int | None]] = [("output", None, None), *_components(model)]
+    targets: list[tuple[str, nn.Module | None, int | None]] = [("output", None, None), *kind_of(model).heads(model)]
     for name, module, _ in targets:
         xg = x.detach().clone().requires_grad_(True)
         value = F.cross_entropy(model(xg), y, reduction="sum") if module is None else _score(module(xg)).sum()

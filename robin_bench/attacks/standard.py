@@ -11,12 +11,11 @@ from robin_bench.attacks.base import Attack
 from robin_bench.attacks.criteria import get_criterion
 from robin_bench.attacks.hierarchical import CoarseMarginal, CoarseTargeted, HierarchicalTargeted
 from robin_bench.attacks.pgd import PGD
-from robin_bench.attacks.robin import STRATEGIES, RobinAttack
 from robin_bench.attacks.threat import Norm, ThreatModel
 from robin_bench.attacks.transfer import TransferAttack
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
-from robin_bench.models.har import HARClassifier
+from robin_bench.models.kinds import kind_of
 
 AUTOATTACK_COMPONENTS: tuple[str, ...] = ("apgd-ce", "apgd-t", "fab-t", "square")
 """AutoAttack's standard components, run one by one so each keeps its own per-sample flags."""
@@ -48,9 +47,10 @@ def standard_attacks(
     can tell which samples only a gradient-free or transfer attack broke; each attack's ``family``
     says which it is):
 
-    1. the papers' attacks that apply: the six ROBIN strategies over PGD (ROBIN and flat models; on
-       a flat model ``robin_softmax`` is PGD with cross-entropy), PGD with cross-entropy on HAR
-       models, PGD with the margin loss on every model; under the coarse criterion also HAR's
+    1. the papers' attacks that apply, as the model's kind says (:attr:`robin_bench.models.kinds.ModelKind.
+       paper_attacks`): the six ROBIN strategies over PGD on models with logit outputs (ROBIN, flat, most
+       plugin kinds; on a flat model ``robin_softmax`` is PGD with cross-entropy), PGD with cross-entropy on
+       log-probability outputs (HAR), PGD with the margin loss on every model; under the coarse criterion also HAR's
        ``hierarchical_targeted`` (Algorithm 1), ``coarse_targeted`` and ``coarse_marginal``;
     2. AutoAttack's standard gradient components APGD-CE (``APGD_CE_RESTARTS`` restarts), APGD-T and
        FAB-T (one restart, 9 targets, as AutoAttack's standard version) (``rb.attacks.AutoAttack`` with
@@ -94,18 +94,15 @@ def standard_attacks(
             "use criterion 'fine' or 'coarse', or list targeted attacks explicitly"
         )
     crit = get_criterion(criterion, hierarchy)
-    if isinstance(model, HARClassifier) and hierarchy is not None and model.hierarchy != hierarchy:
+    kind = kind_of(model)
+    own = kind.hierarchy_of(model)
+    if own is not None and hierarchy is not None and own != hierarchy:
         raise RobinBenchError(
-            f"standard_attacks got hierarchy {hierarchy!r}, but the HAR model has {model.hierarchy!r}; "
-            "pass hierarchy=model.hierarchy"
+            f"standard_attacks got hierarchy {hierarchy!r}, but the {kind.name} model has {own!r}; "
+            "pass the model's own hierarchy"
         )
     common: dict[str, Any] = {"norm": norm, "eps": eps, "seed": seed, "criterion": crit}
-    attacks: dict[str, Attack] = {}
-    if isinstance(model, HARClassifier):
-        attacks["pgd_ce"] = PGD(model, steps=steps, loss="ce", **common)
-    else:
-        for strategy in STRATEGIES:
-            attacks[f"robin_{strategy}"] = RobinAttack(model, strategy=strategy, steps=steps, **common)
+    attacks: dict[str, Attack] = dict(kind.attacks_of_papers(model, common, steps))
     attacks["pgd_margin"] = PGD(model, steps=steps, loss="margin", **common)
     n_classes = None
     if criterion == "coarse" and hierarchy is not None:

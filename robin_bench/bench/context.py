@@ -26,7 +26,7 @@ from robin_bench.bench.schema import Suite
 from robin_bench.bench.store import RunFolder
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
-from robin_bench.models.kinds import KINDS
+from robin_bench.models.kinds import KINDS, kind_of
 
 
 def resolve_device(name: str) -> torch.device:
@@ -171,13 +171,7 @@ class RunContext:
 
 
 def arm_execution(model: nn.Module, how: str, example: Tensor) -> nn.Module:
-    """``model``, with a ROBIN's arms run as one vmapped module when ``how`` is ``"vmap"``, or is ``"auto"``
-    and a timing of both on ``example`` favours it (``choose_arm_execution``); other models unchanged."""
-    from robin_bench.models import RobinClassifier  # noqa: PLC0415
-    from robin_bench.models.vectorized import VectorizedRobin, choose_arm_execution  # noqa: PLC0415
-
-    if not isinstance(model, RobinClassifier) or how == "loop":
-        return model
-    if how == "auto" and choose_arm_execution(model, example) == "loop":
-        return model
-    return VectorizedRobin.from_robin(model).eval()
+    """``model`` run as ``how`` (the suite's ``arm_execution``) says, through its kind's ``fast``: a ROBIN's arms
+    as one vmapped module when ``how`` is ``"vmap"``, or is ``"auto"`` and a timing of both on ``example`` favours
+    it (``choose_arm_execution``); other kinds as their kind decides (unchanged by default)."""
+    return kind_of(model).fast(model, how, example)

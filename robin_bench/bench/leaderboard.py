@@ -65,6 +65,7 @@ from robin_bench.bench.stats import mcnemar_pooled, newcombe_paired, newcombe_un
 from robin_bench.bench.store import ensure_writable
 from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_bytes, atomic_write_text
+from robin_bench.models.kinds import is_baseline
 
 GROUP: list[str] = ["dataset", "norm", "eps", "criterion"]
 """Rows are ranked within these columns."""
@@ -444,10 +445,11 @@ def _add_comparisons(agg: pd.DataFrame, reps: dict[tuple[Any, ...], Replicates])
         if c not in ("baseline", "diff_ci_method", "n_paired_seeds"):
             out[c] = float("nan")
     for _, g in agg.groupby(["suite", *GROUP], sort=False):
-        flats = g[g["kind"] == "flat"]
+        baseline = g["kind"].map(is_baseline).astype(bool)
+        flats = g[baseline]
         if flats.empty:
             continue
-        for idx, row in g[g["kind"] != "flat"].iterrows():
+        for idx, row in g[~baseline].iterrows():
             base = _pick_baseline(row, flats)
             a, b = reps[_ident(row)], reps[_ident(base)]
             cmp = compare_replicates(a, b, "robust_acc")
@@ -720,7 +722,7 @@ p.about { max-width: 70em; }
 _HTML_COLUMNS: list[tuple[str, str, str]] = [
     ("rank", "Rank", "Rank by mean robust accuracy (ties share a rank)"),
     ("model", "Model", "Model name, suite below"),
-    ("kind", "Kind", "flat, robin or har"),
+    ("kind", "Kind", "flat, robin, har or a plugin's kind"),
     ("arch", "Arch", "Architecture"),
     ("train_objective", "Training", "Training objective @ eps train"),
     ("attack_set", "Attacks", "Attack set of the worst case"),

@@ -12,20 +12,21 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from robin_bench.errors import RobinBenchError
-from robin_bench.models import HARClassifier, RobinClassifier
+from robin_bench.models.kinds import kind_of
 from robin_bench.train import OBJECTIVES, TrainConfig, learning_rate, random_crop_flip
-from robin_bench.train.decomposed import TwoClassView
 from robin_bench.train.sampling import balanced_batches
 from robin_bench.train.trainer import check_training_data
 
 
 def infer_n_classes(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Number of output classes: ``model.n_classes`` for ROBIN/HAR, else the width of one forward pass on zeros.
+    """Number of output classes: ``model.n_classes`` where the model has one (ROBIN, HAR), else the width of one
+    forward pass on zeros.
 
     The forward pass runs in eval mode (so batch norm accepts a batch of one) and restores the mode after.
     """
-    if isinstance(model, (RobinClassifier, HARClassifier)):
-        return model.n_classes
+    n_classes = getattr(model, "n_classes", None)
+    if isinstance(n_classes, int):
+        return n_classes
     was_training = model.training
     model.eval()
     try:
@@ -68,7 +69,8 @@ class RobinBenchClassifier(PyTorchClassifier):
     - :class:`~robin_bench.HARClassifier`: the coarse network on coarse labels, fine network ``z`` on the
       samples of coarse class ``z`` with in-group labels (as ``train_har_coarse``/``train_har_fine``); a
       fine network whose group is absent from ``y`` is left unchanged by this call;
-    - any other module: all classes jointly (as ``train_flat``).
+    - any other module: all classes jointly (as ``train_flat``);
+    - a plugin's model kind: as its ``ModelKind.fit_jobs`` says (:func:`robin_bench.models.kinds.kind_of`).
 
     Each batch of a component is one ``optimizer.step()`` after ``zero_grad(set_to_none=True)``, so
     only that component's parameters move: with a per-parameter optimizer (SGD, Adam) one optimizer over
@@ -234,7 +236,7 @@ class RobinBenchClassifier(PyTorchClassifier):
         x_t = torch.as_tensor(self._cast(x), device=self.device)
         y_t = labels.to(device=self.device, dtype=torch.long)
         check_training_data(x_t, y_t, self.nb_classes, "RobinBenchClassifier.fit")
-        jobs = _jobs(self.model, x_t, y_t, cfg.balanced)
+        jobs = kind_of(self.model).fit_jobs(self.model, x_t, y_t, cfg.balanced)
         if batch_size < 2 and any(positive is not None for *_, positive in jobs):
             raise RobinBenchError(
                 "RobinBenchClassifier.fit batch_size=1 with train_config.balanced: a balanced ROBIN batch holds a "
@@ -295,30 +297,6 @@ def _set_mode(net: nn.Module, training_mode: bool, batch: int) -> None:
         for m in net.modules():
             if isinstance(m, _BatchNorm):
                 m.eval()
-
-
-def _jobs(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, balanced: bool
-) -> list[tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-    """The components ``fit`` trains on ``(x, y)``: (module, inputs, its labels, positives for balanced batches)."""
-    if isinstance(model, RobinClassifier):
-        jobs: list[tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor | None]] = []
-        for i, arm in enumerate(model.arms):
-            bits = (y == i).long()
-            both_sides = 0 < int(bits.sum()) < bits.numel()
-            if both_sides or not balanced:
-                jobs.append((TwoClassView(arm), x, bits, bits.bool() if balanced else None))
-        return jobs
-    if isinstance(model, HARClassifier):
-        h = model.hierarchy
-        coarse = h.coarse_of(y.cpu()).to(y.device)
-        jobs = [(model.coarse, x, coarse, None)]
-        for z, fine in enumerate(model.fine):
-            members = coarse == z
-            if bool(members.any()):
-                jobs.append((fine, x[members], h.position_in_group.to(y.device)[y[members]], None))
-        return jobs
-    return [(model, x, y, None)]
 
 
 def to_art(

@@ -338,7 +338,7 @@ def test_user_mistakes_raise():
         HierarchicalTargeted(model, hierarchy=H, criterion="fine")  # type: ignore[arg-type]
     with pytest.raises(RobinBenchError, match="hierarchy"):
         CoarseMarginal(model, hierarchy=[[0, 1], [2, 3]])  # type: ignore[arg-type]
-    with pytest.raises(RobinBenchError, match="differs from the HAR model"):
+    with pytest.raises(RobinBenchError, match="differs from the model.s own"):
         CoarseTargeted(har(), hierarchy=H3)
     with pytest.raises(RobinBenchError, match="steps"):
         CoarseMarginal(model, hierarchy=H, steps=0)

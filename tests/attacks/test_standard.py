@@ -67,7 +67,7 @@ def test_user_mistakes_raise() -> None:
         standard_attacks(model, norm="Linf", eps=0.1, criterion="coarse")
     with pytest.raises(RobinBenchError, match="unknown criterion"):
         standard_attacks(model, norm="Linf", eps=0.1, criterion="coarsest")
-    with pytest.raises(RobinBenchError, match="HAR model has"):
+    with pytest.raises(RobinBenchError, match="har model has"):
         standard_attacks(models()["har"], norm="Linf", eps=0.1, hierarchy=H6.from_groups([[0], [1, 2, 3, 4, 5]]))
     with pytest.raises(RobinBenchError, match="eps"):
         standard_attacks(model, norm="Linf", eps=-1.0)
