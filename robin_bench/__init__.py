@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     from robin_bench import analysis, attacks, estimators, train
     from robin_bench import data as datasets
     from robin_bench.attacks.evaluate import EvalResult, evaluate
+    from robin_bench.attacks.registry import register_attack
     from robin_bench.attacks.sanity import SanityReport, sanity_check
     from robin_bench.attacks.standard import standard_attacks
+    from robin_bench.bench.attack_factory import register_attack_set
+    from robin_bench.data.registry import register_dataset
     from robin_bench.errors import RobinBenchError
     from robin_bench.hierarchy import Hierarchy
     from robin_bench.models import (
@@ -31,6 +34,9 @@ if TYPE_CHECKING:
         model_spec,
         save_checkpoint,
     )
+    from robin_bench.models.archs import register_arch
+    from robin_bench.models.kinds import ModelKind, register_kind
+    from robin_bench.models.weights import load_weights
 
 # public name -> (module, attribute of that module, or None for the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
@@ -53,6 +59,13 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "load_checkpoint": ("robin_bench.models", "load_checkpoint"),
     "model_spec": ("robin_bench.models", "model_spec"),
     "save_checkpoint": ("robin_bench.models", "save_checkpoint"),
+    "ModelKind": ("robin_bench.models.kinds", "ModelKind"),
+    "register_arch": ("robin_bench.models.archs", "register_arch"),
+    "register_attack": ("robin_bench.attacks.registry", "register_attack"),
+    "register_attack_set": ("robin_bench.bench.attack_factory", "register_attack_set"),
+    "register_dataset": ("robin_bench.data.registry", "register_dataset"),
+    "register_kind": ("robin_bench.models.kinds", "register_kind"),
+    "load_weights": ("robin_bench.models.weights", "load_weights"),
 }
 
 
@@ -79,6 +92,7 @@ __all__ = [
     "EvalResult",
     "HARClassifier",
     "Hierarchy",
+    "ModelKind",
     "RobinBenchError",
     "RobinClassifier",
     "SanityReport",
@@ -91,7 +105,13 @@ __all__ = [
     "estimators",
     "evaluate",
     "load_checkpoint",
+    "load_weights",
     "model_spec",
+    "register_arch",
+    "register_attack",
+    "register_attack_set",
+    "register_dataset",
+    "register_kind",
     "sanity_check",
     "save_checkpoint",
     "standard_attacks",

@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="where jobs run: 'local' (this machine, --jobs processes) or 'ray' (needs robin-bench[ray])")
     run.add_argument("--address", default=None, help="Ray cluster address for --executor ray, e.g. 'auto'")
     _add_threads(run)
+    _add_plugin(run)
 
     lb = sub.add_parser("leaderboard", help="build NAME.csv/.md/.html/.json from results files")
     lb.add_argument("results", nargs="+", help="results.csv files of finished runs")
@@ -73,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="allowed drop in robust accuracy (fraction); default: beyond the confidence interval")
     check.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
     _add_threads(check)
+    _add_plugin(check)
 
     analyze = sub.add_parser("analyze", help="run a suite, then one analysis of its models (robin_bench.analysis)")
     analyze.add_argument("name", help="coherence, boundary, complexity, two_stage, transfer, attack_sweep, convergence")
@@ -81,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--repeats", "-r", type=int, default=None, metavar="R",
                          help="class orderings of 'complexity' (the paper: 20; default: robin_bench.analysis's, 5)")
     _add_threads(analyze)
+    _add_plugin(analyze)
     return p
 
 
@@ -94,6 +97,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_plugin(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--plugin", "-p", action="append", default=[], metavar="MODULE",
+                     help="import plugin MODULE (a dotted module name, installed or on PYTHONPATH) before reading "
+                          "the suite; repeatable. Installed plugins (entry-point group robin_bench.plugins) load "
+                          "anyway")
+
+
 def _add_threads(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                      help="torch threads per job (default: $OMP_NUM_THREADS if set, else the cores this process "
@@ -105,17 +115,17 @@ def _set_threads(n: int | None) -> None:
     threads.set_threads(threads.default_threads() if n is None else n)
 
 
-def _load(path: str | None, output: str | None) -> Suite:
+def _load(path: str | None, output: str | None, plugins: Sequence[str]) -> Suite:
     from robin_bench.bench.config import demo_suite_path, load_suite  # noqa: PLC0415
 
-    return load_suite(path if path is not None else demo_suite_path()).with_output(output)
+    return load_suite(path if path is not None else demo_suite_path(), plugins=plugins).with_output(output)
 
 
 def _run(args: argparse.Namespace) -> int:
     from robin_bench.bench import runner  # noqa: PLC0415
     from robin_bench.bench.executors import make_executor  # noqa: PLC0415
 
-    suite = _load(args.suite, args.output)
+    suite = _load(args.suite, args.output, args.plugin)
     if args.dry_run:
         print(runner.dry_run(suite))
         return 0
@@ -144,7 +154,7 @@ def _check(args: argparse.Namespace) -> int:
 
     if args.tolerance is not None and not 0 <= args.tolerance <= 1:
         raise RobinBenchError(f"--tolerance {args.tolerance} is not a fraction in [0, 1]")
-    suite = _load(args.suite, args.output)
+    suite = _load(args.suite, args.output, args.plugin)
     if suite.name not in set(check.read_baseline(args.baseline)["suite"]):
         raise RobinBenchError(f"baseline {args.baseline} has no rows for suite {suite.name!r}; "
                               "compare a run with a baseline of the same suite")
@@ -159,6 +169,9 @@ def _analyze(args: argparse.Namespace) -> int:
 
     extra = {} if args.repeats is None else {"repeats": args.repeats}
     _set_threads(args.threads)
+    from robin_bench.plugins import load_plugins  # noqa: PLC0415
+
+    load_plugins(args.plugin)
     for path in analysis.run(args.name, args.suite, args.output, **extra):
         print(path)
     return 0

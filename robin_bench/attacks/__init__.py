@@ -1,5 +1,6 @@
 """Attacks: threat model, base attacks, ROBIN strategies, hierarchical attacks and worst-case evaluation."""
 
+from robin_bench.attacks import toolkits  # noqa: F401  (registers torchattacks.NAME and art.NAME)
 from robin_bench.attacks.autoattack import AutoAttack
 from robin_bench.attacks.base import FAMILIES, Attack
 from robin_bench.attacks.criteria import Coarse, Criterion, Fine, Targeted

@@ -44,7 +44,24 @@ MODEL_KWARGS: tuple[str, ...] = ("surrogate",)
 
 ATTACK_SETS: Registry[Callable[..., Mapping[str, Any]]] = Registry("attack set")
 """Named attack sets a suite can ask for with ``attacks: NAME`` or ``{set: NAME}`` (signature: module docstring)."""
-ATTACK_SETS.register("standard")(standard_attacks)
+
+
+def register_attack_set(name: str) -> Callable[[Callable[..., Mapping[str, Any]]], Callable[..., Mapping[str, Any]]]:
+    r"""Decorator registering an attack set ``make(model, *, norm, eps, hierarchy, criterion, seed, **options) ->
+    {name: attack}`` as ``name`` (``rb.register_attack_set``), for suites (``attacks: name`` or
+    ``{set: name, kwargs: {option: value}}``); rows carry ``attack_set = name``. A name already taken is a
+    ``RobinBenchError``.
+
+    Example::
+
+        >>> @rb.register_attack_set("quick")
+        ... def quick(model, *, norm, eps, hierarchy, criterion, seed, steps: int = 10):
+        ...     return {"pgd": rb.attacks.PGD(model, norm=norm, eps=eps, steps=steps, seed=seed, criterion=criterion)}
+    """
+    return ATTACK_SETS.register(name)
+
+
+register_attack_set("standard")(standard_attacks)
 
 
 def stand_in(n_classes: int) -> nn.Module:

@@ -59,9 +59,11 @@ def read_baseline(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise RobinBenchError(f"baseline file {path} does not exist; give a results.csv or a leaderboard NAME.csv")
     with path.open(newline="", encoding="utf-8") as f:
         header = next(csv.reader(f), [])
-    if header == results.COLUMNS:
+    if [c for c in header if c not in results.LATER_COLUMNS] == [c for c in results.COLUMNS
+                                                                  if c not in results.LATER_COLUMNS]:
         return leaderboard.aggregate(leaderboard.load([path]))[0]
-    if header == leaderboard.COLUMNS:
+    if [c for c in header if c not in results.LATER_COLUMNS] == [c for c in leaderboard.COLUMNS
+                                                                  if c not in results.LATER_COLUMNS]:
         return leaderboard.read(path)
     raise RobinBenchError(f"{path}: neither a results.csv nor a leaderboard CSV (header {header[:6]}...); "
                           "give a file written by robin-bench run or robin-bench leaderboard")

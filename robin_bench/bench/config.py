@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from robin_bench.bench.suite_checks import check_suite, train_config
 from robin_bench.bench.suite_errors import describe
 from robin_bench.bench.suite_yaml import read_yaml
 from robin_bench.errors import RobinBenchError
+from robin_bench.plugins import load_plugins
 
 __all__ = ["AttackSpec", "DatasetSpec", "ModelSpec", "Suite", "ThreatSpec", "demo_suite_path", "load_suite",
            "parse_eps", "parse_suite", "train_config"]
@@ -38,11 +40,15 @@ def demo_suite_path() -> Path:
     return Path(str(resources.files("robin_bench.bench").joinpath("suites", "demo.yaml")))
 
 
-def load_suite(path: str | os.PathLike[str]) -> Suite:
+def load_suite(path: str | os.PathLike[str], *, plugins: Sequence[str] = ()) -> Suite:
     """Read, parse and validate a suite file; raises ``RobinBenchError`` naming file, line and key on any mistake.
+
+    The installed plugins (entry points), the suite's ``plugins`` and ``plugins`` given here (``--plugin``) are
+    imported first, so the names they register are valid in the suite.
 
     Arguments:
         path (str | PathLike): the YAML file.
+        plugins (Sequence[str]): more plugin modules to import (dotted names). (Default: none)
 
     Returns:
         Suite: validated; every dataset, architecture and attack name exists, attack keyword
@@ -55,10 +61,11 @@ def load_suite(path: str | os.PathLike[str]) -> Suite:
         raise RobinBenchError(f"suite file {path} not found; give the path of a .yaml suite") from None
     except (OSError, UnicodeDecodeError) as e:
         raise RobinBenchError(f"suite file {path} cannot be read ({e.__class__.__name__}: {e})") from None
-    return parse_suite(text, source=str(path), default_name=path.stem)
+    return parse_suite(text, source=str(path), default_name=path.stem, plugins=plugins)
 
 
-def parse_suite(text: str, *, source: str = "<suite>", default_name: str = "suite") -> Suite:
+def parse_suite(text: str, *, source: str = "<suite>", default_name: str = "suite",
+                plugins: Sequence[str] = ()) -> Suite:
     """Validate suite YAML ``text``; ``source`` names it in error messages. See :func:`load_suite`."""
     data, lines = read_yaml(text, source=source)
     if not isinstance(data, dict):
@@ -66,11 +73,22 @@ def parse_suite(text: str, *, source: str = "<suite>", default_name: str = "suit
             f"{source}: a suite is a mapping of keys (dataset, models, ...), got {type(data).__name__}"
         )
     data.setdefault("name", default_name)
+    named = data.get("plugins", [])
+    if not isinstance(named, list):
+        raise RobinBenchError(f"{lines.where(source, ['plugins'])}: expected a list of module names, got {named!r}")
+    for i, module in enumerate(named):
+        try:
+            load_plugins([module])
+        except RobinBenchError as e:
+            raise RobinBenchError(f"{lines.where(source, ['plugins', i])}: {e}") from None
+    load_plugins(plugins)
+    data["plugins"] = list(dict.fromkeys([*named, *plugins]))
     try:
         suite = Suite.model_validate(data)
     except ValidationError as e:
         errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")
         raise RobinBenchError(describe(errors[0], source, lines)) from None
     suite._source = source
-    check_suite(suite, lines)
-    return suite
+    checked = check_suite(suite, lines)
+    checked._source = source
+    return checked

@@ -93,10 +93,13 @@ class RunContext:
         info = datasets.info(d.name, root=d.root)
         x, y = self.eval_data()
         n_classes = len(d.classes) if d.classes is not None else int(info.n_classes or int(y.max()) + 1)
+        norm = mp.spec.normalize
+        mean, std = (info.mean, info.std) if mp.spec.weights is None else (
+            (None, None) if norm is None else (tuple(norm.mean), tuple(norm.std)))
         return {
             "arch": mp.spec.arch, "in_shape": tuple(x.shape[1:]), "n_classes": n_classes,
             "hierarchy": self.hierarchy if KINDS.get(mp.spec.kind).needs_hierarchy else None,
-            "mean": info.mean, "std": info.std,
+            "mean": mean, "std": std,
         }
 
     def expected_spec(self, mp: ModelPlan) -> dict[str, Any]:
@@ -133,7 +136,7 @@ class RunContext:
         from robin_bench.models.checkpoint import read_sidecar  # noqa: PLC0415
 
         path = self.folder.checkpoint_path(mp.spec.name, mp.key)
-        if mp.spec.checkpoint is not None or path is None:
+        if mp.spec.loaded or path is None:
             return None
         try:
             return self.spec_mismatch(mp, read_sidecar(path))
@@ -149,25 +152,42 @@ class RunContext:
         return build_model(mp.spec.kind, **self.build_kwargs(mp)).to(self.device), cfg
 
     def model(self, model_id: str) -> nn.Module:
-        """Model ``model_id`` (a plan id) in eval mode on the device: the user's checkpoint or the cached one.
+        """Model ``model_id`` (a plan id) in eval mode on the device: the user's weights or checkpoint, or the
+        cached one.
 
         Raises:
             RobinBenchError: it is not trained yet (train it with :func:`robin_bench.bench.jobs.train_models`),
-                or its checkpoint fails verification.
+                or its checkpoint or weights fail verification.
         """
-        from robin_bench.models.checkpoint import load_checkpoint  # noqa: PLC0415
-
         if model_id not in self._models:
             mp = self.plan.models[model_id]
-            path = mp.checkpoint if mp.spec.checkpoint is not None else self.folder.checkpoint_path(mp.spec.name,
-                                                                                                     mp.key)
-            if path is None:
-                raise RobinBenchError(f"model {model_id!r} is not trained yet in {self.folder.path}")
-            self.check_checkpoint(mp)
-            model = load_checkpoint(path).to(self.device).eval()
-            self._models[model_id] = arm_execution(model, self.suite.arm_execution,
+            model = self._weights(mp) if mp.spec.weights is not None else self._checkpoint(mp)
+            self._models[model_id] = arm_execution(model.to(self.device).eval(), self.suite.arm_execution,
                                                    self.eval_data()[0][:64].to(self.device))
         return self._models[model_id]
+
+    def _checkpoint(self, mp: ModelPlan) -> nn.Module:
+        from robin_bench.models.checkpoint import load_checkpoint  # noqa: PLC0415
+
+        path = mp.checkpoint if mp.spec.checkpoint is not None else self.folder.checkpoint_path(mp.spec.name, mp.key)
+        if path is None:
+            raise RobinBenchError(f"model {mp.id!r} is not trained yet in {self.folder.path}")
+        self.check_checkpoint(mp)
+        return load_checkpoint(path)
+
+    def _weights(self, mp: ModelPlan) -> nn.Module:
+        """Model ``mp`` from the user's state_dict files; its clean accuracy on the attacked split goes to the log,
+        so that a wrong file is noticed at once."""
+        from robin_bench.models.weights import load_weights  # noqa: PLC0415
+
+        model = load_weights(mp.spec.kind, weights=mp.spec.weights, **self.build_kwargs(mp))  # type: ignore[arg-type]
+        x, y = self.eval_data()
+        with torch.no_grad():
+            correct = sum(int((model(x[i:i + 256]).argmax(1) == y[i:i + 256]).sum()) for i in range(0, len(x), 256))
+        print(f"loaded {mp.id} ({mp.spec.kind} {mp.spec.arch}) from your weights: clean accuracy "
+              f"{correct / max(len(x), 1):.3f} on the {len(x)} attacked {self.suite.dataset.split} samples",
+              file=self.log, flush=True)
+        return model
 
 
 def arm_execution(model: nn.Module, how: str, example: Tensor) -> nn.Module:

@@ -29,11 +29,12 @@ from robin_bench.bench import results
 from robin_bench.bench.attack_factory import build_attacks
 from robin_bench.bench.context import RunContext
 from robin_bench.bench.executors import Executor
-from robin_bench.bench.planner import CellPlan, ModelPlan
+from robin_bench.bench.planner import CellPlan, ModelPlan, attack_plugins, model_plugins
 from robin_bench.bench.schema import Suite
 from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_bytes, atomic_write_text
 from robin_bench.models.kinds import KINDS
+from robin_bench.plugins import load_plugins
 from robin_bench.threads import set_threads
 from robin_bench.train.progress import LOG_INTERVAL_S
 
@@ -102,8 +103,10 @@ def use_context(ctx: RunContext) -> None:
 
 
 def context_of(suite: Suite) -> RunContext:
-    """The context of ``suite`` in this process: the one in use when it is the same suite, else a new one."""
+    """The context of ``suite`` in this process: the one in use when it is the same suite, else a new one (with the
+    suite's plugins imported first: a worker process starts without them)."""
     if not _OPEN or _OPEN[0].suite != suite:
+        load_plugins(suite.plugins)
         use_context(RunContext.open(suite))
     return _OPEN[0]
 
@@ -138,7 +141,7 @@ def train_models(executor: Executor, ctx: RunContext, ids: Sequence[str], thread
     """
     import safetensors.torch  # noqa: PLC0415
 
-    todo = [ctx.plan.models[i] for i in ids if ctx.plan.models[i].spec.checkpoint is None]
+    todo = [ctx.plan.models[i] for i in ids if not ctx.plan.models[i].spec.loaded]
     todo = [mp for mp in todo if ctx.folder.checkpoint_path(mp.spec.name, mp.key) is None]
     if not todo:
         return []
@@ -276,6 +279,7 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
         "kind": mp.spec.kind, "arch": mp.spec.arch or "", "train_objective": mp.train_objective, "norm": cell.norm,
         "eps_train": mp.eps_train, "eps": cell.eps, "attack_set": suite.attack_set, "criterion": suite.criterion,
         "device": str(ctx.device), "config_hash": cell.hash,
+        "plugins": results.plugins_text([*model_plugins(suite, mp.spec), *attack_plugins(cell.attacks)]),
     }
     if suite.sanity_check:
         from robin_bench.attacks.sanity import sanity_check  # noqa: PLC0415

@@ -93,7 +93,7 @@ COLUMNS: list[str] = [
     "robust_acc_ci_low", "robust_acc_ci_high", "robust_acc_min", "robust_acc_max", "ci_method", "coarse_clean_acc",
     "coarse_robust_acc", "coarse_robust_acc_ci_low", "coarse_robust_acc_ci_high", *NEXT_COLUMNS,
     *COMPARISON_COLUMNS, "unreliable", "grad_evals", "seconds", "config_hash", "robin_bench_version",
-    "torch_version", "device",
+    "torch_version", "device", "plugins",
 ]
 """Columns of ``NAME.csv``. Accuracies (means over seeds), intervals and differences are fractions;
 ``seeds`` lists the seeds joined by ``;``; ``n`` is the samples per seed (the smallest when seeds
@@ -108,7 +108,7 @@ _DIFF_COLUMNS = ["next_diff", "next_diff_ci_low", "next_diff_ci_high", "robust_a
                  "coarse_robust_acc_diff_ci_high"]
 _STRING_COLUMNS = ["suite", "dataset", "norm", "criterion", "model", "kind", "arch", "train_objective", "attack_set",
                    "seeds", "ci_method", "distinct_from_next", "baseline", "diff_ci_method", "unreliable",
-                   "config_hash", "robin_bench_version", "torch_version", "device"]
+                   "config_hash", "robin_bench_version", "torch_version", "device", "plugins"]
 
 RECORD_KEYS: list[str] = [
     "suite", "dataset", "model", "kind", "arch", "train_objective", "eps_train", "seeds", "config_hash",
@@ -418,7 +418,8 @@ def aggregate(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[Any, ...], Rep
             "coarse_robust_acc_ci_low": c_low, "coarse_robust_acc_ci_high": c_high,
             "unreliable": _joined(g["unreliable"]),
             "grad_evals": None if grad.isna().any() else int(grad.sum()), "seconds": float(g["seconds"].sum()),
-            **{c: _joined(g[c]) for c in ("config_hash", "robin_bench_version", "torch_version", "device")},
+            **{c: _joined(g[c]) for c in ("config_hash", "robin_bench_version", "torch_version", "device",
+                                          "plugins")},
         })
     return pd.DataFrame(rows), reps
 
@@ -547,7 +548,8 @@ def records(df: pd.DataFrame, board: pd.DataFrame) -> list[dict[str, Any]]:
                       attacks=attacks, robust_acc_diff_ci=_interval(r, "robust_acc_diff_ci_low",
                                                                     "robust_acc_diff_ci_high"))
             rec["evaluations"].append({k: ev[k] for k in EVALUATION_KEYS})
-        out.append({k: rec[k] for k in RECORD_KEYS})
+        plugins = {"plugins": first["plugins"]} if first.get("plugins") else {}  # only a plugin's model has the key
+        out.append({**{k: rec[k] for k in RECORD_KEYS}, **plugins})
     return out
 
 
@@ -569,6 +571,8 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise RobinBenchError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from e
+    if list(raw.columns) == [c for c in COLUMNS if c not in results.LATER_COLUMNS]:
+        raw = raw.assign(**results.LATER_COLUMNS)
     if list(raw.columns) != COLUMNS:
         missing = [c for c in COLUMNS if c not in raw.columns]
         extra = [c for c in raw.columns if c not in COLUMNS]

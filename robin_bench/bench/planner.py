@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robin_bench import data as datasets
-from robin_bench.bench.attack_factory import MODEL_KWARGS, build_entry, stand_in
+from robin_bench.attacks.registry import ATTACKS
+from robin_bench.bench.attack_factory import ATTACK_SETS, MODEL_KWARGS, build_entry, stand_in
 from robin_bench.bench.results import cell_key
 from robin_bench.bench.schema import AttackSpec, ModelSpec, Suite
 from robin_bench.bench.store import RunFolder, config_hash
@@ -62,15 +63,17 @@ class ModelPlan:
 
     @property
     def action(self) -> str:
-        """``"load"`` (user checkpoint), ``"reuse"`` (cached) or ``"train"``."""
-        if self.spec.checkpoint is not None:
+        """``"load"`` (the user's checkpoint or weights), ``"reuse"`` (cached) or ``"train"``."""
+        if self.spec.loaded:
             return "load"
         return "reuse" if self.checkpoint is not None else "train"
 
     @property
     def train_objective(self) -> str:
-        """The training objective, or ``"checkpoint"`` for a loaded model."""
-        return self.train.objective if self.train is not None else "checkpoint"
+        """The training objective, ``"checkpoint"`` for a loaded checkpoint, ``"weights"`` for the user's weights."""
+        if self.train is not None:
+            return str(self.train.objective)
+        return "weights" if self.spec.weights is not None else "checkpoint"
 
     @property
     def eps_train(self) -> float | None:
@@ -158,7 +161,7 @@ class Plan:
             f"models ({len(self.models)}):",
         ]
         for m in self.models.values():
-            what = m.spec.checkpoint if m.action == "load" else (
+            what = (m.spec.checkpoint or "your weights") if m.action == "load" else (
                 f"{m.train.objective} {m.train.norm} eps={m.train.eps:.4g}, {m.train.epochs} epochs"
                 if m.train.adversarial else f"standard, {m.train.epochs} epochs")
             seed = f" seed {m.seed}" if m.replicated else ""
@@ -214,6 +217,44 @@ def model_recipe(suite: Suite, spec: ModelSpec, train: Any) -> dict[str, Any]:
         "arch": spec.arch,
         "train": cfg,
         "hierarchy": hierarchy.to_dict() if uses_hierarchy and hierarchy is not None else None,
+        **_with_plugins(model_plugins(suite, spec)),
+    }
+
+
+def model_plugins(suite: Suite, spec: ModelSpec) -> list[dict[str, Any]]:
+    """The plugins model ``spec`` comes from (its kind, architecture and dataset), as JSON records."""
+    from robin_bench.models.archs import ARCHS  # noqa: PLC0415
+
+    origins = [KINDS.origin(spec.kind), ARCHS.origin(spec.arch or ""), datasets.DATASETS.origin(suite.dataset.name)]
+    return _records(origins)
+
+
+def attack_plugins(entries: tuple[AttackSpec, ...]) -> list[dict[str, Any]]:
+    """The plugins the attacks of ``entries`` come from, as JSON records."""
+    return _records([ATTACKS.origin(a.attack) if a.attack is not None else ATTACK_SETS.origin(str(a.set))
+                     for a in entries])
+
+
+def _records(origins: list[Any]) -> list[dict[str, Any]]:
+    unique = {o.module: o.to_dict() for o in origins if o is not None}
+    return list(unique.values())
+
+
+def _with_plugins(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"plugins": records}`` where there are any: robin-bench's own models and cells keep the keys they had."""
+    return {"plugins": records} if records else {}
+
+
+def _weights_recipe(spec: ModelSpec, suite: Suite) -> dict[str, Any]:
+    """What decides a model loaded from the user's weights: the files' bytes, kind, architecture, normalization."""
+    files = spec.weights
+    paths = [files] if isinstance(files, str) else list(files) if isinstance(files, list) else [
+        p for v in (files or {}).values() for p in ([v] if isinstance(v, str) else v)]
+    return {
+        "weights": [_file_digest(Path(os.path.expanduser(p))) for p in paths],
+        "kind": spec.kind, "arch": spec.arch,
+        "normalize": None if spec.normalize is None else spec.normalize.model_dump(),
+        **_with_plugins(model_plugins(suite, spec)),
     }
 
 
@@ -255,6 +296,11 @@ def make_plan(suite: Suite, folder: RunFolder) -> Plan:
             mp = ModelPlan(spec=spec, key=_file_digest(path), train=None, checkpoint=path, seed=suite.seed)
             models[mp.id] = mp
             continue
+        if spec.weights is not None:
+            mp = ModelPlan(spec=spec, key=config_hash(_weights_recipe(spec, suite)), train=None, checkpoint=None,
+                           seed=suite.seed)
+            models[mp.id] = mp
+            continue
         seeds = suite.model_seeds(spec)
         for seed in seeds if seeds is not None else [None]:
             cfg = train_config(spec, source=f"{suite.source}: models[{i}].train", augment=augment, seed=seed)
@@ -290,7 +336,7 @@ def make_plan(suite: Suite, folder: RunFolder) -> Plan:
             kwargs = {k: (models[_id_of(models, str(v), mp.seed)].key if k in MODEL_KWARGS else v)
                       for k, v in a.kwargs.items()}
             source = {"label": a.label, "attack": a.attack} if a.set is None else {"set": a.set}
-            attack_cfg.append({**source, "kwargs": kwargs})
+            attack_cfg.append({**source, "kwargs": kwargs, **_with_plugins(attack_plugins((a,)))})
         selected = tuple(i for i, a in enumerate(suite.attacks) if a in attacks)
         if selected not in budgets:  # the same entries (e.g. every seed of a model) cost the same: build them once
             budgets[selected] = attacks_budget(suite, attacks, n_classes)

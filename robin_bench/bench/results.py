@@ -93,6 +93,7 @@ class ResultRow(TypedDict):
     device: str
     config_hash: str
     timestamp: str
+    plugins: str
 
 
 def _schema() -> dict[str, tuple[type, frozenset[str]]]:
@@ -106,6 +107,9 @@ SCHEMA: dict[str, tuple[type, frozenset[str]]] = _schema()
 
 COLUMNS: list[str] = list(SCHEMA)
 """Column order of ``results.csv``."""
+
+LATER_COLUMNS: dict[str, str] = {"plugins": ""}
+"""Columns added after results files were first written, with the value an older file's rows get."""
 
 KEY: list[str] = ["suite", "model", "seed", "norm", "eps", "attack", "criterion"]
 """Columns identifying a row: a rerun replaces the row with the same key, never duplicates it."""
@@ -272,6 +276,7 @@ def rows_for_cell(meta: Mapping[str, Any], result: EvalResultLike,
         "eps": float(meta["eps"]),
         "eps_train": float("nan") if meta["eps_train"] is None else float(meta["eps_train"]),
         "unreliable": _unreliable_text(meta.get("unreliable")),
+        "plugins": str(meta.get("plugins") or ""),
         "robin_bench_version": meta.get("robin_bench_version", __version__),
         "torch_version": meta.get("torch_version", torch.__version__),
         "timestamp": meta.get("timestamp", datetime.now(timezone.utc).isoformat(timespec="seconds")),
@@ -370,8 +375,10 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read and validate a ``results.csv``.
 
     Checks the header (exactly :data:`COLUMNS`), every value's type and range (fractions in
-    [0, 1], ``ci_low <= robust_acc <= ci_high``, ``n >= 1``), known ``kind`` and ``scope`` values and
-    unique :data:`KEY`; a violation raises :class:`RobinBenchError` naming file, line and column.
+    [0, 1], ``ci_low <= robust_acc <= ci_high``, ``n >= 1``), known ``scope`` values and
+    unique :data:`KEY`; a ``kind`` unknown to this process (a plugin's, not installed here) is data, not an
+    error. A file written before a column of :data:`LATER_COLUMNS` existed reads with its default. A violation
+    raises :class:`RobinBenchError` naming file, line and column.
 
     Returns:
         DataFrame with columns :data:`COLUMNS`: floats (NaN where optional and empty), ints,
@@ -384,6 +391,8 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise RobinBenchError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from e
+    if list(raw.columns) == [c for c in COLUMNS if c not in LATER_COLUMNS]:
+        raw = raw.assign(**LATER_COLUMNS)
     if list(raw.columns) != COLUMNS:
         missing = [c for c in COLUMNS if c not in raw.columns]
         extra = [c for c in raw.columns if c not in COLUMNS]
@@ -426,8 +435,6 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
             out[c].append(int(v))
         if out["n"][-1] < 1:
             raise _bad(path, line, "n", rec["n"], "a positive sample count")
-        if rec["kind"] not in kind_names():
-            raise _bad(path, line, "kind", rec["kind"], f"one of {kind_names()}")
         if rec["scope"] not in SCOPES:
             raise _bad(path, line, "scope", rec["scope"], f"one of {list(SCOPES)}")
         if not out["robust_acc_ci_low"][-1] <= out["robust_acc"][-1] <= out["robust_acc_ci_high"][-1]:
@@ -440,6 +447,16 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
         seen[key] = line
     rows = [{c: out[c][i] for c in COLUMNS} for i in range(len(raw))]
     return to_frame(rows)
+
+
+def plugins_text(records: Iterable[Mapping[str, Any]]) -> str:
+    """The ``plugins`` column: ``module (distribution version)`` of each plugin a row's model or attacks came
+    from, joined by ``"; "``, each once; empty for robin-bench's own."""
+    seen = {}
+    for r in records:
+        dist = f" ({r.get('distribution') or 'not installed'} {r.get('version') or ''}".rstrip() + ")"
+        seen[r["module"]] = f"{r['module']}{dist}"
+    return "; ".join(seen.values())
 
 
 def flags_dir_for(csv_path: str | os.PathLike[str]) -> Path:

@@ -30,6 +30,7 @@ from pydantic import (
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench.models.kinds import kind_names
+from robin_bench.plugins import check_module_name
 from robin_bench.registry import did_you_mean
 
 CUSTOM_SET = "custom"
@@ -136,14 +137,37 @@ class ThreatSpec(_Strict):
         return self
 
 
+Weights = str | list[str] | dict[str, str | list[str]]
+"""``weights:``: one file (flat), a list of files (ROBIN: one per arm, in class order) or a mapping of component
+names to files or lists of files (HAR: ``{coarse: FILE, fine: [FILE, ...]}``)."""
+
+
+class NormalizeSpec(_Strict):
+    """``normalize:`` of a model loaded from ``weights``: per-channel mean and std applied before the user's
+    module (none unless asked for)."""
+
+    mean: list[float] = Field(min_length=1)
+    std: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _same_length(self) -> NormalizeSpec:
+        if len(self.mean) != len(self.std):
+            raise ValueError(f"normalize has {len(self.mean)} means and {len(self.std)} stds; give one of each per "
+                             "input channel")
+        return self
+
+
 class ModelSpec(_Strict):
-    """``models[i]``: a model to train (``arch`` + ``train``) or to load (``checkpoint``)."""
+    """``models[i]``: a model to train (``arch`` + ``train``), to load from a robin-bench ``checkpoint``, or to
+    load from the user's own state_dict files (``arch`` + ``weights``, optionally ``normalize``)."""
 
     name: str
     kind: Kind
     arch: str | None = None
     train: dict[str, Any] | None = None
     checkpoint: str | None = None
+    weights: Weights | None = None
+    normalize: NormalizeSpec | None = None
     seeds: SeedList | None = Field(default=None, min_length=1)
 
     @field_validator("name")
@@ -160,13 +184,23 @@ class ModelSpec(_Strict):
 
     @model_validator(mode="after")
     def _source(self) -> ModelSpec:
-        if (self.train is None) == (self.checkpoint is None):
-            raise ValueError(f"model {self.name!r} needs exactly one of 'train' (with 'arch') or 'checkpoint'")
-        if self.train is not None and self.arch is None:
-            raise ValueError(f"model {self.name!r} is trained, so it needs an 'arch'")
-        if self.checkpoint is not None and self.seeds is not None:
-            raise ValueError(f"model {self.name!r} is loaded from a checkpoint; 'seeds' are for trained models")
+        if sum(v is not None for v in (self.train, self.checkpoint, self.weights)) != 1:
+            raise ValueError(f"model {self.name!r} needs exactly one of 'train' (with 'arch'), 'checkpoint' (a "
+                             "robin-bench checkpoint) or 'weights' (your state_dict files, with 'arch')")
+        if self.arch is None and self.checkpoint is None:
+            what = "trained" if self.train is not None else "built from its 'weights'"
+            raise ValueError(f"model {self.name!r} is {what}, so it needs an 'arch'")
+        if self.train is None and self.seeds is not None:
+            raise ValueError(f"model {self.name!r} is loaded, not trained; 'seeds' are for trained models")
+        if self.normalize is not None and self.weights is None:
+            raise ValueError(f"model {self.name!r}: 'normalize' is for models loaded from 'weights' (trained models "
+                             "normalize with the dataset's statistics)")
         return self
+
+    @property
+    def loaded(self) -> bool:
+        """The model is loaded (``checkpoint`` or ``weights``), not trained."""
+        return self.train is None
 
 
 class AttackSpec(_Strict):
@@ -236,6 +270,7 @@ class Suite(_Strict):
     output: str | None = None
     seeds: SeedList | None = Field(default=None, min_length=1)
     threads: int | None = Field(default=None, ge=1)
+    plugins: list[str] = Field(default_factory=list)
     _source: str = PrivateAttr(default="<suite>")
 
     @property
@@ -247,6 +282,13 @@ class Suite(_Strict):
     @classmethod
     def _seeds(cls, v: list[int] | None) -> list[int] | None:
         return _distinct_seeds(v)
+
+    @field_validator("plugins")
+    @classmethod
+    def _modules(cls, v: list[str]) -> list[str]:
+        for name in v:
+            check_module_name(name, "plugins entry")
+        return v
 
     @field_validator("hierarchy")
     @classmethod
@@ -292,7 +334,7 @@ class Suite(_Strict):
 
     def model_seeds(self, model: ModelSpec) -> list[int] | None:
         """The replicate seeds of ``model``: its own ``seeds``, else the suite's (trained models only), else None."""
-        if model.checkpoint is not None:
+        if model.loaded:
             return None
         return model.seeds if model.seeds is not None else self.seeds
 

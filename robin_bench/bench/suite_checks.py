@@ -24,8 +24,10 @@ from robin_bench.registry import did_you_mean
 Fail = Callable[[Sequence[str | int], str], RobinBenchError]
 
 
-def check_suite(suite: Suite, lines: LineMap) -> None:
-    """Registry names, cross references, the hierarchy, train configs and attacks (built on a stand-in model)."""
+def check_suite(suite: Suite, lines: LineMap) -> Suite:
+    """Registry names, cross references, the hierarchy, train configs, weights files and attacks (built on a
+    stand-in model). Returns the suite with a hierarchy that names classes by name (a ``folder`` dataset's folder
+    names) translated to class indices."""
     import robin_bench.data as datasets  # noqa: PLC0415 - the registries load only after the schema passed
     from robin_bench.models.archs import ARCHS  # noqa: PLC0415
 
@@ -40,9 +42,10 @@ def check_suite(suite: Suite, lines: LineMap) -> None:
     if info.needs_root and suite.dataset.root is None:
         raise fail(("dataset",), f"dataset {suite.dataset.name!r} is read from files; add 'root: <data directory>'")
     if info.n_classes is None and suite.dataset.root is not None:
-        if not Path(suite.dataset.root).is_file():
-            raise fail(("dataset", "root"), f"dataset {suite.dataset.name!r} reads its classes from its file, but "
-                       f"{suite.dataset.root} is not a file; give the path of the data file")
+        root = Path(suite.dataset.root)
+        if not (root.is_file() or root.is_dir()):
+            raise fail(("dataset", "root"), f"dataset {suite.dataset.name!r} reads its classes from its files, but "
+                       f"{suite.dataset.root} is not a file or folder; give the path of the data")
         try:
             info = datasets.info(suite.dataset.name, root=suite.dataset.root)
         except RobinBenchError as e:
@@ -56,6 +59,7 @@ def check_suite(suite: Suite, lines: LineMap) -> None:
         if not 0 <= c < total:
             raise fail(("dataset", "classes", i),
                        f"class {c} out of range; {suite.dataset.name} has classes 0..{total - 1}")
+    suite = _named_hierarchy(suite, info.class_names, fail)
     hierarchy = _check_hierarchy(suite, n_classes, fail)
     seen: set[str] = set()
     for i, m in enumerate(suite.models):
@@ -72,9 +76,58 @@ def check_suite(suite: Suite, lines: LineMap) -> None:
         if m.checkpoint is not None and not Path(os.path.expanduser(m.checkpoint)).is_file():
             raise fail(("models", i, "checkpoint"),
                        f"checkpoint file {m.checkpoint} not found; give a saved .safetensors")
+        if m.weights is not None:
+            _check_weights(m, n_classes, hierarchy, fail=lambda problem, i=i: fail(("models", i, "weights"), problem))
+        if m.normalize is not None and info.in_shape is not None and len(m.normalize.mean) != info.in_shape[0]:
+            raise fail(("models", i, "normalize"), f"normalize has {len(m.normalize.mean)} values per statistic for "
+                       f"{info.in_shape[0]}-channel images; give one mean and one std per channel")
     for i, t in enumerate(suite.threat_models):
         _check_refs(t.models, seen, ("threat_models", i, "models"), fail)
     _check_attacks(suite, hierarchy, n_classes, fail)
+    return suite
+
+
+def _check_weights(m: ModelSpec, n_classes: int, hierarchy: Hierarchy | None,
+                   fail: Callable[[str], RobinBenchError]) -> None:
+    """The files of ``m.weights`` cover the components of its kind (built from stand-ins) and exist."""
+    from torch import nn  # noqa: PLC0415 - only suites with weights pay for torch here
+
+    from robin_bench.models.weights import SUFFIXES, weight_files  # noqa: PLC0415
+
+    kind = KINDS.get(m.kind)
+    try:
+        probe = kind.build(lambda n: nn.Linear(1, n), n_classes, hierarchy)
+        files = weight_files(m.kind, kind.parts(probe), m.weights)  # type: ignore[arg-type]
+    except RobinBenchError as e:
+        raise fail(str(e)) from None
+    for path in files.values():
+        if path.suffix not in SUFFIXES:
+            raise fail(f"weights file {str(path)!r} has suffix {path.suffix!r}; give a state_dict saved as "
+                       f"{', '.join(SUFFIXES)}")
+        if not path.is_file():
+            raise fail(f"weights file {str(path)!r} not found (paths are relative to the working directory)")
+
+
+def _named_hierarchy(suite: Suite, class_names: tuple[str, ...] | None, fail: Fail) -> Suite:
+    """``suite`` with class names in its hierarchy groups replaced by their indices in ``class_names``."""
+    groups = suite.hierarchy
+    members = groups.values() if isinstance(groups, dict) else groups if isinstance(groups, list) else []
+    if not any(isinstance(c, str) for g in members for c in g):
+        return suite
+    if class_names is None:
+        raise fail(("hierarchy",), f"the hierarchy names classes, but dataset {suite.dataset.name!r} has no class "
+                   "names; give class indices")
+    index = {name: i for i, name in enumerate(class_names)}
+
+    def translate(group: list[Any]) -> list[Any]:
+        for c in group:
+            if isinstance(c, str) and c not in index:
+                raise fail(("hierarchy",), f"unknown class {c!r}; {did_you_mean(c, list(class_names))}")
+        return [index[c] if isinstance(c, str) else c for c in group]
+
+    translated: Any = ({k: translate(g) for k, g in groups.items()} if isinstance(groups, dict)
+                       else [translate(g) for g in groups])
+    return suite.model_copy(update={"hierarchy": translated})
 
 
 def _check_attacks(suite: Suite, hierarchy: Hierarchy | None, n_classes: int, fail: Fail) -> None:

@@ -1,4 +1,5 @@
-"""Datasets: a registry of embedded (digits, mnist5k) and on-disk (mnist, cifar10, cifar100, npz) data.
+"""Datasets: a registry of embedded (digits, mnist5k) and on-disk (mnist, cifar10, cifar100, npz, folder) data,
+open to plugins (``rb.register_dataset``).
 
 Example::
 
@@ -8,7 +9,8 @@ Example::
     (1, 8, 8)
 """
 
-from robin_bench.data import embedded, files
-from robin_bench.data.registry import DATASETS, DatasetInfo, info, load, names
+from robin_bench.data import embedded, files, folder
+from robin_bench.data.registry import DATASETS, Arrays, DatasetInfo, info, load, names, register_dataset
 
-__all__ = ["DATASETS", "DatasetInfo", "embedded", "files", "info", "load", "names"]
+__all__ = ["DATASETS", "Arrays", "DatasetInfo", "embedded", "files", "folder", "info", "load", "names",
+           "register_dataset"]

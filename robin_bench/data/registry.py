@@ -34,6 +34,8 @@ class DatasetInfo:
         std (tuple[float, ...] | None): per-channel standard deviation, as ``mean``.
         source (str): where the data comes from (URL or package).
         n_coarse (int | None): number of coarse classes when the dataset has coarse labels.
+        class_names (tuple[str, ...] | None): the name of each class (``folder``: its folder names), which a
+            suite's hierarchy may use instead of class indices.
     """
 
     name: str
@@ -45,6 +47,7 @@ class DatasetInfo:
     std: tuple[float, ...] | None
     source: str
     n_coarse: int | None = None
+    class_names: tuple[str, ...] | None = None
 
 
 class Arrays(NamedTuple):
@@ -71,12 +74,28 @@ class Dataset:
 DATASETS: Registry[Dataset] = Registry("dataset")
 
 
-def register(
+def register_dataset(
     info: DatasetInfo, *, describe: Callable[[Path], DatasetInfo] | None = None
 ) -> Callable[[Reader], Reader]:
-    """Decorator registering a reader ``read(root, split) -> Arrays`` as dataset ``info.name``.
+    r"""Decorator registering a reader ``read(root, split) -> Arrays`` as dataset ``info.name``
+    (``rb.register_dataset``), for suites (``dataset: {name: ...}``) and :func:`load`.
 
-    ``describe(root)`` gives the info of a dataset whose shape depends on its file (``npz``).
+    ``read`` gets the data root (``None`` when ``info.needs_root`` is False) and ``"train"`` or ``"test"``, and
+    returns :class:`Arrays`: ``x`` (N, C, H, W) uint8 in 0..255 or float32 in [0, 1], integer labels ``y``,
+    optional coarse labels. ``describe(root)`` gives the info of a dataset whose shape or classes depend on its
+    files (``npz``, ``folder``). A name already taken is a ``RobinBenchError``.
+
+    Example::
+
+        >>> INFO = rb.datasets.DatasetInfo(name="stripes", in_shape=(1, 8, 8), n_classes=2, needs_root=False,
+        ...                                augment=False, mean=None, std=None, source="generated")
+        >>> @rb.register_dataset(INFO)
+        ... def read_stripes(root, split):
+        ...     rng = np.random.default_rng(0 if split == "train" else 1)
+        ...     y = rng.integers(0, 2, 200)
+        ...     x = np.zeros((200, 1, 8, 8), np.float32)
+        ...     x[y == 1, :, ::2] = 1.0
+        ...     return rb.datasets.Arrays(x, y, None)
     """
 
     def deco(read: Reader) -> Reader:

@@ -118,7 +118,62 @@ def build(
     if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs < 1:
         raise RobinBenchError(f"n_outputs {n_outputs!r} for architecture {name!r} must be an integer >= 1")
     normalize = Normalize(mean, std, channels=shape[0])
-    return nn.Sequential(OrderedDict(normalize=normalize, net=factory(shape, n_outputs)))
+    net = factory(shape, n_outputs)
+    if not isinstance(net, nn.Module):
+        raise RobinBenchError(f"architecture {name!r} ({_origin(name)}) returned {type(net).__name__}, not an "
+                              "nn.Module")
+    if (name, shape, n_outputs) not in _CHECKED:
+        _check_output(name, net, shape, n_outputs)
+        _CHECKED.add((name, shape, n_outputs))
+    return nn.Sequential(OrderedDict(normalize=normalize, net=net))
+
+
+_CHECKED: set[tuple[str, Shape, int]] = set()
+"""(architecture, input shape, outputs) whose output shape :func:`build` has checked once in this process."""
+
+
+def _origin(name: str) -> str:
+    origin = ARCHS.origin(name)
+    return "robin-bench" if origin is None else str(origin)
+
+
+def _check_output(name: str, net: nn.Module, shape: Shape, n_outputs: int) -> None:
+    """``RobinBenchError`` unless ``net`` maps a batch of 2 inputs of ``shape`` to (2, ``n_outputs``)."""
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            out = net(torch.zeros((2, *shape)))
+    except Exception as e:  # a user's architecture may fail in any way on the input shape
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise RobinBenchError(f"architecture {name!r} ({_origin(name)}) fails on inputs of shape (N, *{shape}): "
+                              f"{e.__class__.__name__}: {first}") from None
+    finally:
+        net.train(was_training)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, n_outputs):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise RobinBenchError(f"architecture {name!r} ({_origin(name)}) returns {got} for 2 inputs of shape "
+                              f"{shape}; an architecture built with n_outputs={n_outputs} must return (N, {n_outputs})")
+
+
+def register_arch(name: str) -> Callable[[ArchFactory], ArchFactory]:
+    r"""Decorator registering an architecture factory ``factory(in_shape, n_outputs) -> nn.Module`` as ``name``
+    (``rb.register_arch``), for suites (``arch: name``) and :func:`build`.
+
+    The factory gets ``in_shape`` = (C, H, W) and the number of outputs (1 for a ROBIN arm) and returns a
+    module mapping (N, C, H, W) inputs in [0, 1] to (N, n_outputs) logits; robin-bench adds the dataset's
+    normalization in front of it. The output shape is checked at the first build. A name already taken (by
+    robin-bench or another plugin) is a ``RobinBenchError``.
+
+    Example::
+
+        >>> @rb.register_arch("tiny_cnn")
+        ... def tiny_cnn(in_shape, n_outputs):
+        ...     c, h, w = in_shape
+        ...     return nn.Sequential(nn.Conv2d(c, 8, 3, padding=1), nn.ReLU(), nn.Flatten(),
+        ...                          nn.Linear(8 * h * w, n_outputs))
+    """
+    return ARCHS.register(name)
 
 
 def names() -> list[str]:
