@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 import torch
@@ -49,11 +50,13 @@ class RunContext:
         folder (RunFolder): the output directory.
         device (torch.device): where models run.
         log (TextIO | None): where progress lines go. (Default: ``sys.stderr``)
+        memory (Mapping[str, nn.Module] | None): in-memory models by suite model name (the plan marks them).
     """
 
     def __init__(self, suite: Suite, plan: Plan, folder: RunFolder, device: torch.device, *,
-                 log: TextIO | None = None) -> None:
+                 log: TextIO | None = None, memory: Mapping[str, nn.Module] | None = None) -> None:
         self.suite, self.plan, self.folder, self.device = suite, plan, folder, device
+        self.memory: Mapping[str, nn.Module] = memory or {}
         self.log: TextIO = log if log is not None else sys.stderr
         self.hierarchy: Hierarchy | None = suite.get_hierarchy()
         self._models: dict[str, nn.Module] = {}
@@ -161,7 +164,8 @@ class RunContext:
         """
         if model_id not in self._models:
             mp = self.plan.models[model_id]
-            model = self._weights(mp) if mp.spec.weights is not None else self._checkpoint(mp)
+            model = (self.memory[mp.spec.name] if mp.memory else
+                     self._weights(mp) if mp.spec.weights is not None else self._checkpoint(mp))
             self._models[model_id] = arm_execution(model.to(self.device).eval(), self.suite.arm_execution,
                                                    self.eval_data()[0][:64].to(self.device))
         return self._models[model_id]

@@ -141,7 +141,7 @@ def train_models(executor: Executor, ctx: RunContext, ids: Sequence[str], thread
     """
     import safetensors.torch  # noqa: PLC0415
 
-    todo = [ctx.plan.models[i] for i in ids if not ctx.plan.models[i].spec.loaded]
+    todo = [ctx.plan.models[i] for i in ids if ctx.plan.models[i].action != "load"]
     todo = [mp for mp in todo if ctx.folder.checkpoint_path(mp.spec.name, mp.key) is None]
     if not todo:
         return []

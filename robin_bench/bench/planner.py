@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robin_bench import data as datasets
+from robin_bench import plugins
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.bench.attack_factory import ATTACK_SETS, MODEL_KWARGS, build_entry, stand_in
 from robin_bench.bench.results import cell_key
@@ -47,6 +48,7 @@ class ModelPlan:
         checkpoint (Path | None): the user's checkpoint, or the cached one when already trained.
         seed (int): the model's seed: its training seed, or the suite's seed for a loaded checkpoint.
         replicated (bool): the model has several seeds, so its id and flags keys carry the seed.
+        memory (bool): the model is an in-memory module handed to :func:`robin_bench.bench.runner.run`.
     """
 
     spec: ModelSpec
@@ -55,6 +57,7 @@ class ModelPlan:
     checkpoint: Path | None
     seed: int = 0
     replicated: bool = False
+    memory: bool = False
 
     @property
     def id(self) -> str:
@@ -64,13 +67,16 @@ class ModelPlan:
     @property
     def action(self) -> str:
         """``"load"`` (the user's checkpoint or weights), ``"reuse"`` (cached) or ``"train"``."""
-        if self.spec.loaded:
+        if self.spec.loaded or self.memory:
             return "load"
         return "reuse" if self.checkpoint is not None else "train"
 
     @property
     def train_objective(self) -> str:
-        """The training objective, ``"checkpoint"`` for a loaded checkpoint, ``"weights"`` for the user's weights."""
+        """The training objective; ``"checkpoint"``, ``"weights"`` or ``"memory"`` for a model loaded from a checkpoint,
+        the user's weights or handed in memory."""
+        if self.memory:
+            return "memory"
         if self.train is not None:
             return str(self.train.objective)
         return "weights" if self.spec.weights is not None else "checkpoint"
@@ -158,10 +164,11 @@ class Plan:
             + (f", hierarchy {s.hierarchy if isinstance(s.hierarchy, str) else 'groups'}" if s.hierarchy else ""),
             f"criterion {s.criterion}" + (" (+ coarse)" if coarse else "") + f", device {s.device}, "
             f"attack set {s.attack_set}",
+            "plugins loaded: " + (", ".join(str(p) for p in plugins.loaded()) or "none"),
             f"models ({len(self.models)}):",
         ]
         for m in self.models.values():
-            what = (m.spec.checkpoint or "your weights") if m.action == "load" else (
+            what = ("in memory" if m.memory else m.spec.checkpoint or "your weights") if m.action == "load" else (
                 f"{m.train.objective} {m.train.norm} eps={m.train.eps:.4g}, {m.train.epochs} epochs"
                 if m.train.adversarial else f"standard, {m.train.epochs} epochs")
             seed = f" seed {m.seed}" if m.replicated else ""
@@ -194,6 +201,15 @@ def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f}s"
     return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def state_digest(model: Any) -> str:
+    """sha256 (16 hex digits) of a module's class and state_dict: names, shapes, dtypes and bytes."""
+    h = hashlib.sha256(type(model).__qualname__.encode())
+    for name, t in model.state_dict().items():
+        h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _file_digest(path: Path) -> str:
@@ -286,11 +302,19 @@ def _split_size(name: str, root: str | None, split: str) -> int:
     return int(datasets.load(name, split=split, root=root)[1].shape[0])
 
 
-def make_plan(suite: Suite, folder: RunFolder) -> Plan:
-    """Expand ``suite`` into model plans (one per model and seed) and cells, marking what ``folder`` holds."""
+def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None = None) -> Plan:
+    """Expand ``suite`` into model plans (one per model and seed) and cells, marking what ``folder`` holds.
+
+    ``memory`` maps model names to in-memory modules that replace those entries (keyed by their weights' bytes)."""
     models: dict[str, ModelPlan] = {}
     augment = datasets.info(suite.dataset.name).augment
     for i, spec in enumerate(suite.models):
+        if memory is not None and spec.name in memory:
+            mp = ModelPlan(spec=spec, key=config_hash({"memory": state_digest(memory[spec.name]),
+                                                        **_with_plugins(model_plugins(suite, spec))}),
+                           train=None, checkpoint=None, seed=suite.seed, memory=True)
+            models[mp.id] = mp
+            continue
         if spec.checkpoint is not None:
             path = Path(os.path.expanduser(spec.checkpoint))
             mp = ModelPlan(spec=spec, key=_file_digest(path), train=None, checkpoint=path, seed=suite.seed)

@@ -172,8 +172,9 @@ def models(
 
 
 def run(
-    suite: Suite,
+    suite: Suite | str | os.PathLike[str],
     *,
+    models: Mapping[str, nn.Module] | None = None,
     log: TextIO | None = None,
     progress: bool | None = None,
     after_cell: Callable[[CellPlan], None] | None = None,
@@ -183,7 +184,13 @@ def run(
     """Run ``suite``: train or reuse its models, evaluate every unfinished cell, write results, summary and plots.
 
     Arguments:
-        suite (Suite): a validated suite (:func:`robin_bench.bench.config.load_suite`).
+        suite (Suite | str | PathLike): a validated suite (:func:`robin_bench.bench.config.load_suite`) or its file.
+        models (Mapping[str, nn.Module] | None): in-memory models (a notebook's) by name: a name of the suite
+            replaces that entry's training or loading (its kind must match the module's), another name adds a
+            model of the module's kind (:func:`robin_bench.models.kinds.kind_of`). They go through the same plan,
+            cache (keyed by their weights' bytes) and rows as the suite's own: the same weights give the same
+            results as ``weights:``. They run in this process (``executor`` must be None or in-process).
+            (Default: None)
         log (TextIO | None): where progress lines and the final table go. (Default: ``sys.stderr``)
         progress (bool | None): a live progress bar instead of plain lines; None = only when ``log`` is a
             terminal. Without it, a line per finished job and at least one every 10 s of work. Either way a cell
@@ -206,16 +213,25 @@ def run(
             checkpoint fails verification or does not fit its model.
     """
     t0 = time.perf_counter()
+    if not isinstance(suite, Suite):
+        from robin_bench.bench.config import load_suite  # noqa: PLC0415
+
+        suite = load_suite(suite)
     log = log if log is not None else sys.stderr
     progress = _isatty(log) if progress is None else progress
     executor = executor if executor is not None else InProcessExecutor()
+    memory = dict(models or {})
+    if memory:
+        if not isinstance(executor, InProcessExecutor):
+            raise RobinBenchError("in-memory models run in this process; drop the executor (or use jobs=1)")
+        suite = with_models(suite, memory)
     n_threads = threads or suite.threads or executor.cpus_per_job or default_threads(executor.parallelism)
     folder = RunFolder(suite.output_dir)
     report = RunReport(out_dir=folder.path, results_csv=folder.results_csv)
     try:
         folder.claim()
         with folder.lock():
-            _run_locked(suite, folder, report, log, progress, after_cell, executor, n_threads)
+            _run_locked(suite, folder, report, log, progress, after_cell, executor, n_threads, memory)
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             raise RobinBenchError(f"disk full while writing {e.filename or folder.path}; free space and rerun the "
@@ -226,10 +242,11 @@ def run(
 
 
 def _run_locked(suite: Suite, folder: RunFolder, report: RunReport, log: TextIO, progress: bool,
-                after_cell: Callable[[CellPlan], None] | None, executor: Executor, n_threads: int) -> None:
+                after_cell: Callable[[CellPlan], None] | None, executor: Executor, n_threads: int,
+                memory: Mapping[str, nn.Module]) -> None:
     folder.clean_temp()
     set_threads(n_threads)
-    ctx = _checked_context(suite, folder, log, progress)
+    ctx = _checked_context(suite, folder, log, progress, memory)
     the_plan = ctx.plan
     for c in the_plan.cells:
         for problem in folder.damaged_flags(c.flags_keys):
@@ -274,12 +291,35 @@ def _run_locked(suite: Suite, folder: RunFolder, report: RunReport, log: TextIO,
     print(report.table, file=log, flush=True)
 
 
-def _checked_context(suite: Suite, folder: RunFolder, log: TextIO, progress: bool) -> RunContext:
+def with_models(suite: Suite, models: Mapping[str, nn.Module]) -> Suite:
+    """``suite`` with an entry for every in-memory model of ``models`` that it does not name (of the module's kind);
+    a named entry whose kind differs from its module's is a ``RobinBenchError``."""
+    from robin_bench.bench.schema import ModelSpec  # noqa: PLC0415
+    from robin_bench.models.kinds import kind_of  # noqa: PLC0415
+
+    extra = []
+    for name, module in models.items():
+        if not isinstance(module, nn.Module):
+            raise RobinBenchError(f"models[{name!r}] is {type(module).__name__}; give an nn.Module")
+        kind = kind_of(module).name
+        if name in suite.model_names():
+            if suite.model(name).kind != kind:
+                raise RobinBenchError(f"models[{name!r}] is a {kind} model, the suite's {name!r} is "
+                                      f"{suite.model(name).kind}; give a module of that kind or another name")
+            continue
+        spec = ModelSpec.model_validate({"name": name, "kind": kind, "arch": type(module).__name__,
+                                         "weights": "in memory"})
+        extra.append(spec)
+    return suite.model_copy(update={"models": [*suite.models, *extra]}) if extra else suite
+
+
+def _checked_context(suite: Suite, folder: RunFolder, log: TextIO, progress: bool,
+                     memory: Mapping[str, nn.Module]) -> RunContext:
     """The run's context after every check that can fail without writing: the attacked data, the training data
     when a model is trained, each user checkpoint (verified, and fitting its model); a cached model that does not
     fit its recipe is dropped from the cache (and trained again)."""
-    the_plan = make_plan(suite, folder)
-    ctx = RunContext(suite, the_plan, folder, resolve_device(suite.device), log=log)
+    the_plan = make_plan(suite, folder, memory)
+    ctx = RunContext(suite, the_plan, folder, resolve_device(suite.device), log=log, memory=memory)
     ctx.eval_data()
     needed = set(the_plan.needed_models())
     for mp in the_plan.models.values():
@@ -292,7 +332,7 @@ def _checked_context(suite: Suite, folder: RunFolder, log: TextIO, progress: boo
         print(f"cached model {mp.id} does not fit the suite ({why}); training it again", file=log, flush=True)
         folder.drop_model(mp.spec.name, mp.key)
     if stale:
-        ctx = RunContext(suite, make_plan(suite, folder), folder, ctx.device, log=log)
+        ctx = RunContext(suite, make_plan(suite, folder, memory), folder, ctx.device, log=log, memory=memory)
         ctx.train_data()
     use_context(ctx)
     return ctx
