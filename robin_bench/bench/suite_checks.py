@@ -71,6 +71,9 @@ def check_suite(suite: Suite, lines: LineMap) -> Suite:
                        f"a {m.kind!r} model needs a suite 'hierarchy' (cifar10, cifar100 or groups)")
         if m.arch is not None and m.arch not in ARCHS:
             raise fail(("models", i, "arch"), f"unknown architecture {m.arch!r}; {did_you_mean(m.arch, ARCHS.names())}")
+        if m.arch is not None and ARCHS.origin(m.arch) is not None and info.in_shape is not None:
+            _check_plugin_arch(m, info.in_shape, n_classes, hierarchy,
+                               fail=lambda problem, i=i: fail(("models", i, "arch"), problem))
         if m.train is not None:
             train_config(m, source=lines.where(suite.source, ("models", i, "train")), augment=info.augment)
         if m.checkpoint is not None and not Path(os.path.expanduser(m.checkpoint)).is_file():
@@ -85,6 +88,22 @@ def check_suite(suite: Suite, lines: LineMap) -> Suite:
         _check_refs(t.models, seen, ("threat_models", i, "models"), fail)
     _check_attacks(suite, hierarchy, n_classes, fail)
     return suite
+
+
+def _check_plugin_arch(m: ModelSpec, in_shape: tuple[int, int, int], n_classes: int, hierarchy: Hierarchy | None,
+                       fail: Callable[[str], RobinBenchError]) -> None:
+    """A plugin's architecture builds every component of ``m``'s kind with the right output shape (checked by
+    :func:`robin_bench.models.archs.build`), before any compute."""
+    import torch  # noqa: PLC0415 - only suites with a plugin architecture pay for torch here
+
+    from robin_bench.models import archs  # noqa: PLC0415
+
+    try:
+        with torch.random.fork_rng(devices=[]):
+            KINDS.get(m.kind).build(lambda n: archs.build(str(m.arch), in_shape=in_shape, n_outputs=n), n_classes,
+                                    hierarchy)
+    except RobinBenchError as e:
+        raise fail(str(e)) from None
 
 
 def _check_weights(m: ModelSpec, n_classes: int, hierarchy: Hierarchy | None,
