@@ -90,10 +90,13 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
             state: Any = load_file(str(path), device="cpu")
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise RobinBenchError(f"weights file {str(path)!r} is a pickle that needs code to load, refused (it could "
-                              "run anything); save the module's state_dict (torch.save(model.state_dict(), path)), "
-                              "not the module") from None
+    except pickle.UnpicklingError as e:
+        if "safe_globals" in str(e):  # torch names the globals (code) the pickle asks for
+            raise RobinBenchError(f"weights file {str(path)!r} is a pickle that needs code to load, refused (it could "
+                                  "run anything); save the module's state_dict (torch.save(model.state_dict(), "
+                                  "path)), not the module") from None
+        raise RobinBenchError(f"weights file {str(path)!r} cannot be read (not a torch.save file: "
+                              f"{str(e).splitlines()[0][:80]})") from None
     except (SafetensorError, RuntimeError, EOFError, OSError, ValueError) as e:
         raise RobinBenchError(f"weights file {str(path)!r} cannot be read ({e.__class__.__name__}: "
                               f"{str(e).splitlines()[0][:120] if str(e) else 'empty'})") from None
