@@ -83,7 +83,7 @@ def summarize_convergence(frame: pd.DataFrame, *, window: int = DEFAULT_WINDOW) 
 
     Example::
 
-        >>> summarize_convergence(training_curves({"flat": [report]}), window=5)
+        >>> summarize_convergence(training_curves({"mc": [report]}), window=5)
     """
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise RobinBenchError(f"plateau window={window!r} epochs; give an integer >= 1")

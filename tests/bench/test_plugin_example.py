@@ -1,0 +1,55 @@
+"""The example plugin package (benchmarks/examples/plugin), installed as a user installs it, end to end through its
+real entry point: run, leaderboard, `check` passes; a deliberately weakened model fails `check`.
+
+`.ci/run` and the README's install command install it (`pip install -e benchmarks/examples/plugin`)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "benchmarks" / "examples" / "plugin"
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "robin_bench.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+def test_the_example_plugin_is_installed_through_its_entry_point() -> None:
+    points = [ep for ep in importlib.metadata.entry_points(group="robin_bench.plugins") if ep.name == "ecoc"]
+    assert points, "install the example plugin: pip install -e benchmarks/examples/plugin (README's install command)"
+    assert points[0].value == "robin_ecoc.plugin" and points[0].dist is not None
+    assert points[0].dist.name == "robin-ecoc"
+
+
+def test_run_leaderboard_and_check_gate_the_plugins_models(tmp_path: Path) -> None:
+    suite = yaml.safe_load((EXAMPLE / "suite.yaml").read_text())
+    assert "plugins" not in suite  # the entry point alone brings kind, architecture and dataset
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite, sort_keys=False))
+    run = cli("run", "suite.yaml", "-o", "run", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = pd.read_csv(tmp_path / "run" / "results.csv", keep_default_na=False)
+    assert set(rows["kind"]) == {"flat", "ecoc"} and rows["plugins"].str.contains("robin_ecoc.plugin").all()
+    board = cli("leaderboard", "run/results.csv", "-o", "board", cwd=tmp_path)
+    assert board.returncode == 0, board.stderr
+    table = pd.read_csv(tmp_path / "board.csv", keep_default_na=False)
+    ecoc = table[table["kind"] == "ecoc"].iloc[0]
+    assert ecoc["baseline"] == "flat" and "robin-ecoc 0.1.0" in ecoc["plugins"]
+    passed = cli("check", "suite.yaml", "--baseline", "board.csv", "-o", "run", cwd=tmp_path)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+
+    weak = {**suite, "models": [suite["models"][0], {**suite["models"][1], "train": {"objective": "standard",
+                                                                                       "epochs": 1, "seed": 0}}]}
+    (tmp_path / "weak.yaml").write_text(yaml.safe_dump(weak, sort_keys=False))
+    failed = cli("check", "weak.yaml", "--baseline", "board.csv", "-o", "weak", cwd=tmp_path)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "ecoc" in failed.stdout
