@@ -53,3 +53,19 @@ def test_run_leaderboard_and_check_gate_the_plugins_models(tmp_path: Path) -> No
     failed = cli("check", "weak.yaml", "--baseline", "board.csv", "-o", "weak", cwd=tmp_path)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "ecoc" in failed.stdout
+
+
+def test_the_ci_workflow_installs_the_plugin_and_gates_its_suite() -> None:
+    workflow = yaml.safe_load((ROOT / "benchmarks" / "examples" / "ci.yml").read_text())
+    steps = [s.get("run", "") for s in workflow["jobs"]["robin-bench-check"]["steps"]]
+    script = "\n".join(steps)
+    assert "pip install -e benchmarks/examples/plugin" in script
+    check = next(line for line in script.splitlines() if line.startswith("robin-bench check"))
+    words = check.split()
+    assert (ROOT / words[2]).is_file() and (ROOT / words[words.index("--baseline") + 1]).is_file()
+
+
+def test_the_readme_install_command_is_the_ci_s() -> None:
+    readme = (ROOT / "README.md").read_text()
+    install = next(line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("pip install"))
+    assert f"\n{install}   #" in readme
