@@ -69,3 +69,25 @@ def test_the_readme_install_command_is_the_ci_s() -> None:
     readme = (ROOT / "README.md").read_text()
     install = next(line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("pip install"))
     assert f"\n{install}   #" in readme
+
+
+def test_the_plugin_kind_answers_to_art_sanity_and_the_standard_set() -> None:
+    import torch
+
+    import robin_bench as rb
+    from robin_bench.plugins import load_plugins
+
+    load_plugins()
+    torch.manual_seed(0)
+    model = rb.build_model("ecoc", arch="tiny_cnn", in_shape=(1, 8, 8), n_classes=4)
+    x, y = torch.rand(16, 1, 8, 8), torch.arange(16) % 4
+    before = [p.detach().clone() for p in model.parameters()]
+    clf = rb.estimators.to_art(model, input_shape=(1, 8, 8))
+    clf.fit(x.numpy(), y.numpy(), nb_epochs=1, batch_size=8)
+    assert clf.nb_classes == 4
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True) if a.dim() > 1)
+    model.eval()
+    names = list(rb.standard_attacks(model, norm="Linf", eps=0.1, n_iter=2, n_queries=10))
+    assert names[:6] == [f"robin_{s}" for s in rb.attacks.STRATEGIES] and "apgd-ce" in names and "square" in names
+    report = rb.sanity_check(model, x, y, norm="Linf", eps=0.1)
+    assert all(code != "zero_grad" for code, _ in report.flags)
