@@ -80,7 +80,8 @@ def check_suite(suite: Suite, lines: LineMap) -> Suite:
             raise fail(("models", i, "checkpoint"),
                        f"checkpoint file {m.checkpoint} not found; give a saved .safetensors")
         if m.weights is not None:
-            _check_weights(m, n_classes, hierarchy, fail=lambda problem, i=i: fail(("models", i, "weights"), problem))
+            _check_weights(m, info.in_shape, n_classes, hierarchy,
+                           fail=lambda problem, i=i: fail(("models", i, "weights"), problem))
         if m.normalize is not None and info.in_shape is not None and len(m.normalize.mean) != info.in_shape[0]:
             raise fail(("models", i, "normalize"), f"normalize has {len(m.normalize.mean)} values per statistic for "
                        f"{info.in_shape[0]}-channel images; give one mean and one std per channel")
@@ -106,12 +107,13 @@ def _check_plugin_arch(m: ModelSpec, in_shape: tuple[int, int, int], n_classes: 
         raise fail(str(e)) from None
 
 
-def _check_weights(m: ModelSpec, n_classes: int, hierarchy: Hierarchy | None,
+def _check_weights(m: ModelSpec, in_shape: tuple[int, int, int] | None, n_classes: int, hierarchy: Hierarchy | None,
                    fail: Callable[[str], RobinBenchError]) -> None:
-    """The files of ``m.weights`` cover the components of its kind (built from stand-ins) and exist."""
+    """The files of ``m.weights`` cover the components of its kind (built from stand-ins), exist, and fill the
+    architecture strictly (loaded once here, so a wrong file stops the run before anything is written)."""
     from torch import nn  # noqa: PLC0415 - only suites with weights pay for torch here
 
-    from robin_bench.models.weights import SUFFIXES, weight_files  # noqa: PLC0415
+    from robin_bench.models.weights import SUFFIXES, load_weights, weight_files  # noqa: PLC0415
 
     kind = KINDS.get(m.kind)
     try:
@@ -125,6 +127,14 @@ def _check_weights(m: ModelSpec, n_classes: int, hierarchy: Hierarchy | None,
                        f"{', '.join(SUFFIXES)}")
         if not path.is_file():
             raise fail(f"weights file {str(path)!r} not found (paths are relative to the working directory)")
+    if in_shape is not None:
+        norm = m.normalize
+        try:
+            load_weights(m.kind, arch=str(m.arch), in_shape=in_shape, n_classes=n_classes, weights=m.weights,
+                         hierarchy=hierarchy if kind.needs_hierarchy else None,
+                         mean=None if norm is None else norm.mean, std=None if norm is None else norm.std)
+        except RobinBenchError as e:
+            raise fail(str(e)) from None
 
 
 def _named_hierarchy(suite: Suite, class_names: tuple[str, ...] | None, fail: Fail) -> Suite:

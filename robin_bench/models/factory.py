@@ -13,7 +13,8 @@ from robin_bench.models import archs
 from robin_bench.models.kinds import KINDS
 from robin_bench.registry import did_you_mean
 
-SPEC_KEYS: tuple[str, ...] = ("kind", "arch", "in_shape", "n_classes", "hierarchy", "mean", "std")
+SPEC_KEYS: tuple[str, ...] = ("kind", "arch", "in_shape", "n_classes", "hierarchy", "mean", "std", "plugins")
+"""Keys of a model spec; ``plugins`` (where the kind or architecture came from a plugin) is provenance only."""
 
 
 def build_model(
@@ -75,8 +76,10 @@ def model_spec(
     """The JSON-serialisable spec of :func:`build_model`'s arguments (what a checkpoint sidecar stores).
 
     The hierarchy is stored as ``{"names": [...], "groups": [[...], ...]}`` in coarse-class order, so the
-    order survives JSON writers that sort keys.
+    order survives JSON writers that sort keys. A kind or architecture registered by a plugin adds ``plugins``:
+    each plugin's module, distribution and version (robin-bench's own models keep the spec they always had).
     """
+    origins = {o.module: o.to_dict() for o in (KINDS.origin(kind), archs.ARCHS.origin(arch)) if o is not None}
     return {
         "kind": kind,
         "arch": arch,
@@ -87,6 +90,7 @@ def model_spec(
         ]},
         "mean": None if mean is None else [float(v) for v in mean],
         "std": None if std is None else [float(v) for v in std],
+        **({"plugins": list(origins.values())} if origins else {}),
     }
 
 

@@ -91,3 +91,6 @@ def test_the_plugin_kind_answers_to_art_sanity_and_the_standard_set() -> None:
     assert names[:6] == [f"robin_{s}" for s in rb.attacks.STRATEGIES] and "apgd-ce" in names and "square" in names
     report = rb.sanity_check(model, x, y, norm="Linf", eps=0.1)
     assert all(code != "zero_grad" for code, _ in report.flags)
+    spec = rb.model_spec("ecoc", arch="tiny_cnn", in_shape=(1, 8, 8), n_classes=4)
+    assert spec["plugins"] == [{"module": "robin_ecoc.plugin", "distribution": "robin-ecoc", "version": "0.1.0"}]
+    assert "plugins" not in rb.model_spec("flat", arch="mlp", in_shape=(1, 8, 8), n_classes=4)

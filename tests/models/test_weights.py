@@ -115,3 +115,21 @@ def test_a_file_holding_something_else_is_not_a_state_dict(tmp_path: Path) -> No
     torch.save([torch.zeros(2)], tmp_path / "list.pt")
     with pytest.raises(rb.RobinBenchError, match="holds list, not a state_dict"):
         read_state_dict(tmp_path / "list.pt")
+
+
+def test_in_a_suite_a_wrong_file_stops_before_anything_is_written(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from robin_bench.cli import main
+
+    saved(tmp_path, bare(3, "cnn2"), "other.pt")
+    suite = {"name": "w", "dataset": {"name": "digits", "n_examples": 6, "classes": [0, 1, 2]},
+             "threat_models": [{"norm": "Linf", "eps": [0.1]}],
+             "models": [{"name": "m", "kind": "flat", "arch": "mlp", "weights": str(tmp_path / "other.pt")}],
+             "attacks": [{"attack": "fgsm"}]}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(suite))
+    assert main(["run", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "models[0].weights" in err[0] and "does not fit the architecture" in err[0]
+    assert not (tmp_path / "out").exists()
