@@ -105,9 +105,16 @@ def _importing(info: PluginInfo) -> Iterator[None]:
         _current.pop()
 
 
+CORE_REGISTRIES = ("robin_bench.models.kinds", "robin_bench.models.archs", "robin_bench.data",
+                   "robin_bench.attacks", "robin_bench.bench.attack_factory")
+"""Modules holding robin-bench's own registrations, imported before any plugin so none is credited to a plugin."""
+
+
 def _import(module: str, what: str) -> PluginInfo:
     if module in _loaded:
         return _loaded[module]
+    for core in CORE_REGISTRIES:
+        importlib.import_module(core)
     dist, version = _distribution_of(module)
     info = PluginInfo(module=module, distribution=dist, version=version)
     try:
