@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from robin_bench import __version__  # noqa: PLC0415
+    from robin_bench import __version__
 
     p = argparse.ArgumentParser(
         prog="robin-bench",
@@ -116,14 +116,14 @@ def _set_threads(n: int | None) -> None:
 
 
 def _load(path: str | None, output: str | None, plugins: Sequence[str]) -> Suite:
-    from robin_bench.bench.config import demo_suite_path, load_suite  # noqa: PLC0415
+    from robin_bench.bench.config import demo_suite_path, load_suite
 
     return load_suite(path if path is not None else demo_suite_path(), plugins=plugins).with_output(output)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from robin_bench.bench import runner  # noqa: PLC0415
-    from robin_bench.bench.executors import make_executor  # noqa: PLC0415
+    from robin_bench.bench import runner
+    from robin_bench.bench.executors import make_executor
 
     suite = _load(args.suite, args.output, args.plugin)
     if args.dry_run:
@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from robin_bench.bench import leaderboard  # noqa: PLC0415
+    from robin_bench.bench import leaderboard
 
     written = leaderboard.build(args.results, args.output, robustbench=args.format == "robustbench",
                                 with_results=args.with_results)
@@ -150,7 +150,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from robin_bench.bench import check, runner  # noqa: PLC0415
+    from robin_bench.bench import check, runner
 
     if args.tolerance is not None and not 0 <= args.tolerance <= 1:
         raise RobinBenchError(f"--tolerance {args.tolerance} is not a fraction in [0, 1]")
@@ -165,11 +165,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from robin_bench import analysis  # noqa: PLC0415
+    from robin_bench import analysis
 
     extra = {} if args.repeats is None else {"repeats": args.repeats}
     _set_threads(args.threads)
-    from robin_bench.plugins import load_plugins  # noqa: PLC0415
+    from robin_bench.plugins import load_plugins
 
     load_plugins(args.plugin)
     for path in analysis.run(args.name, args.suite, args.output, **extra):

@@ -58,7 +58,7 @@ def set_threads(n: int) -> None:
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise RobinBenchError(f"threads must be an integer >= 1, got {n!r}")
-    import torch  # noqa: PLC0415
+    import torch
 
     os.environ["OMP_NUM_THREADS"] = str(n)
     torch.set_num_threads(n)

@@ -43,9 +43,9 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "GOMP_S
 
 def workload(n_train: int, n_test: int, epochs: int) -> float:
     """Seconds of PGD-AT training plus a PGD evaluation of a digits MLP (seeded)."""
-    import torch  # noqa: PLC0415
+    import torch
 
-    import robin_bench as rb  # noqa: PLC0415
+    import robin_bench as rb
 
     torch.manual_seed(0)
     x, y = rb.datasets.load("digits", split="train", n_examples=n_train)
@@ -61,10 +61,10 @@ def workload(n_train: int, n_test: int, epochs: int) -> float:
 
 def demo() -> float:
     """Seconds of a full run of the packaged demo suite into a fresh temporary folder."""
-    import tempfile  # noqa: PLC0415
+    import tempfile
 
-    from robin_bench.bench import runner  # noqa: PLC0415
-    from robin_bench.bench.config import demo_suite_path, load_suite  # noqa: PLC0415
+    from robin_bench.bench import runner
+    from robin_bench.bench.config import demo_suite_path, load_suite
 
     with tempfile.TemporaryDirectory() as tmp:
         suite = load_suite(demo_suite_path()).with_output(tmp)
@@ -74,7 +74,7 @@ def demo() -> float:
 
 
 def _child(setting: str, args: argparse.Namespace) -> None:
-    from robin_bench import threads  # noqa: PLC0415  (light: no torch)
+    from robin_bench import threads  # light: no torch
 
     if setting == "robin":
         threads.prepare_environment()
@@ -83,7 +83,7 @@ def _child(setting: str, args: argparse.Namespace) -> None:
         if setting == "passive":
             os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         threads.set_threads(threads.available_cores() if setting == "passive" else 1)
-    import torch  # noqa: PLC0415
+    import torch
 
     seconds = demo() if args.workload == "demo" else workload(args.n_train, args.n_test, args.epochs)
     print(json.dumps({"seconds": seconds, "threads": torch.get_num_threads(),
@@ -130,7 +130,7 @@ def main() -> None:
         _child(args.child, args)
         return
 
-    import torch  # noqa: PLC0415
+    import torch
 
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores "
           f"({len(os.sched_getaffinity(0))} available), Python {platform.python_version()}, "

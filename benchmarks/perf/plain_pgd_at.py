@@ -184,7 +184,7 @@ def robust_accuracy(model: nn.Module, x: Tensor, y: Tensor, autoattack: bool = F
 
 def convergence(kinds: list[str], x: Tensor, y: Tensor, epochs: int) -> None:
     """Validation curves of the ``rb hold`` recipe over ``epochs`` epochs and their plateau check."""
-    from robin_bench.analysis.convergence import summarize_convergence, training_curves  # noqa: PLC0415
+    from robin_bench.analysis.convergence import summarize_convergence, training_curves
 
     hold = RECIPES[-1]
     cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, schedule=hold.schedule,
@@ -207,7 +207,7 @@ def convergence(kinds: list[str], x: Tensor, y: Tensor, epochs: int) -> None:
 
 def timing(x: Tensor, y: Tensor, repeats: int) -> None:
     """Median ratio ours / plain of the training seconds of one flat model and one ROBIN arm, alternating."""
-    from robin_bench.train.decomposed import train_arm  # noqa: PLC0415
+    from robin_bench.train.decomposed import train_arm
 
     epochs = 10
     cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, schedule="constant", objective="pgd_at", norm="Linf",

@@ -10,12 +10,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from robin_bench.bench.leaderboard import format_eps, markdown_table  # noqa: E402
-from robin_bench.bench.summary import ANALYSIS_DIRNAME  # noqa: E402
-from robin_bench.fileio import atomic_write_bytes, atomic_write_text  # noqa: E402
+from robin_bench.bench.leaderboard import format_eps, markdown_table
+from robin_bench.bench.summary import ANALYSIS_DIRNAME
+from robin_bench.fileio import atomic_write_bytes, atomic_write_text
 
 Plotter = Callable[[pd.DataFrame, plt.Axes], None]
 """Draws an analysis frame on one matplotlib axes."""

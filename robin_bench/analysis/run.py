@@ -58,7 +58,7 @@ class _Run:
     """A finished run of a suite: its data and its models, loaded on demand."""
 
     def __init__(self, suite: Suite, *, repeats: int, seed: int | None = None) -> None:
-        from robin_bench.bench import runner  # noqa: PLC0415
+        from robin_bench.bench import runner
 
         self.suite = suite
         self.repeats = repeats
@@ -67,7 +67,7 @@ class _Run:
         self._loaded: dict[str, nn.Module] = {}
 
     def data(self, split: str, n: int | None) -> tuple[Tensor, Tensor]:
-        import robin_bench.data as datasets  # noqa: PLC0415
+        import robin_bench.data as datasets
 
         d = self.suite.dataset
         x, y = datasets.load(d.name, split=split, root=d.root, n_examples=n, classes=d.classes, seed=d.seed)[:2]
@@ -168,7 +168,7 @@ def _boundary(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 
 def _complexity(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    import robin_bench.data as datasets  # noqa: PLC0415
+    import robin_bench.data as datasets
 
     spec = r.suite.model(r.names(BASELINE)[0])
     if spec.arch is None:
@@ -212,9 +212,9 @@ def _attack_sweep(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 
 def _convergence(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    from robin_bench.bench.planner import make_plan  # noqa: PLC0415
-    from robin_bench.bench.store import RunFolder  # noqa: PLC0415
-    from robin_bench.models.checkpoint import read_sidecar  # noqa: PLC0415
+    from robin_bench.bench.planner import make_plan
+    from robin_bench.bench.store import RunFolder
+    from robin_bench.models.checkpoint import read_sidecar
 
     store = RunFolder(r.suite.output_dir)
     names = [n for n, mp in make_plan(r.suite, store).models.items() if mp.train is not None and mp.train.val_fraction]
@@ -290,7 +290,7 @@ def run(
     _check_validation(name, loaded)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise RobinBenchError(f"repeats={repeats!r} class orderings for 'complexity'; give an integer >= 1")
-    from robin_bench.bench import runner  # noqa: PLC0415
+    from robin_bench.bench import runner
 
     compute, plot, title = _RUNNERS[name]
     runner.run(loaded)

@@ -183,7 +183,7 @@ class AutoAttack(Attack):
         self.warnings: list[str] = []
         self.dropped: list[str] = []
         device = self.device if self.device is not None else torch.device("cpu")
-        import pyautoattack  # noqa: PLC0415  (about 0.8 s: imported when an AutoAttack is built, not by every CLI call)
+        import pyautoattack  # about 0.8 s: imported when an AutoAttack is built, not by every CLI call
 
         self._aa = pyautoattack.AutoAttack(
             _Counted(model, self),
@@ -284,7 +284,7 @@ def _apgd_with_iters(old: APGDAttack, n_iter: int) -> APGDAttack:
     APGD derives its step-size checkpoints from ``n_iter`` in its constructor, so the iterations are
     changed by constructing a new one with the old one's settings rather than by setting ``n_iter``.
     """
-    from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted  # noqa: PLC0415
+    from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 
     common = {
         "n_iter": n_iter, "norm": old.norm, "n_restarts": old.n_restarts, "eps": old.eps, "seed": old.seed,

@@ -70,7 +70,7 @@ class RunContext:
         return cls(suite, make_plan(suite, folder), folder, resolve_device(suite.device), log=log)
 
     def _load(self, split: str, n: int | None) -> tuple[Tensor, Tensor]:
-        import robin_bench.data as datasets  # noqa: PLC0415
+        import robin_bench.data as datasets
 
         d = self.suite.dataset
         x, y = datasets.load(d.name, split=split, root=d.root, n_examples=n, classes=d.classes, seed=d.seed)[:2]
@@ -90,7 +90,7 @@ class RunContext:
 
     def build_kwargs(self, mp: ModelPlan) -> dict[str, Any]:
         """The :func:`robin_bench.models.factory.build_model` arguments (besides the kind) of model ``mp``."""
-        import robin_bench.data as datasets  # noqa: PLC0415
+        import robin_bench.data as datasets
 
         d = self.suite.dataset
         info = datasets.info(d.name, root=d.root)
@@ -107,7 +107,7 @@ class RunContext:
 
     def expected_spec(self, mp: ModelPlan) -> dict[str, Any]:
         """The checkpoint spec model ``mp`` must have (:func:`robin_bench.models.factory.model_spec`)."""
-        from robin_bench.models.factory import model_spec  # noqa: PLC0415
+        from robin_bench.models.factory import model_spec
 
         return model_spec(mp.spec.kind, **self.build_kwargs(mp))
 
@@ -125,7 +125,7 @@ class RunContext:
 
     def check_checkpoint(self, mp: ModelPlan) -> None:
         """A user checkpoint that does not fit model ``mp`` is a ``RobinBenchError`` (exit 2) naming the file."""
-        from robin_bench.models.checkpoint import read_sidecar  # noqa: PLC0415
+        from robin_bench.models.checkpoint import read_sidecar
 
         if mp.spec.checkpoint is None or mp.checkpoint is None:
             return
@@ -136,7 +136,7 @@ class RunContext:
 
     def cache_fits(self, mp: ModelPlan) -> str | None:
         """Why the cached checkpoint of ``mp`` cannot be used (None when it fits or there is none)."""
-        from robin_bench.models.checkpoint import read_sidecar  # noqa: PLC0415
+        from robin_bench.models.checkpoint import read_sidecar
 
         path = self.folder.checkpoint_path(mp.spec.name, mp.key)
         if mp.spec.loaded or path is None:
@@ -148,7 +148,7 @@ class RunContext:
 
     def untrained(self, mp: ModelPlan) -> tuple[nn.Module, Any]:
         """Model ``mp`` initialized from its training seed on the run's device, and its train config."""
-        from robin_bench.models.factory import build_model  # noqa: PLC0415
+        from robin_bench.models.factory import build_model
 
         cfg = mp.train.__class__.from_dict({**mp.train.to_dict(), "progress": True})  # bar on a terminal, else lines
         torch.manual_seed(cfg.seed)
@@ -171,7 +171,7 @@ class RunContext:
         return self._models[model_id]
 
     def _checkpoint(self, mp: ModelPlan) -> nn.Module:
-        from robin_bench.models.checkpoint import load_checkpoint  # noqa: PLC0415
+        from robin_bench.models.checkpoint import load_checkpoint
 
         path = mp.checkpoint if mp.spec.checkpoint is not None else self.folder.checkpoint_path(mp.spec.name, mp.key)
         if path is None:
@@ -182,7 +182,7 @@ class RunContext:
     def _weights(self, mp: ModelPlan) -> nn.Module:
         """Model ``mp`` from the user's state_dict files; its clean accuracy on the attacked split goes to the log,
         so that a wrong file is noticed at once."""
-        from robin_bench.models.weights import load_weights  # noqa: PLC0415
+        from robin_bench.models.weights import load_weights
 
         model = load_weights(mp.spec.kind, weights=mp.spec.weights, **self.build_kwargs(mp))  # type: ignore[arg-type]
         x, y = self.eval_data()

@@ -144,7 +144,7 @@ class RayExecutor(Executor):
         if self._owns_ray:
             try:
                 ray.init(address=address, include_dashboard=False)
-            except Exception as e:  # noqa: BLE001  (Ray raises ConnectionError, RuntimeError, ValueError, ...)
+            except Exception as e:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
                 first = (str(e).strip().splitlines() or [""])[0]
                 raise RobinBenchError(
                     f"cannot connect to the Ray cluster at --address {address!r} ({e.__class__.__name__}: {first}); "
@@ -178,7 +178,7 @@ class RayExecutor(Executor):
 def import_ray() -> Any:
     """The ``ray`` module, or ``RobinBenchError`` saying how to install it."""
     try:
-        import ray  # noqa: PLC0415
+        import ray
     except ImportError:
         raise RobinBenchError(
             "--executor ray needs Ray, which is not installed; install it with: pip install 'robin-bench[ray]'"
@@ -209,7 +209,7 @@ def make_executor(name: str, *, jobs: int = 1, address: str | None = None, devic
     if jobs != 1:
         raise RobinBenchError(f"--jobs {jobs} is for the local executor; Ray schedules its tasks on the cluster")
     if cuda is None and device == "auto":
-        import torch  # noqa: PLC0415  (only to resolve device "auto")
+        import torch  # only to resolve device "auto"
 
         cuda = torch.cuda.is_available()
     on_gpu = device.startswith("cuda") or (device == "auto" and bool(cuda))

@@ -113,7 +113,7 @@ def context_of(suite: Suite) -> RunContext:
 
 def run_train_job(job: TrainJob) -> JobResult:
     """Train one component into the run folder's component cache, unless it is there already."""
-    from safetensors.torch import save  # noqa: PLC0415
+    from safetensors.torch import save
 
     set_threads(job.threads)
     ctx = context_of(job.suite)
@@ -139,7 +139,7 @@ def train_models(executor: Executor, ctx: RunContext, ids: Sequence[str], thread
 
     ``on_job(i, total, job, result)`` is called as each component finishes (the runner's log line).
     """
-    import safetensors.torch  # noqa: PLC0415
+    import safetensors.torch
 
     todo = [ctx.plan.models[i] for i in ids if ctx.plan.models[i].action != "load"]
     todo = [mp for mp in todo if ctx.folder.checkpoint_path(mp.spec.name, mp.key) is None]
@@ -172,7 +172,7 @@ def train_models(executor: Executor, ctx: RunContext, ids: Sequence[str], thread
 
 def _checkpoint_writer(model: nn.Module, spec: dict[str, Any], recipe: dict[str, Any],
                        metrics: dict[str, Any]) -> Callable[[Path], None]:
-    from robin_bench.models.checkpoint import save_checkpoint  # noqa: PLC0415
+    from robin_bench.models.checkpoint import save_checkpoint
 
     def write(path: Path) -> None:
         save_checkpoint(model, path, spec=spec, train_config=recipe, metrics=metrics)
@@ -234,7 +234,7 @@ def _targets(y: Tensor, n_classes: int, seed: int) -> Tensor:
 def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = None) -> list[dict[str, Any]]:
     """Attack one cell (and judge it at coarse level too when the plan says so), store its per-sample flags;
     its results rows. ``status`` (if given) is told after each attack on each batch what runs now."""
-    from robin_bench.attacks.evaluate import evaluate  # noqa: PLC0415
+    from robin_bench.attacks.evaluate import evaluate
 
     suite = ctx.suite
     mp: ModelPlan = ctx.plan.models[cell.model]
@@ -282,7 +282,7 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
         "plugins": results.plugins_text([*model_plugins(suite, mp.spec), *attack_plugins(cell.attacks)]),
     }
     if suite.sanity_check:
-        from robin_bench.attacks.sanity import sanity_check  # noqa: PLC0415
+        from robin_bench.attacks.sanity import sanity_check
 
         if status is not None:
             status(f"{label}: sanity check running")
@@ -300,7 +300,7 @@ def _masking_flags(result: EvalResult, attacks: Mapping[str, Any]) -> list[tuple
     their ``family`` (an attack without one, e.g. a third-party attack, counts as gradient-based: the conservative
     side); a set without gradient-free or transfer attacks has nothing to compare, and one that runs them before a
     gradient attack under early exit cannot be compared and says so."""
-    from robin_bench.attacks.sanity import masking_flags  # noqa: PLC0415
+    from robin_bench.attacks.sanity import masking_flags
 
     family = {name: getattr(attacks[name], "family", "gradient") for name in result.names}
     gradient = [n for n in result.names if family[n] == "gradient"]

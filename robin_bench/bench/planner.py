@@ -239,7 +239,7 @@ def model_recipe(suite: Suite, spec: ModelSpec, train: Any) -> dict[str, Any]:
 
 def model_plugins(suite: Suite, spec: ModelSpec) -> list[dict[str, Any]]:
     """The plugins model ``spec`` comes from (its kind, architecture and dataset), as JSON records."""
-    from robin_bench.models.archs import ARCHS  # noqa: PLC0415
+    from robin_bench.models.archs import ARCHS
 
     origins = [KINDS.origin(spec.kind), ARCHS.origin(spec.arch or ""), datasets.DATASETS.origin(suite.dataset.name)]
     return _records(origins)

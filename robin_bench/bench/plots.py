@@ -10,13 +10,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from robin_bench.bench import results  # noqa: E402
-from robin_bench.bench.store import PLOTS_DIR, RunFolder  # noqa: E402
-from robin_bench.fileio import atomic_write_bytes  # noqa: E402
-from robin_bench.models.kinds import KINDS  # noqa: E402
+from robin_bench.bench import results
+from robin_bench.bench.store import PLOTS_DIR, RunFolder
+from robin_bench.fileio import atomic_write_bytes
+from robin_bench.models.kinds import KINDS
 
 PLOTS_DIRNAME = PLOTS_DIR
 

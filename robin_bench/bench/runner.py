@@ -92,9 +92,9 @@ def seconds_per_eval(suite: Suite, the_plan: Plan) -> dict[str, float]:
     its kind and architecture, a batch of random inputs as large as the attacks' (``batch_size``, at most
     ``n_examples``), the suite's device, best of 2 after a warm-up; models whose input shape is unknown before
     loading data are left out."""
-    import robin_bench.data as datasets  # noqa: PLC0415
-    from robin_bench.models.factory import build_model  # noqa: PLC0415
-    from robin_bench.models.kinds import KINDS  # noqa: PLC0415
+    import robin_bench.data as datasets
+    from robin_bench.models.factory import build_model
+    from robin_bench.models.kinds import KINDS
 
     d = suite.dataset
     info = datasets.info(d.name, root=d.root) if d.root is None or Path(d.root).exists() else None
@@ -214,7 +214,7 @@ def run(
     """
     t0 = time.perf_counter()
     if not isinstance(suite, Suite):
-        from robin_bench.bench.config import load_suite  # noqa: PLC0415
+        from robin_bench.bench.config import load_suite
 
         suite = load_suite(suite)
     log = log if log is not None else sys.stderr
@@ -294,8 +294,8 @@ def _run_locked(suite: Suite, folder: RunFolder, report: RunReport, log: TextIO,
 def with_models(suite: Suite, models: Mapping[str, nn.Module]) -> Suite:
     """``suite`` with an entry for every in-memory model of ``models`` that it does not name (of the module's kind);
     a named entry whose kind differs from its module's is a ``RobinBenchError``."""
-    from robin_bench.bench.schema import ModelSpec  # noqa: PLC0415
-    from robin_bench.models.kinds import kind_of  # noqa: PLC0415
+    from robin_bench.bench.schema import ModelSpec
+    from robin_bench.models.kinds import kind_of
 
     extra = []
     for name, module in models.items():
@@ -349,7 +349,7 @@ def _write_results(folder: RunFolder, the_plan: Plan, finished: Mapping[str, lis
 
 def write_reports(folder: RunFolder) -> None:
     """``summary.md`` (ending with the hash of the ``results.csv`` it shows) and the eps plots."""
-    from robin_bench.bench import plots, summary  # noqa: PLC0415  (matplotlib: only when writing)
+    from robin_bench.bench import plots, summary  # matplotlib: only when writing
 
     folder.plots_dir.mkdir(parents=True, exist_ok=True)
     plots.plot_eps_curves(folder.path)
@@ -448,7 +448,7 @@ class _Feedback:
         """Cells start."""
         self._total, self._done = total, 0
         if self.progress and total:
-            from tqdm.auto import tqdm  # noqa: PLC0415
+            from tqdm.auto import tqdm
 
             self._bar = tqdm(total=total, desc="cells", file=self.log, unit="cell")
         self.phase(f"cell 1/{total}")

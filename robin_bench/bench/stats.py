@@ -97,7 +97,7 @@ def t_interval(values: ArrayLike, level: float = 0.95) -> tuple[float, float]:
     if not 0.0 < level < 1.0:
         raise RobinBenchError(f"confidence level {level} is not in (0, 1); e.g. 0.95")
     mean = float(v.mean())
-    from scipy.stats import t as student_t  # noqa: PLC0415 (scipy.stats costs 0.7 s: not on the CLI's start-up path)
+    from scipy.stats import t as student_t
 
     half = float(student_t.ppf((1 + level) / 2, v.shape[0] - 1)) * float(v.std(ddof=1)) / math.sqrt(v.shape[0])
     return mean - half, mean + half
@@ -154,7 +154,7 @@ def mcnemar_pooled(strata: Sequence[tuple[ArrayLike, ArrayLike]]) -> float:
         n10, n01 = n10 + x, n01 + y
     if n10 + n01 == 0:
         return 1.0
-    from scipy.stats import binomtest  # noqa: PLC0415
+    from scipy.stats import binomtest
 
     return float(binomtest(min(n10, n01), n10 + n01, 0.5, alternative="two-sided").pvalue)
 

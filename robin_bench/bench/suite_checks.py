@@ -28,8 +28,8 @@ def check_suite(suite: Suite, lines: LineMap) -> Suite:
     """Registry names, cross references, the hierarchy, train configs, weights files and attacks (built on a
     stand-in model). Returns the suite with a hierarchy that names classes by name (a ``folder`` dataset's folder
     names) translated to class indices."""
-    import robin_bench.data as datasets  # noqa: PLC0415 - the registries load only after the schema passed
-    from robin_bench.models.archs import ARCHS  # noqa: PLC0415
+    import robin_bench.data as datasets
+    from robin_bench.models.archs import ARCHS
 
     def fail(loc: Sequence[str | int], problem: str) -> RobinBenchError:
         return RobinBenchError(f"{lines.where(suite.source, loc)}: {problem}")
@@ -95,9 +95,9 @@ def _check_plugin_arch(m: ModelSpec, in_shape: tuple[int, int, int], n_classes: 
                        fail: Callable[[str], RobinBenchError]) -> None:
     """A plugin's architecture builds every component of ``m``'s kind with the right output shape (checked by
     :func:`robin_bench.models.archs.build`), before any compute."""
-    import torch  # noqa: PLC0415 - only suites with a plugin architecture pay for torch here
+    import torch
 
-    from robin_bench.models import archs  # noqa: PLC0415
+    from robin_bench.models import archs
 
     try:
         with torch.random.fork_rng(devices=[]):
@@ -111,9 +111,9 @@ def _check_weights(m: ModelSpec, in_shape: tuple[int, int, int] | None, n_classe
                    fail: Callable[[str], RobinBenchError]) -> None:
     """The files of ``m.weights`` cover the components of its kind (built from stand-ins), exist, and fill the
     architecture strictly (loaded once here, so a wrong file stops the run before anything is written)."""
-    from torch import nn  # noqa: PLC0415 - only suites with weights pay for torch here
+    from torch import nn  # only suites with weights pay for torch here
 
-    from robin_bench.models.weights import SUFFIXES, load_weights, weight_files  # noqa: PLC0415
+    from robin_bench.models.weights import SUFFIXES, load_weights, weight_files
 
     kind = KINDS.get(m.kind)
     try:
@@ -213,7 +213,7 @@ def train_config(model: ModelSpec, *, source: str, augment: bool, seed: int | No
     CIFAR, none for digits and MNIST), used where the spec does not set ``augment`` itself. ``seed``, when
     given, replaces the spec's training seed (one replicate of a model with ``seeds``).
     """
-    from robin_bench.train.config import TrainConfig  # noqa: PLC0415
+    from robin_bench.train.config import TrainConfig
 
     raw = dict(model.train or {})
     try:

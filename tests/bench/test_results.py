@@ -138,7 +138,7 @@ def test_append_rows_keeps_old_file_when_the_write_fails(tmp_path: Path, monkeyp
         (lambda t: "", "readable"),
     ],
 )
-def test_read_rejects_malformed_files(tmp_path: Path, edit, match: str) -> None:  # noqa: ANN001
+def test_read_rejects_malformed_files(tmp_path: Path, edit, match: str) -> None:
     csv = tmp_path / "results.csv"
     results.append_rows(csv, results.rows_for_cell(META, _cell()))
     csv.write_text(edit(csv.read_text()))

@@ -121,7 +121,7 @@ def test_choose_arm_execution_follows_the_measurement(
     monkeypatch: pytest.MonkeyPatch, vmap_faster: bool, expected: str
 ) -> None:
     """The choice is the faster of the two timings, whichever it is (not a fixed preference)."""
-    import robin_bench.models.vectorized as vectorized  # noqa: PLC0415
+    import robin_bench.models.vectorized as vectorized
 
     timed: list[type] = []
 
