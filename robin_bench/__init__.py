@@ -4,6 +4,11 @@ Every public name is imported on first use (PEP 562): ``import robin_bench`` loa
 ``robin-bench`` command parses its arguments (``--help`` included) without paying torch's, ART's
 or torchattacks' seconds of import. ``rb.evaluate``, ``rb.attacks.PGD`` and ``from robin_bench import
 evaluate`` work as if everything had been imported eagerly.
+
+Importing it sets ``OMP_WAIT_POLICY=PASSIVE`` unless the variable is set
+(:func:`robin_bench.threads.prepare_environment`): torch loaded afterwards has OpenMP threads that sleep
+rather than spin while they wait, which keeps a script fast on a machine shared with other busy processes.
+``rb.use_threads(n)`` chooses the threads of a block of code.
 """
 
 from __future__ import annotations
@@ -12,7 +17,11 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
+from robin_bench import threads as _threads
+
 __version__ = "0.1.0"
+
+_threads.prepare_environment()
 
 if TYPE_CHECKING:
     from robin_bench import analysis, attacks, estimators, train
@@ -37,6 +46,7 @@ if TYPE_CHECKING:
     from robin_bench.models.archs import register_arch
     from robin_bench.models.kinds import ModelKind, register_kind
     from robin_bench.models.weights import load_weights
+    from robin_bench.threads import use_threads
 
 # public name -> (module, attribute of that module, or None for the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
@@ -66,6 +76,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "register_dataset": ("robin_bench.data.registry", "register_dataset"),
     "register_kind": ("robin_bench.models.kinds", "register_kind"),
     "load_weights": ("robin_bench.models.weights", "load_weights"),
+    "use_threads": ("robin_bench.threads", "use_threads"),
 }
 
 
@@ -116,4 +127,5 @@ __all__ = [
     "save_checkpoint",
     "standard_attacks",
     "train",
+    "use_threads",
 ]

@@ -15,8 +15,8 @@ Exit status: 0 success, 1 regression found by ``check``, 2 a user mistake or an 
 when the reader of stdout went away (``robin-bench run --dry-run | head -1``), quietly, as Unix tools do.
 
 Nothing heavy is imported to parse arguments (``import robin_bench`` is lazy): ``--help`` answers
-without loading torch, and :func:`robin_bench.threads.prepare_environment` reaches the environment
-before torch reads it.
+without loading torch, and :func:`robin_bench.threads.prepare_environment` (run by ``import robin_bench``)
+reaches the environment before torch reads it.
 """
 
 from __future__ import annotations
@@ -224,7 +224,6 @@ def _main(argv: Sequence[str] | None) -> int:
     except SystemExit:  # --help, --version or a usage error: argparse has written its text
         sys.stdout.flush()
         raise
-    threads.prepare_environment()  # before anything below loads torch
     commands = {"run": _run, "leaderboard": _leaderboard, "check": _check, "analyze": _analyze}
     try:
         status = commands[args.command](args)

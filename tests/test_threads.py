@@ -1,8 +1,10 @@
-"""Thread settings of a run: available cores, OMP_NUM_THREADS respected, shares per job, configure()."""
+"""Thread settings: available cores, OMP_NUM_THREADS respected, shares per job, rb.use_threads, own loops."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -74,3 +76,98 @@ def test_prepare_environment_makes_waiting_threads_sleep_unless_the_user_chose(
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     threads.prepare_environment()
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_use_threads_sets_a_block_and_restores_torch_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    torch.set_num_threads(2)
+    with threads.use_threads(1) as n:
+        assert n == 1 and torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+    assert torch.get_num_threads() == 2 and "OMP_NUM_THREADS" not in os.environ
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    with threads.use_threads() as n:
+        assert n == 2
+    assert os.environ["OMP_NUM_THREADS"] == "2"
+    with pytest.raises(RobinBenchError, match="threads must be an integer >= 1"), threads.use_threads(0):
+        pass
+
+
+def test_use_threads_is_public() -> None:
+    import robin_bench as rb
+
+    assert rb.use_threads is threads.use_threads
+
+
+@pytest.fixture
+def busy_spinning(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """A 2-core machine with 3 other runnable tasks, spinning OpenMP threads, no thread choice, torch at 2."""
+    monkeypatch.setattr(threads, "_threads_sleep", False)
+    monkeypatch.setattr(threads, "_warned", True)
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads, "runnable_elsewhere", lambda: 3)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    torch.set_num_threads(2)
+    return monkeypatch
+
+
+def test_own_loop_drops_to_the_idle_cores_when_spinning_threads_meet_a_busy_machine(
+    busy_spinning: pytest.MonkeyPatch,
+) -> None:
+    with threads.own_loop():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("change", ["idle machine", "threads sleep", "user chose", "one thread"])
+def test_own_loop_changes_nothing_otherwise(change: str, busy_spinning: pytest.MonkeyPatch) -> None:
+    if change == "idle machine":
+        busy_spinning.setattr(threads, "runnable_elsewhere", lambda: 0)
+    elif change == "threads sleep":
+        busy_spinning.setattr(threads, "_threads_sleep", True)
+    elif change == "user chose":
+        busy_spinning.setenv("OMP_NUM_THREADS", "2")
+    else:
+        torch.set_num_threads(1)
+    expected = torch.get_num_threads()
+    with threads.own_loop():
+        assert torch.get_num_threads() == expected
+
+
+def test_own_loop_warns_once(busy_spinning: pytest.MonkeyPatch) -> None:
+    busy_spinning.setattr(threads, "_warned", False)
+    with pytest.warns(RuntimeWarning, match=r"rb.use_threads\(n\)"), threads.own_loop():
+        pass
+    with threads.own_loop():  # no second warning (pytest's filter turns none into an error here)
+        pass
+    assert threads._warned
+
+
+def test_evaluate_and_training_run_under_own_loop(busy_spinning: pytest.MonkeyPatch) -> None:
+    import robin_bench as rb
+
+    seen: list[int] = []
+
+    def attack(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        seen.append(torch.get_num_threads())
+        return x
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    x, y = torch.rand(4, 1, 2, 2), torch.tensor([0, 1, 0, 1])
+    rb.evaluate(net, x, y, {"probe": attack}, norm="Linf", eps=0.1)
+    assert set(seen) <= {1}
+    original = torch.nn.Linear.forward
+    busy_spinning.setattr(torch.nn.Linear, "forward", lambda self, v: (seen.append(torch.get_num_threads()),
+                                                                        original(self, v))[1])
+    rb.train.train_flat(net, x, y, rb.train.TrainConfig(epochs=1, batch_size=2, progress=False))
+    assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize(("first", "sleep"), [("robin_bench", True), ("torch", False)])
+def test_import_order_decides_whether_torch_threads_sleep(first: str, sleep: bool) -> None:
+    second = "torch" if first == "robin_bench" else "robin_bench"
+    code = (f"import {first}, {second}, os; from robin_bench import threads; "
+            "print(threads._threads_sleep, os.environ['OMP_WAIT_POLICY'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == [str(sleep), "PASSIVE"]

@@ -12,7 +12,12 @@ reported as ``>cap``. The 1-minute load average (``os.getloadavg``) before each 
 it, since other jobs on a shared machine move every figure.
 
 Settings:
-    torch      torch's defaults: as many threads as cores, OpenMP's spin-waiting threads.
+    torch      torch's defaults: as many threads as cores, OpenMP's spin-waiting threads; torch is imported
+               before robin_bench and robin-bench's loop protection is switched off (what a user's script
+               got before :func:`robin_bench.threads.own_loop`).
+    library    a user's script that imports torch before robin_bench and chooses no threads: torch's
+               defaults, with robin-bench's own loops (``rb.evaluate``, training) under
+               :func:`robin_bench.threads.own_loop`.
     passive    as many threads as available cores, ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep when idle).
     one        one thread.
     robin      what ``robin-bench run`` sets when the user sets nothing:
@@ -23,11 +28,13 @@ Usage::
     python benchmarks/perf/contention.py
     python benchmarks/perf/contention.py --settings torch robin --repeats 3
     python benchmarks/perf/contention.py --workload demo --settings robin
+    python benchmarks/perf/contention.py --settings torch library --epochs 4
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -37,7 +44,7 @@ import sys
 import time
 from pathlib import Path
 
-SETTINGS = ("torch", "passive", "one", "robin")
+SETTINGS = ("torch", "library", "passive", "one", "robin")
 _THREAD_VARS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "GOMP_SPINCOUNT")
 
 
@@ -74,9 +81,13 @@ def demo() -> float:
 
 
 def _child(setting: str, args: argparse.Namespace) -> None:
+    if setting in ("torch", "library"):
+        import torch  # before robin_bench, which would set OMP_WAIT_POLICY; torch's own thread defaults
     from robin_bench import threads  # light: no torch
 
-    if setting == "robin":
+    if setting == "torch":
+        threads.own_loop = contextlib.nullcontext  # type: ignore[assignment]
+    elif setting == "robin":
         threads.prepare_environment()
         threads.set_threads(threads.default_threads())
     elif setting in ("passive", "one"):

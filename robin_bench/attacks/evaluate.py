@@ -16,6 +16,7 @@ from robin_bench.attacks.criteria import Criterion, get_criterion
 from robin_bench.attacks.threat import Norm, ThreatModel
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
+from robin_bench.threads import in_own_loop
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -258,6 +259,7 @@ def _device_of(model: nn.Module) -> torch.device | None:
     return None
 
 
+@in_own_loop
 def evaluate(
     model: nn.Module,
     x: Tensor,

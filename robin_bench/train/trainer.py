@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
+from robin_bench.threads import in_own_loop
 from robin_bench.train.augment import random_crop_flip
 from robin_bench.train.config import TrainConfig
 from robin_bench.train.objectives import OBJECTIVES, TargetSampler, TrainingAdversary, fine_targets_outside_group
@@ -134,6 +135,7 @@ def output_width(model: nn.Module, x: Tensor) -> int:
     return int(out.shape[1])
 
 
+@in_own_loop
 def fit(
     model: nn.Module,
     x: Tensor,

@@ -1,9 +1,13 @@
 """Every ART evasion attack that applies to a PyTorch classifier, on ROBIN, HAR and flat models through to_art.
 
-The table below is the one in the README's ART section: each attack runs with a short budget on tiny
-seeded models, returns finite adversarials in [0, 1] (and in its ball where it has one) and lowers
-accuracy on every model kind; every other evasion attack ART exports is listed with the reason it
-does not apply.
+Each attack runs with a short budget on tiny seeded models (global generators seeded per case, since ART
+draws its random starts from numpy's) and returns finite adversarials in [0, 1] (and in its ball where it
+has one). What is asserted holds on any CPU and BLAS, never one sample at an edge: a misclassification
+attack breaks at least one sample (its measured accuracies, in the README's table written by
+``benchmarks/art_attacks_table.py``, leave a margin of several samples), and VirtualAdversarialMethod,
+which maximizes the KL divergence to the clean prediction rather than a misclassification, moves every
+prediction further than a random direction of the same L2 length. Every other evasion attack ART exports
+is listed with the reason it does not apply.
 """
 
 from __future__ import annotations
@@ -20,18 +24,22 @@ from art.attacks import EvasionAttack
 from torch import nn
 
 from robin_bench.estimators import RobinBenchClassifier, to_art
-from tests.estimators.tiny import EPS, KINDS, SHAPE, K, build, inputs
+from tests.estimators.tiny import EPS, KINDS, SHAPE, K, build, inputs, seed_all
 
 
 @dataclass(frozen=True)
 class Case:
-    """One ART attack: how to build it, its ball (norm, radius) if any, and how to call it."""
+    """One ART attack: how to build it, its ball (norm, radius) if any, and how to call it.
+
+    ``divergence``: the attack maximizes the KL divergence to the clean prediction, not a misclassification.
+    """
 
     make: Callable[[RobinBenchClassifier], EvasionAttack]
     ball: tuple[float, float] | None
     targeted: bool = False
     softmax: bool = False
     n: int = 8
+    divergence: bool = False
 
 
 L2_EPS = 2.0
@@ -142,10 +150,13 @@ CASES: dict[str, Case] = {
         (np.inf, EPS),
         targeted=True,
     ),
+    # ART's default finite difference (1e-6) is below float32's resolution around these scores: its
+    # direction is then rounding noise, which differs between CPUs; 1e-3 estimates the gradient.
     "VirtualAdversarialMethod (softmax head)": Case(
-        lambda c: E.VirtualAdversarialMethod(c, eps=EPS, max_iter=5, batch_size=8, verbose=False),
-        None,
+        lambda c: E.VirtualAdversarialMethod(c, eps=EPS, max_iter=5, finite_diff=1e-3, batch_size=8, verbose=False),
+        (2, EPS),
         softmax=True,
+        divergence=True,
     ),
     "SquareAttack": Case(
         lambda c: E.SquareAttack(c, eps=EPS, max_iter=100, nb_restarts=1, verbose=False), (np.inf, EPS)
@@ -228,22 +239,60 @@ def estimator(kind: str, case: Case) -> tuple[RobinBenchClassifier, np.ndarray, 
     return to_art(clf_model, input_shape=SHAPE), x, y
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("name", list(CASES))
-def test_art_attack_returns_finite_adversarials_in_the_box_and_lowers_accuracy(name: str, kind: str) -> None:
+@dataclass(frozen=True)
+class Outcome:
+    """One attack on one model kind: clean inputs and labels, adversarials, the estimator."""
+
+    clf: RobinBenchClassifier
+    x: np.ndarray
+    y: np.ndarray
+    x_adv: np.ndarray
+
+    @property
+    def accuracy(self) -> float:
+        """Accuracy on the adversarials (clean accuracy is 1 by construction)."""
+        return float((self.clf.predict(self.x_adv).argmax(1) == self.y).mean())
+
+    def kl_to_clean(self, x_other: np.ndarray) -> np.ndarray:
+        """Per-sample KL divergence from the clean prediction to the prediction on ``x_other`` (softmax heads)."""
+        p, q = self.clf.predict(self.x), self.clf.predict(x_other)
+        return np.sum(p * (np.log(p) - np.log(q)), axis=1)
+
+    def random_direction(self) -> np.ndarray:
+        """The clean inputs moved by a seeded random direction as long (L2) as each adversarial's, clipped."""
+        delta = (self.x_adv - self.x).reshape(len(self.x), -1)
+        d = np.random.default_rng(0).standard_normal(delta.shape).astype(np.float32)
+        d *= (np.linalg.norm(delta, axis=1) / np.linalg.norm(d, axis=1))[:, None]
+        return np.clip(self.x + d.reshape(self.x.shape), 0.0, 1.0)
+
+
+def run_case(name: str, kind: str) -> Outcome:
+    """Attack ``name`` of :data:`CASES` on the tiny ``kind`` model, every random draw seeded."""
     case = CASES[name]
     clf, x, y = estimator(kind, case)
     labels = np.eye(K, dtype=np.float32)[(y + 1) % K if case.targeted else y]
     x_in = x.astype(np.float64) if "float64" in name else x
-    x_adv = case.make(clf).generate(x=x_in, y=labels)
+    seed_all(0)
+    return Outcome(clf, x, y, case.make(clf).generate(x=x_in, y=labels))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("name", list(CASES))
+def test_art_attack_returns_finite_adversarials_in_the_box_and_reaches_its_goal(name: str, kind: str) -> None:
+    case = CASES[name]
+    out = run_case(name, kind)
+    x, x_adv = out.x, out.x_adv
     assert x_adv.shape == x.shape and np.isfinite(x_adv).all()
     assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
     if case.ball is not None:
         order, radius = case.ball
         dist = np.linalg.norm((x_adv - x).reshape(len(x), -1), ord=order, axis=1)
         assert dist.max() <= radius * (1 + 1e-5), f"{name}: perturbation {dist.max()} outside the ball {radius}"
-    adv_acc = float((clf.predict(x_adv).argmax(1) == y).mean())
-    assert adv_acc < 1.0, f"{name} on {kind}: accuracy stays 1.0 after the attack"
+    if case.divergence:
+        attacked, random = out.kl_to_clean(x_adv), out.kl_to_clean(out.random_direction())
+        assert (attacked > random).all(), f"{name} on {kind}: KL {attacked} not above a random direction's {random}"
+    else:
+        assert out.accuracy < 1.0, f"{name} on {kind}: accuracy stays 1.0 after the attack"
 
 
 def test_every_art_evasion_attack_is_tested_or_listed_as_not_applicable() -> None:
