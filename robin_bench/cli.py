@@ -67,11 +67,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="also copy the per-seed results and per-sample flags under NAME/results/, "
                          "so the leaderboard can be recomputed from the committed files")
 
-    check = sub.add_parser("check", help="run a suite and exit 1 when robust accuracy fell below a baseline")
+    check = sub.add_parser("check", help="run a suite and exit 1 when clean or robust accuracy fell below a baseline")
     check.add_argument("suite", help="suite YAML file")
     check.add_argument("--baseline", required=True, help="baseline results or leaderboard CSV")
     check.add_argument("--tolerance", type=float, default=None,
-                       help="allowed drop in robust accuracy (fraction); default: beyond the confidence interval")
+                       help="allowed drop in clean and robust accuracy (fraction); default: beyond the confidence interval")
     check.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
     _add_threads(check)
     _add_plugin(check)
@@ -116,16 +116,17 @@ def _set_threads(n: int | None) -> None:
 
 
 def _load(path: str | None, output: str | None, plugins: Sequence[str]) -> Suite:
+    """The validated suite; a mistake in its keys, types or values is reported before torch loads."""
     from robin_bench.bench.config import demo_suite_path, load_suite
 
     return load_suite(path if path is not None else demo_suite_path(), plugins=plugins).with_output(output)
 
 
 def _run(args: argparse.Namespace) -> int:
+    suite = _load(args.suite, args.output, args.plugin)
     from robin_bench.bench import runner
     from robin_bench.bench.executors import make_executor
 
-    suite = _load(args.suite, args.output, args.plugin)
     if args.dry_run:
         print(runner.dry_run(suite))
         return 0
@@ -150,11 +151,11 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from robin_bench.bench import check, runner
-
     if args.tolerance is not None and not 0 <= args.tolerance <= 1:
         raise RobinBenchError(f"--tolerance {args.tolerance} is not a fraction in [0, 1]")
     suite = _load(args.suite, args.output, args.plugin)
+    from robin_bench.bench import check, runner
+
     if suite.name not in set(check.read_baseline(args.baseline)["suite"]):
         raise RobinBenchError(f"baseline {args.baseline} has no rows for suite {suite.name!r}; "
                               "compare a run with a baseline of the same suite")
@@ -165,6 +166,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    _load(args.suite, args.output, args.plugin)  # its mistakes before torch loads; analysis.run reads it again
     from robin_bench import analysis
 
     extra = {} if args.repeats is None else {"repeats": args.repeats}

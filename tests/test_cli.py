@@ -141,14 +141,15 @@ def test_leaderboard_to_an_unwritable_folder_is_a_user_error(tmp_path: Path,
     assert len(err) == 1 and "not writable" in err[0] and str(blocker) in err[0] and "Traceback" not in err[0]
 
 
-def test_analyze_passes_repeats_only_when_given(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_analyze_passes_repeats_only_when_given(monkeypatch: pytest.MonkeyPatch, suite_file: Path) -> None:
     from robin_bench import analysis
 
     calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
     monkeypatch.setattr(analysis, "run", lambda *a, **k: calls.append((a, k)) or [])
-    assert main(["analyze", "complexity", "s.yaml", "--repeats", "20"]) == 0
-    assert main(["analyze", "complexity", "s.yaml", "-o", "out"]) == 0
-    assert calls == [(("complexity", "s.yaml", None), {"repeats": 20}), (("complexity", "s.yaml", "out"), {})]
+    s = str(suite_file)
+    assert main(["analyze", "complexity", s, "--repeats", "20"]) == 0
+    assert main(["analyze", "complexity", s, "-o", "out"]) == 0
+    assert calls == [(("complexity", s, None), {"repeats": 20}), (("complexity", s, "out"), {})]
 
 
 def test_usage_errors_exit_2() -> None:
@@ -224,6 +225,47 @@ def test_parsing_arguments_imports_nothing_heavy(argv: list[str]) -> None:
     proc = _python(code)
     assert proc.returncode == 0, proc.stderr
     assert "robin-bench" in proc.stdout
+
+
+SUITE_MISTAKES = {
+    "unknown key": ("datset: {name: digits}", "unknown key 'datset'; did you mean 'dataset'"),
+    "wrong type": ("batch_size: many", "batch_size"),
+    "Linf eps in pixels": ("threat_models: [{norm: Linf, eps: [8]}]", "did you mean 8/255?"),
+    "YAML syntax": ("models: [{name: mc", "cli.yaml"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(SUITE_MISTAKES))
+@pytest.mark.parametrize("command", ["run", "run --dry-run", "check", "analyze"])
+def test_a_suite_mistake_is_one_line_before_torch_loads(mistake: str, command: str, tmp_path: Path) -> None:
+    """A typo costs no torch import (seconds, 12-25 s under load): keys, types and values are checked first."""
+    line, message = SUITE_MISTAKES[mistake]
+    key = line.split(":")[0]
+    path = tmp_path / "cli.yaml"
+    path.write_text("\n".join(_without_key(yaml.safe_dump(SUITE, sort_keys=False), key)) + f"\n{line}\n")
+    argv = {"run": ["run", str(path)], "run --dry-run": ["run", str(path), "--dry-run"],
+            "check": ["check", str(path), "--baseline", str(tmp_path / "b.csv")],
+            "analyze": ["analyze", "complexity", str(path)]}[command]
+    code = (
+        "import sys\nfrom robin_bench import cli\n"
+        f"status = cli.main({argv!r})\nassert status == 2, status\n"
+        f"loaded = [m for m in {HEAVY!r} if m in sys.modules]\nassert not loaded, loaded\n"
+    )
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def _without_key(text: str, key: str) -> list[str]:
+    """The lines of a block-style YAML mapping without top-level ``key`` and its indented continuation."""
+    out, skipping = [], False
+    for ln in text.splitlines():
+        if not ln.startswith((" ", "-")):
+            skipping = ln.startswith(f"{key}:")
+        if not skipping:
+            out.append(ln)
+    return out
 
 
 def test_the_package_imports_lazily_and_exposes_the_readme_api() -> None:

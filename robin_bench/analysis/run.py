@@ -40,7 +40,8 @@ from robin_bench.analysis.convergence import plot_convergence, summarize_converg
 from robin_bench.analysis.io import ANALYSIS_DIRNAME, Plotter, section_table, write_analysis, write_section
 from robin_bench.analysis.transfer import plot_transfer, transferability
 from robin_bench.analysis.two_stage import TwoStageClassifier, plot_two_stage, two_stage_robustness
-from robin_bench.bench.config import Suite, load_suite, train_config
+from robin_bench.bench.config import Suite, load_suite
+from robin_bench.bench.suite_checks import train_config
 from robin_bench.bench.summary import write_summary
 from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_text

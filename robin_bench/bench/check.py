@@ -1,4 +1,4 @@
-"""The CI regression gate: compare a run's robust accuracy with a baseline results or leaderboard CSV.
+"""The CI regression gate: compare a run's clean and robust accuracy with a baseline results or leaderboard CSV.
 
 Default rule (``tolerance=None``): a value fails when the baseline lies above the current run's 95%
 interval, ``current_ci_high < baseline``: the drop is beyond the sampling noise of the current run.
@@ -16,8 +16,10 @@ So the default catches a collapse (an attack that stopped working, a broken mode
 a few points on 100 samples; gate tighter with more samples or with ``--tolerance T`` (fail when
 ``current < baseline - T``, fractions: 0.02 allows two points, 0 flags any drop).
 
-Every baseline row (worst case of model x norm x eps x criterion, ``robust_acc`` and, where the
-baseline has it, ``coarse_robust_acc``) of the suites the run has is compared; a baseline row with no
+Every baseline row (worst case of model x norm x eps x criterion: ``clean_acc``, ``robust_acc`` and, where
+the baseline has them, ``coarse_clean_acc`` and ``coarse_robust_acc``) of the suites the run has is compared,
+clean accuracy under the same rule and interval as robust accuracy (a model whose clean accuracy collapses
+fails even where its robust accuracy, already near 0, cannot fall further); a baseline row with no
 current counterpart fails as missing. A baseline whose accuracy is empty, NaN, out of [0, 1] or not a
 number is refused (RobinBenchError: exit 2), and so is a comparison of no value at all: ``check``
 never passes vacuously.
@@ -34,13 +36,14 @@ from typing import Any
 import pandas as pd
 
 from robin_bench.bench import leaderboard, results
+from robin_bench.bench.stats import t_interval, wilson
 from robin_bench.errors import RobinBenchError
 
 MATCH: list[str] = ["suite", "model", "norm", "eps", "criterion"]
 """Columns matching a current row to a baseline row (the worst case of a cell, over its seeds)."""
 
-METRICS: list[str] = ["robust_acc", "coarse_robust_acc"]
-"""Accuracies gated: worst-case robust accuracy, and coarse robust accuracy where the baseline has it."""
+METRICS: list[str] = ["clean_acc", "robust_acc", "coarse_clean_acc", "coarse_robust_acc"]
+"""Accuracies gated: clean and worst-case robust accuracy, and their coarse versions where the baseline has them."""
 
 PASS = "pass"
 BELOW = "below baseline"
@@ -75,7 +78,7 @@ class CheckRow:
 
     Attributes:
         suite, model, norm, eps, criterion: the cell (worst case over seeds).
-        metric (str): ``robust_acc`` or ``coarse_robust_acc``.
+        metric (str): one of :data:`METRICS`.
         baseline (float): the baseline's value (fraction).
         current (float or None): the current run's value (mean over seeds); None when missing.
         ci_low, ci_high (float or None): the current value's 95% interval.
@@ -182,6 +185,21 @@ def _opt(x: Any) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
 
 
+def _interval(cur: pd.Series, metric: str, reps: dict[tuple[Any, ...], leaderboard.Replicates]) -> tuple[
+        float | None, float | None]:
+    """The current value's 95% interval: the leaderboard's columns where it has them (robust accuracies), else
+    the same rule on the per-seed values (t over seeds; Wilson on the n samples with one seed)."""
+    if f"{metric}_ci_low" in cur.index:
+        return _opt(cur[f"{metric}_ci_low"]), _opt(cur[f"{metric}_ci_high"])
+    rep = reps[tuple(cur[c] for c in leaderboard.IDENTITY)]
+    values = rep.values(metric)
+    if len(values) >= 2:
+        low, high = t_interval(values)
+        return max(0.0, low), min(1.0, high)
+    n = int(rep.rows["n"].iloc[0])
+    return wilson(int(round(float(values[0]) * n)), n)
+
+
 def report(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[str],
            tolerance: float | None = None) -> CheckReport:
     """Compare every baseline value with the current run; see the module docstring for the rule.
@@ -208,7 +226,7 @@ def report(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[
     if tolerance is not None and not (isinstance(tolerance, int | float) and 0.0 <= tolerance <= 1.0):
         raise RobinBenchError(f"tolerance {tolerance!r} is not a fraction in [0, 1]; e.g. 0.02 allows a 2-point drop")
     base = read_baseline(baseline_csv)
-    current, _ = leaderboard.aggregate(leaderboard.load([current_csv]))
+    current, reps = leaderboard.aggregate(leaderboard.load([current_csv]))
     suites = sorted(set(current["suite"]))
     base = base[base["suite"].isin(suites)]
     if base.empty:
@@ -230,7 +248,7 @@ def report(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[
                 rows.append(CheckRow(**common, current=None, ci_low=None, ci_high=None, ci_method="", margin=None,
                                      status=MISSING))
                 continue
-            low, high = _opt(cur[f"{metric}_ci_low"]), _opt(cur[f"{metric}_ci_high"])
+            low, high = _interval(cur, metric, reps)
             now = float(cur[metric])
             if tolerance is None:
                 margin = (high if high is not None else now) - threshold

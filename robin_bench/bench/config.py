@@ -21,18 +21,18 @@ import os
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
-from robin_bench.bench.schema import AttackSpec, DatasetSpec, ModelSpec, Suite, ThreatSpec, parse_eps
-from robin_bench.bench.suite_checks import check_suite, train_config
+from robin_bench.bench.schema import STRUCTURE_ONLY, AttackSpec, DatasetSpec, ModelSpec, Suite, ThreatSpec, parse_eps
 from robin_bench.bench.suite_errors import describe
-from robin_bench.bench.suite_yaml import read_yaml
+from robin_bench.bench.suite_yaml import LineMap, read_yaml
 from robin_bench.errors import RobinBenchError
 from robin_bench.plugins import load_plugins
 
 __all__ = ["AttackSpec", "DatasetSpec", "ModelSpec", "Suite", "ThreatSpec", "demo_suite_path", "load_suite",
-           "parse_eps", "parse_suite", "train_config"]
+           "parse_eps", "parse_suite"]
 
 
 def demo_suite_path() -> Path:
@@ -66,13 +66,18 @@ def load_suite(path: str | os.PathLike[str], *, plugins: Sequence[str] = ()) -> 
 
 def parse_suite(text: str, *, source: str = "<suite>", default_name: str = "suite",
                 plugins: Sequence[str] = ()) -> Suite:
-    """Validate suite YAML ``text``; ``source`` names it in error messages. See :func:`load_suite`."""
+    """Validate suite YAML ``text``; ``source`` names it in error messages. See :func:`load_suite`.
+
+    Keys, types and values are checked before plugins or anything else loads torch (a first pass without
+    registry lookups), names and references after it.
+    """
     data, lines = read_yaml(text, source=source)
     if not isinstance(data, dict):
         raise RobinBenchError(
             f"{source}: a suite is a mapping of keys (dataset, models, ...), got {type(data).__name__}"
         )
     data.setdefault("name", default_name)
+    _validate(data, source, lines, {STRUCTURE_ONLY: True})
     named = data.get("plugins", [])
     if not isinstance(named, list):
         raise RobinBenchError(f"{lines.where(source, ['plugins'])}: expected a list of module names, got {named!r}")
@@ -83,12 +88,19 @@ def parse_suite(text: str, *, source: str = "<suite>", default_name: str = "suit
             raise RobinBenchError(f"{lines.where(source, ['plugins', i])}: {e}") from None
     load_plugins(plugins)
     data["plugins"] = list(dict.fromkeys([*named, *plugins]))
-    try:
-        suite = Suite.model_validate(data)
-    except ValidationError as e:
-        errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")
-        raise RobinBenchError(describe(errors[0], source, lines)) from None
+    suite = _validate(data, source, lines, None)
     suite._source = source
+    from robin_bench.bench.suite_checks import check_suite  # the registries: torch
+
     checked = check_suite(suite, lines)
     checked._source = source
     return checked
+
+
+def _validate(data: dict[str, Any], source: str, lines: LineMap, context: dict[str, Any] | None) -> Suite:
+    """``Suite.model_validate`` whose first mistake (an unknown key first) is a one-line ``RobinBenchError``."""
+    try:
+        return Suite.model_validate(data, context=context)
+    except ValidationError as e:
+        errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")
+        raise RobinBenchError(describe(errors[0], source, lines)) from None

@@ -1,5 +1,8 @@
 """The suite schema: pydantic models of every key of a suite file (no I/O, no registry lookups beyond kinds).
 
+Importing it loads no torch, and validating with ``context={STRUCTURE_ONLY: True}`` skips the one lookup that
+needs it (model kinds): :func:`robin_bench.bench.config.parse_suite` reports a typo that way before torch loads.
+
 :mod:`robin_bench.bench.config` parses YAML into these models; :mod:`robin_bench.bench.suite_checks`
 cross-checks names and references; :mod:`robin_bench.bench.suite_errors` words the mistakes.
 
@@ -15,7 +18,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,21 +26,26 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from robin_bench.errors import RobinBenchError
-from robin_bench.hierarchy import Hierarchy
-from robin_bench.models.kinds import kind_names
 from robin_bench.plugins import check_module_name
 from robin_bench.registry import did_you_mean
+
+if TYPE_CHECKING:
+    from robin_bench.hierarchy import Hierarchy
 
 CUSTOM_SET = "custom"
 """The ``attack_set`` of rows produced by an explicit list of attacks."""
 WORST_CASE = "worst_case"
 """The ``attack`` of a cell's per-sample worst-case row; no attack may take this name."""
-BUILTIN_HIERARCHIES: dict[str, Any] = {"cifar10": Hierarchy.cifar10, "cifar100": Hierarchy.cifar100}
+BUILTIN_HIERARCHIES = ("cifar10", "cifar100")
+"""Hierarchies a suite names by a string (``Hierarchy``'s class methods of these names)."""
+STRUCTURE_ONLY = "structure_only"
+"""Validation context key: check keys, types and values, but no registry (no torch)."""
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _FRACTION = re.compile(rf"^\s*({_NUMBER})\s*(?:/\s*({_NUMBER})\s*)?$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -68,7 +76,11 @@ def parse_eps(value: object) -> float:
 Eps = Annotated[float, BeforeValidator(parse_eps)]
 
 
-def _known_kind(value: object) -> object:
+def _known_kind(value: object, info: ValidationInfo) -> object:
+    if (info.context or {}).get(STRUCTURE_ONLY):
+        return value
+    from robin_bench.models.kinds import kind_names
+
     if isinstance(value, str) and value not in kind_names():
         raise ValueError(f"unknown model kind {value!r}; {did_you_mean(value, kind_names())}")
     return value
@@ -319,10 +331,12 @@ class Suite(_Strict):
 
     def get_hierarchy(self) -> Hierarchy | None:
         """The suite's hierarchy object, or None."""
+        from robin_bench.hierarchy import Hierarchy
+
         if self.hierarchy is None:
             return None
         if isinstance(self.hierarchy, str):
-            return BUILTIN_HIERARCHIES[self.hierarchy]()
+            return getattr(Hierarchy, self.hierarchy)()  # type: ignore[no-any-return]
         return Hierarchy.from_groups(self.hierarchy)
 
     def model(self, name: str) -> ModelSpec:

@@ -35,8 +35,10 @@ MODELS = {"mc": ("flat", 0.9, 0.6), "robin": ("robin", 0.85, 0.35), "har": ("har
 
 
 def write_run(out_dir: Path, *, suite: str = "demo", n: int = 60, eps: Sequence[float] = (0.0, 0.1, 0.2),
-              attacks: Sequence[str] = ("pgd", "cw"), seed: int = 0, drop: float = 0.0) -> Path:
-    """Write results.csv and flags for three synthetic models; ``drop`` lowers every break-free rate.
+              attacks: Sequence[str] = ("pgd", "cw"), seed: int = 0, drop: float = 0.0,
+              clean_rate: float | None = None) -> Path:
+    """Write results.csv and flags for three synthetic models; ``drop`` lowers every break-free rate,
+    ``clean_rate`` (a probability) replaces every model's clean accuracy.
 
     Returns the results.csv path.
     """
@@ -45,7 +47,7 @@ def write_run(out_dir: Path, *, suite: str = "demo", n: int = 60, eps: Sequence[
     draws = {a: rng.random(n) for a in attacks}
     clean_draw = rng.random(n)
     for model, (kind, p_clean, p_break) in MODELS.items():
-        clean = clean_draw < p_clean
+        clean = clean_draw < (p_clean if clean_rate is None else clean_rate)
         for e in eps:
             rate = min(1.0, p_break * e / 0.1 + drop)
             fine = early_exit_result(clean, {a: draws[a] < rate / (i + 1) for i, a in enumerate(attacks)})

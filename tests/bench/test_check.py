@@ -79,7 +79,7 @@ def test_missing_rows_are_reported(baseline: tuple[Path, Path], tmp_path: Path) 
     offending = check.compare(cur, board)
     assert {r["status"] for r in offending} == {check.MISSING}
     assert {(r["model"], r["eps"], r["metric"]) for r in offending} == {
-        ("har", e, m) for e in (0.0, 0.1, 0.2) for m in ("robust_acc", "coarse_robust_acc")}
+        ("har", e, m) for e in (0.0, 0.1, 0.2) for m in check.METRICS}
     assert all(r["current"] is None for r in offending)
     assert check.describe(offending[0]).startswith("MISSING demo/har")
 
@@ -97,3 +97,16 @@ def test_other_suite_or_bad_files_are_refused(baseline: tuple[Path, Path], tmp_p
         check.compare(csv, junk)
     with pytest.raises(RobinBenchError, match="does not exist"):
         check.compare(csv, tmp_path / "absent.csv")
+
+
+def test_a_collapse_of_clean_accuracy_fails_even_where_robust_accuracy_cannot_fall(tmp_path: Path) -> None:
+    """Clean accuracy 36% -> 10% on 100 samples, every sample broken in both runs (robust accuracy 0)."""
+    base = write_run(tmp_path / "base", n=100, drop=1.0, clean_rate=0.36)
+    cur = write_run(tmp_path / "cur", n=100, drop=1.0, clean_rate=0.10)
+    rep = check.report(cur, base)
+    assert not rep.passed
+    clean = [r for r in rep.rows if r.metric in ("clean_acc", "coarse_clean_acc")]
+    assert clean and all(r.status == check.BELOW and r.ci_high < r.baseline for r in clean)
+    assert all(r.status == check.PASS for r in rep.rows if r.metric == "robust_acc")
+    assert "clean_acc: baseline" in rep.message()
+    assert check.report(base, base).passed

@@ -24,7 +24,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_report_lists_every_value_with_baseline_now_and_interval(run: tuple[Path, Path]) -> None:
     csv, board = run
     rep = check.report(csv, board)
-    assert rep.passed and len(rep.rows) == 9 * 2  # 3 models x 3 eps, fine and coarse
+    assert rep.passed and len(rep.rows) == 9 * 4  # 3 models x 3 eps; clean and robust, fine and coarse
     base = leaderboard.read(board)
     for r in rep.rows:
         b = base[(base["model"] == r.model) & (base["eps"] == r.eps)].iloc[0]
@@ -34,9 +34,9 @@ def test_report_lists_every_value_with_baseline_now_and_interval(run: tuple[Path
         assert (r.ci_low, r.ci_high) == pytest.approx(wilson(round(r.current * n), n))
         assert r.margin == pytest.approx(r.ci_high - r.baseline)
     text = rep.message()
-    assert text.startswith(f"check passed against {board}: 18 values compared, 0 failed; rule: fail when the "
+    assert text.startswith(f"check passed against {board}: 36 values compared, 0 failed; rule: fail when the "
                            "baseline lies above")
-    assert text.count("\n  ok   demo/") == 18 + 3  # every row, plus the three closest
+    assert text.count("\n  ok   demo/") == 36 + 3  # every row, plus the three closest
     closest = rep.closest()
     assert [r.margin for r in closest] == sorted(r.margin for r in rep.rows)[:3]
     assert "closest to failing:\n  " + closest[0].describe() in text
@@ -61,7 +61,7 @@ def test_failure_message_names_row_and_rule(run: tuple[Path, Path], tmp_path: Pa
     rep = check.report(cur, board)
     assert not rep.passed and [(r.model, r.eps, r.metric) for r in rep.offending] == [("robin", 0.1, "robust_acc")]
     text = rep.message()
-    assert text.startswith(f"check FAILED against {board}: 18 values compared, 1 failed")
+    assert text.startswith(f"check FAILED against {board}: 36 values compared, 1 failed")
     assert "failed:\n  FAIL demo/robin Linf eps=0.1 fine robust_acc: baseline " in text
     assert "now 5.0% (95% CI [1.7, 13.7], wilson-1-seed)" in text
 
@@ -94,7 +94,7 @@ def test_seeds_are_compared_as_means_with_their_t_interval(tmp_path: Path) -> No
     csv = write_seeded_run(tmp_path / "run")
     board = leaderboard.build([csv], tmp_path / "lb")[0]
     rep = check.report(csv, board)
-    assert rep.passed and {r.ci_method for r in rep.rows} == {leaderboard.CI_T} and len(rep.rows) == 3
-    robin = next(r for r in rep.rows if r.model == "robin")
+    assert rep.passed and {r.ci_method for r in rep.rows} == {leaderboard.CI_T} and len(rep.rows) == 3 * 2
+    robin = next(r for r in rep.rows if r.model == "robin" and r.metric == "robust_acc")
     assert robin.current == pytest.approx(22 / 30) and robin.baseline == pytest.approx(22 / 30)
     assert check.report(csv, csv).passed  # a results.csv baseline is aggregated the same way
