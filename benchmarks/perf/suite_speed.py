@@ -5,9 +5,13 @@ again on the finished directory (models and cells reused). Each is timed twice: 
 (``runner.run`` in this process) and the whole command (``robin-bench run`` in a fresh Python
 process, imports included). Targets: demo under 120 s cold; warm under 5% of cold.
 
+With ``--readme`` (the demo only) it also rewrites README.md's generated block ``demo-time``
+(:mod:`benchmarks.docblocks`), the one place the documents give the demo's time.
+
 Usage::
 
     python benchmarks/perf/suite_speed.py [SUITE] [--threads 1] [--keep DIR]
+    python benchmarks/perf/suite_speed.py --readme
 """
 
 from __future__ import annotations
@@ -40,7 +44,11 @@ def main() -> None:
     p.add_argument("suite", nargs="?", default=None, help="suite file (default: the packaged demo)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--keep", default=None, help="keep the output here instead of a temp folder")
+    p.add_argument("--readme", action="store_true", help="rewrite README.md's block demo-time (the demo only)")
     args = p.parse_args()
+    if args.readme and args.suite:
+        p.error("--readme times the packaged demo; give no SUITE")
+    load = os.getloadavg()[0]
     torch.set_num_threads(args.threads)
 
     import robin_bench
@@ -73,7 +81,18 @@ def main() -> None:
     for mode, (cold, warm) in results.items():
         what = "runner.run (in process)" if mode == "runner" else "`robin-bench run` (fresh process)"
         print(f"| {what} | {cold:.1f} | {warm:.2f} | {warm / cold:.3f} |")
+    if args.readme:
+        from benchmarks.docblocks import cpu, replace_block
+
+        (runner_cold, _), (cold, warm) = results["runner"], results["command"]
+        replace_block("README.md", "demo-time", "benchmarks/perf/suite_speed.py", (
+            f"The demo's time where this line was written (`python benchmarks/perf/suite_speed.py --readme`): "
+            f"`robin-bench run` {cold:.0f} s in a fresh process, imports included (the runner alone "
+            f"{runner_cold:.0f} s); a rerun {warm:.1f} s. {cpu()}, {len(os.sched_getaffinity(0))} cores, load "
+            f"{load:.1f} before the run, {args.threads} torch thread; Python {platform.python_version()}, "
+            f"torch {torch.__version__}, robin-bench {robin_bench.__version__}."))
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     main()

@@ -35,9 +35,9 @@ from robin_bench.hierarchy import Hierarchy
 from robin_bench.registry import Registry, did_you_mean
 
 CONTEXT_KWARGS: tuple[str, ...] = ("norm", "eps", "hierarchy")
+"""Attack arguments the runner supplies from the cell and the suite; a suite may not set them."""
 SET_CONTEXT_KWARGS: tuple[str, ...] = (*CONTEXT_KWARGS, "criterion", "seed")
 """Set arguments the runner supplies; a set's other keyword arguments are options a suite may set."""
-"""Attack arguments the runner supplies from the cell and the suite; a suite may not set them."""
 MODEL_KWARGS: tuple[str, ...] = ("surrogate",)
 """Attack arguments whose suite value is the name of another model of the suite."""
 

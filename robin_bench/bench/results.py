@@ -2,15 +2,18 @@
 
 A run's output directory holds::
 
-    results.csv            one row per suite x model x norm x eps x attack x criterion (see COLUMNS)
+    results.csv            one row per suite x model x seed x norm x eps x attack (see COLUMNS); coarse
+                           results are columns of the same rows
     flags/<cell_key>.npz   per-sample flags of one cell (see save_flags, cell_key)
 
-A *cell* is one model evaluated at one (norm, eps) under one success criterion: the runner calls
-:func:`rows_for_cell` on its ``EvalResult`` (robin_bench/attacks/evaluate.py), merges the rows with
-:func:`append_rows` and stores the flags with :func:`save_flags` under
-``flags_dir_for(results_csv)`` and ``cell_key(suite, model, norm, eps, criterion)``. When a
-hierarchy is given, the coarse-criterion result of the same cell is stored too, under
-``criterion="coarse"``, unless the cell's own criterion already is coarse.
+A *cell* is one model (one seed) evaluated at one (norm, eps) under one success criterion. A cell job
+(:func:`robin_bench.bench.jobs.run_cell_job`) turns its ``EvalResult`` (robin_bench/attacks/evaluate.py)
+into rows with :func:`rows_for_cell` and stores the flags with :func:`save_flags` in the run folder's
+``flags/`` under the cell's key (:func:`cell_key`, chosen by the planner; with the seed for a model with
+several seeds); when a hierarchy is given, the coarse-criterion result of the same cell is stored too,
+under its coarse key. The runner then replaces ``results.csv`` with exactly the rows of the suite's
+finished cells (:func:`write`, through ``RunFolder.write_results``); :func:`append_rows` merges rows into
+a file for other writers (tests, tools).
 
 What a per-attack row's ``robust_acc`` means (column ``scope``): attacks run in order with
 AutoAttack's early exit, so a later attack only sees the samples no earlier attack broke.
