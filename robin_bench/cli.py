@@ -71,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("suite", help="suite YAML file")
     check.add_argument("--baseline", required=True, help="baseline results or leaderboard CSV")
     check.add_argument("--tolerance", type=float, default=None,
-                       help="allowed drop in clean and robust accuracy (fraction); default: beyond the confidence interval")
+                       help="allowed drop in clean and robust accuracy (fraction); "
+                            "default: beyond the confidence interval")
     check.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
     _add_threads(check)
     _add_plugin(check)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -93,7 +92,7 @@ def test_the_demo_time_is_given_once() -> None:
         text = (ROOT / doc).read_text(encoding="utf-8")
         text = text.replace(blocks(text).get("demo-time", ("", ""))[1], "")
         assert not re.search(r"demo[^.\n]*\b(minute|seconds?)\b", text, flags=re.I), doc
-    for suite in (ROOT / "benchmarks" / "suites" / "demo.yaml", ROOT / "robin_bench" / "bench" / "suites" / "demo.yaml"):
+    for suite in (ROOT / "benchmarks/suites/demo.yaml", ROOT / "robin_bench/bench/suites/demo.yaml"):
         assert not re.search(r"\bminutes?\b", suite.read_text(encoding="utf-8")), suite
 
 
