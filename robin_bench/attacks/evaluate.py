@@ -302,6 +302,10 @@ def evaluate(
 
     Batches are streamed, so memory does not grow with N.
 
+    Threads: torch's, unless its threads spin on a machine whose cores other processes take and nobody
+    chose them; then the idle cores' count for this call (:func:`robin_bench.threads.own_loop`; choose with
+    ``rb.use_threads(n)``).
+
     Progress: ``progress(attack, robust, judged, n)`` is called after each attack on each batch (also
     where the attack had no sample left to attack), in the order they ran: ``attack`` is the name of
     the attack that just finished on the batch, ``judged`` the samples of this and earlier batches,

@@ -179,6 +179,8 @@ def fit(
         log_interval (float | None): seconds between plain progress lines; None means
             :data:`~robin_bench.train.progress.LOG_INTERVAL_S` (10). (Default: None)
 
+    Threads: as in ``rb.evaluate`` (:func:`robin_bench.threads.own_loop`).
+
     Returns:
         TrainReport: per-epoch losses, accuracies, shares, learning rates, seconds, images and validation.
     """
