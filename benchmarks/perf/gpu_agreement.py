@@ -102,7 +102,8 @@ def main() -> None:
             fa, fb = flags(on_cpu, xt, yt, attack, args.steps), flags(on_device, xt, yt, attack, args.steps)
             agree = float((fa == fb).float().mean())
             ra, rb_ = float(fa.float().mean()), float(fb.float().mean())
-            row(f"{kind} {attack}: robust accuracy", ra, rb_, agree, agree >= 1 - args.tol and abs(ra - rb_) <= args.tol)
+            ok = agree >= 1 - args.tol and abs(ra - rb_) <= args.tol
+            row(f"{kind} {attack}: robust accuracy", ra, rb_, agree, ok)
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
     print(f"CPU against {name}; torch {torch.__version__}; digits MLP, {args.n_train} training / {args.n_test} test "

@@ -25,7 +25,7 @@ Example::
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -92,7 +92,7 @@ def _torchattacks_class(name: str, base: type) -> type:
 
     def __init__(self: Any, model: nn.Module, *, norm: Norm = "Linf", eps: float = 8 / 255, **kwargs: Any) -> None:
         _check_norm(label, norm, supported)
-        base.__init__(self, model, eps=eps, **({"norm": norm} if takes_norm else {}), **kwargs)
+        cast(Any, base).__init__(self, model, eps=eps, **({"norm": norm} if takes_norm else {}), **kwargs)
         self.threat = ThreatModel(norm, eps)
 
     cls = type(name, (base,), {
@@ -154,7 +154,8 @@ class ArtAttack(Attack):
         if "verbose" in params:
             kw.setdefault("verbose", False)
         head = nn.Sequential(model, nn.Softmax(dim=1)) if self.softmax_head else model
-        estimator = to_art(head, input_shape=tuple(shape), device_type="gpu" if self.device.type == "cuda" else "cpu")
+        c, h, w = shape
+        estimator = to_art(head, input_shape=(c, h, w), device_type="gpu" if self.device.type == "cuda" else "cpu")
         return cls(estimator, **kw)
 
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:

@@ -336,7 +336,7 @@ class Suite(_Strict):
         if self.hierarchy is None:
             return None
         if isinstance(self.hierarchy, str):
-            return getattr(Hierarchy, self.hierarchy)()  # type: ignore[no-any-return]
+            return getattr(Hierarchy, self.hierarchy)()
         return Hierarchy.from_groups(self.hierarchy)
 
     def model(self, name: str) -> ModelSpec:

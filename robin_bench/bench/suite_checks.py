@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def check_suite(suite: Suite, lines: LineMap) -> Suite:
     """Registry names, cross references, the hierarchy, train configs, weights files and attacks (built on a
     stand-in model). Returns the suite with a hierarchy that names classes by name (a ``folder`` dataset's folder
     names) translated to class indices."""
-    import robin_bench.data as datasets
+    import robin_bench.data as datasets  # the registries load only after the schema passed
     from robin_bench.models.archs import ARCHS
 
     def fail(loc: Sequence[str | int], problem: str) -> RobinBenchError:
@@ -73,7 +74,7 @@ def check_suite(suite: Suite, lines: LineMap) -> Suite:
             raise fail(("models", i, "arch"), f"unknown architecture {m.arch!r}; {did_you_mean(m.arch, ARCHS.names())}")
         if m.arch is not None and ARCHS.origin(m.arch) is not None and info.in_shape is not None:
             _check_plugin_arch(m, info.in_shape, n_classes, hierarchy,
-                               fail=lambda problem, i=i: fail(("models", i, "arch"), problem))
+                               fail=partial(_fail_at, fail, ("models", i, "arch")))
         if m.train is not None:
             train_config(m, source=lines.where(suite.source, ("models", i, "train")), augment=info.augment)
         if m.checkpoint is not None and not Path(os.path.expanduser(m.checkpoint)).is_file():
@@ -81,7 +82,7 @@ def check_suite(suite: Suite, lines: LineMap) -> Suite:
                        f"checkpoint file {m.checkpoint} not found; give a saved .safetensors")
         if m.weights is not None:
             _check_weights(m, info.in_shape, n_classes, hierarchy,
-                           fail=lambda problem, i=i: fail(("models", i, "weights"), problem))
+                           fail=partial(_fail_at, fail, ("models", i, "weights")))
         if m.normalize is not None and info.in_shape is not None and len(m.normalize.mean) != info.in_shape[0]:
             raise fail(("models", i, "normalize"), f"normalize has {len(m.normalize.mean)} values per statistic for "
                        f"{info.in_shape[0]}-channel images; give one mean and one std per channel")
@@ -91,11 +92,16 @@ def check_suite(suite: Suite, lines: LineMap) -> Suite:
     return suite
 
 
+def _fail_at(fail: Fail, loc: Sequence[str | int], problem: str) -> RobinBenchError:
+    """``fail`` at key path ``loc`` (bound with ``functools.partial`` per model entry)."""
+    return fail(loc, problem)
+
+
 def _check_plugin_arch(m: ModelSpec, in_shape: tuple[int, int, int], n_classes: int, hierarchy: Hierarchy | None,
                        fail: Callable[[str], RobinBenchError]) -> None:
     """A plugin's architecture builds every component of ``m``'s kind with the right output shape (checked by
     :func:`robin_bench.models.archs.build`), before any compute."""
-    import torch
+    import torch  # only suites with a plugin architecture pay for torch here
 
     from robin_bench.models import archs
 
