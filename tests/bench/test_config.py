@@ -20,8 +20,8 @@ from robin_bench.bench.config import (
     demo_suite_path,
     load_suite,
     parse_eps,
-    train_config,
 )
+from robin_bench.bench.suite_checks import train_config
 from robin_bench.cli import main
 from robin_bench.errors import RobinBenchError
 
