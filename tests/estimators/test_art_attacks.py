@@ -102,7 +102,7 @@ CASES: dict[str, Case] = {
         None,
     ),
     "CarliniLInfMethod": Case(
-        lambda c: E.CarliniLInfMethod(c, max_iter=2, learning_rate=0.1, batch_size=8, verbose=False), None, n=2
+        lambda c: E.CarliniLInfMethod(c, max_iter=5, learning_rate=0.1, batch_size=8, verbose=False), None, n=2
     ),
     "CarliniL0Method": Case(
         lambda c: E.CarliniL0Method(
