@@ -21,7 +21,11 @@ from tests.estimators.tiny import KINDS, SHAPE, K, build, inputs, learnable, see
 
 DIGITS = (1, 8, 8)
 PARITY_EPS = 0.1
-PARITY_TOLERANCE = 2  # test samples (of 200): ART's DataLoader reorders the single batch, changing float sums
+# Test samples (of 200) the two robust accuracies may differ by. The two trainings differ only in the order of float
+# sums (ART's DataLoader reorders each batch), which three epochs of SGD can amplify differently on another CPU or
+# BLAS (0 samples apart on the machine that wrote this); the bug this test guards against (momentum restarted at
+# every batch) cost 10 points, 20 samples.
+PARITY_TOLERANCE = 8
 
 
 def digits(n_train: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
