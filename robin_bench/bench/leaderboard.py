@@ -689,9 +689,9 @@ def to_markdown(board: pd.DataFrame, name: str) -> str:
     parts = [f"# Leaderboard: {name}", "", _EXPLANATION, "", *([note, ""] if note else [])]
     for (dataset, norm, eps, criterion), g in board.groupby(GROUP, sort=False):
         parts += [f"## {_group_title(dataset, norm, eps, criterion)}", ""]
-        note = indistinguishable_top(g)
-        if note:
-            parts += [f"> **Note:** {note}", ""]
+        top = indistinguishable_top(g)
+        if top:
+            parts += [f"> **Note:** {top}", ""]
         parts += [markdown_table(_MD_HEADER, [_md_cells(r) for _, r in g.iterrows()]), ""]
     return "\n".join(parts)
 
