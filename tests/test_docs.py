@@ -76,6 +76,18 @@ def test_the_suites_table_lists_every_shipped_suite() -> None:
     assert listed == {p.name for p in (ROOT / "benchmarks" / "suites").glob("*.yaml")}
 
 
+def test_the_suites_table_quotes_the_measured_wall_times() -> None:
+    """Each suite's time in benchmarks/README.md is RESULTS.md's estimate for it ("The paper suites' wall time")."""
+    results = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    table = results[results.index("## The paper suites' wall time"):]
+    row = r"^\| `(\w+)` \|(?:[^|]*\|){2} \**(about [^|*]*?)\**(?: \(one process\))? \|"
+    measured = re.findall(row, table, flags=re.M)
+    assert len(measured) == 5
+    rows = {m: line for line in BENCH_README.splitlines() for m in re.findall(r"^\| `(\w+)\.yaml` \|", line)}
+    for suite, estimate in measured:
+        assert estimate in rows[suite].split(" | ")[-1], f"{suite}: RESULTS.md says {estimate}"
+
+
 def test_the_demo_budgets_quoted_are_the_demo_suite_s() -> None:
     (entry,) = DEMO.attacks
     stated = re.search(r"AutoAttack's budgets cut to (\d+)\s+iterations and (\d+) queries", README)
