@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import re
 
 import pandas as pd
@@ -142,16 +143,29 @@ VERDICTS = [
 ]
 
 
+@functools.cache
+def _power(board: str, metric: str) -> pd.DataFrame:
+    """``benchmarks/paper_power.py``'s comparisons (MDDs) of a committed leaderboard, recomputed from its flags."""
+    from benchmarks.paper_power import comparisons
+
+    return comparisons(board, metric)
+
+
 @pytest.mark.parametrize(("text", "board", "model", "norm", "eps", "column"), VERDICTS)
 def test_reproduction_verdicts_quote_the_committed_leaderboards(text: str, board: str, model: str, norm: str,
                                                                eps: float, column: str) -> None:
+    """The difference with its interval, and the MDDs beside it (paired t / pooled McNemar, in points)."""
     df = pd.read_csv(ROOT / "leaderboards" / f"{board}.csv")
     row = df[(df["model"] == model) & (df["norm"] == norm) & (df["eps"] == eps)].iloc[0]
     diff, low, high = (100 * float(row[c]) for c in (column, f"{column}_ci_low", f"{column}_ci_high"))
     figure = f"{diff:+.1f} ({low:+.1f}, {high:+.1f})"
     assert text.endswith(figure), f"{board} {model} {norm} {eps} {column}: the leaderboard says {figure}"
     table = REPRODUCTION[REPRODUCTION.index("## Verdicts at a glance"):REPRODUCTION.index("## How the MDDs")]
-    assert text in table
+    (line,) = [line for line in table.splitlines() if text in line]
+    power = _power(board, "coarse_robust_acc" if column.startswith("coarse_") else "robust_acc")
+    p = power[(power["model"] == model) & (power["norm"] == norm) & (power["eps"] == eps)].iloc[0]
+    mdd = f"{100 * p['mdd_t']:.1f} / {100 * p['mdd_mcnemar']:.1f}"
+    assert mdd in line.split(" | ")[2], f"{board} {model} {norm} {eps}: MDDs {mdd}, the table says {line}"
 
 
 def test_module_attribute_docstrings_follow_their_assignment() -> None:
