@@ -178,3 +178,27 @@ def test_module_attribute_docstrings_follow_their_assignment() -> None:
                 if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(
                         stmt.value.value, str):
                     assert isinstance(before, ast.Assign | ast.AnnAssign), f"{path}:{stmt.lineno}: a stray docstring"
+
+
+def test_the_gate_s_tolerance_table_is_wilson_s() -> None:
+    """benchmarks/README.md's (and check.py's) table of what the default rule lets through at n = 100."""
+    from robin_bench.bench.stats import wilson
+
+    rows = re.findall(r"^\| (\d+)% \| (\d+)% \((\d+)/100: upper bound ([\d.]+)%\) \| (\d+) points \|$", BENCH_README,
+                      flags=re.M)
+    assert len(rows) == 3
+    for base, lowest, k, upper, drop in rows:
+        passing = [j for j in range(101) if wilson(j, 100)[1] >= int(base) / 100]
+        assert int(lowest) == int(k) == min(passing) and int(drop) == int(base) - min(passing)
+        assert float(upper) == round(100 * wilson(int(k), 100)[1], 1)
+        docstring = (ROOT / "robin_bench" / "bench" / "check.py").read_text(encoding="utf-8")
+        assert f"{base}%        {lowest}%  ({k}/100: upper bound {upper}%)" in docstring
+
+
+def test_autoattack_s_own_budgets_are_the_ones_quoted() -> None:
+    from pyautoattack import AutoAttack
+
+    stated = re.search(r"AutoAttack's own budgets \((\d+) iterations, (\d+) queries\)", README)
+    assert stated is not None
+    adversary = AutoAttack(lambda x: x, norm="Linf", eps=0.1, version="standard", device="cpu")
+    assert (adversary.apgd.n_iter, adversary.square.n_queries) == (int(stated.group(1)), int(stated.group(2)))
