@@ -202,3 +202,59 @@ def test_autoattack_s_own_budgets_are_the_ones_quoted() -> None:
     assert stated is not None
     adversary = AutoAttack(lambda x: x, norm="Linf", eps=0.1, version="standard", device="cpu")
     assert (adversary.apgd.n_iter, adversary.square.n_queries) == (int(stated.group(1)), int(stated.group(2)))
+
+
+ANALYSES = ROOT / "benchmarks" / "analyses" / "paper_digits"
+# (text in the verdict table, analysis file, column, a, b, value, filters, scale, decimals, signed): the mean over
+# the 5 seeds of the per-seed difference a - b of ``value``, with the half-width of its 95% t interval.
+ANALYSIS_DIFFS = [
+    ("BEST ARM 2.1 ± 0.8 points", "attack_sweep", "attack", "best_arm", "softmax", "robust_acc",
+     {"model": "robin", "eps": 0.1}, 100, 1, False),
+    ("+9.8 ± 0.7 points at 0.1", "transfer", "attack", "transfer_targeted", "white_box", "robust_acc",
+     {"eps": 0.1}, 100, 1, True),
+    ("+51 ± 3 at 0.2", "transfer", "attack", "transfer_targeted", "white_box", "robust_acc", {"eps": 0.2}, 100, 0,
+     True),
+    ("Linf median +0.148 ± 0.001", "boundary_summary", "view", "arm", "multiclass", "median", {"norm": "Linf"}, 1,
+     3, True),
+    ("L2 +0.409 ± 0.011", "boundary_summary", "view", "arm", "multiclass", "median", {"norm": "L2"}, 1, 3, True),
+    ("L2: +0.000 ± 0.024", "boundary_summary", "view", "arm", "multiclass_vs_cls", "median", {"norm": "L2"}, 1, 3,
+     True),
+    ("Linf: +0.047 ± 0.005", "boundary_summary", "view", "arm", "multiclass_vs_cls", "median", {"norm": "Linf"}, 1,
+     3, True),
+]
+
+
+def _verdict_table() -> str:
+    return REPRODUCTION[REPRODUCTION.index("## Verdicts at a glance"):REPRODUCTION.index("## How the MDDs")]
+
+
+@pytest.mark.parametrize(("text", "name", "column", "a", "b", "value", "where", "scale", "decimals", "signed"),
+                         ANALYSIS_DIFFS)
+def test_reproduction_verdicts_quote_the_committed_analyses(text: str, name: str, column: str, a: str, b: str,
+                                                            value: str, where: dict[str, object], scale: float,
+                                                            decimals: int, signed: bool) -> None:
+    from benchmarks.paper_analyses import half_width
+
+    frame = pd.read_csv(ANALYSES / f"{name}.csv")
+    for key, wanted in where.items():
+        frame = frame[frame[key] == wanted]
+    wide = frame.pivot_table(index="seed", columns=column, values=value)
+    diff = (wide[a] - wide[b]).to_numpy()
+    assert len(diff) == 5
+    figure = f"{scale * diff.mean():{'+' if signed else ''}.{decimals}f} ± {scale * half_width(diff):.{decimals}f}"
+    assert figure in text, f"{name} {a} - {b} {where}: the committed analysis says {figure}"
+    assert text in _verdict_table()
+
+
+def test_reproduction_verdicts_quote_the_committed_analysis_levels() -> None:
+    """ROBIN's gradient coherence against an ensemble's, and the two-stage classifier against the flat model."""
+    from benchmarks.paper_analyses import aggregate
+
+    coherence = aggregate(pd.read_csv(ANALYSES / "coherence_summary.csv")).set_index("model")
+    robin, ensemble = coherence.loc["robin"], coherence.loc["ensemble"]
+    assert f"{robin['mean']:.2f} ± {robin['mean_hw']:.2f} vs {ensemble['mean']:.2f}" in _verdict_table()
+    stages = aggregate(pd.read_csv(ANALYSES / "two_stage.csv"))
+    stages = stages[(stages["norm"] == "Linf") & (stages["eps"] == 0.1)].set_index("attack")
+    both, flat = stages.loc["first_then_second"], stages.loc["pgd (baseline)"]
+    assert (f"{both['robust_acc']:.3f} ± {both['robust_acc_hw']:.3f} vs {flat['robust_acc']:.3f} ± "
+            f"{flat['robust_acc_hw']:.3f} at 0.1") in _verdict_table()
