@@ -258,3 +258,47 @@ def test_reproduction_verdicts_quote_the_committed_analysis_levels() -> None:
     both, flat = stages.loc["first_then_second"], stages.loc["pgd (baseline)"]
     assert (f"{both['robust_acc']:.3f} ± {both['robust_acc_hw']:.3f} vs {flat['robust_acc']:.3f} ± "
             f"{flat['robust_acc_hw']:.3f} at 0.1") in _verdict_table()
+
+
+@functools.cache
+def _replicates(board: str) -> dict[tuple[object, ...], object]:
+    from robin_bench.bench import leaderboard
+
+    rows = leaderboard.load(sorted((ROOT / "leaderboards" / board / leaderboard.RESULTS_DIRNAME).glob("*/results.csv")))
+    return leaderboard.aggregate(rows)[1]
+
+
+def _replicate(board: str, model: str) -> object:
+    (rep,) = [r for key, r in _replicates(board).items() if key[-1] == model and key[2] == "Linf" and key[3] == 0.1]
+    return rep
+
+
+@pytest.mark.parametrize(("model", "board", "baseline", "text"), [
+    ("flat_advt", "paper_digits_advt", "flat_pgd", "| flat ADV-T | 77.8 | 85.5 | -3.0 (-4.3, -1.6) |"),
+    ("flat_trades", "paper_digits", "flat_pgd", "| flat TRADES | 84.5 | 88.5 | -0.1 (-0.9, +0.8) |"),
+    ("har_advt", "paper_digits_advt", "har_pgd", "| HAR ADV-T | 80.8 | 87.3 | -0.1 (-1.0, +0.9) |"),
+    ("har_trades", "paper_digits", "har_pgd", "| HAR TRADES | 82.2 | 86.1 | -1.2 (-2.2, -0.2) |"),
+])
+def test_reproduction_adv_t_and_trades_rows_quote_the_committed_leaderboards(model: str, board: str, baseline: str,
+                                                                            text: str) -> None:
+    """REPRODUCTION's ADV / ADV-T / TRADES table: levels, and the coarse difference from the same kind's ADV model
+    (Welch's interval over seeds for every row, as the table says)."""
+    from robin_bench.bench.leaderboard import _welch
+
+    rep, base = _replicate(board, model), _replicate("paper_digits", baseline)
+    fine, coarse = (100 * float(rep.values(m).mean()) for m in ("robust_acc", "coarse_robust_acc"))  # type: ignore[attr-defined]
+    a, b = rep.values("coarse_robust_acc"), base.values("coarse_robust_acc")  # type: ignore[attr-defined]
+    low, high = _welch(a, b)
+    assert text == (f"| {text.split(' | ')[0][2:]} | {fine:.1f} | {coarse:.1f} | {100 * (a.mean() - b.mean()):+.1f} "
+                    f"({100 * low:+.1f}, {100 * high:+.1f}) |")
+    assert text in REPRODUCTION
+
+
+@pytest.mark.parametrize(("model", "baseline"), [("har_trades", "har_pgd"), ("flat_trades", "flat_pgd")])
+def test_reproduction_quotes_the_seed_paired_trades_intervals(model: str, baseline: str) -> None:
+    from robin_bench.bench import leaderboard
+
+    c = leaderboard.compare_replicates(_replicate("paper_digits", model), _replicate("paper_digits", baseline),  # type: ignore[arg-type]
+                                       "coarse_robust_acc")
+    assert c.method == "paired-t-seeds"
+    assert f"{100 * c.diff:+.1f} ({100 * c.low:+.1f}, {100 * c.high:+.1f})" in REPRODUCTION
