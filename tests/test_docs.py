@@ -302,3 +302,63 @@ def test_reproduction_quotes_the_seed_paired_trades_intervals(model: str, baseli
                                        "coarse_robust_acc")
     assert c.method == "paired-t-seeds"
     assert f"{100 * c.diff:+.1f} ({100 * c.low:+.1f}, {100 * c.high:+.1f})" in REPRODUCTION
+
+
+def _comparison_tables() -> list[tuple[str, str, str, list[list[str]]]]:
+    """REPRODUCTION's tables ``| objective | threat | flat | MODEL | Δ (95% CI) | p | MDD t / mc |``: (board, metric,
+    model kind, rows), the board and metric read from the paragraph that introduces each."""
+    found = []
+    table = (r"\n([^\n]*`leaderboards/(\w+)\.md`[^\n]*)\n\n\| objective \| threat \| flat \| (\w+) \|[^\n]*\n"
+             r"\|[-|]*\|\n((?:\|[^\n]*\|\n)+)")
+    for m in re.finditer(table, REPRODUCTION):
+        intro, board, kind, body = m.groups()
+        metric = "coarse_robust_acc" if "coarse columns" in intro else "robust_acc"
+        rows = [[c.strip() for c in line.strip("|").split("|")] for line in body.splitlines()]
+        found.append((board, metric, kind, rows))
+    return found
+
+
+def test_reproduction_comparison_tables_are_the_committed_leaderboards() -> None:
+    tables = _comparison_tables()
+    assert [(b, m, k, len(r)) for b, m, k, r in tables] == [
+        ("paper_digits", "robust_acc", "robin", 10), ("paper_digits", "coarse_robust_acc", "har", 10),
+        ("paper_digits_shape", "robust_acc", "har", 5)]
+    for board, metric, kind, rows in tables:
+        df = pd.read_csv(ROOT / "leaderboards" / f"{board}.csv")
+        power = _power(board, metric)
+        prefix = metric.removesuffix("robust_acc")
+        for objective, threat, flat_text, model_text, delta, p_text, mdd_text in rows:
+            norm, eps = threat.split()
+            suffix = "pgd" if objective == "pgd_at" else objective
+
+            def pick(frame: pd.DataFrame, model: str, norm: str = norm, eps: str = eps) -> pd.Series:
+                return frame[(frame["model"] == model) & (frame["norm"] == norm) & (frame["eps"] == float(eps))].iloc[0]
+
+            flat, row, mdd = pick(df, f"flat_{suffix}"), pick(df, f"{kind}_{suffix}"), pick(power, f"{kind}_{suffix}")
+            p = float(row[f"{prefix}mcnemar_p"])
+            assert [flat_text, model_text, delta, p_text, mdd_text] == [
+                f"{100 * flat[metric]:.1f}", f"{100 * row[metric]:.1f}",
+                f"{100 * row[f'{metric}_diff']:+.1f} ({100 * row[f'{metric}_diff_ci_low']:+.1f}, "
+                f"{100 * row[f'{metric}_diff_ci_high']:+.1f})",
+                "<1e-4" if p < 1e-4 else f"{p:.2g}",
+                f"{100 * mdd['mdd_t']:.1f} / {100 * mdd['mdd_mcnemar']:.1f}",
+            ], f"{board} {kind}_{suffix} {threat}"
+
+
+@pytest.mark.parametrize(("model", "label"), [("flat_pgd", "flat ADV (PGD-AT)"), ("har_pgd", "HAR ADV")])
+def test_reproduction_adv_rows_are_the_committed_leaderboard_s(model: str, label: str) -> None:
+    rep = _replicate("paper_digits", model)
+    fine, coarse = (100 * float(rep.values(m).mean()) for m in ("robust_acc", "coarse_robust_acc"))  # type: ignore[attr-defined]
+    assert f"| {label} | {fine:.1f} | {coarse:.1f} | |" in REPRODUCTION
+
+
+def test_reproduction_har_against_flat_under_adv_t_is_the_committed_leaderboard_s() -> None:
+    row = pd.read_csv(ROOT / "leaderboards" / "paper_digits_advt.csv").set_index("model").loc["har_advt"]
+    power = _power("paper_digits_advt", "coarse_robust_acc").set_index("model").loc["har_advt"]
+    fine, coarse = ({k: 100 * float(row[f"{prefix}robust_acc_diff{k}"]) for k in ("", "_ci_low", "_ci_high")}
+                    for prefix in ("", "coarse_"))
+    assert (f"fine {fine['']:+.1f} ({fine['_ci_low']:+.1f}, {fine['_ci_high']:+.1f}) points (p < 1e-4), coarse\n"
+            f"{coarse['']:+.1f} ({coarse['_ci_low']:+.1f}, {coarse['_ci_high']:+.1f}) (pooled McNemar p "
+            f"{row['coarse_mcnemar_p']:.1g}; MDD {100 * power['mdd_t']:.1f} / {100 * power['mdd_mcnemar']:.1f})"
+            ) in REPRODUCTION
+    assert float(row["mcnemar_p"]) < 1e-4
