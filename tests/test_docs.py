@@ -362,3 +362,25 @@ def test_reproduction_har_against_flat_under_adv_t_is_the_committed_leaderboard_
             f"{row['coarse_mcnemar_p']:.1g}; MDD {100 * power['mdd_t']:.1f} / {100 * power['mdd_mcnemar']:.1f})"
             ) in REPRODUCTION
     assert float(row["mcnemar_p"]) < 1e-4
+
+
+def test_reproduction_mnist5k_paragraphs_are_the_committed_leaderboard_s() -> None:
+    df = pd.read_csv(ROOT / "leaderboards" / "paper_mnist5k.csv").set_index("model")
+    power = {m: _power("paper_mnist5k", m).set_index("model") for m in ("robust_acc", "coarse_robust_acc")}
+
+    def diff(model: str, metric: str) -> str:
+        r = df.loc[model]
+        return (f"{100 * r[f'{metric}_diff']:+.1f} ({100 * r[f'{metric}_diff_ci_low']:+.1f}, "
+                f"{100 * r[f'{metric}_diff_ci_high']:+.1f})")
+
+    def mdd(model: str, metric: str) -> str:
+        p = power[metric].loc[model]
+        return f"MDD {100 * p['mdd_t']:.1f} / {100 * p['mdd_mcnemar']:.1f}"
+
+    text = " ".join(REPRODUCTION.split())
+    robin, coarse = "robin_pgd", "coarse_robust_acc"
+    assert (f"flat {100 * df.loc['flat_pgd', 'robust_acc']:.1f}%, ROBIN {100 * df.loc[robin, 'robust_acc']:.1f}%, "
+            f"**Δ {diff(robin, 'robust_acc')}**, McNemar p {df.loc[robin, 'mcnemar_p']:.1g}, "
+            f"{mdd(robin, 'robust_acc')}") in text
+    assert f"ROBIN is {diff(robin, coarse)}, within what three seeds can tell ({mdd(robin, coarse)})" in text
+    assert f"coarse {diff('har_pgd', coarse)}, fine {diff('har_pgd', 'robust_acc')} points" in text
