@@ -221,7 +221,8 @@ def _train_robin(model: nn.Module, name: str, x: Tensor, y: Tensor, cfg: TrainCo
 
 
 def _robin_heads(model: nn.Module) -> list[Head]:
-    return [(f"arm {i}", arm, None) for i, arm in enumerate(_robin(model).arms)]
+    robin = model.to_robin() if isinstance(model, VectorizedRobin) else _robin(model)  # the same arms, one by one
+    return [(f"arm {i}", arm, None) for i, arm in enumerate(robin.arms)]
 
 
 def _robin_fit(model: nn.Module, x: Tensor, y: Tensor, balanced: bool) -> list[FitJob]:
