@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from robin_bench.models.kinds import ModelKind, register_kind
     from robin_bench.models.weights import load_weights
     from robin_bench.threads import use_threads
+    from robin_bench.verification import VerifyResult, cross_check, verify
 
 # public name -> (module, attribute of that module, or None for the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
@@ -77,6 +78,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "register_kind": ("robin_bench.models.kinds", "register_kind"),
     "load_weights": ("robin_bench.models.weights", "load_weights"),
     "use_threads": ("robin_bench.threads", "use_threads"),
+    "VerifyResult": ("robin_bench.verification", "VerifyResult"),
+    "cross_check": ("robin_bench.verification", "cross_check"),
+    "verify": ("robin_bench.verification", "verify"),
 }
 
 
@@ -107,11 +111,13 @@ __all__ = [
     "RobinBenchError",
     "RobinClassifier",
     "SanityReport",
+    "VerifyResult",
     "__version__",
     "analysis",
     "archs",
     "attacks",
     "build_model",
+    "cross_check",
     "datasets",
     "estimators",
     "evaluate",
@@ -128,4 +134,5 @@ __all__ = [
     "standard_attacks",
     "train",
     "use_threads",
+    "verify",
 ]

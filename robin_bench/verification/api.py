@@ -17,9 +17,9 @@ from robin_bench.attacks.threat import ThreatModel
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench.models.kinds import kind_of
-from robin_bench.verify.bounds import InputSet, layer_bounds
-from robin_bench.verify.encodings import Context, Encoding, Unencodable
-from robin_bench.verify.milp import Builder
+from robin_bench.verification.bounds import InputSet, layer_bounds
+from robin_bench.verification.encodings import Context, Encoding, Unencodable
+from robin_bench.verification.milp import Builder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -110,7 +110,7 @@ class VerifyResult:
 
 def encoding_of(model: nn.Module) -> Callable[[nn.Module, tuple[int, ...]], Encoding]:
     """The verification encoding of ``model``'s kind, from the kind registry."""
-    from robin_bench.verify import encodings  # noqa: PLC0415
+    from robin_bench.verification import encodings  # noqa: PLC0415
 
     kind = kind_of(model)
     interim = {"flat": encodings.flat_encoding, "robin": encodings.robin_encoding, "har": encodings.har_encoding}
@@ -169,7 +169,7 @@ def verify(
     - **Linf, flat and ROBIN**: exact (complete). ``"unknown"`` only when out of time; the margin bounds are
       the exact worst-case margin where the solver finished.
     - **Linf, HAR**: margins between classes of one group are exact; across groups the logsumexp terms
-      are relaxed (see :mod:`robin_bench.verify.encodings`), so ``"verified"`` and ``"broken"`` stay sound but
+      are relaxed (see :mod:`robin_bench.verification.encodings`), so ``"verified"`` and ``"broken"`` stay sound but
       a sample may be ``"unknown"`` with time left.
     - **L2** (any kind): sound, not complete: bounds over the ball intersected with the box, the MILP over the
       box cut by tangent planes of the ball (a few rounds); ``"verified"`` is a proof, ``"broken"`` a checked
@@ -283,7 +283,7 @@ def _one(model: nn.Module, encoding: Encoding, crit: Any, threat: ThreatModel, x
         stats["pruned"] = sum(lower[j] > tol for j in rivals)
     stats["bound_s"] = time.perf_counter() - tb
     for j in rivals:
-        if lower[j] <= tol and j in directions:
+        if j in directions:
             point = inputs.minimizer(directions[j])
             upper[j] = min(upper[j], margin(point))
             cex = confirm(point) if upper[j] < 0 else None

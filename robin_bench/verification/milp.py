@@ -6,7 +6,7 @@ big-M constraints of Tjeng, Xiao & Tedrake (2019, MIPVerify)::
     a >= z,  a >= 0,  a <= u d,  a <= z - l (1 - d)
 
 which, with ``d`` integral, say exactly ``a = relu(z)``. Stably active units are ``a = z`` and stably inactive
-ones ``a = 0``, so the tighter the bounds (see :mod:`robin_bench.verify.bounds`), the fewer binaries and the
+ones ``a = 0``, so the tighter the bounds (see :mod:`robin_bench.verification.bounds`), the fewer binaries and the
 smaller ``M``. The input is a box; an L2 ball is added by cutting planes (:meth:`Builder.add_ball_cut`), an
 outer approximation. The program is solved by ``scipy.optimize.milp`` (HiGHS) with a time limit.
 """
@@ -21,8 +21,8 @@ from scipy.optimize import Bounds as VarBounds
 from scipy.optimize import LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
-from robin_bench.verify.bounds import Bounds, InputSet
-from robin_bench.verify.network import Chain
+from robin_bench.verification.bounds import Bounds, InputSet
+from robin_bench.verification.network import Chain
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Sound bounds on a :class:`~robin_bench.verify.network.Chain` over a perturbation set, by bound propagation.
+"""Sound bounds on a :class:`~robin_bench.verification.network.Chain` over a perturbation set, by bound propagation.
 
 Two methods, both sound (every input of the set satisfies them):
 
@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from robin_bench.verify.network import Chain
+from robin_bench.verification.network import Chain
 
 Method = Literal["interval", "linear"]
 Bounds = list[tuple[np.ndarray, np.ndarray]]

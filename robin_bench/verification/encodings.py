@@ -6,7 +6,7 @@ criterion, the true coarse group for the coarse one) can beat every class of ``P
 robust iff every margin stays > 0 on the whole perturbation set. An encoding gives, per ``(P, j)``:
 
 - ``lower_bound``: a proven lower bound of the margin's minimum, by bound propagation (cheap);
-- ``program``: the margin as the objective of a MILP (:mod:`robin_bench.verify.milp`), either *exact*
+- ``program``: the margin as the objective of a MILP (:mod:`robin_bench.verification.milp`), either *exact*
   (the MILP's minimum is the margin's minimum) or a *relaxation* (its minimum is a lower bound).
 
 Flat and ROBIN models output logits, piecewise linear in the input: every margin is exact. A ROBIN's arms
@@ -36,9 +36,9 @@ from torch import nn
 
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
-from robin_bench.verify.bounds import Bounds, InputSet, linear_lower
-from robin_bench.verify.milp import Builder, Expr
-from robin_bench.verify.network import Chain, to_chain
+from robin_bench.verification.bounds import Bounds, InputSet, linear_lower
+from robin_bench.verification.milp import Builder, Expr
+from robin_bench.verification.network import Chain, to_chain
 
 _MAX_EXP = 20.0
 """Largest exponent whose exp chord is put in a MILP (beyond it the HAR cross-group margin stays a bound)."""
