@@ -167,17 +167,28 @@ class Builder:
         self.row(Expr(self.x, g), -np.inf, self.inputs.eps * n + float(g @ self.inputs.center))
         return True
 
-    def minimize(self, objective: Expr, time_limit: float) -> Outcome:
-        """Minimize ``objective`` within ``time_limit`` seconds (HiGHS branch and bound)."""
+    def minimize(self, objective: Expr, time_limit: float, *, at_most: float | None = None) -> Outcome:
+        """Minimize ``objective`` within ``time_limit`` seconds (HiGHS branch and bound).
+
+        With ``at_most``, only decide: find any point with ``objective <= at_most`` (the solver stops at the first),
+        or prove there is none (then the outcome's ``bound`` is ``at_most``).
+        """
         n = self.n_vars
         c = np.zeros(n)
-        np.add.at(c, objective.cols, objective.coefs)
-        if self.rows:
-            rows, cols, vals = np.concatenate(self.rows), np.concatenate(self.cols), np.concatenate(self.vals)
-            a = coo_matrix((vals, (rows, cols)), shape=(len(self.row_lower), n)).tocsr()
-            constraints = [LinearConstraint(a, np.asarray(self.row_lower), np.asarray(self.row_upper))]
+        if at_most is None:
+            np.add.at(c, objective.cols, objective.coefs)
         else:
-            constraints = []
+            self.row(objective, -np.inf, at_most)
+        constraints = []
+        try:
+            if self.rows:
+                rows, cols, vals = np.concatenate(self.rows), np.concatenate(self.cols), np.concatenate(self.vals)
+                a = coo_matrix((vals, (rows, cols)), shape=(len(self.row_lower), n)).tocsr()
+                constraints.append(LinearConstraint(a, np.asarray(self.row_lower), np.asarray(self.row_upper)))
+        finally:
+            if at_most is not None:
+                for held in (self.rows, self.cols, self.vals, self.row_lower, self.row_upper):
+                    held.pop()
         t0 = time.perf_counter()
         res = milp(c, integrality=np.asarray(self.integer), bounds=VarBounds(np.asarray(self.lower),
                    np.asarray(self.upper)), constraints=constraints,
@@ -185,11 +196,13 @@ class Builder:
         seconds = time.perf_counter() - t0
         status = {0: "optimal", 1: "time_limit", 2: "infeasible"}.get(res.status, "error")
         v = None if res.x is None else np.asarray(res.x)
-        value = float(res.fun) + objective.const if v is not None else float("inf")
+        value = objective.value(v) if v is not None else float("inf")
         dual = getattr(res, "mip_dual_bound", None)
         if status == "infeasible":
-            bound = float("inf")
-        elif dual is None or not np.isfinite(dual):
+            bound = float("inf") if at_most is None else float(at_most)
+        elif at_most is not None:
+            bound = float("-inf")
+        elif dual is None or not np.isfinite(dual):  # a pure LP has no dual bound: its optimum is exact
             bound = value if status == "optimal" and not any(self.integer) else float("-inf")
         else:
             bound = float(dual) + objective.const

@@ -63,7 +63,7 @@ def test_flat_agrees_with_region_enumeration(hidden: tuple[int, ...], seed: int)
     y = labels(net, x)
     eps = 0.15
     fast = rb.verify(net, x, y, eps=eps, time_limit=20)
-    plain = rb.verify(net, x, y, eps=eps, time_limit=20, tighten=False)
+    plain = rb.verify(net, x, y, eps=eps, time_limit=20, tighten=False, exact_margins=True)
     seen = set()
     for n in range(len(x)):
         m = region_worst_margin(net, x[n].flatten().double().numpy(), int(y[n]), eps)
@@ -90,7 +90,7 @@ def naive_milp_worst(model: rb.RobinClassifier, x0: np.ndarray, y: int, eps: flo
         integ = [0, 0]
         cons_rows, cons_lo, cons_hi = [], [], []
 
-        def var(low: float, high: float, integer: int = 0) -> int:
+        def var(low: float, high: float, integer: int = 0, lo: list = lo, hi: list = hi, integ: list = integ) -> int:
             lo.append(low)
             hi.append(high)
             integ.append(integer)
@@ -98,7 +98,7 @@ def naive_milp_worst(model: rb.RobinClassifier, x0: np.ndarray, y: int, eps: flo
 
         out_terms = {}
         for arm in (y, j):
-            prev, prev_c = [0, 1], [0.0, 0.0]
+            prev = [0, 1]
             for w, b in nets[arm][:-1]:
                 cur = []
                 for u in range(w.shape[0]):
@@ -115,7 +115,7 @@ def naive_milp_worst(model: rb.RobinClassifier, x0: np.ndarray, y: int, eps: flo
                     cons_lo.append(-np.inf)
                     cons_hi.append(0.0)
                     cur.append(a)
-                prev, prev_c = cur, [0.0] * len(cur)
+                prev = cur
             w, b = nets[arm][-1]
             out_terms[arm] = ({p: w[0, k] for k, p in enumerate(prev)}, float(b[0]))
         n = len(lo)
@@ -140,7 +140,7 @@ def test_robin_agrees_with_a_naive_milp() -> None:
     y = labels(model, x)
     eps = 0.12
     res = rb.verify(model, x, y, eps=eps, time_limit=20)
-    plain = rb.verify(model, x, y, eps=eps, time_limit=20, tighten=False)
+    plain = rb.verify(model, x, y, eps=eps, time_limit=20, tighten=False, exact_margins=True)
     seen = set()
     for n in range(len(x)):
         m = naive_milp_worst(model, x[n].flatten().double().numpy(), int(y[n]), eps)

@@ -90,7 +90,8 @@ def test_linear_robin_and_coarse_margin_is_the_lp() -> None:
         y = model(x).argmax(1)
     eps = 0.1
     res = rb.verify(model, x, y, eps=eps, criterion="coarse", hierarchy=h, time_limit=10)
-    plain = rb.verify(model, x, y, eps=eps, criterion="coarse", hierarchy=h, time_limit=10, tighten=False)
+    plain = rb.verify(model, x, y, eps=eps, criterion="coarse", hierarchy=h, time_limit=10, tighten=False,
+                    exact_margins=True)
     wn, bn = w.numpy(), b.numpy()
     for n in range(len(x)):
         x0 = x[n].flatten().double().numpy()
