@@ -106,6 +106,9 @@ class ModelKind:
         hierarchy_of (Callable): ``hierarchy_of(model)`` -> the hierarchy the model was built with, or None.
         fast (Callable): ``fast(model, how, example)`` -> the model run as ``arm_execution`` says (``"loop"``,
             ``"vmap"``, ``"auto"``), numerically the same function. (Default: the model itself)
+        verify_encoding (Callable | None): ``verify_encoding(model, in_shape)`` -> the model's
+            :class:`~robin_bench.verification.encodings.Encoding` (its ReLU chains and margins) for ``rb.verify``;
+            None: the kind cannot be verified. (Default: None)
     """
 
     name: str
@@ -124,6 +127,7 @@ class ModelKind:
     coarse_view: Callable[[nn.Module], Callable[[Tensor], Tensor] | None] = _no_view
     hierarchy_of: Callable[[nn.Module], Hierarchy | None] = _no_view
     fast: Callable[[nn.Module, str, Tensor], nn.Module] = _same
+    verify_encoding: Callable[[nn.Module, tuple[int, ...]], Any] | None = None
 
     def attacks_of_papers(self, model: nn.Module, common: Mapping[str, Any], steps: int) -> dict[str, Any]:
         """The papers' attacks that apply to this kind (see :attr:`paper_attacks`)."""
@@ -302,19 +306,39 @@ def _build_har(component: Component, n_classes: int, hierarchy: Hierarchy | None
     return HARClassifier(coarse, fine, hierarchy)
 
 
+def _verify_flat(model: nn.Module, in_shape: tuple[int, ...]) -> Any:
+    from robin_bench.verification.encodings import flat_encoding  # noqa: PLC0415  (scipy, loaded when verifying)
+
+    return flat_encoding(model, in_shape)
+
+
+def _verify_robin(model: nn.Module, in_shape: tuple[int, ...]) -> Any:
+    from robin_bench.verification.encodings import robin_encoding  # noqa: PLC0415
+
+    return robin_encoding(model, in_shape)
+
+
+def _verify_har(model: nn.Module, in_shape: tuple[int, ...]) -> Any:
+    from robin_bench.verification.encodings import har_encoding  # noqa: PLC0415
+
+    return har_encoding(_har(model), in_shape)
+
+
 register_kind(ModelKind(
     name="flat", build=lambda component, n, h: component(n), parts=lambda model: ["model"], part=_flat_part,
     train=_train_flat, needs_hierarchy=False, output="logits", marker="o-", baseline=True,
+    verify_encoding=_verify_flat,
 ))
 register_kind(ModelKind(
     name="robin", build=lambda component, n, h: RobinClassifier([component(1) for _ in range(n)]),
     parts=lambda model: [f"arm{i}" for i in range(len(_robin(model).arms))], part=_robin_part, train=_train_robin,
     needs_hierarchy=False, output="logits", marker="s-", model_types=(RobinClassifier, VectorizedRobin),
-    heads=_robin_heads, fit_jobs=_robin_fit, fast=_robin_fast,
+    heads=_robin_heads, fit_jobs=_robin_fit, fast=_robin_fast, verify_encoding=_verify_robin,
 ))
 register_kind(ModelKind(
     name="har", build=_build_har, parts=lambda model: ["coarse", *(f"fine{z}" for z in range(len(_har(model).fine)))],
     part=_har_part, train=_train_har, needs_hierarchy=True, output="log_probs", marker="^-",
     model_types=(HARClassifier,), heads=_har_heads, fit_jobs=_har_fit,
     coarse_view=lambda model: _har(model).coarse_log_probs, hierarchy_of=lambda model: _har(model).hierarchy,
+    verify_encoding=_verify_har,
 ))

@@ -113,15 +113,13 @@ class VerifyResult:
 
 
 def encoding_of(model: nn.Module) -> Callable[[nn.Module, tuple[int, ...]], Encoding]:
-    """The verification encoding of ``model``'s kind, from the kind registry."""
-    from robin_bench.verification import encodings  # noqa: PLC0415
-
+    """The verification encoding of ``model``'s kind, from the kind registry (``ModelKind.verify_encoding``)."""
     kind = kind_of(model)
-    interim = {"flat": encodings.flat_encoding, "robin": encodings.robin_encoding, "har": encodings.har_encoding}
-    make = getattr(kind, "verify_encoding", None) or interim.get(kind.name)
-    if make is None:
-        raise RobinBenchError(f"verify: model kind {kind.name!r} has no verification encoding")
-    return make
+    if kind.verify_encoding is None:
+        raise RobinBenchError(
+            f"verify: model kind {kind.name!r} has no verification encoding; give its ModelKind a verify_encoding"
+        )
+    return kind.verify_encoding
 
 
 def _check(model: object, x: object, y: object, norm: object, eps: object, criterion: object,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from torch import nn
 
 import robin_bench as rb
 from robin_bench.attacks.evaluate import EvalResult
+from robin_bench.models.kinds import KINDS
 from robin_bench.verification.network import to_chain
 from tests.verification.models import flat, inputs, labels
 
@@ -89,3 +92,26 @@ def test_cross_check_flags_attack_misses_and_raises_on_broken_proofs() -> None:
     assert rb.cross_check(proof, _evaluation([True, True, False, True], [False, False, True, False])) == [1]
     with pytest.raises(rb.RobinBenchError, match="sample 0 is proven robust .* attack 'pgd' broke it"):
         rb.cross_check(proof, _evaluation([False, True, False, True], [True, False, True, False]))
+
+
+@pytest.mark.parametrize("name", [n for n in KINDS.names() if KINDS.get(n).verify_encoding is not None])
+def test_every_kind_encoding_computes_the_models_output(name: str) -> None:
+    kind = KINDS.get(name)
+    h = rb.Hierarchy.from_groups([[0, 2], [1, 3]])
+    torch.manual_seed(0)
+    model = kind.build(lambda k: nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, k)), 4,
+                       h if kind.needs_hierarchy else None)
+    x = inputs(5, (1, 4, 4), seed=0)
+    encoding = kind.verify_encoding(model, (1, 4, 4))
+    with torch.no_grad():
+        want = model(x).double().numpy()
+    np.testing.assert_allclose(encoding.output(x.flatten(1).double().numpy()), want, atol=1e-5)
+
+
+def test_a_kind_without_an_encoding_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from robin_bench.verification import api
+
+    net = flat(16, (4,), 3, seed=0)
+    monkeypatch.setattr(api, "kind_of", lambda model: dataclasses.replace(KINDS.get("robin"), verify_encoding=None))
+    with pytest.raises(rb.RobinBenchError, match="model kind 'robin' has no verification encoding"):
+        rb.verify(net, inputs(1, (1, 4, 4), seed=0), torch.zeros(1, dtype=torch.long), eps=0.1)
