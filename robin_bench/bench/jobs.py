@@ -287,12 +287,41 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
         if status is not None:
             status(f"{label}: sanity check running")
         flags += sanity_check(model, x, y, norm=cell.norm, eps=cell.eps).flags
+    proof = coarse_proof = None
+    if suite.verify is not None:
+        if status is not None:
+            status(f"{label}: verification running")
+        limit = suite.verify.time_limit
+        proof, missed = _verify_cell(model, x, y, cell, ctx, suite.criterion, result, limit)
+        flags += missed
+        if coarse is not None:
+            coarse_proof, missed = _verify_cell(model, x, y, cell, ctx, "coarse", coarse, limit)
+            flags += [(code, f"coarse criterion: {reason}") for code, reason in missed]
     meta["unreliable"] = [f"{code}: {reason}" for code, reason in flags] or None
-    rows = results.rows_for_cell(meta, result, coarse)
-    results.save_flags(ctx.folder.flags_dir, cell.key, result)
+    rows = results.rows_for_cell(meta, result, coarse, verified=proof, coarse_verified=coarse_proof)
+    results.save_flags(ctx.folder.flags_dir, cell.key, result,
+                       verify_status=proof.status if proof is not None else None)
     if coarse is not None and cell.coarse_key is not None:
-        results.save_flags(ctx.folder.flags_dir, cell.coarse_key, coarse)
+        results.save_flags(ctx.folder.flags_dir, cell.coarse_key, coarse,
+                           verify_status=coarse_proof.status if coarse_proof is not None else None)
     return rows
+
+
+def _verify_cell(model: nn.Module, x: Tensor, y: Tensor, cell: CellPlan, ctx: RunContext, criterion: str,
+                 attacked: EvalResult, time_limit: float) -> tuple[Any, list[tuple[str, str]]]:
+    """``rb.verify`` of the cell's samples under ``criterion``, held against its attacked evaluation: a sample proven
+    robust that an attack broke is an error (``cross_check``); those broken by proof yet called robust come back as
+    ``attack_missed_verified`` flags."""
+    from robin_bench.verification import cross_check, verify  # noqa: PLC0415
+
+    proof = verify(model, x, y, norm=cell.norm, eps=cell.eps, criterion=criterion, hierarchy=ctx.hierarchy,
+                   time_limit=time_limit)
+    missed = cross_check(proof, attacked)
+    if not missed:
+        return proof, []
+    shown = ", ".join(map(str, missed[:10])) + (", ..." if len(missed) > 10 else "")
+    return proof, [("attack_missed_verified", f"{len(missed)} samples broken by a verified counterexample are "
+                    f"called robust by the attacks (samples {shown})")]
 
 
 def _masking_flags(result: EvalResult, attacks: Mapping[str, Any]) -> list[tuple[str, str]]:

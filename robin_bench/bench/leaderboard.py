@@ -571,8 +571,7 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise RobinBenchError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from e
-    if list(raw.columns) == [c for c in COLUMNS if c not in results.LATER_COLUMNS]:
-        raw = raw.assign(**results.LATER_COLUMNS)
+    raw = results.fill_later_columns(raw, COLUMNS)
     if list(raw.columns) != COLUMNS:
         missing = [c for c in COLUMNS if c not in raw.columns]
         extra = [c for c in raw.columns if c not in COLUMNS]

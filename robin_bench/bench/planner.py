@@ -344,6 +344,7 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
         "seed": suite.seed,
         "sanity_check": suite.sanity_check,
         "arm_execution": suite.arm_execution,
+        **({"verify": suite.verify.model_dump()} if suite.verify is not None else {}),
     }
     info = datasets.info(d.name, root=d.root) if d.root is None or Path(d.root).exists() else None
     n_classes = len(d.classes) if d.classes is not None else (info.n_classes if info is not None else None)

@@ -97,6 +97,10 @@ class ResultRow(TypedDict):
     config_hash: str
     timestamp: str
     plugins: str
+    verified_acc: Annotated[float, FRACTION, OPTIONAL]
+    coarse_verified_acc: Annotated[float, FRACTION, OPTIONAL]
+    unresolved: Annotated[int, OPTIONAL]
+    coarse_unresolved: Annotated[int, OPTIONAL]
 
 
 def _schema() -> dict[str, tuple[type, frozenset[str]]]:
@@ -111,8 +115,19 @@ SCHEMA: dict[str, tuple[type, frozenset[str]]] = _schema()
 COLUMNS: list[str] = list(SCHEMA)
 """Column order of ``results.csv``."""
 
-LATER_COLUMNS: dict[str, str] = {"plugins": ""}
+LATER_COLUMNS: dict[str, str] = {"plugins": "", "verified_acc": "", "coarse_verified_acc": "", "unresolved": "",
+                                  "coarse_unresolved": ""}
 """Columns added after results files were first written, with the value an older file's rows get."""
+
+
+def fill_later_columns(raw: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``raw`` with the :data:`LATER_COLUMNS` of ``columns`` it lacks filled with their defaults, where its other
+    columns are ``columns`` in order (a file written before those columns existed); else ``raw`` unchanged."""
+    missing = [c for c in columns if c not in raw.columns]
+    if missing and all(c in LATER_COLUMNS for c in missing) and list(raw.columns) == [c for c in columns
+                                                                                       if c not in missing]:
+        return raw.assign(**{c: LATER_COLUMNS[c] for c in missing})[list(columns)]
+    return raw
 
 KEY: list[str] = ["suite", "model", "seed", "norm", "eps", "attack", "criterion"]
 """Columns identifying a row: a rerun replaces the row with the same key, never duplicates it."""
@@ -237,7 +252,8 @@ def _unreliable_text(value: Any) -> str:
 
 
 def rows_for_cell(meta: Mapping[str, Any], result: EvalResultLike,
-                  coarse_result: EvalResultLike | None = None) -> list[dict[str, Any]]:
+                  coarse_result: EvalResultLike | None = None, *, verified: Any = None,
+                  coarse_verified: Any = None) -> list[dict[str, Any]]:
     """The ``results.csv`` rows of one cell: one per attack, then the ``worst_case`` row.
 
     Arguments:
@@ -248,6 +264,10 @@ def rows_for_cell(meta: Mapping[str, Any], result: EvalResultLike,
         result (EvalResult): ``attacks.evaluate``'s result under ``meta["criterion"]``.
         coarse_result (EvalResult, optional): the same cell under the coarse criterion (needs a
             hierarchy); fills ``coarse_clean_acc`` and ``coarse_robust_acc``, else they are NaN.
+        verified (VerifyResult, optional): ``rb.verify`` of the cell's samples under its criterion; fills
+            ``verified_acc`` and ``unresolved`` of every row (else NaN and empty).
+        coarse_verified (VerifyResult, optional): the same under the coarse criterion; fills
+            ``coarse_verified_acc`` and ``coarse_unresolved``.
 
     Returns:
         list of dicts with exactly the keys of :data:`COLUMNS`, fractions in [0, 1], a Wilson 95%
@@ -272,6 +292,9 @@ def rows_for_cell(meta: Mapping[str, Any], result: EvalResultLike,
     if coarse_flags is not None and coarse_flags.n != n:
         raise RobinBenchError(f"rows_for_cell: coarse result has {coarse_flags.n} samples, fine result {n}")
     coarse_robust = per_attack_robust(coarse_flags) if coarse_flags is not None else {}
+    for proof in (verified, coarse_verified):
+        if proof is not None and proof.n != n:
+            raise RobinBenchError(f"rows_for_cell: a verification has {proof.n} samples, the cell {n}")
     from robin_bench import __version__
 
     base = {
@@ -286,6 +309,10 @@ def rows_for_cell(meta: Mapping[str, Any], result: EvalResultLike,
         "n": n,
         "clean_acc": _frac(flags.clean_correct),
         "coarse_clean_acc": _frac(coarse_flags.clean_correct) if coarse_flags is not None else float("nan"),
+        "verified_acc": float(verified.verified_acc) if verified is not None else float("nan"),
+        "coarse_verified_acc": float(coarse_verified.verified_acc) if coarse_verified is not None else float("nan"),
+        "unresolved": int(verified.n_unresolved) if verified is not None else None,
+        "coarse_unresolved": int(coarse_verified.n_unresolved) if coarse_verified is not None else None,
     }
 
     def row(attack: str, scope: str, robust: np.ndarray, coarse: np.ndarray | None,
@@ -394,8 +421,7 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise RobinBenchError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from e
-    if list(raw.columns) == [c for c in COLUMNS if c not in LATER_COLUMNS]:
-        raw = raw.assign(**LATER_COLUMNS)
+    raw = fill_later_columns(raw, COLUMNS)
     if list(raw.columns) != COLUMNS:
         missing = [c for c in COLUMNS if c not in raw.columns]
         extra = [c for c in raw.columns if c not in COLUMNS]
@@ -502,16 +528,20 @@ def _flags_path(flags_dir: str | os.PathLike[str], key: str) -> Path:
     return Path(flags_dir) / f"{key}.npz"
 
 
-def save_flags(flags_dir: str | os.PathLike[str], key: str, result: EvalResultLike) -> Path:
+def save_flags(flags_dir: str | os.PathLike[str], key: str, result: EvalResultLike, *,
+               verify_status: Sequence[str] | None = None) -> Path:
     """Store a cell's per-sample flags as ``<flags_dir>/<key>.npz`` (bool arrays, atomic write).
 
     Arrays: ``names`` (A,) str, ``clean_correct`` and ``robust`` (N,) bool, ``success`` and ``ran``
-    (A, N) bool in ``names`` order: about N * (2A + 2) bits, compressed.
+    (A, N) bool in ``names`` order: about N * (2A + 2) bits, compressed; with ``verify_status``, also
+    ``verify_status`` (N,) str, each sample's ``rb.verify`` status (``verified``, ``broken``, ``unknown``).
 
     Returns:
         the path written.
     """
     flags = flags_of(result)
+    if verify_status is not None and len(verify_status) != flags.n:
+        raise RobinBenchError(f"save_flags: {len(verify_status)} verification statuses for {flags.n} samples")
     path = _flags_path(flags_dir, key)
     shape = (len(flags.names), flags.n)
     buf = io.BytesIO()
@@ -522,6 +552,7 @@ def save_flags(flags_dir: str | os.PathLike[str], key: str, result: EvalResultLi
         robust=flags.robust,
         success=np.stack([flags.success[a] for a in flags.names]) if flags.names else np.zeros(shape, bool),
         ran=np.stack([flags.ran[a] for a in flags.names]) if flags.names else np.zeros(shape, bool),
+        **({"verify_status": np.array(list(verify_status), dtype=str)} if verify_status is not None else {}),
     )
     atomic_write_bytes(path, buf.getvalue())
     return path

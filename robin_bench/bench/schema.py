@@ -149,6 +149,12 @@ class ThreatSpec(_Strict):
         return self
 
 
+class VerifySpec(_Strict):
+    """``verify:``: prove or break every sample of each cell with ``rb.verify`` beside the attacks."""
+
+    time_limit: float = Field(gt=0)
+
+
 Weights = str | list[str] | dict[str, str | list[str]]
 """``weights:``: one file (flat), a list of files (ROBIN: one per arm, in class order) or a mapping of component
 names to files or lists of files (HAR: ``{coarse: FILE, fine: [FILE, ...]}``)."""
@@ -283,6 +289,7 @@ class Suite(_Strict):
     seeds: SeedList | None = Field(default=None, min_length=1)
     threads: int | None = Field(default=None, ge=1)
     plugins: list[str] = Field(default_factory=list)
+    verify: VerifySpec | None = None
     _source: str = PrivateAttr(default="<suite>")
 
     @property
@@ -294,6 +301,13 @@ class Suite(_Strict):
     @classmethod
     def _seeds(cls, v: list[int] | None) -> list[int] | None:
         return _distinct_seeds(v)
+
+    @model_validator(mode="after")
+    def _verified_criterion(self) -> Suite:
+        if self.verify is not None and self.criterion == "targeted":
+            raise ValueError("verify proves the fine and coarse criteria, not 'targeted'; drop verify or change "
+                             "the criterion")
+        return self
 
     @field_validator("plugins")
     @classmethod

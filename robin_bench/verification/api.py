@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from robin_bench.attacks.criteria import get_criterion
+from robin_bench.attacks.criteria import Criterion, get_criterion
 from robin_bench.attacks.threat import ThreatModel
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
@@ -162,15 +162,17 @@ def verify(
 
     For each sample and each competitor class outside its own set (``{y}``, fine; the true coarse group,
     coarse) the margin ``max_{own} out - out_j`` is first bounded by linear bound propagation; competitors
-    whose margin is proven > 0 never reach the solver. The rest are minimized by a big-M MILP (HiGHS) with
-    the tightened bounds, the likeliest to break first, until one breaks or the sample's time runs out. A
-    point with a negative margin is checked by a forward pass of ``model`` (in its own dtype), after
-    projection into the ball and the box, before it counts as a counterexample.
+    whose margin is proven > 0 never reach the solver, and the input minimizing each linear bound is tried
+    as a counterexample. The rest go to a big-M MILP (HiGHS) with the tightened bounds, the likeliest to
+    break first, until one breaks or the sample's time runs out; the MILP decides (is there an input with
+    margin <= 1e-6?) or, with ``exact_margins``, minimizes. A point with a negative margin is checked by a
+    forward pass of ``model`` (in its own dtype), after projection into the ball and the box, before it
+    counts as a counterexample. A sample stops at its first counterexample.
 
     What is exact:
 
-    - **Linf, flat and ROBIN**: exact (complete). ``"unknown"`` only when out of time; the margin bounds are
-      the exact worst-case margin where the solver finished.
+    - **Linf, flat and ROBIN**: exact (complete). ``"unknown"`` only when out of time; with
+      ``exact_margins`` the margin bounds of a robust sample meet at its exact worst-case margin.
     - **Linf, HAR**: margins between classes of one group are exact; across groups the logsumexp terms
       are relaxed (see :mod:`robin_bench.verification.encodings`), so ``"verified"`` and ``"broken"`` stay sound but
       a sample may be ``"unknown"`` with time left.
@@ -178,8 +180,10 @@ def verify(
       box cut by tangent planes of the ball (a few rounds); ``"verified"`` is a proof, ``"broken"`` a checked
       counterexample, the rest ``"unknown"``.
 
-    A margin is proven only when its lower bound exceeds ``1e-6`` (solver tolerances); a clean-misjudged
-    sample is ``"broken"`` with the clean input as counterexample.
+    A margin is proven only when its lower bound reaches ``1e-6`` (above HiGHS's tolerances; the arithmetic
+    is float64, not exact rational); a clean-misjudged sample is ``"broken"`` with the clean input as its
+    counterexample. Bounds and programs are built in float64 from the model's weights; the model's own
+    forward pass (float32) has the last word on every counterexample.
 
     Arguments:
         model (nn.Module): a flat, ROBIN or HAR model of Linear, Conv2d, ReLU, Flatten and Normalize layers
@@ -243,7 +247,7 @@ def _own(criterion: str, hierarchy: Hierarchy | None, y: int) -> list[int]:
     return [y]
 
 
-def _one(model: nn.Module, encoding: Encoding, crit: Any, threat: ThreatModel, x0: Tensor, y: int,
+def _one(model: nn.Module, encoding: Encoding, crit: Criterion, threat: ThreatModel, x0: Tensor, y: int,
          hierarchy: Hierarchy | None, time_limit: float, tighten: bool, exact_margins: bool) -> dict[str, Any]:
     """Verify one sample."""
     t0 = time.perf_counter()

@@ -1,0 +1,65 @@
+"""``verify: {time_limit: S}`` in a suite: verified columns beside the attacked ones, statuses in the flags files,
+older results files still read."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robin_bench.bench import results
+from robin_bench.bench.runner import run
+from robin_bench.errors import RobinBenchError
+
+from .tiny_suite import HIERARCHY, MODELS, write_suite
+
+VERIFIED = {
+    "name": "tiny_verified",
+    "dataset": {"name": "digits", "n_examples": 8, "n_train": 80, "classes": [0, 1, 2, 3]},
+    "hierarchy": HIERARCHY,
+    "threat_models": [{"norm": "Linf", "eps": [0.01]}],
+    "models": MODELS,
+    "attacks": [{"attack": "pgd", "kwargs": {"steps": 5}}],
+    "sanity_check": False,
+    "verify": {"time_limit": 5},
+}
+
+
+@pytest.fixture(scope="module")
+def verified_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The results.csv of one run of the tiny suite with verification."""
+    report = run(write_suite(tmp_path_factory.mktemp("verified"), VERIFIED), log=io.StringIO(), progress=False)
+    return report.results_csv
+
+
+def test_verified_columns_and_statuses(verified_run: Path) -> None:
+    table = results.read(verified_run)
+    assert table["verified_acc"].notna().all() and table["coarse_verified_acc"].notna().all()
+    assert table["unresolved"].notna().all() and table["coarse_unresolved"].notna().all()
+    worst = table[table["attack"] == results.WORST_CASE]
+    assert (worst["verified_acc"] <= worst["robust_acc"]).all(), "a proof is a lower bound of the attacked figure"
+    assert (worst["coarse_verified_acc"] <= worst["coarse_robust_acc"]).all()
+    files = sorted((verified_run.parent / results.FLAGS_DIRNAME).glob("*.npz"))
+    assert len(files) == 2 * len(MODELS)  # fine and coarse per model
+    for path in files:
+        with np.load(path) as z:
+            assert set(z["verify_status"].tolist()) <= {"verified", "broken", "unknown"}
+            assert len(z["verify_status"]) == len(z["robust"])
+            proven = z["verify_status"] == "verified"
+            assert not (proven & ~z["robust"]).any()
+
+
+def test_results_written_before_the_verified_columns_still_read(verified_run: Path, tmp_path: Path) -> None:
+    table = results.read(verified_run)
+    old = tmp_path / "old.csv"
+    table.drop(columns=["plugins", "verified_acc", "coarse_verified_acc", "unresolved", "coarse_unresolved"]).to_csv(
+        old, index=False)
+    back = results.read(old)
+    assert back["verified_acc"].isna().all() and back["unresolved"].isna().all() and list(back) == results.COLUMNS
+
+
+def test_verify_with_the_targeted_criterion_is_a_suite_error(tmp_path: Path) -> None:
+    with pytest.raises(RobinBenchError, match="verify proves the fine and coarse criteria"):
+        write_suite(tmp_path, {**VERIFIED, "criterion": "targeted"})
