@@ -20,15 +20,19 @@ Across groups ``z != w`` the margin is ``g_z - g_w + log p(i|z) - log p(j|w)``, 
 linear. It is bounded soundly: ``LSE(h_w)`` (convex, entering with +) from below by its tangent planes and by
 ``max_k h_{w,k}``; ``LSE(h_z)`` (entering with -) from above by ``h_{z,r} + log(1 + sum_k e_k)`` with
 ``e_k <= the chord of exp(h_{z,k} - h_{z,r})`` over its proven interval and ``log`` replaced by its tangents.
-Tangents are added at each solution (Kelley's cutting planes), but the chords remain: such a margin's MILP
-minimum is a lower bound, so a HAR sample is *verified* when that bound is > 0, *broken* when a concrete
-input flips the model, and *unknown* when the relaxation gap straddles 0.
+Where a solution lies in a loose spot, the next solve gets a tangent there (Kelley's cutting planes) and a
+breakpoint of the exp interpolation there (pieces chosen by binaries, SOS2), so the relaxation tightens
+around the solutions, a few rounds per margin (spatial branching on the logsumexp terms). Such a margin's
+MILP minimum is a lower bound at every round: a HAR sample is *verified* when that bound is > 0, *broken*
+when a concrete input flips the model, and *unknown* when the rounds (or the time) end with the gap
+straddling 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.special import logsumexp
@@ -42,6 +46,8 @@ from robin_bench.verification.network import Chain, to_chain
 
 _MAX_EXP = 20.0
 """Largest exponent whose exp chord is put in a MILP (beyond it the HAR cross-group margin stays a bound)."""
+_GAP = 1e-6
+"""A relaxation looser than this at a solution gets a tangent or a breakpoint there."""
 
 
 class Unencodable(Exception):
@@ -63,7 +69,9 @@ class Program:
     Attributes:
         objective (Expr): the margin (exact) or a lower bound of it (relaxation) on the program's points.
         exact (bool): the objective equals the margin at every integral point.
-        refine (Callable[[np.ndarray], bool]): adds cuts at a solution's values; whether it added any.
+        refine (Callable[[np.ndarray], bool]): records in the program's ``memory`` what would tighten it at a
+            solution's values (tangent points, breakpoints); whether it recorded anything (then the program is
+            built again from the memory).
     """
 
     objective: Expr
@@ -98,8 +106,9 @@ class Encoding:
         raise NotImplementedError
 
     def program(self, builder: Builder, outs: dict[int, list[Expr]], own: Sequence[int], j: int,
-                ctx: Context) -> Program:
-        """The margin in ``builder``, whose chains ``uses(own, j)`` are encoded as ``outs``."""
+                ctx: Context, memory: dict[Any, list[Any]]) -> Program:
+        """The margin in ``builder``, whose chains ``uses(own, j)`` are encoded as ``outs``; ``memory`` holds what
+        earlier solves of the same margin recorded (empty at first)."""
         raise NotImplementedError
 
 
@@ -157,7 +166,7 @@ class LogitsEncoding(Encoding):
         return max((_spec_bound(self.chains, ctx, self._rows(i, j)) for i in own), key=lambda b: b[0])
 
     def program(self, builder: Builder, outs: dict[int, list[Expr]], own: Sequence[int], j: int,
-                ctx: Context) -> Program:
+                ctx: Context, memory: dict[Any, list[Any]]) -> Program:
         def out(c: int) -> Expr:
             chain, r = self.where[c]
             return outs[chain][r]
@@ -248,7 +257,7 @@ class HAREncoding(Encoding):
         return max(self._cross_terms(own, j, ctx), key=lambda b: b[0])
 
     def program(self, builder: Builder, outs: dict[int, list[Expr]], own: Sequence[int], j: int,
-                ctx: Context) -> Program:
+                ctx: Context, memory: dict[Any, list[Any]]) -> Program:
         w, jp = self.group[j], self.pos[j]
         h_w = outs[1 + w]
         cuts: list[Callable[[np.ndarray], bool]] = []
@@ -261,9 +270,9 @@ class HAREncoding(Encoding):
                 terms.append(outs[1 + z][ip] - h_w[jp])
                 continue
             if lse_w is None:
-                lse_w = self._lse_below(builder, h_w, ctx, w, cuts)
+                lse_w = self._lse_below(builder, h_w, ctx, w, cuts, memory)
             if z not in upper:
-                upper[z] = self._lse_above(builder, outs[1 + z], ctx, z, cuts)
+                upper[z] = self._lse_above(builder, outs[1 + z], ctx, z, cuts, memory)
             lse_z = upper[z]
             if lse_z is None:
                 continue
@@ -271,7 +280,7 @@ class HAREncoding(Encoding):
             terms.append(g[z] - g[w] + outs[1 + z][ip] - lse_z - h_w[jp] + lse_w)
         for z in self._whole_groups(own, w):
             if lse_w is None:
-                lse_w = self._lse_below(builder, h_w, ctx, w, cuts)
+                lse_w = self._lse_below(builder, h_w, ctx, w, cuts, memory)
             g = outs[0]
             terms.append((g[z] - g[w] - h_w[jp] + lse_w).plus(-float(np.log(len(self.hierarchy.fine_classes(z))))))
         if not terms:
@@ -280,38 +289,39 @@ class HAREncoding(Encoding):
                        refine=lambda v: any([cut(v) for cut in cuts]))
 
     def _lse_below(self, builder: Builder, h: list[Expr], ctx: Context, w: int,
-                   cuts: list[Callable[[np.ndarray], bool]]) -> Expr:
-        """A variable ``L <= LSE(h)`` under minimization: ``L >= h_k`` and ``L >=`` tangent planes of LSE."""
+                   cuts: list[Callable[[np.ndarray], bool]], memory: dict[Any, list[Any]]) -> Expr:
+        """A variable ``L <= LSE(h)`` under minimization: ``L >= h_k`` and ``L >=`` the tangent planes of LSE at the
+        clean input and at the points in ``memory``."""
         lv = builder.variables(np.array([-np.inf]), np.array([np.inf]))
         lse = Expr(lv, np.ones(1))
         for hk in h:
             builder.row(lse - hk, 0.0, np.inf)
-
-        def tangent(point: np.ndarray) -> None:
+        points = memory.setdefault(("below", w), [self.chains[1 + w].forward(ctx.inputs.center[None, :])[0]])
+        for point in points:
             p = np.exp(point - logsumexp(point))
             plane = Expr(np.zeros(0, dtype=np.int64), np.zeros(0))
             for pk, hk in zip(p, h, strict=True):
                 plane = plane + hk.scaled(float(pk))
             builder.row(lse - plane, float(logsumexp(point) - p @ point), np.inf)
 
-        tangent(self.chains[1 + w].forward(ctx.inputs.center[None, :])[0])
-
         def cut(v: np.ndarray) -> bool:
             point = np.array([hk.value(v) for hk in h])
-            if float(logsumexp(point)) - lse.value(v) <= 1e-7:
+            if float(logsumexp(point)) - lse.value(v) <= _GAP:
                 return False
-            tangent(point)
+            points.append(point)
             return True
 
         cuts.append(cut)
         return lse
 
     def _lse_above(self, builder: Builder, h: list[Expr], ctx: Context, z: int,
-                   cuts: list[Callable[[np.ndarray], bool]]) -> Expr | None:
+                   cuts: list[Callable[[np.ndarray], bool]], memory: dict[Any, list[Any]]) -> Expr | None:
         """An expression ``U >= LSE(h)`` under minimization of ``-U``, or None where an interval is too wide.
 
-        ``U = h_r + q`` with ``r`` the clean input's top class of the group, ``q <=`` tangents of
-        ``log(1 + S)``, ``S = sum_{k != r} e_k`` and ``e_k <=`` the chord of ``exp(h_k - h_r)`` over its bounds.
+        ``U = h_r + q`` with ``r`` the clean input's top class of the group, ``q <=`` tangents of ``log(1 + S)``,
+        ``S = sum_{k != r} e_k`` and ``e_k <= `` the piecewise-linear interpolation of ``exp(h_k - h_r)`` over its
+        proven interval: one chord at first, then with a breakpoint at each solution where the chord was loose
+        (the pieces chosen by binaries, an SOS2 formulation).
         """
         clean = self.chains[1 + z].forward(ctx.inputs.center[None, :])[0]
         r = int(np.argmax(clean))
@@ -324,31 +334,59 @@ class HAREncoding(Encoding):
         e_lo, e_hi = np.exp(lo[others]), np.exp(hi[others])
         e = builder.variables(e_lo, e_hi)
         s = Expr(np.zeros(0, dtype=np.int64), np.zeros(0))
+        diffs = {k: h[k] - h[r] for k in others}
         for n, k in enumerate(others):
             ek = Expr(e[n:n + 1], np.ones(1))
             s = s + ek
-            width = hi[k] - lo[k]
-            if width > 1e-12:
-                slope = (e_hi[n] - e_lo[n]) / width
-                builder.row(ek - (h[k] - h[r]).scaled(slope), -np.inf, e_lo[n] - slope * lo[k])
+            knots = np.array([lo[k], *memory.get(("breaks", z, k), []), hi[k]])
+            _exp_below_interpolation(builder, ek, diffs[k], knots)
         qv = builder.variables(np.array([0.0]), np.array([float(np.log1p(e_hi.sum()))]))
         q = Expr(qv, np.ones(1))
-
-        def tangent(s0: float) -> None:
+        start = [float(e_lo.sum()), float(np.exp(clean[others] - clean[r]).sum()), float(e_hi.sum())]
+        for s0 in memory.setdefault(("log", z), start):
             builder.row(q - s.scaled(1.0 / (1.0 + s0)), -np.inf, float(np.log1p(s0) - s0 / (1.0 + s0)))
 
-        for s0 in (float(e_lo.sum()), float(np.exp(clean[others] - clean[r]).sum()), float(e_hi.sum())):
-            tangent(s0)
-
         def cut(v: np.ndarray) -> bool:
+            added = False
             s0 = s.value(v)
-            if q.value(v) - float(np.log1p(s0)) <= 1e-7:
-                return False
-            tangent(s0)
-            return True
+            if q.value(v) - float(np.log1p(s0)) > _GAP:
+                memory[("log", z)].append(s0)
+                added = True
+            for n, k in enumerate(others):
+                d = diffs[k].value(v)
+                breaks = memory.setdefault(("breaks", z, k), [])
+                interior = lo[k] + 1e-6 < d < hi[k] - 1e-6 and all(abs(d - b) > 1e-6 for b in breaks)
+                if interior and float(v[e[n]]) - float(np.exp(d)) > _GAP:
+                    breaks.append(d)
+                    breaks.sort()
+                    added = True
+            return added
 
         cuts.append(cut)
         return h[r] + q
+
+
+def _exp_below_interpolation(builder: Builder, e: Expr, d: Expr, knots: np.ndarray) -> None:
+    """Rows ``e <= interp(d)``, the piecewise-linear interpolation of ``exp`` at ``knots`` (ascending, covering the
+    bounds of ``d``): a chord for two knots, else an SOS2 formulation (weights on the knots, one binary per piece)."""
+    values = np.exp(knots)
+    if len(knots) == 2:
+        width = knots[1] - knots[0]
+        if width > 1e-12:
+            slope = (values[1] - values[0]) / width
+            builder.row(e - d.scaled(slope), -np.inf, values[0] - slope * knots[0])
+        return
+    m = len(knots) - 1
+    lam = builder.variables(np.zeros(m + 1), np.ones(m + 1))
+    piece = builder.variables(np.zeros(m), np.ones(m), binary=True)
+    builder.binaries += m
+    builder.row(Expr(lam, np.ones(m + 1)), 1.0, 1.0)
+    builder.row(Expr(piece, np.ones(m)), 1.0, 1.0)
+    builder.row(d - Expr(lam, knots), 0.0, 0.0)
+    builder.row(e - Expr(lam, values), -np.inf, 0.0)
+    for i in range(m + 1):
+        near = [p for p in (i - 1, i) if 0 <= p < m]
+        builder.row(Expr(lam[i:i + 1], np.ones(1)) - Expr(piece[near], np.ones(len(near))), -np.inf, 0.0)
 
 
 def flat_encoding(model: nn.Module, in_shape: tuple[int, ...]) -> Encoding:
