@@ -545,15 +545,16 @@ def save_flags(flags_dir: str | os.PathLike[str], key: str, result: EvalResultLi
     path = _flags_path(flags_dir, key)
     shape = (len(flags.names), flags.n)
     buf = io.BytesIO()
-    np.savez_compressed(
-        buf,
-        names=np.array(flags.names, dtype=str),
-        clean_correct=flags.clean_correct,
-        robust=flags.robust,
-        success=np.stack([flags.success[a] for a in flags.names]) if flags.names else np.zeros(shape, bool),
-        ran=np.stack([flags.ran[a] for a in flags.names]) if flags.names else np.zeros(shape, bool),
-        **({"verify_status": np.array(list(verify_status), dtype=str)} if verify_status is not None else {}),
-    )
+    arrays: dict[str, Any] = {
+        "names": np.array(flags.names, dtype=str),
+        "clean_correct": flags.clean_correct,
+        "robust": flags.robust,
+        "success": np.stack([flags.success[a] for a in flags.names]) if flags.names else np.zeros(shape, bool),
+        "ran": np.stack([flags.ran[a] for a in flags.names]) if flags.names else np.zeros(shape, bool),
+    }
+    if verify_status is not None:
+        arrays["verify_status"] = np.array(list(verify_status), dtype=str)
+    np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
     return path
 

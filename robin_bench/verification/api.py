@@ -6,14 +6,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from robin_bench.attacks.criteria import Criterion, get_criterion
-from robin_bench.attacks.threat import ThreatModel
+from robin_bench.attacks.threat import Norm, ThreatModel
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 from robin_bench.models.kinds import kind_of
@@ -140,7 +140,7 @@ def _check(model: object, x: object, y: object, norm: object, eps: object, crite
         raise RobinBenchError(f"verify: criterion {criterion!r} is not supported; valid: {', '.join(CRITERIA)}")
     if isinstance(time_limit, bool) or not isinstance(time_limit, int | float) or not time_limit > 0:
         raise RobinBenchError(f"verify: time_limit {time_limit!r} must be a number of seconds > 0")
-    ThreatModel(norm, eps)  # type: ignore[arg-type]  (validates norm and eps)
+    ThreatModel(cast(Norm, norm), cast(float, eps))  # validates norm and eps
     return x, y.long()
 
 
@@ -219,7 +219,7 @@ def verify(
     """
     x, y = _check(model, x, y, norm, eps, criterion, time_limit)
     crit = get_criterion(criterion, hierarchy)
-    threat = ThreatModel(norm, float(eps))  # type: ignore[arg-type]
+    threat = ThreatModel(cast(Norm, norm), float(eps))
     encoding = encoding_of(model)(model, tuple(x.shape[1:]))
     if criterion == "coarse" and hierarchy is not None and hierarchy.n_fine != encoding.n_classes:
         raise RobinBenchError(

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy.special import logsumexp
@@ -114,12 +114,11 @@ class Encoding:
 
 def _spec_bound(chains: list[Chain], ctx: Context, rows: dict[int, np.ndarray]) -> tuple[float, np.ndarray]:
     """Lower bound of ``sum_c rows[c] @ chain_c(x)`` over the set, the linear bounds of all chains added first."""
-    a_sum, c_sum = 0.0, 0.0
+    a_sum, c_sum = np.zeros((1, ctx.inputs.center.size)), np.zeros(1)
     for c, row in rows.items():
         a, const = linear_lower(chains[c], ctx.pre[c], row[None, :])
         a_sum, c_sum = a_sum + a, c_sum + const
-    a_arr = np.asarray(a_sum).reshape(1, -1)
-    return float(ctx.inputs.minimum(a_arr, np.asarray(c_sum).reshape(1))[0]), a_arr[0]
+    return float(ctx.inputs.minimum(a_sum, c_sum)[0]), a_sum[0]
 
 
 def _max_program(builder: Builder, terms: list[Expr]) -> Expr:
@@ -397,7 +396,8 @@ def flat_encoding(model: nn.Module, in_shape: tuple[int, ...]) -> Encoding:
 
 def robin_encoding(model: nn.Module, in_shape: tuple[int, ...]) -> Encoding:
     """A ROBIN: one chain per arm, output column ``i`` is arm ``i``'s single logit."""
-    arms = model.arms if hasattr(model, "arms") else model.to_robin().arms
+    robin = cast(Any, model)
+    arms = robin.arms if hasattr(robin, "arms") else robin.to_robin().arms
     chains = [to_chain(arm, in_shape) for arm in arms]
     for i, chain in enumerate(chains):
         if chain.n_out != 1:
@@ -407,5 +407,5 @@ def robin_encoding(model: nn.Module, in_shape: tuple[int, ...]) -> Encoding:
 
 def har_encoding(model: nn.Module, in_shape: tuple[int, ...]) -> Encoding:
     """A HAR: the coarse network and one fine network per group (see :class:`HAREncoding`)."""
-    return HAREncoding(to_chain(model.coarse, in_shape), [to_chain(f, in_shape) for f in model.fine],
-                       model.hierarchy)
+    har = cast(Any, model)
+    return HAREncoding(to_chain(har.coarse, in_shape), [to_chain(f, in_shape) for f in har.fine], har.hierarchy)

@@ -88,16 +88,19 @@ def _affine(layer: nn.Module, shape: tuple[int, ...]) -> tuple[np.ndarray, np.nd
         mean = layer.mean.detach().double().cpu().expand(shape).reshape(-1).numpy()
         std = layer.std.detach().double().cpu().expand(shape).reshape(-1).numpy()
         return np.diag(1.0 / std), -mean / std, shape
-    if layer.padding_mode != "zeros":
-        raise RobinBenchError(f"verify: Conv2d with padding_mode={layer.padding_mode!r} is not supported; use 'zeros'")
+    if not isinstance(layer, nn.Conv2d) or layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+        raise RobinBenchError(
+            f"verify: {type(layer).__name__} {layer!r} is not supported; supported layers: {SUPPORTED} "
+            "(Conv2d with numeric zero padding)"
+        )
     weight = layer.weight.detach().double().cpu()
     bias = layer.bias.detach().double().cpu() if layer.bias is not None else None
     with torch.no_grad():
         basis = torch.eye(n, dtype=torch.float64).view(n, *shape)
         zero = torch.zeros(1, *shape, dtype=torch.float64)
-        args = (layer.stride, layer.padding, layer.dilation, layer.groups)
-        offset = F.conv2d(zero, weight, bias, *args)
-        out = F.conv2d(basis, weight, None, *args)
+        stride, padding, dilation = tuple(layer.stride), tuple(layer.padding), tuple(layer.dilation)
+        offset = F.conv2d(zero, weight, bias, stride, padding, dilation, layer.groups)
+        out = F.conv2d(basis, weight, None, stride, padding, dilation, layer.groups)
     return out.reshape(n, -1).T.numpy().copy(), offset.reshape(-1).numpy().copy(), tuple(offset.shape[1:])
 
 
@@ -119,7 +122,7 @@ def to_chain(module: nn.Module, in_shape: tuple[int, ...]) -> Chain:
     b_acc: np.ndarray | None = np.zeros(int(np.prod(shape)))
     for layer in _leaves(module):
         if isinstance(layer, nn.ReLU):
-            if weights and w_acc is None:
+            if w_acc is None or b_acc is None:
                 continue  # relu(relu(x)) = relu(x)
             weights.append(w_acc)
             biases.append(b_acc)
