@@ -312,7 +312,7 @@ def _verify_cell(model: nn.Module, x: Tensor, y: Tensor, cell: CellPlan, ctx: Ru
     """``rb.verify`` of the cell's samples under ``criterion``, held against its attacked evaluation: a sample proven
     robust that an attack broke is an error (``cross_check``); those broken by proof yet called robust come back as
     ``attack_missed_verified`` flags."""
-    from robin_bench.verification import cross_check, verify  # noqa: PLC0415
+    from robin_bench.verification import cross_check, verify  # scipy and HiGHS, loaded when a suite verifies
 
     proof = verify(model, x, y, norm=cell.norm, eps=cell.eps, criterion=criterion, hierarchy=ctx.hierarchy,
                    time_limit=time_limit)

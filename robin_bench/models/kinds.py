@@ -307,19 +307,19 @@ def _build_har(component: Component, n_classes: int, hierarchy: Hierarchy | None
 
 
 def _verify_flat(model: nn.Module, in_shape: tuple[int, ...]) -> Any:
-    from robin_bench.verification.encodings import flat_encoding  # noqa: PLC0415  (scipy, loaded when verifying)
+    from robin_bench.verification.encodings import flat_encoding  # scipy and HiGHS, loaded when verifying
 
     return flat_encoding(model, in_shape)
 
 
 def _verify_robin(model: nn.Module, in_shape: tuple[int, ...]) -> Any:
-    from robin_bench.verification.encodings import robin_encoding  # noqa: PLC0415
+    from robin_bench.verification.encodings import robin_encoding
 
     return robin_encoding(model, in_shape)
 
 
 def _verify_har(model: nn.Module, in_shape: tuple[int, ...]) -> Any:
-    from robin_bench.verification.encodings import har_encoding  # noqa: PLC0415
+    from robin_bench.verification.encodings import har_encoding
 
     return har_encoding(_har(model), in_shape)
 

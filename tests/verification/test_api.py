@@ -68,7 +68,7 @@ def test_bad_arguments_are_one_line_errors(kwargs: dict, match: str) -> None:
 
 
 def test_rb_verify_is_the_function_after_importing_the_package() -> None:
-    import robin_bench.verification  # noqa: F401
+    import robin_bench.verification
 
     assert callable(rb.verify) and rb.verify is robin_bench.verification.verify
 
