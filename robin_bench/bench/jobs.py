@@ -289,9 +289,9 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
         flags += sanity_check(model, x, y, norm=cell.norm, eps=cell.eps).flags
     meta["unreliable"] = [f"{code}: {reason}" for code, reason in flags] or None
     rows = results.rows_for_cell(meta, result, coarse)
-    results.save_flags(ctx.folder.flags_dir, cell.key, result)
+    ctx.folder.save_flags(cell.key, result)
     if coarse is not None and cell.coarse_key is not None:
-        results.save_flags(ctx.folder.flags_dir, cell.coarse_key, coarse)
+        ctx.folder.save_flags(cell.coarse_key, coarse)
     return rows
 
 

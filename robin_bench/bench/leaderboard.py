@@ -32,8 +32,8 @@ and attack set, then the first by name), paired by seed and by sample:
   flags (:func:`robin_bench.bench.stats.mcnemar_pooled`, whose docstring says why this test);
 * the ``coarse_`` columns: the same for coarse robust accuracy and the coarse flags.
 
-Flags are read from ``flags/`` next to each results.csv (:func:`robin_bench.bench.results.cell_key`
-with the seed, or without it for a single-seed run); missing flags leave the p-value empty.
+Flags are read from ``flags/`` next to each results.csv (:class:`robin_bench.bench.store.CellId`), and every
+row is checked against them when read (:func:`robin_bench.bench.store.verify_results`).
 
 **Ranking**: within (dataset, norm, eps, criterion) by mean robust accuracy (ties share a rank). Each
 row is compared with the next-ranked one the same way (paired when both are in one suite, else a
@@ -62,7 +62,14 @@ from scipy.stats import t as student_t
 
 from robin_bench.bench import results
 from robin_bench.bench.stats import mcnemar_pooled, newcombe_paired, newcombe_unpaired, t_interval, wilson
-from robin_bench.bench.store import ensure_writable
+from robin_bench.bench.store import (
+    cell_ids,
+    ensure_writable,
+    flags_dir_for,
+    flags_path,
+    load_flags,
+    verify_results,
+)
 from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_bytes, atomic_write_text
 from robin_bench.models.kinds import is_baseline
@@ -183,7 +190,9 @@ def escape_name(name: str) -> str:
 
 
 def load(results_csvs: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
-    """The validated rows of several results files, with ``flags_dir`` and ``source`` columns added.
+    """The rows of several results files, each checked against its per-sample flags
+    (:func:`robin_bench.bench.store.verify_results`), with ``flags_dir``, ``source`` and ``cell`` (the row's
+    :class:`~robin_bench.bench.store.CellId`) columns added.
 
     A results row key (:data:`robin_bench.bench.results.KEY`) found in two files, or an ``eps`` or
     ``eps_train`` that is not a finite non-negative radius, raises RobinBenchError.
@@ -198,7 +207,9 @@ def load(results_csvs: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
             if len(bad):
                 raise RobinBenchError(f"{p}:{int(bad[0]) + 2}: column {c!r} holds {df.at[bad[0], c]!r}; "
                                       "expected a finite non-negative radius")
-        df["flags_dir"] = str(results.flags_dir_for(p))
+        verify_results(df, p)
+        df["cell"] = cell_ids(df)
+        df["flags_dir"] = str(flags_dir_for(p))
         df["source"] = str(p)
         frames.append(df)
     df = pd.concat(frames, ignore_index=True)
@@ -238,27 +249,17 @@ class Replicates:
 
     def robust_flags(self, seed: int, criterion: str) -> np.ndarray | None:
         """Per-sample worst-case robust flags (robust and clean-correct) of one seed, None when not stored."""
-        path = stored_flags(self.by_seed(seed), criterion, only_seed=len(self.rows) == 1)
+        path = stored_flags(self.by_seed(seed), criterion)
         if path is None:
             return None
-        flags = results.load_flags(path.parent, path.stem)
+        flags = load_flags(path.parent, path.stem)
         return flags.robust & flags.clean_correct
 
 
-def stored_flags(r: pd.Series, criterion: str, only_seed: bool) -> Path | None:
-    """The flags file of worst-case row ``r`` (from :func:`load`) under ``criterion``, None when not stored.
-
-    The runner keys a replicate's flags with its seed; a model evaluated with one seed (``only_seed``)
-    may also have them under the key without it.
-    """
-    keys = [results.cell_key(r["suite"], r["model"], r["norm"], float(r["eps"]), criterion, seed=int(r["seed"]))]
-    if only_seed:
-        keys.append(results.cell_key(r["suite"], r["model"], r["norm"], float(r["eps"]), criterion))
-    for key in keys:
-        path = Path(r["flags_dir"]) / f"{key}.npz"
-        if path.is_file():
-            return path
-    return None
+def stored_flags(r: pd.Series, criterion: str) -> Path | None:
+    """The flags file of worst-case row ``r`` (from :func:`load`) under ``criterion``, None when not stored."""
+    path = flags_path(r["flags_dir"], r["cell"].under(criterion).key)
+    return path if path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -954,19 +955,18 @@ def copy_results(df: pd.DataFrame, prefix: str | os.PathLike[str]) -> list[Path]
     written = []
     for suite, rows in df.groupby("suite", sort=True):
         dest = results_path(prefix, str(suite))
-        rows = rows.drop(columns=["flags_dir", "source"])
+        rows = rows.drop(columns=["flags_dir", "source", "cell"])
         atomic_write_text(dest, rows.to_csv(index=False, na_rep=""))
         written.append(dest)
         worst = df[(df["suite"] == suite) & (df["attack"] == results.WORST_CASE)]
-        seeds = worst.groupby(["model", "norm", "eps", "criterion"])["seed"].transform("nunique")
-        for (_, r), n_seeds in zip(worst.iterrows(), seeds, strict=True):
+        for _, r in worst.iterrows():
             for criterion in dict.fromkeys((str(r["criterion"]), "coarse")):
-                src = stored_flags(r, criterion, only_seed=n_seeds == 1)
+                src = stored_flags(r, criterion)
                 if src is not None:
-                    target = results.flags_dir_for(dest) / src.name
+                    target = flags_dir_for(dest) / src.name
                     atomic_write_bytes(target, src.read_bytes())
                     written.append(target)
-        flags_dir = results.flags_dir_for(dest)
+        flags_dir = flags_dir_for(dest)
         for stale in set(flags_dir.glob("*.npz")) - set(written) if flags_dir.is_dir() else ():
             stale.unlink()
     return written

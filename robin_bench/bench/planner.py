@@ -24,9 +24,8 @@ from robin_bench import data as datasets
 from robin_bench import plugins
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.bench.attack_factory import ATTACK_SETS, MODEL_KWARGS, build_entry, stand_in
-from robin_bench.bench.results import cell_key
 from robin_bench.bench.schema import AttackSpec, ModelSpec, Suite
-from robin_bench.bench.store import RunFolder, config_hash
+from robin_bench.bench.store import CellId, RunFolder, config_hash
 from robin_bench.bench.suite_checks import train_config
 from robin_bench.models.kinds import KINDS
 
@@ -96,7 +95,7 @@ class CellPlan:
         norm (str): ``"Linf"`` or ``"L2"``.
         eps (float): the budget.
         attacks (tuple[AttackSpec, ...]): the entries that apply to the model, in suite order.
-        key (str): the cell's file key (:func:`robin_bench.bench.results.cell_key`).
+        key (str): the cell's file key (:attr:`robin_bench.bench.store.CellId.key`).
         hash (str): config hash over everything deciding the cell's numbers.
         done (bool): whether the run folder holds the finished cell with this hash.
         coarse_key (str | None): flags key of the cell judged under the coarse criterion too, else None.
@@ -372,8 +371,9 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
                 continue
             for eps in t.eps:
                 h = config_hash({"model": mp.key, "norm": t.norm, "eps": eps, "attacks": attack_cfg, **evaluation})
-                key = cell_key(suite.name, spec.name, t.norm, eps, suite.criterion, seed)
-                coarse_key = cell_key(suite.name, spec.name, t.norm, eps, "coarse", seed) if coarse else None
+                cell = CellId(suite.name, spec.name, t.norm, eps, suite.criterion, seed)
+                key = cell.key
+                coarse_key = cell.under("coarse").key if coarse else None
                 flags = (key,) if coarse_key is None else (key, coarse_key)
                 cells.append(CellPlan(model=mp.id, norm=t.norm, eps=eps, attacks=attacks, key=key, hash=h,
                                       done=folder.cell(key, h, flags) is not None, coarse_key=coarse_key,

@@ -249,7 +249,8 @@ def _run_locked(suite: Suite, folder: RunFolder, report: RunReport, log: TextIO,
     ctx = _checked_context(suite, folder, log, progress, memory)
     the_plan = ctx.plan
     for c in the_plan.cells:
-        for problem in folder.damaged_flags(c.flags_keys):
+        problem = folder.damage(c.key, c.hash, c.flags_keys)
+        if problem is not None:
             print(f"{problem.split(';')[0]}; recomputing the cell", file=log, flush=True)
             report.repaired.append(c.key)
     report.archived = folder.archive_stale({c.key: c.hash for c in the_plan.cells},
