@@ -47,10 +47,12 @@ Formatting (percent, ranking, HTML) happens here and nowhere else; :mod:`summary
 
 from __future__ import annotations
 
+import glob
 import html
 import json
 import math
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,15 +65,17 @@ from scipy.stats import t as student_t
 from robin_bench.bench import results
 from robin_bench.bench.stats import mcnemar_pooled, newcombe_paired, newcombe_unpaired, t_interval, wilson
 from robin_bench.bench.store import (
+    RunLock,
     cell_ids,
     ensure_writable,
     flags_dir_for,
     flags_path,
     load_flags,
+    refuse_overlap,
     verify_results,
 )
 from robin_bench.errors import RobinBenchError
-from robin_bench.fileio import atomic_write_bytes, atomic_write_text
+from robin_bench.fileio import atomic_write_bytes, atomic_write_text, make_temp_dir, replace_dir
 from robin_bench.models.kinds import is_baseline
 
 GROUP: list[str] = ["dataset", "norm", "eps", "criterion"]
@@ -947,7 +951,7 @@ def copy_results(df: pd.DataFrame, prefix: str | os.PathLike[str]) -> list[Path]
     suite's rows (all attacks and seeds, the results schema) and ``flags/`` beside it the per-sample
     flags of its ``worst_case`` rows under their criterion and under ``coarse``, so that
     ``table(load(NAME/results/*/results.csv))`` recomputes the leaderboard, paired tests included,
-    without the run folders. Flags left there by an earlier build and not used now are removed.
+    without the run folders.
 
     Returns:
         the paths written.
@@ -966,9 +970,6 @@ def copy_results(df: pd.DataFrame, prefix: str | os.PathLike[str]) -> list[Path]
                     target = flags_dir_for(dest) / src.name
                     atomic_write_bytes(target, src.read_bytes())
                     written.append(target)
-        flags_dir = flags_dir_for(dest)
-        for stale in set(flags_dir.glob("*.npz")) - set(written) if flags_dir.is_dir() else ():
-            stale.unlink()
     return written
 
 
@@ -990,9 +991,13 @@ def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.P
         the paths written: ``NAME.csv`` (the table of :func:`table`), ``.md``, ``.html``, the records,
         then the RobustBench cards, then the copied results and flags.
 
+    ``NAME/`` is built whole in a temp folder and swapped in, under a lock (``.NAME.lock`` beside it): what an
+    earlier build wrote and this one does not (a model dropped since) is gone with the old folder.
+
     Raises:
-        RobinBenchError: a results file is missing or malformed (e.g. an infinite eps), or the output
-            folder is not writable.
+        RobinBenchError: a results file is missing, malformed (e.g. an infinite eps) or disagrees with its
+            per-sample flags; an output is, holds or resolves to an input or a run folder's own file; ``NAME/``
+            holds files robin-bench did not write; the output folder is not writable or locked by another build.
 
     Example::
 
@@ -1002,20 +1007,48 @@ def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.P
     name = prefix.name
     if not name or name in (".", ".."):
         raise RobinBenchError(f"leaderboard output {str(out_prefix)!r} has no file stem; give e.g. leaderboards/demo")
+    tables = [prefix.with_name(f"{name}.{ext}") for ext in ("csv", "md", "html")]
+    inputs = [Path(p) for p in results_csvs]
+    refuse_overlap([*tables, prefix], [*inputs, *(flags_dir_for(p) for p in inputs)])
     df = load(results_csvs)
     board = table(df)
-    ensure_writable(prefix.parent)
-    ensure_writable(prefix)
-    written = [prefix.with_name(f"{name}.{ext}") for ext in ("csv", "md", "html")]
-    atomic_write_text(written[0], board.to_csv(index=False, na_rep=""))
-    atomic_write_text(written[1], to_markdown(board, name))
-    atomic_write_text(written[2], to_html(board, name))
-    for rec in records(df, board):
-        path = record_path(prefix, rec["suite"], rec["model"])
-        atomic_write_text(path, json.dumps(rec, indent=2, allow_nan=False) + "\n")
-        written.append(path)
-    if robustbench:
-        written += write_robustbench(board, prefix / ROBUSTBENCH_DIRNAME)
-    if with_results:
-        written += copy_results(df, prefix)
-    return written
+    with RunLock(prefix.parent, name=f".{name}.lock"):
+        _clear_leftovers(prefix)
+        tmp = make_temp_dir(prefix.parent, prefix=f".{name}.build-")
+        try:
+            inside = []
+            for rec in records(df, board):
+                path = record_path(tmp, rec["suite"], rec["model"])
+                atomic_write_text(path, json.dumps(rec, indent=2, allow_nan=False) + "\n")
+                inside.append(path)
+            if robustbench:
+                inside += write_robustbench(board, tmp / ROBUSTBENCH_DIRNAME)
+            if with_results:
+                inside += copy_results(df, tmp)
+            replace_dir(tmp, prefix)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        atomic_write_text(tables[0], board.to_csv(index=False, na_rep=""))
+        atomic_write_text(tables[1], to_markdown(board, name))
+        atomic_write_text(tables[2], to_html(board, name))
+    return [*tables, *(prefix / p.relative_to(tmp) for p in inside)]
+
+
+_GENERATED = frozenset({RECORDS_DIRNAME, ROBUSTBENCH_DIRNAME, RESULTS_DIRNAME})
+"""What a leaderboard folder ``NAME/`` holds: :func:`build` replaces it whole, so it must hold nothing else."""
+
+
+def _clear_leftovers(prefix: Path) -> None:
+    """Refuse a ``NAME/`` that is a link or holds what :func:`build` did not write; remove the temp folders of a
+    killed build."""
+    if prefix.is_symlink() or (prefix.exists() and not prefix.is_dir()):
+        raise RobinBenchError(f"leaderboard folder {prefix} is a link or a file; a leaderboard is written as a new "
+                              "folder: remove it or choose another -o")
+    foreign = sorted(p.name for p in prefix.iterdir() if p.name not in _GENERATED) if prefix.is_dir() else []
+    if foreign:
+        raise RobinBenchError(f"leaderboard folder {prefix} holds {foreign[:3]}, which robin-bench leaderboard did not "
+                              f"write (it holds only {sorted(_GENERATED)}); choose another -o")
+    for p in prefix.parent.glob(f".{glob.escape(prefix.name)}.*"):
+        if p.name.startswith((f".{prefix.name}.build-", f".{prefix.name}.old-")) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)

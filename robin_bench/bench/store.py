@@ -11,6 +11,8 @@ Layout::
     components/<model>-<hash>/ trained components of a model being trained by parallel jobs
     summary.md, plots/         reports, rebuilt whenever they do not match results.csv
     analysis/                  sections of ``robin-bench analyze`` (robin_bench.analysis)
+    .inputs.json               digests of the input files (by size, mtime, ctime, inode) and code versions of
+                               the last run (robin_bench.bench.provenance)
     archive/<UTC time>/        cells, flags and reports of an earlier suite configuration
 
 Every file is written atomically (temp file, fsync, ``os.replace``) and a model folder appears only
@@ -39,6 +41,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -52,12 +55,14 @@ import numpy as np
 import pandas as pd
 
 from robin_bench.bench import results
+from robin_bench.bench.provenance import Digests
 from robin_bench.bench.schema import WORST_CASE
 from robin_bench.bench.stats import wilson
 from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_bytes, atomic_write_text, make_temp_dir
 
 MARKER_NAME = ".robin-bench"
+INPUTS_NAME = ".inputs.json"
 LOCK_NAME = ".lock"
 MODELS_DIR = "models"
 COMPONENTS_DIR = "components"
@@ -70,6 +75,10 @@ CHECKPOINT_NAME = "model.safetensors"
 FLAGS_DIRNAME = "flags"
 REPORT_HASH_PREFIX = "<!-- results.csv sha256 "
 """The last line of ``summary.md`` names the hash of the ``results.csv`` it was built from."""
+
+
+_OWN_NAMES = frozenset({MARKER_NAME, INPUTS_NAME, LOCK_NAME, results.RESULTS_NAME, FLAGS_DIRNAME, CELLS_DIR,
+                        MODELS_DIR, COMPONENTS_DIR, ARCHIVE_DIR, PLOTS_DIR, SUMMARY_NAME, ANALYSIS_DIR})
 
 
 def config_hash(obj: Any) -> str:
@@ -327,26 +336,60 @@ def file_sha256(path: Path) -> str | None:
         return None
 
 
+def refuse_overlap(outputs: Sequence[str | os.PathLike[str]], inputs: Sequence[str | os.PathLike[str]]) -> None:
+    """Refuse (``RobinBenchError``) an output path that is, contains or resolves through symbolic links to one of
+    ``inputs``, or that is one of the own files of a run folder (:meth:`RunFolder.owns`) above it: a command never
+    writes over what it reads or over a run's record."""
+    for out in outputs:
+        real_out = Path(os.path.realpath(out))
+        for inp in inputs:
+            real_in = Path(os.path.realpath(inp))
+            if real_out == real_in or real_out in real_in.parents:
+                how = "" if (Path(out).absolute() == Path(inp).absolute()
+                             or Path(out).absolute() in Path(inp).absolute().parents) else " (through a symbolic link)"
+                raise RobinBenchError(f"output {out} would overwrite the input {inp}{how}; choose an output that "
+                                      "neither is nor holds an input")
+        for folder in real_out.parents:
+            if (folder / MARKER_NAME).is_file() and RunFolder(folder).owns(real_out):
+                raise RobinBenchError(f"output {out} is part of the run folder {folder} ({real_out.relative_to(folder)}"
+                                      "); choose an output outside the run's own files")
+
+
 class RunLock:
-    """An exclusive lock on an output directory: an ``flock``'ed ``.lock`` file naming the owner's host and PID.
+    """An exclusive lock on an output directory: an ``flock``'ed lock file naming the owner's host and PID.
 
     The kernel holds the lock for the owner's lifetime, so a run that died (even by ``kill -9``)
     holds nothing, and taking its place is one atomic ``flock``: two runs can never both hold it.
+    The lock file is opened without following symbolic links: a planted link is refused, never truncated through.
 
     Arguments:
         out_dir (Path): the output directory (created when missing).
+        name (str): the lock file's name in it. (Default: :data:`LOCK_NAME`)
     """
 
-    def __init__(self, out_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, out_dir: str | os.PathLike[str], name: str = LOCK_NAME) -> None:
         self.out_dir = Path(out_dir)
-        self.path = self.out_dir / LOCK_NAME
+        self.path = self.out_dir / name
         self._fd: int | None = None
+
+    def _open(self) -> int:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            raise RobinBenchError(f"lock file {self.path} is a symbolic link; robin-bench writes no file through a "
+                                  "link: remove it and rerun") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RobinBenchError(f"lock file {self.path} is not a regular file; remove it and rerun")
+        return fd
 
     def acquire(self) -> None:
         """Take the lock or raise ``RobinBenchError`` naming the running owner."""
         ensure_writable(self.out_dir)
         for _ in range(10):
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
@@ -411,6 +454,7 @@ class RunFolder:
         self.summary_md = self.path / SUMMARY_NAME
         self.plots_dir = self.path / PLOTS_DIR
         self.analysis_dir = self.path / ANALYSIS_DIR
+        self.inputs_json = self.path / INPUTS_NAME
 
     # ownership and lock
 
@@ -441,6 +485,20 @@ class RunFolder:
         except (OSError, UnicodeDecodeError):
             return False
         return self.cells_dir.is_dir() and {"suite", "model", "attack", "config_hash"} <= set(header)
+
+    def owns(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` (resolved through symbolic links) is the folder itself or one of its own files (the layout
+        above), or lies under one: what no other output may write over."""
+        real, root = Path(os.path.realpath(path)), Path(os.path.realpath(self.path))
+        if real == root:
+            return True
+        if root not in real.parents:
+            return False
+        return real.relative_to(root).parts[0] in _OWN_NAMES
+
+    def digests(self) -> Digests:
+        """The digest cache of the folder's input files (read now; written by ``Digests.save`` under the lock)."""
+        return Digests(self.inputs_json)
 
     def lock(self) -> RunLock:
         """The folder's run lock (not yet taken)."""
