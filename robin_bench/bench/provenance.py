@@ -33,7 +33,7 @@ from robin_bench.fileio import atomic_write_text
 def provenance() -> dict[str, Any]:
     """The code versions every cached model and cell is keyed on besides its plugins' (which the planner adds per
     model and attack, :func:`robin_bench.bench.planner.model_plugins`): robin-bench's."""
-    from robin_bench import __version__  # noqa: PLC0415
+    from robin_bench import __version__
 
     return {"robin_bench": __version__}
 

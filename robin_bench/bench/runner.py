@@ -77,7 +77,7 @@ class RunReport:
 def suite_inputs(suite: Suite) -> list[Path]:
     """The files a run of ``suite`` reads and must never write over: the suite file, the dataset's files and the
     models' checkpoints (those that exist)."""
-    import robin_bench.data as datasets  # noqa: PLC0415
+    import robin_bench.data as datasets
 
     paths = [Path(suite.source), *datasets.input_files(suite.dataset.name, root=suite.dataset.root),
              *(Path(os.path.expanduser(m.checkpoint)) for m in suite.models if m.checkpoint is not None)]

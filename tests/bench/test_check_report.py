@@ -34,8 +34,8 @@ def test_report_lists_every_value_with_baseline_now_and_interval(run: tuple[Path
         assert (r.ci_low, r.ci_high) == pytest.approx(wilson(round(r.current * n), n))
         assert r.margin == pytest.approx(r.ci_high - r.baseline)
     text = rep.message()
-    assert text.startswith(f"check passed against {board}: 36 values compared, 0 failed; rule: fail when the "
-                           "baseline lies above")
+    assert text.startswith(f"check passed against {board} (sha256 ")
+    assert ", read before the run): 36 values compared, 0 failed; rule: fail when the baseline lies above" in text
     assert text.count("\n  ok   demo/") == 36 + 3  # every row, plus the three closest
     closest = rep.closest()
     assert [r.margin for r in closest] == sorted(r.margin for r in rep.rows)[:3]
@@ -58,7 +58,7 @@ def test_failure_message_names_row_and_rule(run: tuple[Path, Path], tmp_path: Pa
     rep = check.report(cur, board)
     assert not rep.passed and [(r.model, r.eps, r.metric) for r in rep.offending] == [("robin", 0.1, "robust_acc")]
     text = rep.message()
-    assert text.startswith(f"check FAILED against {board}: 36 values compared, 1 failed")
+    assert text.startswith(f"check FAILED against {board} (sha256 ") and ": 36 values compared, 1 failed" in text
     assert "failed:\n  FAIL demo/robin Linf eps=0.1 fine robust_acc: baseline " in text
     assert "now 5.0% (95% CI [1.7, 13.7], wilson-1-seed)" in text
 
