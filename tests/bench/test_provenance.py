@@ -59,7 +59,7 @@ def test_damaged_digest_cache_is_ignored(tmp_path: Path) -> None:
 
 def _npz(path: Path, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    np.savez(path, x=rng.random((60, 1, 4, 4)).astype(np.float32), y=np.arange(60) % 3)
+    np.savez(path, x=rng.random((60, 1, 8, 8)).astype(np.float32), y=np.arange(60) % 3)
 
 
 def _suite(tmp_path: Path, root: Path) -> Suite:
