@@ -1005,8 +1005,9 @@ def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.P
     """
     prefix = Path(out_prefix)
     name = prefix.name
-    if not name or name in (".", ".."):
-        raise RobinBenchError(f"leaderboard output {str(out_prefix)!r} has no file stem; give e.g. leaderboards/demo")
+    if not name or name in (".", "..") or not name.isprintable():
+        raise RobinBenchError(f"leaderboard output {str(out_prefix)!r} has no printable file stem; give e.g. "
+                              "leaderboards/demo")
     tables = [prefix.with_name(f"{name}.{ext}") for ext in ("csv", "md", "html")]
     inputs = [Path(p) for p in results_csvs]
     refuse_overlap([*tables, prefix], [*inputs, *(flags_dir_for(p) for p in inputs)])

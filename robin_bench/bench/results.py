@@ -137,7 +137,7 @@ _OPTIONAL_INTS = tuple(c for c, (t, m) in SCHEMA.items() if t is int and OPTIONA
 
 
 class EvalResultLike(Protocol):
-    """What :func:`rows_for_cell` and :func:`save_flags` read from ``attacks.evaluate``'s result (read-only)."""
+    """What :func:`rows_for_cell` and :func:`flags_of` read from ``attacks.evaluate``'s result (read-only)."""
 
     @property
     def names(self) -> Sequence[str]: ...

@@ -20,6 +20,11 @@ def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+MAX_SEED = 2**63 - 1
+"""The largest seed robin-bench takes: ``torch.manual_seed`` accepts seeds below 2**64, and a seed derived by adding a
+small offset must stay there."""
+
+
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -117,6 +122,8 @@ class TrainConfig:
             v = getattr(self, name)
             if not _is_int(v) or v < low:
                 raise RobinBenchError(f"TrainConfig.{name}={v!r}; expected an integer >= {low}")
+        if self.seed > MAX_SEED:
+            raise RobinBenchError(f"TrainConfig.seed={self.seed!r}; expected an integer in 0..{MAX_SEED} (2**63 - 1)")
         for name in ("augment", "balanced", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise RobinBenchError(f"TrainConfig.{name}={getattr(self, name)!r}; expected true or false")
