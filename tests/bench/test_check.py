@@ -108,3 +108,11 @@ def test_a_collapse_of_clean_accuracy_fails_even_where_robust_accuracy_cannot_fa
     assert all(r.status == check.PASS for r in rep.rows if r.metric == "robust_acc")
     assert "clean_acc: baseline" in rep.message()
     assert check.report(base, base).passed
+
+
+def test_cells_the_baseline_lacks_are_named_as_not_compared(baseline: tuple[Path, Path], tmp_path: Path) -> None:
+    csv, _ = baseline
+    fewer = copy_run(csv, tmp_path / "base" / "results.csv", {"mc": "mc", "robin": "robin"})
+    rep = check.report(csv, fewer)
+    assert rep.passed and len(rep.uncompared) == 3 and all(u.startswith("demo/har Linf eps=") for u in rep.uncompared)
+    assert "not compared (not in the baseline): 3\n  demo/har Linf eps=0 fine" in rep.message()

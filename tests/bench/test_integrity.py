@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -153,3 +154,16 @@ def test_a_suite_file_inside_its_output_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RobinBenchError, match=r"would overwrite the input .*out\.yaml"):
         runner.run(inner, log=io.StringIO(), progress=False)
     assert not (tmp_path / store.MARKER_NAME).exists()
+
+
+def test_a_planted_link_in_place_of_an_output_file_is_replaced_not_followed(tmp_path: Path) -> None:
+    from .synthetic_results import early_exit_result
+
+    target = tmp_path / "precious.npz"
+    target.write_bytes(b"keep me")
+    flags = tmp_path / "run" / "flags"
+    flags.mkdir(parents=True)
+    (flags / "k.npz").symlink_to(target)
+    store.save_flags(flags, "k", early_exit_result(np.array([True, False]), {"pgd": np.array([True, False])}))
+    assert target.read_bytes() == b"keep me" and not (flags / "k.npz").is_symlink()
+    assert store.load_flags(flags, "k").n == 2
