@@ -32,9 +32,9 @@ from pydantic import (
 )
 
 from robin_bench.errors import RobinBenchError
+from robin_bench.limits import MAX_SEED
 from robin_bench.plugins import check_module_name
 from robin_bench.registry import did_you_mean
-from robin_bench.train.config import MAX_SEED
 
 if TYPE_CHECKING:
     from robin_bench.hierarchy import Hierarchy
@@ -100,7 +100,7 @@ def _distinct_seeds(v: list[int] | None) -> list[int] | None:
 
 
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
-"""A seed torch accepts (:data:`robin_bench.train.config.MAX_SEED`)."""
+"""A seed torch accepts (:data:`robin_bench.limits.MAX_SEED`)."""
 SeedList = list[Seed]
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from robin_bench.errors import RobinBenchError
+from robin_bench.limits import MAX_SEED
 from robin_bench.registry import did_you_mean
 
 Schedule = Literal["cosine", "step", "constant"]
@@ -18,11 +19,6 @@ NORMS: tuple[str, ...] = ("Linf", "L2")
 
 def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-MAX_SEED = 2**63 - 1
-"""The largest seed robin-bench takes: ``torch.manual_seed`` accepts seeds below 2**64, and a seed derived by adding a
-small offset must stay there."""
 
 
 def _is_int(v: object) -> bool:

@@ -21,7 +21,7 @@ from robin_bench.bench.executors import RayExecutor
 from robin_bench.bench.store import RunFolder
 from robin_bench.bench.suite_yaml import MAX_BYTES
 from robin_bench.errors import RobinBenchError
-from robin_bench.train.config import MAX_SEED
+from robin_bench.limits import MAX_SEED
 
 from .tiny_suite import write_suite
 
