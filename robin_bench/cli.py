@@ -155,13 +155,15 @@ def _check(args: argparse.Namespace) -> int:
     if args.tolerance is not None and not 0 <= args.tolerance <= 1:
         raise RobinBenchError(f"--tolerance {args.tolerance} is not a fraction in [0, 1]")
     suite = _load(args.suite, args.output, args.plugin)
-    from robin_bench.bench import check, runner
+    from robin_bench.bench import check, runner, store
 
-    if suite.name not in set(check.read_baseline(args.baseline)["suite"]):
+    store.refuse_overlap([suite.output_dir], [args.baseline])
+    baseline = check.snapshot_baseline(args.baseline)
+    if suite.name not in set(baseline.rows["suite"]):
         raise RobinBenchError(f"baseline {args.baseline} has no rows for suite {suite.name!r}; "
                               "compare a run with a baseline of the same suite")
     report = runner.run(suite, threads=args.threads)
-    outcome = check.report(report.results_csv, args.baseline, tolerance=args.tolerance)
+    outcome = check.report(report.results_csv, baseline, tolerance=args.tolerance)
     print(outcome.message())
     return 0 if outcome.passed else 1
 

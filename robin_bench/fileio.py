@@ -8,6 +8,7 @@ shared runs and published leaderboards unreadable to others).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -42,6 +43,20 @@ def make_temp_dir(parent: str | os.PathLike[str], prefix: str) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     os.chmod(tmp, dir_mode())
     return tmp
+
+
+def replace_dir(new: str | os.PathLike[str], final: str | os.PathLike[str]) -> None:
+    """Put folder ``new`` (built beside ``final``, same file system) in the place of ``final``, whole: the old folder
+    is renamed aside, ``new`` renamed into place, then the old one removed. A kill in between leaves ``final``
+    missing and the old folder under ``.<name>.old-<pid>`` beside it, never a mix of both."""
+    new, final = Path(new), Path(final)
+    if not final.exists():
+        os.replace(new, final)
+        return
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    os.replace(final, old)
+    os.replace(new, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,12 +91,23 @@ def test_leaderboard_and_check_gate(suite_file: Path, tmp_path: Path, capsys: py
         assert prefix.with_suffix(f".{ext}").is_file()
     capsys.readouterr()
 
-    assert main(["check", str(suite_file), "--baseline", str(csv), "--output", str(out)]) == 0
+    assert main(["check", str(suite_file), "--baseline", str(csv), "--output", str(out)]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err, "the run would rewrite its own baseline"
+    copy = tmp_path / "copy"
+    shutil.copytree(out / "flags", copy / "flags")
+    shutil.copyfile(csv, copy / "results.csv")
+    assert main(["check", str(suite_file), "--baseline", str(copy / "results.csv"), "--output", str(out)]) == 0
     assert "check passed" in capsys.readouterr().out
 
-    better = pd.read_csv(csv)
-    worst = better["attack"] == results.WORST_CASE
-    better.loc[worst, ["robust_acc", "robust_acc_ci_low", "robust_acc_ci_high"]] = 1.0
+    edited = pd.read_csv(copy / "results.csv")
+    worst = edited["attack"] == results.WORST_CASE
+    edited.loc[worst, ["robust_acc", "robust_acc_ci_low", "robust_acc_ci_high"]] = 1.0
+    edited.to_csv(copy / "results.csv", index=False)
+    assert main(["check", str(suite_file), "--baseline", str(copy / "results.csv"), "--output", str(out)]) == 2
+    assert "disagrees with its per-sample flags" in capsys.readouterr().err, "an edited baseline is refused"
+
+    better = pd.read_csv(prefix.with_suffix(".csv"))
+    better[["robust_acc", "robust_acc_ci_low", "robust_acc_ci_high"]] = 1.0
     baseline = tmp_path / "baseline.csv"
     better.to_csv(baseline, index=False)
     assert main(["check", str(suite_file), "--baseline", str(baseline), "--output", str(out)]) == 1

@@ -46,7 +46,7 @@ from pyautoattack import AutoAttack as OfficialAutoAttack
 from torch import Tensor, nn
 
 import robin_bench as rb
-from robin_bench.bench import results
+from robin_bench.bench import results, store
 from robin_bench.bench.config import demo_suite_path, load_suite
 from robin_bench.bench.runner import models
 
@@ -129,7 +129,7 @@ def main() -> None:
     hierarchy = rb.Hierarchy.from_groups({"low": list(GROUPS[0]), "high": list(GROUPS[1])})
     x, y = rb.datasets.load(d.name, split=d.split, n_examples=d.n_examples, seed=d.seed)[:2]
     table = results.read(args.run_dir / "results.csv")
-    flags_dir = results.flags_dir_for(args.run_dir / "results.csv")
+    flags_dir = store.flags_dir_for(args.run_dir / "results.csv")
     print(f"suite {suite.name}, {len(y)} samples; load average at start: {os.getloadavg()}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; standard set of column full-std: "
           f"{'skipped' if args.skip_full else f'n_iter={n_iter}, n_queries={n_queries}'}")
@@ -150,8 +150,8 @@ def main() -> None:
                     row = rows if seed is None else rows[rows["seed"] == seed]
                     assert len(row) == 1, f"{name}{at} eps {eps}: {len(row)} worst_case rows"
                     run_acc = float(row["coarse_robust_acc" if criterion == "coarse" else "robust_acc"].iloc[0])
-                    run = results.load_flags(flags_dir, results.cell_key(suite.name, name, "Linf", eps, criterion,
-                                                                          seed=seed))
+                    run = store.load_flags(flags_dir, store.CellId(suite.name, name, "Linf", eps, criterion,
+                                                                          seed=seed).key)
                     run_robust = run.robust & run.clean_correct
                     assert abs(run_robust.mean() - run_acc) < 1e-9, "flags disagree with results.csv"
                     t0 = time.perf_counter()

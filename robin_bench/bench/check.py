@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ import pandas as pd
 
 from robin_bench.bench import leaderboard, results
 from robin_bench.bench.stats import t_interval, wilson
+from robin_bench.bench.store import file_sha256
 from robin_bench.errors import RobinBenchError
 
 MATCH: list[str] = ["suite", "model", "norm", "eps", "criterion"]
@@ -50,18 +51,49 @@ BELOW = "below baseline"
 MISSING = "missing from current results"
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline as read before the run (:func:`snapshot_baseline`): the file, the sha256 of its bytes and its rows
+    (:func:`read_baseline`); a run that rewrites the file afterwards changes nothing that is compared."""
+
+    path: Path
+    sha256: str
+    rows: pd.DataFrame
+
+    def describe(self) -> str:
+        """The file and the hash of what was compared."""
+        return f"{self.path} (sha256 {self.sha256[:12]}, read before the run)"
+
+
+def snapshot_baseline(path: str | os.PathLike[str]) -> Baseline:
+    """Read, hash and validate baseline ``path`` now (a ``results.csv`` checked against its flags), so that the
+    comparison after the run uses exactly these rows; a file that changes while it is read is refused."""
+    path = Path(path)
+    before = file_sha256(path) if path.is_file() else None
+    rows = read_baseline(path)
+    if file_sha256(path) != before:
+        raise RobinBenchError(f"baseline {path} changed while it was read; rerun when nothing writes it")
+    return Baseline(path=path, sha256=str(before), rows=rows)
+
+
 def read_baseline(path: str | os.PathLike[str]) -> pd.DataFrame:
     """The baseline's rows, one per (suite, model, norm, eps, criterion) over seeds, validated.
 
     A leaderboard ``NAME.csv`` is read as is (:func:`robin_bench.bench.leaderboard.read`); a
-    ``results.csv`` is aggregated over seeds as the leaderboard would. The CLI calls it before running
-    the suite, so a bad baseline costs no compute.
+    ``results.csv`` is aggregated over seeds as the leaderboard would, each row checked against its per-sample
+    flags. The CLI calls it (through :func:`snapshot_baseline`) before running the suite, so a bad baseline costs
+    no compute.
     """
     path = Path(path)
     if not path.is_file():
-        raise RobinBenchError(f"baseline file {path} does not exist; give a results.csv or a leaderboard NAME.csv")
-    with path.open(newline="", encoding="utf-8") as f:
-        header = next(csv.reader(f), [])
+        raise RobinBenchError(f"baseline file {path} does not exist or is not a regular file; give a results.csv "
+                              "or a leaderboard NAME.csv")
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), [])
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise RobinBenchError(f"baseline {path} is not a UTF-8 CSV file ({e.__class__.__name__}); give a results.csv "
+                              "or a leaderboard NAME.csv") from None
     if [c for c in header if c not in results.LATER_COLUMNS] == [c for c in results.COLUMNS
                                                                   if c not in results.LATER_COLUMNS]:
         return leaderboard.aggregate(leaderboard.load([path]))[0]
@@ -133,12 +165,14 @@ class CheckReport:
     Attributes:
         rows (list[CheckRow]): every value compared, in baseline order.
         tolerance (float or None): the tolerance used; None for the default (interval) rule.
-        baseline_path (str): the baseline file.
+        baseline_path (str): the baseline file (and the hash of the bytes compared).
+        uncompared (list[str]): current cells the baseline has no value for (named, not gated).
     """
 
     rows: list[CheckRow]
     tolerance: float | None
     baseline_path: str
+    uncompared: list[str] = field(default_factory=list)
 
     @property
     def offending(self) -> list[CheckRow]:
@@ -173,6 +207,9 @@ class CheckReport:
         closest = self.closest()
         if closest:
             parts += ["closest to failing:", *("  " + r.describe() for r in closest)]
+        if self.uncompared:
+            parts += [f"not compared (not in the baseline): {len(self.uncompared)}",
+                      *("  " + u for u in self.uncompared)]
         parts += ["all values compared:", *("  " + r.describe() for r in self.rows)]
         return "\n".join(parts)
 
@@ -200,14 +237,15 @@ def _interval(cur: pd.Series, metric: str, reps: dict[tuple[Any, ...], leaderboa
     return wilson(int(round(float(values[0]) * n)), n)
 
 
-def report(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[str],
+def report(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[str] | Baseline,
            tolerance: float | None = None) -> CheckReport:
     """Compare every baseline value with the current run; see the module docstring for the rule.
 
     Arguments:
         current_csv (path): the ``results.csv`` of the run under test (seeds aggregated as in the
             leaderboard).
-        baseline_csv (path): a ``results.csv`` or a leaderboard ``NAME.csv``.
+        baseline_csv (path or Baseline): a ``results.csv`` or a leaderboard ``NAME.csv``, or its snapshot taken
+            before the run (:func:`snapshot_baseline`).
         tolerance (float, optional): allowed drop, a fraction in [0, 1]. Default: None (the interval rule).
 
     Returns:
@@ -225,7 +263,9 @@ def report(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[
     """
     if tolerance is not None and not (isinstance(tolerance, int | float) and 0.0 <= tolerance <= 1.0):
         raise RobinBenchError(f"tolerance {tolerance!r} is not a fraction in [0, 1]; e.g. 0.02 allows a 2-point drop")
-    base = read_baseline(baseline_csv)
+    snapshot = baseline_csv if isinstance(baseline_csv, Baseline) else snapshot_baseline(baseline_csv)
+    baseline_csv = snapshot.path
+    base = snapshot.rows
     current, reps = leaderboard.aggregate(leaderboard.load([current_csv]))
     suites = sorted(set(current["suite"]))
     base = base[base["suite"].isin(suites)]
@@ -261,7 +301,10 @@ def report(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[
     if not rows:
         raise RobinBenchError(f"baseline {baseline_csv}: no value to compare for suite(s) {suites}; "
                               "a check that compares nothing cannot pass")
-    return CheckReport(rows=rows, tolerance=tolerance, baseline_path=str(baseline_csv))
+    compared = {_key(b) for _, b in base.iterrows()}
+    uncompared = [f"{r['suite']}/{r['model']} {r['norm']} eps={leaderboard.format_eps(float(r['eps']))} "
+                  f"{r['criterion']}" for _, r in current.iterrows() if _key(r) not in compared]
+    return CheckReport(rows=rows, tolerance=tolerance, baseline_path=snapshot.describe(), uncompared=uncompared)
 
 
 def compare(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[str],

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from robin_bench.bench.schema import STRUCTURE_ONLY, AttackSpec, DatasetSpec, ModelSpec, Suite, ThreatSpec, parse_eps
 from robin_bench.bench.suite_errors import describe
-from robin_bench.bench.suite_yaml import LineMap, read_yaml
+from robin_bench.bench.suite_yaml import LineMap, read_suite_file, read_yaml
 from robin_bench.errors import RobinBenchError
 from robin_bench.plugins import load_plugins
 
@@ -55,13 +55,7 @@ def load_suite(path: str | os.PathLike[str], *, plugins: Sequence[str] = ()) -> 
         arguments match the attack's signature, and the hierarchy covers the dataset's classes.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RobinBenchError(f"suite file {path} not found; give the path of a .yaml suite") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise RobinBenchError(f"suite file {path} cannot be read ({e.__class__.__name__}: {e})") from None
-    return parse_suite(text, source=str(path), default_name=path.stem, plugins=plugins)
+    return parse_suite(read_suite_file(path), source=str(path), default_name=path.stem, plugins=plugins)
 
 
 def parse_suite(text: str, *, source: str = "<suite>", default_name: str = "suite",

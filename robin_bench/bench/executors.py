@@ -18,6 +18,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -142,6 +143,7 @@ class RayExecutor(Executor):
             raise RobinBenchError(f"Ray resources must be >= 0, got num_cpus={num_cpus}, num_gpus={num_gpus}")
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
+            _probe(address)
             try:
                 ray.init(address=address, include_dashboard=False)
             except Exception as e:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
@@ -173,6 +175,26 @@ class RayExecutor(Executor):
         if self._owns_ray:
             import_ray().shutdown()
             self._owns_ray = False
+
+
+RAY_CONNECT_TIMEOUT_S = 10.0
+"""Seconds to wait for a Ray cluster's address to answer before giving up (Ray itself retries for minutes)."""
+
+
+def _probe(address: str | None) -> None:
+    """Refuse (one ``RobinBenchError`` line) a Ray address ``host:port`` or ``ray://host:port`` whose port does not
+    accept a connection within :data:`RAY_CONNECT_TIMEOUT_S`; ``None`` and ``"auto"`` are Ray's to find."""
+    if address is None or address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise RobinBenchError(f"--address {address!r} is not 'auto', 'host:port' or 'ray://host:port'")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise RobinBenchError(f"cannot connect to the Ray cluster at --address {address!r} within "
+                              f"{RAY_CONNECT_TIMEOUT_S:g}s ({e.strerror or e.__class__.__name__}); check the address, "
+                              "or start a cluster with 'ray start --head'") from None
 
 
 def import_ray() -> Any:

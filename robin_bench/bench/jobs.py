@@ -119,8 +119,9 @@ def run_train_job(job: TrainJob) -> JobResult:
     ctx = context_of(job.suite)
     mp = ctx.plan.models[job.model]
     weights, report_path = ctx.folder.component_paths(mp.spec.name, mp.key, job.part)
-    if weights.is_file() and report_path.is_file():
-        return JobResult(seconds=0.0, cached=True, report=json.loads(report_path.read_text(encoding="utf-8")))
+    cached = _cached_component(ctx, mp, job.part)
+    if cached is not None:
+        return JobResult(seconds=0.0, cached=True, report=cached)
     t0 = time.perf_counter()
     model, cfg = ctx.untrained(mp)
     kind = KINDS.get(mp.spec.kind)
@@ -130,6 +131,28 @@ def run_train_job(job: TrainJob) -> JobResult:
     atomic_write_bytes(weights, save(state))
     atomic_write_text(report_path, json.dumps(report))
     return JobResult(seconds=time.perf_counter() - t0, cached=False, report=report)
+
+
+def _cached_component(ctx: RunContext, mp: ModelPlan, part: str) -> dict[str, Any] | None:
+    """The training report of component ``part`` of ``mp`` when the component cache holds it, its report reads back
+    and its weights load into the part; else None: a damaged cache is named on the log and trained again, as a
+    damaged flags file is computed again."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    weights, report_path = ctx.folder.component_paths(mp.spec.name, mp.key, part)
+    if not (weights.is_file() and report_path.is_file()):
+        return None
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        if not isinstance(report, dict):
+            raise ValueError("its report is not a JSON object")
+        KINDS.get(mp.spec.kind).part(ctx.untrained(mp)[0], part).load_state_dict(load(weights.read_bytes()))
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as e:
+        print(f"component cache {weights.parent.name}/{part} of {mp.id} is damaged ({e.__class__.__name__}); "
+              "training it again", file=ctx.log, flush=True)
+        return None
+    return report
 
 
 def train_models(executor: Executor, ctx: RunContext, ids: Sequence[str], threads: int,
@@ -299,11 +322,10 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
             flags += [(code, f"coarse criterion: {reason}") for code, reason in missed]
     meta["unreliable"] = [f"{code}: {reason}" for code, reason in flags] or None
     rows = results.rows_for_cell(meta, result, coarse, verified=proof, coarse_verified=coarse_proof)
-    results.save_flags(ctx.folder.flags_dir, cell.key, result,
-                       verify_status=proof.status if proof is not None else None)
+    ctx.folder.save_flags(cell.key, result, verify_status=proof.status if proof is not None else None)
     if coarse is not None and cell.coarse_key is not None:
-        results.save_flags(ctx.folder.flags_dir, cell.coarse_key, coarse,
-                           verify_status=coarse_proof.status if coarse_proof is not None else None)
+        ctx.folder.save_flags(cell.coarse_key, coarse,
+                              verify_status=coarse_proof.status if coarse_proof is not None else None)
     return rows
 
 

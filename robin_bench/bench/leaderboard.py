@@ -32,8 +32,8 @@ and attack set, then the first by name), paired by seed and by sample:
   flags (:func:`robin_bench.bench.stats.mcnemar_pooled`, whose docstring says why this test);
 * the ``coarse_`` columns: the same for coarse robust accuracy and the coarse flags.
 
-Flags are read from ``flags/`` next to each results.csv (:func:`robin_bench.bench.results.cell_key`
-with the seed, or without it for a single-seed run); missing flags leave the p-value empty.
+Flags are read from ``flags/`` next to each results.csv (:class:`robin_bench.bench.store.CellId`), and every
+row is checked against them when read (:func:`robin_bench.bench.store.verify_results`).
 
 **Ranking**: within (dataset, norm, eps, criterion) by mean robust accuracy (ties share a rank). Each
 row is compared with the next-ranked one the same way (paired when both are in one suite, else a
@@ -47,10 +47,12 @@ Formatting (percent, ranking, HTML) happens here and nowhere else; :mod:`summary
 
 from __future__ import annotations
 
+import glob
 import html
 import json
 import math
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,9 +64,18 @@ from scipy.stats import t as student_t
 
 from robin_bench.bench import results
 from robin_bench.bench.stats import mcnemar_pooled, newcombe_paired, newcombe_unpaired, t_interval, wilson
-from robin_bench.bench.store import ensure_writable
+from robin_bench.bench.store import (
+    RunLock,
+    cell_ids,
+    ensure_writable,
+    flags_dir_for,
+    flags_path,
+    load_flags,
+    refuse_overlap,
+    verify_results,
+)
 from robin_bench.errors import RobinBenchError
-from robin_bench.fileio import atomic_write_bytes, atomic_write_text
+from robin_bench.fileio import atomic_write_bytes, atomic_write_text, make_temp_dir, replace_dir
 from robin_bench.models.kinds import is_baseline
 
 GROUP: list[str] = ["dataset", "norm", "eps", "criterion"]
@@ -183,7 +194,9 @@ def escape_name(name: str) -> str:
 
 
 def load(results_csvs: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
-    """The validated rows of several results files, with ``flags_dir`` and ``source`` columns added.
+    """The rows of several results files, each checked against its per-sample flags
+    (:func:`robin_bench.bench.store.verify_results`), with ``flags_dir``, ``source`` and ``cell`` (the row's
+    :class:`~robin_bench.bench.store.CellId`) columns added.
 
     A results row key (:data:`robin_bench.bench.results.KEY`) found in two files, or an ``eps`` or
     ``eps_train`` that is not a finite non-negative radius, raises RobinBenchError.
@@ -198,7 +211,9 @@ def load(results_csvs: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
             if len(bad):
                 raise RobinBenchError(f"{p}:{int(bad[0]) + 2}: column {c!r} holds {df.at[bad[0], c]!r}; "
                                       "expected a finite non-negative radius")
-        df["flags_dir"] = str(results.flags_dir_for(p))
+        verify_results(df, p)
+        df["cell"] = cell_ids(df)
+        df["flags_dir"] = str(flags_dir_for(p))
         df["source"] = str(p)
         frames.append(df)
     df = pd.concat(frames, ignore_index=True)
@@ -238,27 +253,17 @@ class Replicates:
 
     def robust_flags(self, seed: int, criterion: str) -> np.ndarray | None:
         """Per-sample worst-case robust flags (robust and clean-correct) of one seed, None when not stored."""
-        path = stored_flags(self.by_seed(seed), criterion, only_seed=len(self.rows) == 1)
+        path = stored_flags(self.by_seed(seed), criterion)
         if path is None:
             return None
-        flags = results.load_flags(path.parent, path.stem)
+        flags = load_flags(path.parent, path.stem)
         return flags.robust & flags.clean_correct
 
 
-def stored_flags(r: pd.Series, criterion: str, only_seed: bool) -> Path | None:
-    """The flags file of worst-case row ``r`` (from :func:`load`) under ``criterion``, None when not stored.
-
-    The runner keys a replicate's flags with its seed; a model evaluated with one seed (``only_seed``)
-    may also have them under the key without it.
-    """
-    keys = [results.cell_key(r["suite"], r["model"], r["norm"], float(r["eps"]), criterion, seed=int(r["seed"]))]
-    if only_seed:
-        keys.append(results.cell_key(r["suite"], r["model"], r["norm"], float(r["eps"]), criterion))
-    for key in keys:
-        path = Path(r["flags_dir"]) / f"{key}.npz"
-        if path.is_file():
-            return path
-    return None
+def stored_flags(r: pd.Series, criterion: str) -> Path | None:
+    """The flags file of worst-case row ``r`` (from :func:`load`) under ``criterion``, None when not stored."""
+    path = flags_path(r["flags_dir"], r["cell"].under(criterion).key)
+    return path if path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -945,7 +950,7 @@ def copy_results(df: pd.DataFrame, prefix: str | os.PathLike[str]) -> list[Path]
     suite's rows (all attacks and seeds, the results schema) and ``flags/`` beside it the per-sample
     flags of its ``worst_case`` rows under their criterion and under ``coarse``, so that
     ``table(load(NAME/results/*/results.csv))`` recomputes the leaderboard, paired tests included,
-    without the run folders. Flags left there by an earlier build and not used now are removed.
+    without the run folders.
 
     Returns:
         the paths written.
@@ -953,21 +958,17 @@ def copy_results(df: pd.DataFrame, prefix: str | os.PathLike[str]) -> list[Path]
     written = []
     for suite, rows in df.groupby("suite", sort=True):
         dest = results_path(prefix, str(suite))
-        rows = rows.drop(columns=["flags_dir", "source"])
+        rows = rows.drop(columns=["flags_dir", "source", "cell"])
         atomic_write_text(dest, rows.to_csv(index=False, na_rep=""))
         written.append(dest)
         worst = df[(df["suite"] == suite) & (df["attack"] == results.WORST_CASE)]
-        seeds = worst.groupby(["model", "norm", "eps", "criterion"])["seed"].transform("nunique")
-        for (_, r), n_seeds in zip(worst.iterrows(), seeds, strict=True):
+        for _, r in worst.iterrows():
             for criterion in dict.fromkeys((str(r["criterion"]), "coarse")):
-                src = stored_flags(r, criterion, only_seed=n_seeds == 1)
+                src = stored_flags(r, criterion)
                 if src is not None:
-                    target = results.flags_dir_for(dest) / src.name
+                    target = flags_dir_for(dest) / src.name
                     atomic_write_bytes(target, src.read_bytes())
                     written.append(target)
-        flags_dir = results.flags_dir_for(dest)
-        for stale in set(flags_dir.glob("*.npz")) - set(written) if flags_dir.is_dir() else ():
-            stale.unlink()
     return written
 
 
@@ -989,9 +990,13 @@ def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.P
         the paths written: ``NAME.csv`` (the table of :func:`table`), ``.md``, ``.html``, the records,
         then the RobustBench cards, then the copied results and flags.
 
+    ``NAME/`` is built whole in a temp folder and swapped in, under a lock (``.NAME.lock`` beside it): what an
+    earlier build wrote and this one does not (a model dropped since) is gone with the old folder.
+
     Raises:
-        RobinBenchError: a results file is missing or malformed (e.g. an infinite eps), or the output
-            folder is not writable.
+        RobinBenchError: a results file is missing, malformed (e.g. an infinite eps) or disagrees with its
+            per-sample flags; an output is, holds or resolves to an input or a run folder's own file; ``NAME/``
+            holds files robin-bench did not write; the output folder is not writable or locked by another build.
 
     Example::
 
@@ -999,22 +1004,51 @@ def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.P
     """
     prefix = Path(out_prefix)
     name = prefix.name
-    if not name or name in (".", ".."):
-        raise RobinBenchError(f"leaderboard output {str(out_prefix)!r} has no file stem; give e.g. leaderboards/demo")
+    if not name or name in (".", "..") or not name.isprintable():
+        raise RobinBenchError(f"leaderboard output {str(out_prefix)!r} has no printable file stem; give e.g. "
+                              "leaderboards/demo")
+    tables = [prefix.with_name(f"{name}.{ext}") for ext in ("csv", "md", "html")]
+    inputs = [Path(p) for p in results_csvs]
+    refuse_overlap([*tables, prefix], [*inputs, *(flags_dir_for(p) for p in inputs)])
     df = load(results_csvs)
     board = table(df)
-    ensure_writable(prefix.parent)
-    ensure_writable(prefix)
-    written = [prefix.with_name(f"{name}.{ext}") for ext in ("csv", "md", "html")]
-    atomic_write_text(written[0], board.to_csv(index=False, na_rep=""))
-    atomic_write_text(written[1], to_markdown(board, name))
-    atomic_write_text(written[2], to_html(board, name))
-    for rec in records(df, board):
-        path = record_path(prefix, rec["suite"], rec["model"])
-        atomic_write_text(path, json.dumps(rec, indent=2, allow_nan=False) + "\n")
-        written.append(path)
-    if robustbench:
-        written += write_robustbench(board, prefix / ROBUSTBENCH_DIRNAME)
-    if with_results:
-        written += copy_results(df, prefix)
-    return written
+    with RunLock(prefix.parent, name=f".{name}.lock"):
+        _clear_leftovers(prefix)
+        tmp = make_temp_dir(prefix.parent, prefix=f".{name}.build-")
+        try:
+            inside = []
+            for rec in records(df, board):
+                path = record_path(tmp, rec["suite"], rec["model"])
+                atomic_write_text(path, json.dumps(rec, indent=2, allow_nan=False) + "\n")
+                inside.append(path)
+            if robustbench:
+                inside += write_robustbench(board, tmp / ROBUSTBENCH_DIRNAME)
+            if with_results:
+                inside += copy_results(df, tmp)
+            replace_dir(tmp, prefix)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        atomic_write_text(tables[0], board.to_csv(index=False, na_rep=""))
+        atomic_write_text(tables[1], to_markdown(board, name))
+        atomic_write_text(tables[2], to_html(board, name))
+    return [*tables, *(prefix / p.relative_to(tmp) for p in inside)]
+
+
+_GENERATED = frozenset({RECORDS_DIRNAME, ROBUSTBENCH_DIRNAME, RESULTS_DIRNAME})
+"""What a leaderboard folder ``NAME/`` holds: :func:`build` replaces it whole, so it must hold nothing else."""
+
+
+def _clear_leftovers(prefix: Path) -> None:
+    """Refuse a ``NAME/`` that is a link or holds what :func:`build` did not write; remove the temp folders of a
+    killed build."""
+    if prefix.is_symlink() or (prefix.exists() and not prefix.is_dir()):
+        raise RobinBenchError(f"leaderboard folder {prefix} is a link or a file; a leaderboard is written as a new "
+                              "folder: remove it or choose another -o")
+    foreign = sorted(p.name for p in prefix.iterdir() if p.name not in _GENERATED) if prefix.is_dir() else []
+    if foreign:
+        raise RobinBenchError(f"leaderboard folder {prefix} holds {foreign[:3]}, which robin-bench leaderboard did not "
+                              f"write (it holds only {sorted(_GENERATED)}); choose another -o")
+    for p in prefix.parent.glob(f".{glob.escape(prefix.name)}.*"):
+        if p.name.startswith((f".{prefix.name}.build-", f".{prefix.name}.old-")) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)

@@ -2,8 +2,9 @@
 
 A *cell* is one model attacked at one (norm, eps) by every attack of the suite that applies to it,
 judged as a per-sample worst case. Each model and each cell has a config hash over everything that
-decides its numbers, so the run folder can tell what is already finished. Planning reads the run folder but
-computes nothing.
+decides its numbers (the suite's settings, the content of the files it reads and the code's versions:
+:mod:`robin_bench.bench.provenance`), so the run folder can tell what is already finished. Planning reads the
+run folder but computes nothing and writes nothing.
 
 Example::
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +25,9 @@ from robin_bench import data as datasets
 from robin_bench import plugins
 from robin_bench.attacks.registry import ATTACKS
 from robin_bench.bench.attack_factory import ATTACK_SETS, MODEL_KWARGS, build_entry, stand_in
-from robin_bench.bench.results import cell_key
+from robin_bench.bench.provenance import Digests, provenance
 from robin_bench.bench.schema import AttackSpec, ModelSpec, Suite
-from robin_bench.bench.store import RunFolder, config_hash
+from robin_bench.bench.store import CellId, RunFolder, config_hash
 from robin_bench.bench.suite_checks import train_config
 from robin_bench.models.kinds import KINDS
 
@@ -96,7 +97,7 @@ class CellPlan:
         norm (str): ``"Linf"`` or ``"L2"``.
         eps (float): the budget.
         attacks (tuple[AttackSpec, ...]): the entries that apply to the model, in suite order.
-        key (str): the cell's file key (:func:`robin_bench.bench.results.cell_key`).
+        key (str): the cell's file key (:attr:`robin_bench.bench.store.CellId.key`).
         hash (str): config hash over everything deciding the cell's numbers.
         done (bool): whether the run folder holds the finished cell with this hash.
         coarse_key (str | None): flags key of the cell judged under the coarse criterion too, else None.
@@ -122,11 +123,13 @@ class CellPlan:
 
 @dataclass(frozen=True)
 class Plan:
-    """Models and cells of a suite, with what is already finished."""
+    """Models and cells of a suite, with what is already finished, and the digests of the inputs they are keyed on
+    (``inputs.changes()``: which inputs changed since the last run)."""
 
     suite: Suite
     models: dict[str, ModelPlan]
     cells: list[CellPlan]
+    inputs: Digests
 
     @property
     def todo(self) -> list[CellPlan]:
@@ -212,23 +215,28 @@ def state_digest(model: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+def data_digest(suite: Suite, digests: Digests) -> str:
+    """The digest of the files the suite's dataset reads (:func:`robin_bench.data.input_files`; ``"absent"`` for a
+    path not there, which loading the data reports)."""
+    d = suite.dataset
+    files: Sequence[Path] = datasets.input_files(d.name, root=d.root)
+    parts = [digests.of(p, role=f"dataset {d.name}" + (f" #{i}" if len(files) > 1 else "")) if p.exists()
+             else "absent" for i, p in enumerate(files)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def model_recipe(suite: Suite, spec: ModelSpec, train: Any) -> dict[str, Any]:
-    """Everything that decides a trained model's weights (hashed into its cache key)."""
+def model_recipe(suite: Suite, spec: ModelSpec, train: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything that decides a trained model's weights (hashed into its cache key); ``inputs`` holds the digest
+    of the dataset's files (``"data"``) and the code versions (``"code"``, :func:`.provenance.provenance`)."""
     d = suite.dataset
     cfg = {k: v for k, v in train.to_dict().items() if k != "progress"}
     hierarchy = suite.get_hierarchy()
     uses_hierarchy = KINDS.get(spec.kind).needs_hierarchy or train.objective == "pgd_at_targeted"
     return {
         "recipe": RECIPE_VERSION,
-        "dataset": {"name": d.name, "split": d.train_split, "n": d.n_train, "seed": d.seed, "classes": d.classes},
+        "dataset": {"name": d.name, "split": d.train_split, "n": d.n_train, "seed": d.seed, "classes": d.classes,
+                    "content": inputs["data"]},
+        "code": inputs["code"],
         "kind": spec.kind,
         "arch": spec.arch,
         "train": cfg,
@@ -261,13 +269,14 @@ def _with_plugins(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {"plugins": records} if records else {}
 
 
-def _weights_recipe(spec: ModelSpec, suite: Suite) -> dict[str, Any]:
+def _weights_recipe(spec: ModelSpec, suite: Suite, digests: Digests) -> dict[str, Any]:
     """What decides a model loaded from the user's weights: the files' bytes, kind, architecture, normalization."""
     files = spec.weights
     paths = [files] if isinstance(files, str) else list(files) if isinstance(files, list) else [
         p for v in (files or {}).values() for p in ([v] if isinstance(v, str) else v)]
     return {
-        "weights": [_file_digest(Path(os.path.expanduser(p))) for p in paths],
+        "weights": [digests.of(Path(os.path.expanduser(p)), role=f"weights of {spec.name} #{i}")
+                    for i, p in enumerate(paths)],
         "kind": spec.kind, "arch": spec.arch,
         "normalize": None if spec.normalize is None else spec.normalize.model_dump(),
         **_with_plugins(model_plugins(suite, spec)),
@@ -303,11 +312,14 @@ def _split_size(name: str, root: str | None, split: str) -> int:
 
 
 def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None = None) -> Plan:
-    """Expand ``suite`` into model plans (one per model and seed) and cells, marking what ``folder`` holds.
+    """Expand ``suite`` into model plans (one per model and seed) and cells, marking what ``folder`` holds. Input
+    files are hashed through the folder's digest cache (:meth:`RunFolder.digests`), which only the run saves.
 
     ``memory`` maps model names to in-memory modules that replace those entries (keyed by their weights' bytes)."""
     models: dict[str, ModelPlan] = {}
     augment = datasets.info(suite.dataset.name).augment
+    digests = folder.digests()
+    inputs = {"data": data_digest(suite, digests), "code": digests.code(provenance())}
     for i, spec in enumerate(suite.models):
         if memory is not None and spec.name in memory:
             mp = ModelPlan(spec=spec, key=config_hash({"memory": state_digest(memory[spec.name]),
@@ -317,18 +329,19 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
             continue
         if spec.checkpoint is not None:
             path = Path(os.path.expanduser(spec.checkpoint))
-            mp = ModelPlan(spec=spec, key=_file_digest(path), train=None, checkpoint=path, seed=suite.seed)
+            key = digests.of(path, role=f"checkpoint of {spec.name}")[:16]
+            mp = ModelPlan(spec=spec, key=key, train=None, checkpoint=path, seed=suite.seed)
             models[mp.id] = mp
             continue
         if spec.weights is not None:
-            mp = ModelPlan(spec=spec, key=config_hash(_weights_recipe(spec, suite)), train=None, checkpoint=None,
-                           seed=suite.seed)
+            mp = ModelPlan(spec=spec, key=config_hash(_weights_recipe(spec, suite, digests)), train=None,
+                           checkpoint=None, seed=suite.seed)
             models[mp.id] = mp
             continue
         seeds = suite.model_seeds(spec)
         for seed in seeds if seeds is not None else [None]:
             cfg = train_config(spec, source=f"{suite.source}: models[{i}].train", augment=augment, seed=seed)
-            key = config_hash(model_recipe(suite, spec, cfg))
+            key = config_hash(model_recipe(suite, spec, cfg, inputs))
             mp = ModelPlan(spec=spec, key=key, train=cfg, checkpoint=folder.checkpoint_path(spec.name, key),
                            seed=int(cfg.seed), replicated=seeds is not None and len(seeds) > 1)
             models[mp.id] = mp
@@ -336,7 +349,9 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
     d = suite.dataset
     coarse = suite.coarse and hierarchy is not None and suite.criterion == "fine"
     evaluation = {
-        "data": {"name": d.name, "split": d.split, "n": d.n_examples, "seed": d.seed, "classes": d.classes},
+        "data": {"name": d.name, "split": d.split, "n": d.n_examples, "seed": d.seed, "classes": d.classes,
+                 "content": inputs["data"]},
+        "code": inputs["code"],
         "criterion": suite.criterion,
         "coarse": coarse,
         "hierarchy": hierarchy.to_dict() if hierarchy is not None else None,
@@ -373,13 +388,14 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
                 continue
             for eps in t.eps:
                 h = config_hash({"model": mp.key, "norm": t.norm, "eps": eps, "attacks": attack_cfg, **evaluation})
-                key = cell_key(suite.name, spec.name, t.norm, eps, suite.criterion, seed)
-                coarse_key = cell_key(suite.name, spec.name, t.norm, eps, "coarse", seed) if coarse else None
+                cell = CellId(suite.name, spec.name, t.norm, eps, suite.criterion, seed)
+                key = cell.key
+                coarse_key = cell.under("coarse").key if coarse else None
                 flags = (key,) if coarse_key is None else (key, coarse_key)
                 cells.append(CellPlan(model=mp.id, norm=t.norm, eps=eps, attacks=attacks, key=key, hash=h,
                                       done=folder.cell(key, h, flags) is not None, coarse_key=coarse_key,
                                       grad_evals=grad_evals))
-    return Plan(suite=suite, models=models, cells=cells)
+    return Plan(suite=suite, models=models, cells=cells, inputs=digests)
 
 
 def _id_of(models: dict[str, ModelPlan], name: str, seed: int | None) -> str:

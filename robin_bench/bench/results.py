@@ -4,16 +4,18 @@ A run's output directory holds::
 
     results.csv            one row per suite x model x seed x norm x eps x attack (see COLUMNS); coarse
                            results are columns of the same rows
-    flags/<cell_key>.npz   per-sample flags of one cell (see save_flags, cell_key)
+    flags/<cell key>.npz   per-sample flags of one cell (:mod:`robin_bench.bench.store` owns them)
 
 A *cell* is one model (one seed) evaluated at one (norm, eps) under one success criterion. A cell job
 (:func:`robin_bench.bench.jobs.run_cell_job`) turns its ``EvalResult`` (robin_bench/attacks/evaluate.py)
-into rows with :func:`rows_for_cell` and stores the flags with :func:`save_flags` in the run folder's
-``flags/`` under the cell's key (:func:`cell_key`, chosen by the planner; with the seed for a model with
-several seeds); when a hierarchy is given, the coarse-criterion result of the same cell is stored too,
-under its coarse key. The runner then replaces ``results.csv`` with exactly the rows of the suite's
-finished cells (:func:`write`, through ``RunFolder.write_results``); :func:`append_rows` merges rows into
-a file for other writers (tests, tools).
+into rows with :func:`rows_for_cell` and stores its flags (:func:`flags_of`) through the run folder
+(:class:`robin_bench.bench.store.RunFolder`) in ``flags/`` under the cell's key
+(:class:`robin_bench.bench.store.CellId`, chosen by the planner; with the seed for a model with several
+seeds); when a hierarchy is given, the coarse-criterion result of the same cell is stored too, under its
+coarse key. Every row read back is checked against those flags (:func:`robin_bench.bench.store.verify_results`).
+The runner then replaces ``results.csv`` with exactly the rows of the suite's finished cells (:func:`write`,
+through ``RunFolder.write_results``); :func:`append_rows` merges rows into a file for other writers (tests,
+tools).
 
 What a per-attack row's ``robust_acc`` means (column ``scope``): attacks run in order with
 AutoAttack's early exit, so a later attack only sees the samples no earlier attack broke.
@@ -29,12 +31,10 @@ All accuracies are fractions in [0, 1]; formatting happens only in :mod:`robin_b
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import os
 import re
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -48,7 +48,7 @@ import torch
 from robin_bench.bench.schema import WORST_CASE
 from robin_bench.bench.stats import wilson
 from robin_bench.errors import RobinBenchError
-from robin_bench.fileio import atomic_write_bytes, atomic_write_text
+from robin_bench.fileio import atomic_write_text
 from robin_bench.models.kinds import kind_names
 
 NONEMPTY = "nonempty"
@@ -133,7 +133,6 @@ KEY: list[str] = ["suite", "model", "seed", "norm", "eps", "attack", "criterion"
 """Columns identifying a row: a rerun replaces the row with the same key, never duplicates it."""
 
 SCOPES = ("alone", "cumulative", WORST_CASE)
-FLAGS_DIRNAME = "flags"
 RESULTS_NAME = "results.csv"
 
 META_REQUIRED: list[str] = [
@@ -153,7 +152,7 @@ _OPTIONAL_INTS = tuple(c for c, (t, m) in SCHEMA.items() if t is int and OPTIONA
 
 
 class EvalResultLike(Protocol):
-    """What :func:`rows_for_cell` and :func:`save_flags` read from ``attacks.evaluate``'s result (read-only)."""
+    """What :func:`rows_for_cell` and :func:`flags_of` read from ``attacks.evaluate``'s result (read-only)."""
 
     @property
     def names(self) -> Sequence[str]: ...
@@ -486,92 +485,3 @@ def plugins_text(records: Iterable[Mapping[str, Any]]) -> str:
         dist = f" ({r.get('distribution') or 'not installed'} {r.get('version') or ''}".rstrip() + ")"
         seen[r["module"]] = f"{r['module']}{dist}"
     return "; ".join(seen.values())
-
-
-def flags_dir_for(csv_path: str | os.PathLike[str]) -> Path:
-    """The flags folder of a results file: ``flags/`` next to it."""
-    return Path(csv_path).parent / FLAGS_DIRNAME
-
-
-def cell_key(suite: str, model: str, norm: str, eps: float, criterion: str, seed: int | None = None) -> str:
-    """File-name-safe key of a cell's flags: readable fields plus a hash of the exact values.
-
-    ``seed`` is given for a model with several replicate seeds (each replicate's cell has its own
-    flags); a model evaluated with one seed keeps the key without it (:func:`row_cell_key` decides
-    from a results table).
-
-    Example::
-
-        >>> cell_key("demo", "robin", "Linf", 0.1, "fine")
-        'demo__robin__Linf__0.1__fine-...'
-        >>> cell_key("demo", "robin", "Linf", 0.1, "fine", seed=3)
-        'demo__robin__s3__Linf__0.1__fine-...'
-    """
-    fields = [suite, model, *([] if seed is None else [f"s{int(seed)}"]), norm, repr(float(eps)), criterion]
-    raw = "\x1f".join(fields)
-    readable = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "_", s) for s in fields)
-    return f"{readable}-{hashlib.sha1(raw.encode('utf-8')).hexdigest()[:8]}"
-
-
-def row_cell_key(df: pd.DataFrame, row: Mapping[str, Any], criterion: str | None = None) -> str:
-    """The flags key of results row ``row`` of table ``df`` (under ``criterion``, default the row's): with the
-    seed when ``df`` holds several seeds of the row's (suite, model), as the runner writes them."""
-    same = df[(df["suite"] == row["suite"]) & (df["model"] == row["model"])]
-    replicated = same["seed"].nunique() > 1
-    return cell_key(str(row["suite"]), str(row["model"]), str(row["norm"]), float(row["eps"]),
-                    criterion or str(row["criterion"]), int(row["seed"]) if replicated else None)
-
-
-def _flags_path(flags_dir: str | os.PathLike[str], key: str) -> Path:
-    if not key or "/" in key or "\\" in key or key.startswith("."):
-        raise RobinBenchError(f"flags key {key!r} is not a plain file name; build it with cell_key()")
-    return Path(flags_dir) / f"{key}.npz"
-
-
-def save_flags(flags_dir: str | os.PathLike[str], key: str, result: EvalResultLike, *,
-               verify_status: Sequence[str] | None = None) -> Path:
-    """Store a cell's per-sample flags as ``<flags_dir>/<key>.npz`` (bool arrays, atomic write).
-
-    Arrays: ``names`` (A,) str, ``clean_correct`` and ``robust`` (N,) bool, ``success`` and ``ran``
-    (A, N) bool in ``names`` order: about N * (2A + 2) bits, compressed; with ``verify_status``, also
-    ``verify_status`` (N,) str, each sample's ``rb.verify`` status (``verified``, ``broken``, ``unknown``).
-
-    Returns:
-        the path written.
-    """
-    flags = flags_of(result)
-    if verify_status is not None and len(verify_status) != flags.n:
-        raise RobinBenchError(f"save_flags: {len(verify_status)} verification statuses for {flags.n} samples")
-    path = _flags_path(flags_dir, key)
-    shape = (len(flags.names), flags.n)
-    buf = io.BytesIO()
-    arrays: dict[str, Any] = {
-        "names": np.array(flags.names, dtype=str),
-        "clean_correct": flags.clean_correct,
-        "robust": flags.robust,
-        "success": np.stack([flags.success[a] for a in flags.names]) if flags.names else np.zeros(shape, bool),
-        "ran": np.stack([flags.ran[a] for a in flags.names]) if flags.names else np.zeros(shape, bool),
-    }
-    if verify_status is not None:
-        arrays["verify_status"] = np.array(list(verify_status), dtype=str)
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
-
-
-def load_flags(flags_dir: str | os.PathLike[str], key: str) -> Flags:
-    """Read the flags :func:`save_flags` stored under ``key``; a missing or damaged file raises RobinBenchError."""
-    path = _flags_path(flags_dir, key)
-    if not path.is_file():
-        raise RobinBenchError(f"no per-sample flags at {path}; was the cell run with this output directory?")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            names = [str(a) for a in z["names"]]
-            clean, robust, success, ran = (z[k].astype(bool) for k in ("clean_correct", "robust", "success", "ran"))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise RobinBenchError(f"per-sample flags file {path} is damaged ({e.__class__.__name__}: {e}); rerun the "
-                              "suite into this folder to recompute it") from None
-    if success.shape != (len(names), clean.shape[0]) or ran.shape != success.shape or robust.shape != clean.shape:
-        raise RobinBenchError(f"per-sample flags file {path} has inconsistent shapes; delete it and rerun the cell")
-    return Flags(names=names, clean_correct=clean, robust=robust,
-                 success={a: success[i] for i, a in enumerate(names)}, ran={a: ran[i] for i, a in enumerate(names)})

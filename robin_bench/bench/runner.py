@@ -38,7 +38,7 @@ from robin_bench.bench.executors import Executor, InProcessExecutor
 from robin_bench.bench.jobs import CellJob, JobResult, TrainJob, run_cell_job, train_models, use_context
 from robin_bench.bench.planner import CellPlan, Plan, make_plan
 from robin_bench.bench.schema import Suite
-from robin_bench.bench.store import RunFolder
+from robin_bench.bench.store import RunFolder, refuse_overlap
 from robin_bench.errors import RobinBenchError
 from robin_bench.registry import did_you_mean
 from robin_bench.threads import default_threads, set_threads
@@ -72,6 +72,16 @@ class RunReport:
     archived: Path | None = None
     repaired: list[str] = field(default_factory=list)
     table: str = ""
+
+
+def suite_inputs(suite: Suite) -> list[Path]:
+    """The files a run of ``suite`` reads and must never write over: the suite file, the dataset's files and the
+    models' checkpoints (those that exist)."""
+    import robin_bench.data as datasets
+
+    paths = [Path(suite.source), *datasets.input_files(suite.dataset.name, root=suite.dataset.root),
+             *(Path(os.path.expanduser(m.checkpoint)) for m in suite.models if m.checkpoint is not None)]
+    return [p for p in paths if p.exists()]
 
 
 def plan(suite: Suite) -> Plan:
@@ -155,6 +165,7 @@ def models(
     """
     folder = RunFolder(suite.output_dir)
     wanted = suite.model_names() if names is None else list(names)
+    refuse_overlap([folder.path], suite_inputs(suite))
     folder.claim()
     with folder.lock():
         the_plan = make_plan(suite, folder)
@@ -228,6 +239,7 @@ def run(
     n_threads = threads or suite.threads or executor.cpus_per_job or default_threads(executor.parallelism)
     folder = RunFolder(suite.output_dir)
     report = RunReport(out_dir=folder.path, results_csv=folder.results_csv)
+    refuse_overlap([folder.path], suite_inputs(suite))
     try:
         folder.claim()
         with folder.lock():
@@ -249,7 +261,8 @@ def _run_locked(suite: Suite, folder: RunFolder, report: RunReport, log: TextIO,
     ctx = _checked_context(suite, folder, log, progress, memory)
     the_plan = ctx.plan
     for c in the_plan.cells:
-        for problem in folder.damaged_flags(c.flags_keys):
+        problem = folder.damage(c.key, c.hash, c.flags_keys)
+        if problem is not None:
             print(f"{problem.split(';')[0]}; recomputing the cell", file=log, flush=True)
             report.repaired.append(c.key)
     report.archived = folder.archive_stale({c.key: c.hash for c in the_plan.cells},
@@ -317,8 +330,11 @@ def _checked_context(suite: Suite, folder: RunFolder, log: TextIO, progress: boo
                      memory: Mapping[str, nn.Module]) -> RunContext:
     """The run's context after every check that can fail without writing: the attacked data, the training data
     when a model is trained, each user checkpoint (verified, and fitting its model); a cached model that does not
-    fit its recipe is dropped from the cache (and trained again)."""
+    fit its recipe is dropped from the cache (and trained again). Inputs that changed since the last run are named
+    on the log (their models and cells have new keys) and the input digests saved."""
     the_plan = make_plan(suite, folder, memory)
+    for change in the_plan.inputs.changes():
+        print(f"{change}: what depends on it is computed again", file=log, flush=True)
     ctx = RunContext(suite, the_plan, folder, resolve_device(suite.device), log=log, memory=memory)
     ctx.eval_data()
     needed = set(the_plan.needed_models())
@@ -334,6 +350,7 @@ def _checked_context(suite: Suite, folder: RunFolder, log: TextIO, progress: boo
     if stale:
         ctx = RunContext(suite, make_plan(suite, folder, memory), folder, ctx.device, log=log, memory=memory)
         ctx.train_data()
+    the_plan.inputs.save()
     use_context(ctx)
     return ctx
 

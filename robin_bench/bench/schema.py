@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from robin_bench.errors import RobinBenchError
+from robin_bench.limits import MAX_SEED
 from robin_bench.plugins import check_module_name
 from robin_bench.registry import did_you_mean
 
@@ -48,7 +49,9 @@ STRUCTURE_ONLY = "structure_only"
 """Validation context key: check keys, types and values, but no registry (no torch)."""
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _FRACTION = re.compile(rf"^\s*({_NUMBER})\s*(?:/\s*({_NUMBER})\s*)?$")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_NAME = 64
+"""Longest suite, model or attack name: names become parts of file names, which hold at most 255 bytes."""
+_SAFE_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}")
 
 
 def parse_eps(value: object) -> float:
@@ -96,7 +99,9 @@ def _distinct_seeds(v: list[int] | None) -> list[int] | None:
     return v
 
 
-SeedList = list[Annotated[int, Field(ge=0)]]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+"""A seed torch accepts (:data:`robin_bench.limits.MAX_SEED`)."""
+SeedList = list[Seed]
 
 
 class _Strict(BaseModel):
@@ -110,7 +115,7 @@ class DatasetSpec(_Strict):
     root: str | None = None
     split: str = "test"
     n_examples: int | None = Field(default=None, ge=1)
-    seed: int = Field(default=0, ge=0)
+    seed: Seed = 0
     classes: list[int] | None = None
     train_split: str = "train"
     n_train: int | None = Field(default=None, ge=1)
@@ -191,8 +196,9 @@ class ModelSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _safe(cls, v: str) -> str:
-        if not _SAFE_NAME.match(v):
-            raise ValueError(f"model name {v!r} must be letters, digits, '_', '.' or '-' (it names files)")
+        if not _SAFE_NAME.fullmatch(v):
+            raise ValueError(f"model name {v!r} must be 1 to {MAX_NAME} letters, digits, '_', '.' or '-' (it names "
+                             "files)")
         return v
 
     @field_validator("seeds")
@@ -240,6 +246,9 @@ class AttackSpec(_Strict):
         if self.set is not None and self.name is not None:
             raise ValueError(f"attack set {self.set!r} takes no 'name' (its attacks name themselves); list extra "
                              "attacks separately")
+        if self.name is not None and not (0 < len(self.name) <= MAX_NAME and self.name.isprintable()):
+            raise ValueError(f"attack name {self.name!r} must be 1 to {MAX_NAME} printable characters (no control "
+                             "characters or line breaks)")
         if self.label == WORST_CASE:
             raise ValueError(f"an attack may not be named {WORST_CASE!r}: that name is the worst-case row; "
                              "give it another 'name'")
@@ -284,7 +293,7 @@ class Suite(_Strict):
     device: str = "cpu"
     batch_size: int = Field(default=256, ge=1)
     early_exit: bool = True
-    seed: int = Field(default=0, ge=0)
+    seed: Seed = 0
     output: str | None = None
     seeds: SeedList | None = Field(default=None, min_length=1)
     threads: int | None = Field(default=None, ge=1)
@@ -332,8 +341,9 @@ class Suite(_Strict):
     @field_validator("name")
     @classmethod
     def _safe(cls, v: str) -> str:
-        if not _SAFE_NAME.match(v):
-            raise ValueError(f"suite name {v!r} must be letters, digits, '_', '.' or '-' (it names files)")
+        if not _SAFE_NAME.fullmatch(v):
+            raise ValueError(f"suite name {v!r} must be 1 to {MAX_NAME} letters, digits, '_', '.' or '-' (it names "
+                             "files)")
         return v
 
     @field_validator("device")

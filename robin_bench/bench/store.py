@@ -5,17 +5,21 @@ Layout::
     .robin-bench               marker: this folder belongs to robin-bench (written into an empty folder only)
     .lock                      host and PID of the run holding the folder (an flock'ed file)
     results.csv                the rows of exactly the suite that last ran (robin_bench.bench.results)
-    flags/<cell_key>.npz       per-sample flags of one cell
-    cells/<cell_key>.json      a finished cell: its config hash and its results rows
+    flags/<cell key>.npz       per-sample flags of one cell (:class:`CellId` names it)
+    cells/<cell key>.json      a finished cell: its config hash and its results rows
     models/<model>-<hash>/     one trained model (checkpoint + sidecar), renamed into place when complete
     components/<model>-<hash>/ trained components of a model being trained by parallel jobs
     summary.md, plots/         reports, rebuilt whenever they do not match results.csv
     analysis/                  sections of ``robin-bench analyze`` (robin_bench.analysis)
+    .inputs.json               digests of the input files (by size, mtime, ctime, inode) and code versions of
+                               the last run (robin_bench.bench.provenance)
     archive/<UTC time>/        cells, flags and reports of an earlier suite configuration
 
 Every file is written atomically (temp file, fsync, ``os.replace``) and a model folder appears only
 once complete, so a run killed at any moment leaves either the old state or the new one. A cell is
-finished when its record holds the current config hash and its flags files read back.
+finished when its record holds the current config hash, its flags files read back and every number of its
+rows is what its flags say (:func:`flags_disagreement`): an edited record is computed again, and an edited
+``results.csv`` read by :func:`verify_results` is refused.
 
 Example::
 
@@ -30,25 +34,35 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import io
 import json
 import math
 import os
+import re
 import shutil
 import socket
+import stat
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from robin_bench.bench import results
+from robin_bench.bench.provenance import Digests
+from robin_bench.bench.schema import WORST_CASE
+from robin_bench.bench.stats import wilson
 from robin_bench.errors import RobinBenchError
-from robin_bench.fileio import atomic_write_text, make_temp_dir
+from robin_bench.fileio import atomic_write_bytes, atomic_write_text, make_temp_dir
 
 MARKER_NAME = ".robin-bench"
+INPUTS_NAME = ".inputs.json"
 LOCK_NAME = ".lock"
 MODELS_DIR = "models"
 COMPONENTS_DIR = "components"
@@ -58,8 +72,13 @@ PLOTS_DIR = "plots"
 SUMMARY_NAME = "summary.md"
 ANALYSIS_DIR = "analysis"
 CHECKPOINT_NAME = "model.safetensors"
+FLAGS_DIRNAME = "flags"
 REPORT_HASH_PREFIX = "<!-- results.csv sha256 "
 """The last line of ``summary.md`` names the hash of the ``results.csv`` it was built from."""
+
+
+_OWN_NAMES = frozenset({MARKER_NAME, INPUTS_NAME, LOCK_NAME, results.RESULTS_NAME, FLAGS_DIRNAME, CELLS_DIR,
+                        MODELS_DIR, COMPONENTS_DIR, ARCHIVE_DIR, PLOTS_DIR, SUMMARY_NAME, ANALYSIS_DIR})
 
 
 def config_hash(obj: Any) -> str:
@@ -78,6 +97,228 @@ def _canonical(obj: Any) -> str:
         return v
 
     return json.dumps(norm(obj), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class CellId:
+    """The identity of a cell's numbers: the one owner of cell keys and flags-file names.
+
+    Attributes:
+        suite (str): the suite's name.
+        model (str): the model's name.
+        norm (str): ``"Linf"`` or ``"L2"``.
+        eps (float): the budget.
+        criterion (str): ``"fine"``, ``"coarse"`` or ``"targeted"``.
+        seed (int | None): the replicate's seed for a model with several seeds (each replicate has its own
+            flags); None for a model evaluated with one seed.
+
+    Example::
+
+        >>> CellId("demo", "robin", "Linf", 0.1, "fine").key
+        'demo__robin__Linf__0.1__fine-...'
+        >>> CellId("demo", "robin", "Linf", 0.1, "fine", seed=3).key
+        'demo__robin__s3__Linf__0.1__fine-...'
+    """
+
+    suite: str
+    model: str
+    norm: str
+    eps: float
+    criterion: str
+    seed: int | None = None
+
+    @property
+    def key(self) -> str:
+        """File-name-safe key (``cells/<key>.json``, ``flags/<key>.npz``): readable fields plus a hash of the exact
+        values, so two cells never share a file."""
+        fields = [self.suite, self.model, *([] if self.seed is None else [f"s{int(self.seed)}"]), self.norm,
+                  repr(float(self.eps)), self.criterion]
+        raw = "\x1f".join(fields)
+        readable = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "_", s) for s in fields)
+        return f"{readable}-{hashlib.sha1(raw.encode('utf-8')).hexdigest()[:8]}"
+
+    def under(self, criterion: str) -> CellId:
+        """The same cell judged under ``criterion`` (its coarse flags: ``under("coarse")``)."""
+        return replace(self, criterion=criterion)
+
+    @classmethod
+    def of_row(cls, table: pd.DataFrame, row: Mapping[str, Any]) -> CellId:
+        """The cell of results row ``row`` of ``table``: with the seed when ``table`` holds several seeds of the
+        row's (suite, model), as the runner keys a model with several seeds."""
+        same = table[(table["suite"] == row["suite"]) & (table["model"] == row["model"])]
+        replicated = same["seed"].nunique() > 1
+        return cls(str(row["suite"]), str(row["model"]), str(row["norm"]), float(row["eps"]), str(row["criterion"]),
+                   int(row["seed"]) if replicated else None)
+
+
+def cell_ids(table: pd.DataFrame) -> list[CellId]:
+    """The :class:`CellId` of each row of results ``table`` (under the row's own criterion), in row order."""
+    return [CellId.of_row(table, row) for row in table.to_dict("records")]
+
+
+def flags_dir_for(csv_path: str | os.PathLike[str]) -> Path:
+    """The flags folder of a results file: ``flags/`` next to it."""
+    return Path(csv_path).parent / FLAGS_DIRNAME
+
+
+def flags_path(flags_dir: str | os.PathLike[str], key: str) -> Path:
+    """The flags file of cell key ``key`` (:attr:`CellId.key`) in ``flags_dir``."""
+    if not key or "/" in key or "\\" in key or key.startswith("."):
+        raise RobinBenchError(f"flags key {key!r} is not a plain file name; build it with CellId(...).key")
+    return Path(flags_dir) / f"{key}.npz"
+
+
+def save_flags(flags_dir: str | os.PathLike[str], key: str, result: results.EvalResultLike, *,
+               verify_status: Sequence[str] | None = None) -> Path:
+    """Store a cell's per-sample flags as ``<flags_dir>/<key>.npz`` (bool arrays, atomic write).
+
+    Arrays: ``names`` (A,) str, ``clean_correct`` and ``robust`` (N,) bool, ``success`` and ``ran``
+    (A, N) bool in ``names`` order: about N * (2A + 2) bits, compressed; with ``verify_status``, also
+    ``verify_status`` (N,) str, each sample's ``rb.verify`` status (``verified``, ``broken``, ``unknown``).
+
+    Returns:
+        the path written.
+    """
+    flags = results.flags_of(result)
+    if verify_status is not None and len(verify_status) != flags.n:
+        raise RobinBenchError(f"save_flags: {len(verify_status)} verification statuses for {flags.n} samples")
+    path = flags_path(flags_dir, key)
+    shape = (len(flags.names), flags.n)
+    buf = io.BytesIO()
+    arrays: dict[str, Any] = {
+        "names": np.array(flags.names, dtype=str),
+        "clean_correct": flags.clean_correct,
+        "robust": flags.robust,
+        "success": np.stack([flags.success[a] for a in flags.names]) if flags.names else np.zeros(shape, bool),
+        "ran": np.stack([flags.ran[a] for a in flags.names]) if flags.names else np.zeros(shape, bool),
+    }
+    if verify_status is not None:
+        arrays["verify_status"] = np.array(list(verify_status), dtype=str)
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def load_flags(flags_dir: str | os.PathLike[str], key: str) -> results.Flags:
+    """Read the flags :func:`save_flags` stored under ``key``; a missing or damaged file raises RobinBenchError."""
+    path = flags_path(flags_dir, key)
+    if not path.is_file():
+        raise RobinBenchError(f"no per-sample flags at {path}; was the cell run with this output directory?")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = [str(a) for a in z["names"]]
+            clean, robust, success, ran = (z[k].astype(bool) for k in ("clean_correct", "robust", "success", "ran"))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise RobinBenchError(f"per-sample flags file {path} is damaged ({e.__class__.__name__}: {e}); rerun the "
+                              "suite into this folder to recompute it") from None
+    if success.shape != (len(names), clean.shape[0]) or ran.shape != success.shape or robust.shape != clean.shape:
+        raise RobinBenchError(f"per-sample flags file {path} has inconsistent shapes; delete it and rerun the cell")
+    return results.Flags(names=names, clean_correct=clean, robust=robust,
+                         success={a: success[i] for i, a in enumerate(names)},
+                         ran={a: ran[i] for i, a in enumerate(names)})
+
+
+_TOLERANCE = 1e-9
+"""How far a number read back may be from the one its flags give (CSV round trip of a float)."""
+
+
+def flags_disagreement(rows: Sequence[Mapping[str, Any]], fine: results.Flags,
+                       coarse: results.Flags | None) -> tuple[int | None, str] | None:
+    """Where the results ``rows`` of one cell say something other than its per-sample flags, or None.
+
+    Each row's ``n``, ``clean_acc``, ``robust_acc`` (robust count = sum of its flags), interval, ``scope`` and coarse
+    accuracies are recomputed from ``fine`` (and ``coarse``, the same cell's coarse flags, or None), and every attack
+    of the flags must have its row, the ``worst_case`` row included.
+
+    Returns:
+        (index of the row in ``rows``, or None for a missing row; what disagrees), or None when all agree.
+    """
+    expected = results.per_attack_robust(fine)
+    expected[WORST_CASE] = (fine.robust & fine.clean_correct, WORST_CASE)
+    coarse_expected = results.per_attack_robust(coarse) if coarse is not None else {}
+    if coarse is not None:
+        coarse_expected[WORST_CASE] = (coarse.robust & coarse.clean_correct, WORST_CASE)
+    n = fine.n
+
+    def differs(value: Any, want: float | None) -> bool:
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        if want is None:
+            return not missing
+        return missing or abs(float(value) - want) > _TOLERANCE
+
+    seen = set()
+    for i, r in enumerate(rows):
+        attack = str(r["attack"])
+        if attack not in expected:
+            return i, f"row of attack {attack!r}, which its flags (attacks {fine.names}) do not hold"
+        seen.add(attack)
+        robust, scope = expected[attack]
+        k = int(np.count_nonzero(robust))
+        low, high = wilson(k, n) if n else (0.0, 0.0)
+        checks = [
+            ("n", int(r["n"]) != n, f"{n}"),
+            ("scope", str(r["scope"]) != scope, scope),
+            ("clean_acc", differs(r["clean_acc"], np.count_nonzero(fine.clean_correct) / n), f"{k} of {n} clean"),
+            ("robust_acc", differs(r["robust_acc"], k / n), f"{k}/{n} robust"),
+            ("robust_acc_ci_low", differs(r["robust_acc_ci_low"], low), f"{low!r} (Wilson, {k}/{n})"),
+            ("robust_acc_ci_high", differs(r["robust_acc_ci_high"], high), f"{high!r} (Wilson, {k}/{n})"),
+        ]
+        if coarse is not None and coarse.n != n:
+            return i, f"its coarse flags hold {coarse.n} samples, its flags {n}"
+        coarse_clean = np.count_nonzero(coarse.clean_correct) / n if coarse is not None else None
+        coarse_robust = (np.count_nonzero(coarse_expected[attack][0]) / n if attack in coarse_expected else None)
+        checks += [
+            ("coarse_clean_acc", differs(r["coarse_clean_acc"], coarse_clean),
+             "empty (no coarse flags)" if coarse_clean is None else f"{coarse_clean!r}"),
+            ("coarse_robust_acc", differs(r["coarse_robust_acc"], coarse_robust),
+             "empty (no coarse flags)" if coarse_robust is None else f"{coarse_robust!r}"),
+        ]
+        for column, bad, want in checks:
+            if bad:
+                return i, f"{column} {r[column]!r} of attack {attack!r} disagrees with its per-sample flags ({want})"
+    absent = [a for a in expected if a not in seen]
+    if absent:
+        return None, f"no row for attack(s) {absent} that its per-sample flags hold (a removed row?)"
+    return None
+
+
+def verify_results(df: pd.DataFrame, csv_path: str | os.PathLike[str]) -> None:
+    """Check every row of ``df`` (``results.read(csv_path)``) against the per-sample flags beside ``csv_path``
+    (:func:`flags_disagreement`), and that every flags file there has its rows: a number that is not what its flags
+    say, a row without flags and flags without rows each raise a one-line ``RobinBenchError`` naming file and row.
+    """
+    path = Path(csv_path)
+    flags_dir = flags_dir_for(path)
+    used: set[str] = set()
+    cells: dict[str, list[int]] = {}
+    ids: dict[str, CellId] = {}
+    for i, cell in enumerate(cell_ids(df)):
+        cells.setdefault(cell.key, []).append(i)
+        ids[cell.key] = cell
+    for key, index in cells.items():
+        cell = ids[key]
+        line = index[0] + 2
+        if not flags_path(flags_dir, key).is_file():
+            raise RobinBenchError(f"{path}:{line}: no per-sample flags {flags_path(flags_dir, key)} for the rows of "
+                                  f"{cell.model} {cell.norm} eps={cell.eps:g}; a number without its flags cannot be "
+                                  "checked (rerun the suite, or give the results copied with their flags)")
+        fine = load_flags(flags_dir, key)
+        coarse = None
+        if cell.criterion != "coarse" and flags_path(flags_dir, cell.under("coarse").key).is_file():
+            coarse = load_flags(flags_dir, cell.under("coarse").key)
+            used.add(cell.under("coarse").key)
+        used.add(key)
+        rows = [df.iloc[i].to_dict() for i in index]
+        problem = flags_disagreement(rows, fine, coarse)
+        if problem is not None:
+            at, what = problem
+            where = f"{path}:{index[at] + 2}" if at is not None else f"{path}:{line}"
+            raise RobinBenchError(f"{where}: {cell.model} {cell.norm} eps={cell.eps:g} {cell.criterion}: {what}; "
+                                  f"the file was edited or its flags ({flags_dir}) belong to another run")
+    orphans = sorted(p.name for p in flags_dir.glob("*.npz") if p.stem not in used) if flags_dir.is_dir() else []
+    if orphans:
+        raise RobinBenchError(f"{path}: per-sample flags {flags_dir / orphans[0]} have no rows in it (a removed row, "
+                              "or a run not finished: rerun the suite)")
 
 
 def ensure_writable(path: Path) -> None:
@@ -101,26 +342,60 @@ def file_sha256(path: Path) -> str | None:
         return None
 
 
+def refuse_overlap(outputs: Sequence[str | os.PathLike[str]], inputs: Sequence[str | os.PathLike[str]]) -> None:
+    """Refuse (``RobinBenchError``) an output path that is, contains or resolves through symbolic links to one of
+    ``inputs``, or that is one of the own files of a run folder (:meth:`RunFolder.owns`) above it: a command never
+    writes over what it reads or over a run's record."""
+    for out in outputs:
+        real_out = Path(os.path.realpath(out))
+        for inp in inputs:
+            real_in = Path(os.path.realpath(inp))
+            if real_out == real_in or real_out in real_in.parents:
+                how = "" if (Path(out).absolute() == Path(inp).absolute()
+                             or Path(out).absolute() in Path(inp).absolute().parents) else " (through a symbolic link)"
+                raise RobinBenchError(f"output {out} would overwrite the input {inp}{how}; choose an output that "
+                                      "neither is nor holds an input")
+        for folder in real_out.parents:
+            if (folder / MARKER_NAME).is_file() and RunFolder(folder).owns(real_out):
+                raise RobinBenchError(f"output {out} is part of the run folder {folder} ({real_out.relative_to(folder)}"
+                                      "); choose an output outside the run's own files")
+
+
 class RunLock:
-    """An exclusive lock on an output directory: an ``flock``'ed ``.lock`` file naming the owner's host and PID.
+    """An exclusive lock on an output directory: an ``flock``'ed lock file naming the owner's host and PID.
 
     The kernel holds the lock for the owner's lifetime, so a run that died (even by ``kill -9``)
     holds nothing, and taking its place is one atomic ``flock``: two runs can never both hold it.
+    The lock file is opened without following symbolic links: a planted link is refused, never truncated through.
 
     Arguments:
         out_dir (Path): the output directory (created when missing).
+        name (str): the lock file's name in it. (Default: :data:`LOCK_NAME`)
     """
 
-    def __init__(self, out_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, out_dir: str | os.PathLike[str], name: str = LOCK_NAME) -> None:
         self.out_dir = Path(out_dir)
-        self.path = self.out_dir / LOCK_NAME
+        self.path = self.out_dir / name
         self._fd: int | None = None
+
+    def _open(self) -> int:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            raise RobinBenchError(f"lock file {self.path} is a symbolic link; robin-bench writes no file through a "
+                                  "link: remove it and rerun") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RobinBenchError(f"lock file {self.path} is not a regular file; remove it and rerun")
+        return fd
 
     def acquire(self) -> None:
         """Take the lock or raise ``RobinBenchError`` naming the running owner."""
         ensure_writable(self.out_dir)
         for _ in range(10):
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
@@ -177,7 +452,7 @@ class RunFolder:
         self.path = Path(path)
         self.marker = self.path / MARKER_NAME
         self.results_csv = self.path / results.RESULTS_NAME
-        self.flags_dir = self.path / results.FLAGS_DIRNAME
+        self.flags_dir = self.path / FLAGS_DIRNAME
         self.cells_dir = self.path / CELLS_DIR
         self.models_dir = self.path / MODELS_DIR
         self.components_dir = self.path / COMPONENTS_DIR
@@ -185,6 +460,7 @@ class RunFolder:
         self.summary_md = self.path / SUMMARY_NAME
         self.plots_dir = self.path / PLOTS_DIR
         self.analysis_dir = self.path / ANALYSIS_DIR
+        self.inputs_json = self.path / INPUTS_NAME
 
     # ownership and lock
 
@@ -215,6 +491,20 @@ class RunFolder:
         except (OSError, UnicodeDecodeError):
             return False
         return self.cells_dir.is_dir() and {"suite", "model", "attack", "config_hash"} <= set(header)
+
+    def owns(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` (resolved through symbolic links) is the folder itself or one of its own files (the layout
+        above), or lies under one: what no other output may write over."""
+        real, root = Path(os.path.realpath(path)), Path(os.path.realpath(self.path))
+        if real == root:
+            return True
+        if root not in real.parents:
+            return False
+        return real.relative_to(root).parts[0] in _OWN_NAMES
+
+    def digests(self) -> Digests:
+        """The digest cache of the folder's input files (read now; written by ``Digests.save`` under the lock)."""
+        return Digests(self.inputs_json)
 
     def lock(self) -> RunLock:
         """The folder's run lock (not yet taken)."""
@@ -264,34 +554,49 @@ class RunFolder:
     # cells and flags
 
     def flags_path(self, key: str) -> Path:
-        """The per-sample flags file of flags key ``key``."""
-        return self.flags_dir / f"{key}.npz"
+        """The per-sample flags file of cell key ``key``."""
+        return flags_path(self.flags_dir, key)
 
-    def cell(self, key: str, cell_hash: str, flags_keys: Sequence[str] = ()) -> list[dict[str, Any]] | None:
-        """The recorded rows of finished cell ``key`` if it was computed with config ``cell_hash`` and each of its
-        ``flags_keys`` files reads back; else None (the cell is computed again)."""
+    def save_flags(self, key: str, result: results.EvalResultLike, *,
+                   verify_status: Sequence[str] | None = None) -> Path:
+        """Store the per-sample flags of cell key ``key`` (:func:`save_flags`)."""
+        return save_flags(self.flags_dir, key, result, verify_status=verify_status)
+
+    def cell(self, key: str, cell_hash: str, flags_keys: Sequence[str]) -> list[dict[str, Any]] | None:
+        """The recorded rows of finished cell ``key`` if it was computed with config ``cell_hash``, each of its
+        ``flags_keys`` files (its own, then its coarse one where it has it) reads back and its rows are what the flags
+        say; else None (the cell is computed again; :meth:`damage` says why where it was there)."""
+        return self._check_cell(key, cell_hash, flags_keys)[0]
+
+    def damage(self, key: str, cell_hash: str, flags_keys: Sequence[str]) -> str | None:
+        """Why recorded cell ``key`` (recorded with ``cell_hash``) cannot be reused although it is there: a flags file
+        that does not read back, or rows that disagree with their flags; None when it is fine or simply not there."""
+        return self._check_cell(key, cell_hash, flags_keys)[1]
+
+    def _check_cell(self, key: str, cell_hash: str,
+                    flags_keys: Sequence[str]) -> tuple[list[dict[str, Any]] | None, str | None]:
+        """(rows, None) for a finished cell, (None, why) for a damaged one, (None, None) for one not there."""
         record = self._record(key)
         if record is None or record.get("hash") != cell_hash or not isinstance(record.get("rows"), list):
-            return None
-        if not all(isinstance(r, dict) and set(results.COLUMNS) <= set(r) for r in record["rows"]):
-            return None  # rows of an older results schema: computed again
+            return None, None
+        rows = record["rows"]
+        if not all(isinstance(r, dict) and set(results.COLUMNS) <= set(r) for r in rows):
+            return None, None  # rows of an older results schema: computed again
+        flags = []
         for k in flags_keys:
             try:
-                results.load_flags(self.flags_dir, k)
-            except RobinBenchError:
-                return None
-        return record["rows"]
-
-    def damaged_flags(self, flags_keys: Iterable[str]) -> list[str]:
-        """Messages for the flags files among ``flags_keys`` that exist but do not read back."""
-        out = []
-        for k in flags_keys:
-            if self.flags_path(k).is_file():
-                try:
-                    results.load_flags(self.flags_dir, k)
-                except RobinBenchError as e:
-                    out.append(str(e))
-        return out
+                flags.append(load_flags(self.flags_dir, k))
+            except RobinBenchError as e:
+                return None, (str(e) if self.flags_path(k).is_file() else None)
+        if not flags:
+            return None, None  # rows without flags cannot be checked: computed again
+        try:
+            problem = flags_disagreement(rows, flags[0], flags[1] if len(flags) > 1 else None)
+        except (KeyError, TypeError, ValueError):
+            problem = (None, "its rows do not hold the results schema's values")
+        if problem is not None:
+            return None, f"cell record {self.cells_dir / f'{key}.json'} disagrees with its flags: {problem[1]}"
+        return rows, None
 
     def _record(self, key: str) -> dict[str, Any] | None:
         try:

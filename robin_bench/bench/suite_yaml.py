@@ -16,7 +16,10 @@ Example::
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -29,6 +32,29 @@ MAX_ALIASES = 64
 """Most alias uses (``*name``) in one suite."""
 MAX_VALUES = 20_000
 """Most values a suite may hold once every alias is expanded."""
+MAX_BYTES = 1 << 20
+"""Largest suite file (1 MiB; the largest suite of the repository is a few kB)."""
+
+
+def read_suite_file(path: Path) -> str:
+    """The UTF-8 text of suite file ``path``, read only when it is a regular file of at most :data:`MAX_BYTES` (a
+    device such as ``/dev/zero`` or a pipe would never end), else one ``RobinBenchError`` line."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise RobinBenchError(f"suite file {path} is not a regular file (a folder, device or pipe); give the path "
+                                  "of a .yaml suite")
+        if st.st_size > MAX_BYTES:
+            raise RobinBenchError(f"suite file {path} holds {st.st_size} bytes; a suite is at most {MAX_BYTES} bytes")
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise RobinBenchError(f"suite file {path} holds more than {MAX_BYTES} bytes; a suite is smaller")
+        return data.decode("utf-8")
+    except FileNotFoundError:
+        raise RobinBenchError(f"suite file {path} not found; give the path of a .yaml suite") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise RobinBenchError(f"suite file {path} cannot be read ({e.__class__.__name__}: {e})") from None
 
 
 def read_yaml(text: str, *, source: str) -> tuple[Any, LineMap]:

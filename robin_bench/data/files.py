@@ -121,7 +121,9 @@ def _read_idx(path: Path, ndim: int, dataset: str) -> np.ndarray:
                 )
             dims = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
             expected = math.prod(dims)
-            if path.suffix != ".gz" and path.stat().st_size - header_len != expected:
+            if path.suffix == ".gz":
+                _check_gzip_size(path, header_len, dims, dataset)
+            elif path.stat().st_size - header_len != expected:
                 raise RobinBenchError(f"{dataset}: {path} holds {path.stat().st_size - header_len} bytes of data, "
                                       f"its header says {dims} ({expected} bytes)")
             body = _read_bounded(f, expected + 1)
@@ -131,6 +133,23 @@ def _read_idx(path: Path, ndim: int, dataset: str) -> np.ndarray:
         raise RobinBenchError(f"{dataset}: {path} holds {len(body)} bytes of data, its header says {dims} "
                               f"({expected} bytes)")
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def _check_gzip_size(path: Path, header_len: int, dims: list[int], dataset: str) -> None:
+    """Refuse, before reading the body, a gzip IDX file that cannot hold the data its header's ``dims`` ask for:
+    the gzip trailer states the decompressed size (modulo 2**32, one member) and deflate expands at most
+    :data:`_MAX_DEFLATE_RATIO`-fold."""
+    expected = math.prod(dims)
+    compressed = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(compressed - 4, 0))
+        trailer = int.from_bytes(f.read(4), "little")
+    if trailer != (header_len + expected) % 2**32:
+        raise RobinBenchError(f"{dataset}: {path} holds {trailer - header_len} bytes of data, its header says {dims} "
+                              f"({expected} bytes; sizes from its gzip trailer)")
+    if header_len + expected > _MAX_DEFLATE_RATIO * compressed + 1024:
+        raise RobinBenchError(f"{dataset}: {path} cannot hold {expected} bytes of data in {compressed} compressed "
+                              f"bytes (deflate expands at most {_MAX_DEFLATE_RATIO}-fold), its header says {dims}")
 
 
 def _idx_path(root: Path, stem: str) -> Path:

@@ -64,18 +64,21 @@ Reader = Callable[[Path | None, str], Arrays]
 
 @dataclass(frozen=True)
 class Dataset:
-    """A registry entry: the dataset's info and the function reading one split."""
+    """A registry entry: the dataset's info, the function reading one split and, for an embedded dataset, the
+    files its data comes from (``sources()``; a dataset read from ``root`` reads ``root``)."""
 
     info: DatasetInfo
     read: Reader
     describe: Callable[[Path], DatasetInfo] | None = None
+    sources: Callable[[], list[Path]] | None = None
 
 
 DATASETS: Registry[Dataset] = Registry("dataset")
 
 
 def register_dataset(
-    info: DatasetInfo, *, describe: Callable[[Path], DatasetInfo] | None = None
+    info: DatasetInfo, *, describe: Callable[[Path], DatasetInfo] | None = None,
+    sources: Callable[[], list[Path]] | None = None,
 ) -> Callable[[Reader], Reader]:
     r"""Decorator registering a reader ``read(root, split) -> Arrays`` as dataset ``info.name``
     (``rb.register_dataset``), for suites (``dataset: {name: ...}``) and :func:`load`.
@@ -83,7 +86,8 @@ def register_dataset(
     ``read`` gets the data root (``None`` when ``info.needs_root`` is False) and ``"train"`` or ``"test"``, and
     returns :class:`Arrays`: ``x`` (N, C, H, W) uint8 in 0..255 or float32 in [0, 1], integer labels ``y``,
     optional coarse labels. ``describe(root)`` gives the info of a dataset whose shape or classes depend on its
-    files (``npz``, ``folder``). A name already taken is a ``RobinBenchError``.
+    files (``npz``, ``folder``); ``sources()`` the files an embedded dataset's data comes from (hashed into cache
+    keys, :func:`input_files`). A name already taken is a ``RobinBenchError``.
 
     Example::
 
@@ -99,10 +103,19 @@ def register_dataset(
     """
 
     def deco(read: Reader) -> Reader:
-        DATASETS.register(info.name)(Dataset(info=info, read=read, describe=describe))
+        DATASETS.register(info.name)(Dataset(info=info, read=read, describe=describe, sources=sources))
         return read
 
     return deco
+
+
+def input_files(name: str, *, root: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The files or folders dataset ``name`` reads: ``root`` for a dataset read from files, the package files of an
+    embedded one (empty when it does not name them). A cached model or cell is keyed on their content."""
+    entry = DATASETS.get(name)
+    if entry.info.needs_root:
+        return [Path(root)] if root is not None else []
+    return entry.sources() if entry.sources is not None else []
 
 
 def names() -> list[str]:

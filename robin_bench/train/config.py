@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from robin_bench.errors import RobinBenchError
+from robin_bench.limits import MAX_SEED
 from robin_bench.registry import did_you_mean
 
 Schedule = Literal["cosine", "step", "constant"]
@@ -117,6 +118,8 @@ class TrainConfig:
             v = getattr(self, name)
             if not _is_int(v) or v < low:
                 raise RobinBenchError(f"TrainConfig.{name}={v!r}; expected an integer >= {low}")
+        if self.seed > MAX_SEED:
+            raise RobinBenchError(f"TrainConfig.seed={self.seed!r}; expected an integer in 0..{MAX_SEED} (2**63 - 1)")
         for name in ("augment", "balanced", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise RobinBenchError(f"TrainConfig.{name}={getattr(self, name)!r}; expected true or false")

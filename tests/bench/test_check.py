@@ -8,10 +8,9 @@ import pandas as pd
 import pytest
 
 from robin_bench.bench import check, leaderboard, results
-from robin_bench.bench.stats import wilson
 from robin_bench.errors import RobinBenchError
 
-from .synthetic_results import write_run
+from .synthetic_results import copy_run, set_robust, write_run
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +22,13 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _shift(csv: Path, out: Path, model: str, eps: float, delta: float, column: str = "robust_acc") -> Path:
-    """A copy of ``csv`` with one worst-case accuracy moved by ``delta`` (its CI recomputed)."""
+    """A copy of ``csv`` (with its flags) where one worst-case accuracy fell by ``-delta``: samples broken in the
+    flags, the rows recomputed from them."""
     df = results.read(csv)
-    i = df.index[(df["model"] == model) & (df["eps"] == eps) & (df["attack"] == "worst_case")][0]
-    df.loc[i, column] = df.loc[i, column] + delta
-    if column == "robust_acc":
-        n = int(df.loc[i, "n"])
-        df.loc[i, ["robust_acc_ci_low", "robust_acc_ci_high"]] = wilson(round(df.loc[i, "robust_acc"] * n), n)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    results.append_rows(out, df.to_dict("records"))
+    row = df[(df["model"] == model) & (df["eps"] == eps) & (df["attack"] == "worst_case")].iloc[0]
+    k = round(row[column] * row["n"]) + round(delta * row["n"])
+    copy_run(csv, out)
+    set_robust(out, model, eps, k, "coarse" if column.startswith("coarse") else "fine")
     return out
 
 
@@ -75,7 +72,8 @@ def test_missing_rows_are_reported(baseline: tuple[Path, Path], tmp_path: Path) 
     csv, board = baseline
     df = results.read(csv)
     cur = tmp_path / "results.csv"
-    results.append_rows(cur, df[df["model"] != "har"].to_dict("records"))
+    copy_run(csv, cur, {"mc": "mc", "robin": "robin"})
+    assert "har" in set(df["model"])
     offending = check.compare(cur, board)
     assert {r["status"] for r in offending} == {check.MISSING}
     assert {(r["model"], r["eps"], r["metric"]) for r in offending} == {
@@ -110,3 +108,11 @@ def test_a_collapse_of_clean_accuracy_fails_even_where_robust_accuracy_cannot_fa
     assert all(r.status == check.PASS for r in rep.rows if r.metric == "robust_acc")
     assert "clean_acc: baseline" in rep.message()
     assert check.report(base, base).passed
+
+
+def test_cells_the_baseline_lacks_are_named_as_not_compared(baseline: tuple[Path, Path], tmp_path: Path) -> None:
+    csv, _ = baseline
+    fewer = copy_run(csv, tmp_path / "base" / "results.csv", {"mc": "mc", "robin": "robin"})
+    rep = check.report(csv, fewer)
+    assert rep.passed and len(rep.uncompared) == 3 and all(u.startswith("demo/har Linf eps=") for u in rep.uncompared)
+    assert "not compared (not in the baseline): 3\n  demo/har Linf eps=0 fine" in rep.message()

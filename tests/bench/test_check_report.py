@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from robin_bench.bench import check, leaderboard, results
+from robin_bench.bench import check, leaderboard
 from robin_bench.bench.stats import wilson
 from robin_bench.errors import RobinBenchError
 
-from .synthetic_results import write_run
+from .synthetic_results import copy_run, set_robust, write_run
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,8 @@ def test_report_lists_every_value_with_baseline_now_and_interval(run: tuple[Path
         assert (r.ci_low, r.ci_high) == pytest.approx(wilson(round(r.current * n), n))
         assert r.margin == pytest.approx(r.ci_high - r.baseline)
     text = rep.message()
-    assert text.startswith(f"check passed against {board}: 36 values compared, 0 failed; rule: fail when the "
-                           "baseline lies above")
+    assert text.startswith(f"check passed against {board} (sha256 ")
+    assert ", read before the run): 36 values compared, 0 failed; rule: fail when the baseline lies above" in text
     assert text.count("\n  ok   demo/") == 36 + 3  # every row, plus the three closest
     closest = rep.closest()
     assert [r.margin for r in closest] == sorted(r.margin for r in rep.rows)[:3]
@@ -53,15 +53,12 @@ def test_tolerance_rule_is_stated_per_row(run: tuple[Path, Path]) -> None:
 
 def test_failure_message_names_row_and_rule(run: tuple[Path, Path], tmp_path: Path) -> None:
     csv, board = run
-    df = results.read(csv)
-    i = df.index[(df["model"] == "robin") & (df["eps"] == 0.1) & (df["attack"] == "worst_case")][0]
-    df.loc[i, ["robust_acc", "robust_acc_ci_low", "robust_acc_ci_high"]] = [0.05, *wilson(3, 60)]
-    cur = tmp_path / "results.csv"
-    results.append_rows(cur, df.to_dict("records"))
+    cur = copy_run(csv, tmp_path / "results.csv")
+    set_robust(cur, "robin", 0.1, 3)
     rep = check.report(cur, board)
     assert not rep.passed and [(r.model, r.eps, r.metric) for r in rep.offending] == [("robin", 0.1, "robust_acc")]
     text = rep.message()
-    assert text.startswith(f"check FAILED against {board}: 36 values compared, 1 failed")
+    assert text.startswith(f"check FAILED against {board} (sha256 ") and ": 36 values compared, 1 failed" in text
     assert "failed:\n  FAIL demo/robin Linf eps=0.1 fine robust_acc: baseline " in text
     assert "now 5.0% (95% CI [1.7, 13.7], wilson-1-seed)" in text
 

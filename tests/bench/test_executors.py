@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from robin_bench import cli
-from robin_bench.bench import results
+from robin_bench.bench import store
 from robin_bench.bench.config import Suite
 from robin_bench.bench.executors import GPU_FRACTION, InProcessExecutor, LocalExecutor, RayExecutor, make_executor
 from robin_bench.bench.runner import RunReport, run
@@ -45,7 +45,7 @@ def tiny(tmp_path: Path, out: str) -> Suite:
 
 
 def flags(report: RunReport) -> dict[str, dict[str, np.ndarray]]:
-    files = sorted((report.out_dir / results.FLAGS_DIRNAME).glob("*.npz"))
+    files = sorted((report.out_dir / store.FLAGS_DIRNAME).glob("*.npz"))
     assert files, "a run writes per-sample flags"
     return {f.name: dict(np.load(f)) for f in files}
 

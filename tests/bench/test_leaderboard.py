@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from robin_bench.bench import leaderboard, results
+from robin_bench.bench import leaderboard, results, store
 from robin_bench.bench.stats import mcnemar_exact
 from robin_bench.errors import RobinBenchError
 
-from .synthetic_results import write_run
+from .synthetic_results import copy_run, write_run
 
 
 @pytest.fixture(scope="module")
@@ -58,32 +59,33 @@ def test_baseline_difference_and_mcnemar_from_flags(built: tuple[Path, list[Path
     base = board[(board["model"] == "mc") & (board["eps"] == 0.2)].iloc[0]
     assert row["baseline"] == "mc"
     assert row["robust_acc_diff"] == pytest.approx(row["robust_acc"] - base["robust_acc"])
-    fdir = results.flags_dir_for(csv)
-    a = results.load_flags(fdir, results.cell_key("demo", "robin", "Linf", 0.2, "fine"))
-    b = results.load_flags(fdir, results.cell_key("demo", "mc", "Linf", 0.2, "fine"))
+    fdir = store.flags_dir_for(csv)
+    a = store.load_flags(fdir, store.CellId("demo", "robin", "Linf", 0.2, "fine").key)
+    b = store.load_flags(fdir, store.CellId("demo", "mc", "Linf", 0.2, "fine").key)
     assert row["mcnemar_p"] == pytest.approx(mcnemar_exact(a.robust, b.robust))
     assert row["mcnemar_p"] < 0.01  # synthetic ROBIN survives a strict superset of the baseline's samples
-    ca = results.load_flags(fdir, results.cell_key("demo", "robin", "Linf", 0.2, "coarse"))
-    cb = results.load_flags(fdir, results.cell_key("demo", "mc", "Linf", 0.2, "coarse"))
+    ca = store.load_flags(fdir, store.CellId("demo", "robin", "Linf", 0.2, "coarse").key)
+    cb = store.load_flags(fdir, store.CellId("demo", "mc", "Linf", 0.2, "coarse").key)
     assert row["coarse_mcnemar_p"] == pytest.approx(mcnemar_exact(ca.robust, cb.robust))
     assert row["coarse_robust_acc_diff"] == pytest.approx(row["coarse_robust_acc"] - base["coarse_robust_acc"])
 
 
-def test_missing_flags_leave_p_empty_but_keep_difference(tmp_path: Path) -> None:
+def test_rows_without_their_flags_are_refused(tmp_path: Path) -> None:
     csv = write_run(tmp_path / "run")
-    for p in results.flags_dir_for(csv).glob("*.npz"):
+    for p in store.flags_dir_for(csv).glob("demo__robin__*.npz"):
         p.unlink()
-    board = leaderboard.read(leaderboard.build([csv], tmp_path / "demo")[0])
-    robin = board[board["model"] == "robin"]
-    assert robin["mcnemar_p"].isna().all() and robin["robust_acc_diff"].notna().all()
+    with pytest.raises(RobinBenchError, match=r"results.csv:\d+: no per-sample flags .* robin Linf") as e:
+        leaderboard.build([csv], tmp_path / "demo")
+    assert "\n" not in str(e.value) and not (tmp_path / "demo.csv").exists()
 
 
 def test_baseline_prefers_matching_flat_model(tmp_path: Path) -> None:
     csv = write_run(tmp_path / "run")
+    other = copy_run(csv, tmp_path / "other" / "results.csv", {"mc": "aa_other"})
+    results.write(other, results.read(other).assign(arch="cnn2").to_dict("records"))
     df = results.read(csv)
-    extra = df[df["model"] == "mc"].copy()
-    extra["model"], extra["arch"], extra["robust_acc"] = "aa_other", "cnn2", extra["robust_acc_ci_low"]
-    results.append_rows(csv, extra.to_dict("records"))
+    results.write(csv, [*df.to_dict("records"), *results.read(other).to_dict("records")])
+    shutil.copytree(store.flags_dir_for(other), store.flags_dir_for(csv), dirs_exist_ok=True)
     board = leaderboard.read(leaderboard.build([csv], tmp_path / "demo")[0])
     assert set(board[board["kind"] != "flat"]["baseline"]) == {"mc"}  # same arch wins over the first name
 
@@ -164,11 +166,8 @@ def test_bad_eps_in_results_is_one_line_error(tmp_path: Path, bad: str) -> None:
 def test_record_names_are_unambiguous(tmp_path: Path) -> None:
     a = write_run(tmp_path / "a", suite="a__b", eps=(0.1,))
     b = write_run(tmp_path / "b", suite="a", eps=(0.1,))
-    for csv, old, new in ((a, "mc", "c"), (b, "mc", "b__c")):
-        df = results.read(csv)
-        df.loc[df["model"] == old, "model"] = new
-        csv.unlink()
-        results.append_rows(csv, df.to_dict("records"))
+    a = copy_run(a, tmp_path / "a2" / "results.csv", {"mc": "c", "robin": "robin", "har": "har"})
+    b = copy_run(b, tmp_path / "b2" / "results.csv", {"mc": "b__c", "robin": "robin", "har": "har"})
     written = leaderboard.build([a, b], tmp_path / "lb" / "x")
     recs = written[3:]
     assert len(recs) == len(set(recs)) == 6

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robin_bench.bench import leaderboard, results
+from robin_bench.bench import leaderboard, results, store
 from robin_bench.bench.stats import mcnemar_exact, newcombe_paired, wilson
 
 from .synthetic_results import early_exit_result
@@ -46,8 +46,8 @@ def write_seeded_run(out_dir: Path, seeds: tuple[int, ...] = (0, 1, 2)) -> Path:
                     "seed": s, "attack_set": "custom", "device": "cpu", "config_hash": f"h-{model}",
                     "timestamp": "2025-01-01T00:00:00"}
             results.append_rows(csv, results.rows_for_cell(meta, result))
-            results.save_flags(results.flags_dir_for(csv),
-                               results.cell_key("seeds", model, "Linf", 0.1, "fine", seed=s), result)
+            cell = store.CellId("seeds", model, "Linf", 0.1, "fine", seed=s if len(seeds) > 1 else None)
+            store.save_flags(store.flags_dir_for(csv), cell.key, result)
     return csv
 
 
@@ -164,15 +164,15 @@ def test_with_results_copies_the_evidence_the_board_is_recomputed_from(tmp_path:
     written = leaderboard.build([csv], prefix, with_results=True)
     copied = leaderboard.results_path(prefix, "seeds")
     assert copied in written
-    flags = sorted(p.name for p in results.flags_dir_for(copied).iterdir())
-    assert flags == sorted(p.name for p in results.flags_dir_for(csv).iterdir()) and len(flags) == 9
+    flags = sorted(p.name for p in store.flags_dir_for(copied).iterdir())
+    assert flags == sorted(p.name for p in store.flags_dir_for(csv).iterdir()) and len(flags) == 9
     recomputed = leaderboard.table(leaderboard.load([copied]))
     pd.testing.assert_frame_equal(recomputed, leaderboard.read(prefix.with_suffix(".csv")), check_dtype=False)
     assert recomputed["mcnemar_p"].notna().sum() == 2
-    stale = results.flags_dir_for(copied) / "seeds__gone__s0__Linf__0.1__fine-00000000.npz"
+    stale = store.flags_dir_for(copied) / "seeds__gone__s0__Linf__0.1__fine-00000000.npz"
     stale.write_bytes(b"")
     leaderboard.build([csv], prefix, with_results=True)
-    assert not stale.exists() and len(list(results.flags_dir_for(copied).iterdir())) == 9
+    assert not stale.exists() and len(list(store.flags_dir_for(copied).iterdir())) == 9
 
 
 def test_without_results_nothing_is_copied(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from robin_bench.bench import leaderboard, results
+from robin_bench.bench import leaderboard, results, store
 from robin_bench.bench.config import load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,8 +54,7 @@ def per_seed(rows: pd.DataFrame, r: pd.Series) -> pd.DataFrame:
 def robust_flags(rows: pd.DataFrame, r: pd.Series, model: str, seed: int, criterion: str) -> np.ndarray:
     row = rows[(rows["model"] == model) & (rows["seed"] == seed) & (rows["attack"] == results.WORST_CASE)
                & (rows["norm"] == r["norm"]) & (rows["eps"] == r["eps"]) & (rows["criterion"] == r["criterion"])]
-    key = results.row_cell_key(rows, row.iloc[0], criterion)
-    flags = results.load_flags(row.iloc[0]["flags_dir"], key)
+    flags = store.load_flags(row.iloc[0]["flags_dir"], row.iloc[0]["cell"].under(criterion).key)
     return flags.robust & flags.clean_correct
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from robin_bench.attacks.evaluate import EvalResult
-from robin_bench.bench import results
+from robin_bench.bench import results, store
 from robin_bench.bench.stats import wilson
 from robin_bench.errors import RobinBenchError
 
@@ -162,11 +162,11 @@ def test_read_missing_file(tmp_path: Path) -> None:
 
 def test_flags_roundtrip(tmp_path: Path) -> None:
     cell = _cell()
-    key = results.cell_key("s", "m/odd name", "Linf", 8 / 255, "fine")
+    key = store.CellId("s", "m/odd name", "Linf", 8 / 255, "fine").key
     assert "/" not in key and " " not in key
-    assert key != results.cell_key("s", "m/odd_name", "Linf", 8 / 255, "fine")
-    path = results.save_flags(tmp_path, key, cell)
-    flags = results.load_flags(tmp_path, key)
+    assert key != store.CellId("s", "m/odd_name", "Linf", 8 / 255, "fine").key
+    path = store.save_flags(tmp_path, key, cell)
+    flags = store.load_flags(tmp_path, key)
     assert path.exists() and flags.names == ["a", "b"] and flags.n == 10
     np.testing.assert_array_equal(flags.clean_correct, CLEAN)
     np.testing.assert_array_equal(flags.robust, cell.robust.numpy())
@@ -178,12 +178,12 @@ def test_flags_roundtrip(tmp_path: Path) -> None:
 
 def test_load_flags_missing_or_damaged(tmp_path: Path) -> None:
     with pytest.raises(RobinBenchError, match="no per-sample flags"):
-        results.load_flags(tmp_path, "absent")
+        store.load_flags(tmp_path, "absent")
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(RobinBenchError, match="damaged"):
-        results.load_flags(tmp_path, "bad")
+        store.load_flags(tmp_path, "bad")
     with pytest.raises(RobinBenchError, match="plain file name"):
-        results.save_flags(tmp_path, "../escape", _cell())
+        store.save_flags(tmp_path, "../escape", _cell())
 
 
 def test_synthetic_run_is_valid(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import torch
 
-from robin_bench.bench import results, runner
+from robin_bench.bench import results, runner, store
 from robin_bench.bench.config import Suite, parse_suite
 from robin_bench.bench.store import MARKER_NAME, RunFolder, RunLock
 from robin_bench.errors import RobinBenchError
@@ -170,12 +170,12 @@ def test_truncated_flags_are_reported_and_recomputed(tmp_path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(RobinBenchError, match="damaged"):
-        results.load_flags(path.parent, key)
+        store.load_flags(path.parent, key)
     log = io.StringIO()
     again = runner.run(small(tmp_path), log=log, progress=False)
     assert again.computed == [key] and again.repaired == [key]
     assert sum("damaged" in ln for ln in log.getvalue().splitlines()) == 1
-    assert results.load_flags(path.parent, key).n == 8
+    assert store.load_flags(path.parent, key).n == 8
 
 
 def test_stale_lock_take_over_is_atomic(tmp_path: Path) -> None:
@@ -244,9 +244,9 @@ def test_seeds_are_replicates_and_resume(tmp_path: Path) -> None:
     assert sorted(worst["seed"]) == [0, 1] and set(worst["model"]) == {"mc"} and set(df["attack_set"]) == {"custom"}
     assert len({p.parent.name for p in (resumed.out_dir / "models").rglob("model.safetensors")}) == 2
     for seed in (0, 1):
-        key = results.cell_key("small", "mc", "Linf", 0.1, "fine", seed)
-        assert results.load_flags(resumed.out_dir / "flags", key).n == 8
-        assert key == results.row_cell_key(df, worst[worst["seed"] == seed].iloc[0])
+        key = store.CellId("small", "mc", "Linf", 0.1, "fine", seed).key
+        assert store.load_flags(resumed.out_dir / "flags", key).n == 8
+        assert key == store.CellId.of_row(df, worst[worst["seed"] == seed].iloc[0]).key
 
 
 def test_dry_run_states_cost_sanity_checks_and_coarse(tmp_path: Path) -> None:

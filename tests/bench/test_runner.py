@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-from robin_bench.bench import results
+from robin_bench.bench import results, store
 from robin_bench.bench.config import Suite
 from robin_bench.bench.executors import InProcessExecutor
 from robin_bench.bench.runner import models, plan, run
@@ -191,8 +191,8 @@ def test_progress_bar_instead_of_plain_lines_on_a_terminal(tmp_path: Path) -> No
 def test_run_writes_flags_summary_and_plots(tmp_path: Path) -> None:
     report = run(tiny(tmp_path), log=io.StringIO(), progress=False)
     out = report.out_dir
-    key = results.cell_key("tiny", "robin", "Linf", 0.3, "fine")
-    flags = results.load_flags(out / results.FLAGS_DIRNAME, key)
+    key = store.CellId("tiny", "robin", "Linf", 0.3, "fine").key
+    flags = store.load_flags(out / store.FLAGS_DIRNAME, key)
     assert flags.names == ["pgd", "top2", "coarse_marginal"] and flags.n == 12
     assert (out / "summary.md").is_file()
     assert list((out / "plots").glob("*.png")), "the robust accuracy vs eps plot"

@@ -7,12 +7,17 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
+from robin_bench.attacks.evaluate import EvalResult
 from robin_bench.bench import results
 from robin_bench.bench.store import CHECKPOINT_NAME, LOCK_NAME, RunFolder, RunLock, config_hash, ensure_writable
 from robin_bench.errors import RobinBenchError
+
+from .synthetic_results import early_exit_result
 
 
 def test_config_hash_ignores_key_order_and_sees_values() -> None:
@@ -22,24 +27,45 @@ def test_config_hash_ignores_key_order_and_sees_values() -> None:
     assert a != config_hash({"eps": 0.1, "train": {"epochs": 3, "lr": 0.1}})
 
 
+def _cell_rows() -> tuple[list[dict[str, Any]], EvalResult]:
+    result = early_exit_result(np.array([True, True, False, True]), {"pgd": np.array([True, False, False, False])})
+    meta = {"suite": "s", "dataset": "digits", "model": "mc", "kind": "flat", "arch": "mlp", "train_objective": "x",
+            "norm": "Linf", "eps_train": None, "eps": 0.1, "criterion": "fine", "seed": 0, "attack_set": "custom",
+            "device": "cpu", "config_hash": "h1"}
+    return results.rows_for_cell(meta, result), result
+
+
 def test_cell_record_round_trip_and_hash_check(tmp_path: Path) -> None:
     store = RunFolder(tmp_path)
-    row = {**dict.fromkeys(results.COLUMNS, ""), "model": "mc", "robust_acc": 0.5,
-           "coarse_robust_acc": float("nan"), "grad_evals": None}
-    assert store.cell("k", "h1") is None
-    store.record_cell("k", "h1", [row])
-    got = store.cell("k", "h1")
-    assert got == [{**row, "coarse_robust_acc": None}]
-    assert store.cell("k", "h2") is None, "a record made under another config is not finished work"
+    rows, result = _cell_rows()
+    assert store.cell("k", "h1", ["k"]) is None
+    store.save_flags("k", result)
+    store.record_cell("k", "h1", rows)
+    got = store.cell("k", "h1", ["k"])
+    assert got is not None and [r["robust_acc"] for r in got] == [r["robust_acc"] for r in rows]
+    assert store.damage("k", "h1", ["k"]) is None
+    assert store.cell("k", "h2", ["k"]) is None, "a record made under another config is not finished work"
+    assert store.cell("k", "h1", []) is None, "rows without flags cannot be checked"
     store.record_cell("k", "h1", [{"model": "mc", "robust_acc": 0.5}])
-    assert store.cell("k", "h1") is None, "rows of another results schema are computed again"
+    assert store.cell("k", "h1", ["k"]) is None, "rows of another results schema are computed again"
+
+
+def test_edited_cell_record_is_not_trusted(tmp_path: Path) -> None:
+    store = RunFolder(tmp_path)
+    rows, result = _cell_rows()
+    store.save_flags("k", result)
+    store.record_cell("k", "h1", [{**r, "robust_acc": 1.0} if r["attack"] == "worst_case" else r for r in rows])
+    assert store.cell("k", "h1", ["k"]) is None
+    assert "disagrees with its flags" in (store.damage("k", "h1", ["k"]) or "")
+    store.record_cell("k", "h1", rows[:-1])
+    assert "no row for attack(s) ['worst_case']" in (store.damage("k", "h1", ["k"]) or "")
 
 
 def test_damaged_cell_record_counts_as_unfinished(tmp_path: Path) -> None:
     store = RunFolder(tmp_path)
     store.cells_dir.mkdir(parents=True)
     (store.cells_dir / "k.json").write_text('{"hash": "h1", "rows": [')
-    assert store.cell("k", "h1") is None
+    assert store.cell("k", "h1", ["k"]) is None
 
 
 def test_save_model_is_all_or_nothing(tmp_path: Path) -> None:

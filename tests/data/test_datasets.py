@@ -362,3 +362,24 @@ def test_cifar_pickle_asking_for_terabytes_is_refused(tmp_path: Path, crafted: b
     with pytest.raises(RobinBenchError, match=r"test_batch is not a CIFAR python batch: its pickle asks for more") as e:
         datasets.load("cifar10", split="test", root=tmp_path)
     assert "\n" not in str(e.value)
+
+
+def test_idx_gzip_header_beyond_what_deflate_can_hold_is_refused_before_allocating(tmp_path: Path) -> None:
+    import tracemalloc
+
+    _write_mnist(tmp_path, gz=True)
+    stem = "t10k-images-idx3-ubyte.gz"
+    dims = (5_000_000, 28, 28)
+    crafted = bytearray(gzip.compress(bytes([0, 0, 0x08, 3]) + b"".join(d.to_bytes(4, "big") for d in dims)
+                                      + b"\x00" * 16))
+    crafted[-4:] = ((16 + 5_000_000 * 28 * 28) % 2**32).to_bytes(4, "little")  # a trailer that agrees
+    (tmp_path / stem).write_bytes(bytes(crafted))
+    tracemalloc.start()
+    try:
+        with pytest.raises(RobinBenchError, match=rf"{stem} cannot hold 3920000000 bytes of data in \d+ compressed") \
+                as e:
+            datasets.load("mnist", split="test", root=tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "\n" not in str(e.value) and peak < 50 * 2**20
