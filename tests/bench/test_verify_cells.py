@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robin_bench.bench import results
+from robin_bench.bench import results, store
 from robin_bench.bench.runner import run
 from robin_bench.errors import RobinBenchError
 
@@ -41,7 +41,7 @@ def test_verified_columns_and_statuses(verified_run: Path) -> None:
     worst = table[table["attack"] == results.WORST_CASE]
     assert (worst["verified_acc"] <= worst["robust_acc"]).all(), "a proof is a lower bound of the attacked figure"
     assert (worst["coarse_verified_acc"] <= worst["coarse_robust_acc"]).all()
-    files = sorted((verified_run.parent / results.FLAGS_DIRNAME).glob("*.npz"))
+    files = sorted((verified_run.parent / store.FLAGS_DIRNAME).glob("*.npz"))
     assert len(files) == 2 * len(MODELS)  # fine and coarse per model
     for path in files:
         with np.load(path) as z:
