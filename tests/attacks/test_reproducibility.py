@@ -8,11 +8,13 @@ from torch import Tensor, nn
 
 import robin_bench as rb
 from robin_bench.attacks import (
+    BPDA,
     CW,
     PGD,
     Attack,
     CoarseMarginal,
     HierarchicalTargeted,
+    RayS,
     RobinAttack,
     TransferAttack,
 )
@@ -46,6 +48,8 @@ def attacks(model: nn.Module, surrogate: nn.Module) -> dict[str, Attack]:
         "coarse_marginal": CoarseMarginal(model, hierarchy=H, steps=2, restarts=2, **common),
         "cw_linf": CW(model, steps=3, **common),
         "transfer": TransferAttack(surrogate, model, steps=3, restarts=2, **common),
+        "rays": RayS(model, queries=60, **common),
+        "bpda": BPDA(model, steps=3, restarts=2, **common),
     }
 
 
