@@ -95,6 +95,10 @@ small on healthy models and is what matters: samples by which the weaker evaluat
 robustness.
 """
 
+BORDERLINE_ALPHA: float = 0.05
+"""Level of :attr:`Evidence.borderline`: a healthy model meeting ``HEALTHY_RATE`` shows a borderline count in at
+most 5% of checks; a borderline count escalates the attack budgets (:mod:`robin_bench.attacks.escalation`)."""
+
 NOISE_SCALE: float = 0.01
 """Radius of the gradient-consistency noise, a fraction of ``eps`` (PGD's default step is 0.125 eps)."""
 
@@ -148,6 +152,11 @@ class Evidence:
         n (int): candidate samples.
         tolerance (int): :func:`count_tolerance` of ``n`` at ``HEALTHY_RATE[code]`` and ``ALPHA``.
         what (str): the symptom and the candidates, for the flag's reason.
+        samples (tuple[int, ...]): the indices (rows of the evaluated inputs, the cell's flags file) of the
+            ``count`` samples showing the symptom, ascending.
+        broken_by (tuple[str, ...]): per entry of ``samples``, the attack whose success is the symptom (the
+            first that broke it, for comparisons of attacks), or ``""`` where the symptom is no attack's
+            success (a gradient, a sample left robust).
     """
 
     code: str
@@ -155,6 +164,8 @@ class Evidence:
     n: int
     tolerance: int
     what: str
+    samples: tuple[int, ...] = ()
+    broken_by: tuple[str, ...] = ()
 
     @property
     def flagged(self) -> bool:
@@ -162,17 +173,33 @@ class Evidence:
         return self.count > self.tolerance
 
     @property
+    def borderline(self) -> bool:
+        """True when the count exceeds the tolerance at the looser level ``BORDERLINE_ALPHA`` (flagged included):
+        evidence too weak to flag, strong enough to escalate the attack budgets."""
+        return self.count > count_tolerance(self.n, HEALTHY_RATE[self.code], BORDERLINE_ALPHA)
+
+    @property
+    def listing(self) -> str:
+        """The samples behind the count, as ``"3 (rays), 17 (square)"`` (``"3, 17"`` where no attack broke them)."""
+        return ", ".join(f"{i} ({a})" if a else str(i) for i, a in zip(self.samples, self.broken_by, strict=True))
+
+    @property
     def flag(self) -> tuple[str, str]:
-        """(code, reason) naming the count, the candidates and the tolerance."""
+        """(code, reason) naming the count, the candidates, the tolerance and the samples behind the count."""
         p0 = HEALTHY_RATE[self.code]
+        samples = f"; samples (flags-file rows): {self.listing}" if self.samples else ""
         return self.code, (f"{self.what}: {self.count} of {self.n} samples, tolerance {self.tolerance} "
-                           f"(binomial, healthy rate {p0:g}, level {ALPHA:g})")
+                           f"(binomial, healthy rate {p0:g}, level {ALPHA:g}){samples}")
 
 
-def _evidence(code: str, symptom: Tensor, candidates: Tensor, what: str) -> Evidence:
+def _evidence(code: str, symptom: Tensor, candidates: Tensor, what: str,
+              attacks: dict[str, Tensor] | None = None) -> Evidence:
+    """Count ``symptom`` over ``candidates``; ``attacks`` (name -> (N,) success, in run order) name who broke each."""
     n = int(candidates.sum())
-    count = int((symptom & candidates).sum())
-    return Evidence(code, count, n, count_tolerance(n, HEALTHY_RATE[code]), what)
+    shown = (symptom & candidates).cpu()
+    samples = tuple(int(i) for i in shown.nonzero()[:, 0])
+    broken_by = tuple(next((name for name, hit in (attacks or {}).items() if bool(hit[i])), "") for i in samples)
+    return Evidence(code, len(samples), n, count_tolerance(n, HEALTHY_RATE[code]), what, samples, broken_by)
 
 
 @dataclass
@@ -297,7 +324,8 @@ def masking_evidence(
     each = ", ".join(f"{name} {int((result.success[name] & missed).sum())}" for name in others)
     what = f"attacks without the model's gradients ({each}) broke samples that gradient attacks {list(gradient)} " \
            "left robust, of the clean-correct samples"
-    return _evidence("black_box_stronger", hit, result.clean_correct, what)
+    return _evidence("black_box_stronger", hit, result.clean_correct, what,
+                     {name: result.success[name].cpu() for name in others})
 
 
 def masking_flags(
@@ -553,10 +581,11 @@ def _comparison_checks(report: SanityReport, result: EvalResult) -> None:
     only_long = result.success["pgd_long"] & _survivors(result, ["pgd"])
     report.add(_evidence("not_converged", only_long, result.clean_correct,
                          "PGD with more steps and restarts broke samples that PGD left robust, of the clean-correct "
-                         "samples"))
+                         "samples", {"pgd_long": result.success["pgd_long"]}))
     only_fgsm = result.success["fgsm"] & _survivors(result, ["pgd", "pgd_long"])
     report.add(_evidence("single_step_stronger", only_fgsm, result.clean_correct,
-                         "FGSM broke samples that PGD with either budget left robust, of the clean-correct samples"))
+                         "FGSM broke samples that PGD with either budget left robust, of the clean-correct samples",
+                         {"fgsm": result.success["fgsm"]}))
     transfer = ["transfer"] if "transfer" in result.names else []
     report.add(masking_evidence(result, gradient=_GRADIENT, gradient_free=["square"], transfer=transfer))
     report.robust_acc["worst_case"] = result.robust_acc
@@ -579,7 +608,8 @@ def _curve_checks(
         report.robust_acc[f"pgd@{e:.4g}"] = 1 - int(hit.sum()) / len(hit)
     for i in range(len(curve) - 1):
         report.add(_evidence("eps_not_monotone", ~broken[i + 1], broken[i],
-                             f"PGD broke samples at eps={curve[i]:.4g} that it left robust at eps={curve[i + 1]:.4g}"))
+                             f"PGD broke samples at eps={curve[i]:.4g} that it left robust at eps={curve[i + 1]:.4g}",
+                             {f"pgd@{curve[i]:.4g}": broken[i]}))
     everything = torch.ones_like(broken[-1])
     report.add(_evidence("large_eps_robust", ~broken[-1], everything,
                          f"PGD left samples robust at eps={large:.4g}, which covers the whole box"))

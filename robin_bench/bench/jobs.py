@@ -30,7 +30,7 @@ from robin_bench.bench.attack_factory import build_attacks
 from robin_bench.bench.context import RunContext
 from robin_bench.bench.executors import Executor
 from robin_bench.bench.planner import CellPlan, ModelPlan, attack_plugins, model_plugins
-from robin_bench.bench.schema import Suite
+from robin_bench.bench.schema import AttackSpec, Suite
 from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_bytes, atomic_write_text
 from robin_bench.models.kinds import KINDS
@@ -40,6 +40,7 @@ from robin_bench.train.progress import LOG_INTERVAL_S
 
 if TYPE_CHECKING:
     from robin_bench.attacks.evaluate import EvalResult, ProgressHook
+    from robin_bench.attacks.sanity import Evidence
 
 CellStatus = Callable[[str], None]
 """``status(text)``: told what a cell job does now, e.g.
@@ -265,15 +266,39 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
     fine_attacks = attacks(suite.criterion)
     result = evaluate(model, x, y, fine_attacks, criterion=suite.criterion, targets=targets,
                       progress=hook(label, list(fine_attacks)), **common)
-    flags = [*result.flags, *_masking_flags(result, fine_attacks)]
     coarse = None
     if cell.coarse_key is not None:
         torch.manual_seed(suite.seed)
         coarse_attacks = attacks("coarse")
         coarse = evaluate(model, x, y, coarse_attacks, criterion="coarse",
                           progress=hook(f"{label} coarse", list(coarse_attacks)), **common)
-        flags += [(code, f"coarse criterion: {reason}")
-                  for code, reason in (*coarse.flags, *_masking_flags(coarse, coarse_attacks))]
+    flags: list[tuple[str, str]] = []
+    sanity: list[Evidence] = []
+    if suite.sanity_check:
+        from robin_bench.attacks.sanity import sanity_check
+
+        if status is not None:
+            status(f"{label}: sanity check running")
+        report = sanity_check(model, x, y, norm=cell.norm, eps=cell.eps)
+        flags += report.flags
+        sanity = report.evidence
+
+    def full(criterion: str) -> dict[str, Any]:
+        return build_attacks(_full_budget(cell.attacks), model, norm=cell.norm, eps=cell.eps, criterion=criterion,
+                             hierarchy=ctx.hierarchy, seed=suite.seed,
+                             model_of=lambda name: _surrogate(ctx, name, mp.seed))
+
+    def settle(res: EvalResult, cut: dict[str, Any], criterion: str) -> tuple[EvalResult, list[tuple[str, str]]]:
+        if status is not None:
+            status(f"{label}: masking checks ({criterion})")
+        return _settled(model, x, y, res, cut, lambda: full(criterion), sanity, n_out,
+                        criterion=criterion, targets=targets if criterion == suite.criterion else None, **common)
+
+    result, fine_flags = settle(result, fine_attacks, suite.criterion)
+    flags = [*fine_flags, *flags]
+    if coarse is not None:
+        coarse, coarse_flags = settle(coarse, coarse_attacks, "coarse")
+        flags += [(code, f"coarse criterion: {reason}") for code, reason in coarse_flags]
     meta: dict[str, Any] = {
         "suite": suite.name, "dataset": suite.dataset.name, "model": mp.spec.name, "seed": mp.seed,
         "kind": mp.spec.kind, "arch": mp.spec.arch or "", "train_objective": mp.train_objective, "norm": cell.norm,
@@ -281,12 +306,6 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
         "device": str(ctx.device), "config_hash": cell.hash,
         "plugins": results.plugins_text([*model_plugins(suite, mp.spec), *attack_plugins(cell.attacks)]),
     }
-    if suite.sanity_check:
-        from robin_bench.attacks.sanity import sanity_check
-
-        if status is not None:
-            status(f"{label}: sanity check running")
-        flags += sanity_check(model, x, y, norm=cell.norm, eps=cell.eps).flags
     proof = coarse_proof = None
     if suite.verify is not None:
         if status is not None:
@@ -324,23 +343,81 @@ def _verify_cell(model: nn.Module, x: Tensor, y: Tensor, cell: CellPlan, ctx: Ru
                     f"called robust by the attacks (samples {shown})")]
 
 
-def _masking_flags(result: EvalResult, attacks: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The per-sample masking comparison of ``rb.attacks.sanity.masking_flags`` over the cell's own attacks, grouped by
-    their ``family`` (an attack without one, e.g. a third-party attack, counts as gradient-based: the conservative
-    side); a set without gradient-free or transfer attacks has nothing to compare, and one that runs them before a
-    gradient attack under early exit cannot be compared and says so."""
-    from robin_bench.attacks.sanity import masking_flags
+def _masking_evidence(result: EvalResult, attacks: Mapping[str, Any]) -> list[Evidence] | tuple[str, str] | None:
+    """The per-sample masking comparison of ``rb.attacks.sanity.masking_evidence`` over the cell's own attacks,
+    grouped by their ``family`` (an attack without one, e.g. a third-party attack, counts as gradient-based: the
+    conservative side); None for a set without gradient-free or transfer attacks (nothing to compare), a
+    ``masking_not_compared`` flag for one that runs them before a gradient attack under early exit."""
+    from robin_bench.attacks.sanity import masking_evidence
 
-    family = {name: getattr(attacks[name], "family", "gradient") for name in result.names}
+    family = _families(result.names, attacks)
     gradient = [n for n in result.names if family[n] == "gradient"]
     free = [n for n in result.names if family[n] == "gradient_free"]
     transfer = [n for n in result.names if family[n] == "transfer"]
     if not gradient or not (free or transfer):
-        return []
+        return None
     try:
-        return masking_flags(result, gradient=gradient, gradient_free=free, transfer=transfer)
+        return [masking_evidence(result, gradient=gradient, gradient_free=free, transfer=transfer)]
     except RobinBenchError as e:
-        return [("masking_not_compared", str(e))]
+        return ("masking_not_compared", str(e))
+
+
+def _families(names: Sequence[str], attacks: Mapping[str, Any]) -> dict[str, str]:
+    return {name: getattr(attacks[name], "family", "gradient") for name in names}
+
+
+BUDGET_CUTS: tuple[str, ...] = ("n_iter", "n_queries", "rays_queries")
+"""Options of an attack set that cut its budgets; escalation drops them, so the set's full defaults apply
+(AutoAttack's 100 iterations and 5000 queries, RayS's ``ESCALATED_RAYS_QUERIES``)."""
+
+ESCALATED_RAYS_QUERIES = 5000
+"""RayS's queries per sample at full budget (as Square's 5000)."""
+
+
+def _full_budget(entries: Sequence[AttackSpec]) -> list[AttackSpec]:
+    """The set entries of ``entries`` at full budgets (explicit attacks would only repeat their verdicts)."""
+    import inspect
+
+    from robin_bench.bench.attack_factory import ATTACK_SETS
+
+    out = []
+    for spec in entries:
+        if spec.set is None:
+            continue
+        kwargs = {k: v for k, v in spec.kwargs.items() if k not in BUDGET_CUTS}
+        if "rays_queries" in inspect.signature(ATTACK_SETS.get(spec.set)).parameters:
+            kwargs["rays_queries"] = ESCALATED_RAYS_QUERIES
+        out.append(spec.model_copy(update={"kwargs": kwargs}))
+    return out
+
+
+def _settled(
+    model: nn.Module, x: Tensor, y: Tensor, result: EvalResult, cut: dict[str, Any],
+    full: Callable[[], dict[str, Any]], sanity: Sequence[Evidence], n_out: int, *, criterion: str,
+    targets: Tensor | None, **common: Any,
+) -> tuple[EvalResult, list[tuple[str, str]]]:
+    """The cell's evaluation under ``criterion`` after the escalation rule, and its flags.
+
+    Escalation (:mod:`robin_bench.attacks.escalation`): when the cell's masking comparison or any count check of
+    the sanity check is borderline (:attr:`~robin_bench.attacks.sanity.Evidence.borderline`), the samples still
+    robust meet the cell's attack sets at full budgets (the attacks whose budget grows), appended to the result
+    as ``<name>@full``, and the masking comparison counts both groups.
+    """
+    from robin_bench.attacks.escalation import escalate, grown, merged_masking_evidence
+
+    found = _masking_evidence(result, cut)
+    if isinstance(found, tuple):
+        return result, [*result.flags, found]
+    evidence = found or []
+    if any(e.borderline for e in [*evidence, *sanity]):
+        hierarchy = common["hierarchy"]
+        more = grown(cut, full(), hierarchy.n_coarse if criterion == "coarse" and hierarchy is not None else n_out)
+        if more:
+            common = {key: v for key, v in common.items() if key != "early_exit"}
+            result = escalate(model, x, y, result, more, criterion=criterion, targets=targets, **common)
+            family = {**_families(list(cut), cut), **_families(list(more), more)}
+            evidence = [merged_masking_evidence(result, family, list(cut))]
+    return result, [*result.flags, *(e.flag for e in evidence if e.flagged)]
 
 
 def _surrogate(ctx: RunContext, name: str, seed: int) -> nn.Module:
