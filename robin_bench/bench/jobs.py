@@ -279,7 +279,8 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
 
         if status is not None:
             status(f"{label}: sanity check running")
-        report = sanity_check(model, x, y, norm=cell.norm, eps=cell.eps)
+        rays = any(getattr(a, "attack", "") == "RayS" for a in fine_attacks.values())  # the cell's set ran it
+        report = sanity_check(model, x, y, norm=cell.norm, eps=cell.eps, **({"rays_queries": 0} if rays else {}))
         flags += report.flags
         sanity = report.evidence
 
