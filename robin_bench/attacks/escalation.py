@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from robin_bench.attacks.evaluate import AttackLike, EvalResult, evaluate
 from robin_bench.attacks.sanity import ALPHA, HEALTHY_RATE, Evidence, count_tolerance, masking_evidence
+from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 
 SUFFIX = "@full"
@@ -140,3 +141,77 @@ def merged_masking_evidence(
     tolerance = count_tolerance(n, HEALTHY_RATE["black_box_stronger"], ALPHA)
     return Evidence("black_box_stronger", len(samples), n, tolerance, "; ".join(whats) or "no attacks to compare",
                     samples, tuple(broken_by[i] for i in samples))
+
+
+def masking_evidence_of(result: EvalResult, attacks: Mapping[str, Any]) -> list[Evidence] | tuple[str, str]:
+    """:func:`~robin_bench.attacks.sanity.masking_evidence` over an evaluation's own attacks, grouped by their
+    ``family`` (an attack without one, e.g. a third-party attack, counts as gradient-based: the conservative
+    side): ``[]`` for a set without gradient-free or transfer attacks (nothing to compare), a
+    ``("masking_not_compared", reason)`` flag for one that runs them before a gradient attack under early exit."""
+    family = families(result.names, attacks)
+    gradient = [n for n in result.names if family[n] == "gradient"]
+    free = [n for n in result.names if family[n] == "gradient_free"]
+    transfer = [n for n in result.names if family[n] == "transfer"]
+    if not gradient or not (free or transfer):
+        return []
+    try:
+        return [masking_evidence(result, gradient=gradient, gradient_free=free, transfer=transfer)]
+    except RobinBenchError as e:
+        return ("masking_not_compared", str(e))
+
+
+def families(names: Sequence[str], attacks: Mapping[str, Any]) -> dict[str, str]:
+    """Attack name -> its ``family`` (``"gradient"`` for an attack that does not say)."""
+    return {name: getattr(attacks[name], "family", "gradient") for name in names}
+
+
+def settle(
+    model: nn.Module, x: Tensor, y: Tensor, result: EvalResult, cut: Mapping[str, Any],
+    full: Callable[[], Mapping[str, Any]], sanity: Sequence[Evidence], *, criterion: str = "fine",
+    hierarchy: Hierarchy | None = None, targets: Tensor | None = None, batch_size: int = 256,
+    norm: str | None = None, eps: float | None = None, early_exit: bool = True,
+) -> tuple[EvalResult, list[tuple[str, str]]]:
+    r"""An evaluation after the escalation rule, and its masking flags: what a cell of a run reports.
+
+    The rule: when the evaluation's own masking comparison (:func:`masking_evidence_of`) or any count check of
+    a sanity check of the same model and inputs (``sanity``) is borderline
+    (:attr:`~robin_bench.attacks.sanity.Evidence.borderline`), the samples still robust meet ``full()`` (the
+    same attacks at full budgets; only those whose budget grows run, :func:`grown`) through :func:`escalate`,
+    and the masking comparison counts both groups (:func:`merged_masking_evidence`).
+
+    Arguments:
+        model (nn.Module): the evaluated model.
+        x (Tensor): (N, C, H, W) inputs of ``result``.
+        y (Tensor): (N,) labels.
+        result (EvalResult): ``evaluate(model, x, y, cut, ...)``.
+        cut (Mapping[str, Any]): the attacks of ``result`` (their ``family`` and ``budget``).
+        full (Callable[[], Mapping[str, Any]]): builds the same attacks at full budgets (called on escalation).
+        sanity (Sequence[Evidence]): count checks of ``rb.sanity_check`` on the same model and inputs, or ().
+        criterion, hierarchy, targets, batch_size, norm, eps: as for ``evaluate``; ``early_exit`` is accepted
+            for symmetry with ``evaluate``'s keywords (the escalated attacks run with early exit).
+
+    Returns:
+        tuple[EvalResult, list[tuple[str, str]]]: the (possibly escalated) evaluation and its flags: the
+        evaluation's own (``noop_attack``...) and a ``black_box_stronger`` flag naming its samples.
+
+    Example::
+
+        >>> cut = standard_attacks(model, norm="Linf", eps=0.1, n_iter=30, n_queries=500)
+        >>> res = evaluate(model, x, y, cut)
+        >>> res, flags = settle(model, x, y, res, cut, lambda: standard_attacks(model, norm="Linf", eps=0.1),
+        ...                     sanity_check(model, x, y, eps=0.1).evidence)
+    """
+    found = masking_evidence_of(result, cut)
+    if isinstance(found, tuple):
+        return result, [*result.flags, found]
+    evidence = found
+    if any(e.borderline for e in [*evidence, *sanity]):
+        with torch.no_grad():
+            n_out = int(model(x[:1]).shape[1])
+        more = grown(cut, full(), hierarchy.n_coarse if criterion == "coarse" and hierarchy is not None else n_out)
+        if more:
+            result = escalate(model, x, y, result, more, criterion=criterion, hierarchy=hierarchy, targets=targets,
+                              batch_size=batch_size, norm=norm, eps=eps)
+            family = {**families(list(cut), cut), **families(list(more), more)}
+            evidence = [merged_masking_evidence(result, family, list(cut))]
+    return result, [*result.flags, *(e.flag for e in evidence if e.flagged)]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -235,6 +235,7 @@ def _targets(y: Tensor, n_classes: int, seed: int) -> Tensor:
 def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = None) -> list[dict[str, Any]]:
     """Attack one cell (and judge it at coarse level too when the plan says so), store its per-sample flags;
     its results rows. ``status`` (if given) is told after each attack on each batch what runs now."""
+    from robin_bench.attacks.escalation import settle
     from robin_bench.attacks.evaluate import evaluate
 
     suite = ctx.suite
@@ -289,16 +290,16 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
                              hierarchy=ctx.hierarchy, seed=suite.seed,
                              model_of=lambda name: _surrogate(ctx, name, mp.seed))
 
-    def settle(res: EvalResult, cut: dict[str, Any], criterion: str) -> tuple[EvalResult, list[tuple[str, str]]]:
+    def settled(res: EvalResult, cut: dict[str, Any], criterion: str) -> tuple[EvalResult, list[tuple[str, str]]]:
         if status is not None:
             status(f"{label}: masking checks ({criterion})")
-        return _settled(model, x, y, res, cut, lambda: full(criterion), sanity, n_out,
-                        criterion=criterion, targets=targets if criterion == suite.criterion else None, **common)
+        return settle(model, x, y, res, cut, lambda: full(criterion), sanity, criterion=criterion,
+                      targets=targets if criterion == suite.criterion else None, **common)
 
-    result, fine_flags = settle(result, fine_attacks, suite.criterion)
+    result, fine_flags = settled(result, fine_attacks, suite.criterion)
     flags = [*fine_flags, *flags]
     if coarse is not None:
-        coarse, coarse_flags = settle(coarse, coarse_attacks, "coarse")
+        coarse, coarse_flags = settled(coarse, coarse_attacks, "coarse")
         flags += [(code, f"coarse criterion: {reason}") for code, reason in coarse_flags]
     meta: dict[str, Any] = {
         "suite": suite.name, "dataset": suite.dataset.name, "model": mp.spec.name, "seed": mp.seed,
@@ -344,29 +345,6 @@ def _verify_cell(model: nn.Module, x: Tensor, y: Tensor, cell: CellPlan, ctx: Ru
                     f"called robust by the attacks (samples {shown})")]
 
 
-def _masking_evidence(result: EvalResult, attacks: Mapping[str, Any]) -> list[Evidence] | tuple[str, str] | None:
-    """The per-sample masking comparison of ``rb.attacks.sanity.masking_evidence`` over the cell's own attacks,
-    grouped by their ``family`` (an attack without one, e.g. a third-party attack, counts as gradient-based: the
-    conservative side); None for a set without gradient-free or transfer attacks (nothing to compare), a
-    ``masking_not_compared`` flag for one that runs them before a gradient attack under early exit."""
-    from robin_bench.attacks.sanity import masking_evidence
-
-    family = _families(result.names, attacks)
-    gradient = [n for n in result.names if family[n] == "gradient"]
-    free = [n for n in result.names if family[n] == "gradient_free"]
-    transfer = [n for n in result.names if family[n] == "transfer"]
-    if not gradient or not (free or transfer):
-        return None
-    try:
-        return [masking_evidence(result, gradient=gradient, gradient_free=free, transfer=transfer)]
-    except RobinBenchError as e:
-        return ("masking_not_compared", str(e))
-
-
-def _families(names: Sequence[str], attacks: Mapping[str, Any]) -> dict[str, str]:
-    return {name: getattr(attacks[name], "family", "gradient") for name in names}
-
-
 BUDGET_CUTS: tuple[str, ...] = ("n_iter", "n_queries", "rays_queries")
 """Options of an attack set that cut its budgets; escalation drops them, so the set's full defaults apply
 (AutoAttack's 100 iterations and 5000 queries, RayS's ``ESCALATED_RAYS_QUERIES``)."""
@@ -390,35 +368,6 @@ def _full_budget(entries: Sequence[AttackSpec]) -> list[AttackSpec]:
             kwargs["rays_queries"] = ESCALATED_RAYS_QUERIES
         out.append(spec.model_copy(update={"kwargs": kwargs}))
     return out
-
-
-def _settled(
-    model: nn.Module, x: Tensor, y: Tensor, result: EvalResult, cut: dict[str, Any],
-    full: Callable[[], dict[str, Any]], sanity: Sequence[Evidence], n_out: int, *, criterion: str,
-    targets: Tensor | None, **common: Any,
-) -> tuple[EvalResult, list[tuple[str, str]]]:
-    """The cell's evaluation under ``criterion`` after the escalation rule, and its flags.
-
-    Escalation (:mod:`robin_bench.attacks.escalation`): when the cell's masking comparison or any count check of
-    the sanity check is borderline (:attr:`~robin_bench.attacks.sanity.Evidence.borderline`), the samples still
-    robust meet the cell's attack sets at full budgets (the attacks whose budget grows), appended to the result
-    as ``<name>@full``, and the masking comparison counts both groups.
-    """
-    from robin_bench.attacks.escalation import escalate, grown, merged_masking_evidence
-
-    found = _masking_evidence(result, cut)
-    if isinstance(found, tuple):
-        return result, [*result.flags, found]
-    evidence = found or []
-    if any(e.borderline for e in [*evidence, *sanity]):
-        hierarchy = common["hierarchy"]
-        more = grown(cut, full(), hierarchy.n_coarse if criterion == "coarse" and hierarchy is not None else n_out)
-        if more:
-            common = {key: v for key, v in common.items() if key != "early_exit"}
-            result = escalate(model, x, y, result, more, criterion=criterion, targets=targets, **common)
-            family = {**_families(list(cut), cut), **_families(list(more), more)}
-            evidence = [merged_masking_evidence(result, family, list(cut))]
-    return result, [*result.flags, *(e.flag for e in evidence if e.flagged)]
 
 
 def _surrogate(ctx: RunContext, name: str, seed: int) -> nn.Module:

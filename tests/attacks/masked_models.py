@@ -11,11 +11,15 @@ Nothing is cached on disk.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 import robin_bench as rb
+from robin_bench.attacks import standard_attacks
+from robin_bench.attacks.escalation import SUFFIX, families, settle
+from robin_bench.attacks.sanity import sanity_check
 from robin_bench.models import HARClassifier, RobinClassifier
 from robin_bench.models.kinds import kind_of
 from robin_bench.train import TrainConfig, train_flat, train_har, train_robin
@@ -49,24 +53,24 @@ def _cfg(epochs: int = 5) -> TrainConfig:
     return TrainConfig(epochs=epochs, batch_size=64, lr=0.05, objective="pgd_at", eps=EPS, steps=3, progress=False)
 
 
-def pgd_flat(x: Tensor, y: Tensor) -> nn.Module:
-    """A flat MLP trained with PGD-AT (Linf ``EPS``, 3 steps, 5 epochs)."""
-    torch.manual_seed(0)
+def pgd_flat(x: Tensor, y: Tensor, seed: int = 0) -> nn.Module:
+    """A flat MLP trained with PGD-AT (Linf ``EPS``, 3 steps, 5 epochs) from torch seed ``seed``."""
+    torch.manual_seed(seed)
     net = mlp(len(CLASSES))
     train_flat(net, x, y, _cfg())
     return net.eval()
 
 
-def pgd_robin(x: Tensor, y: Tensor) -> RobinClassifier:
+def pgd_robin(x: Tensor, y: Tensor, seed: int = 0) -> RobinClassifier:
     """A ROBIN of one MLP arm per class, each trained one-vs-all with PGD-AT (Linf ``EPS``, 3 steps, 5 epochs)."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model, _ = train_robin([mlp(1) for _ in CLASSES], x, y, _cfg())
     return model.eval()
 
 
-def pgd_har(x: Tensor, y: Tensor) -> HARClassifier:
+def pgd_har(x: Tensor, y: Tensor, seed: int = 0) -> HARClassifier:
     """A HAR model (digits {0, 1} / {2, 3, 4}) whose coarse and fine MLPs are trained with PGD-AT."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     h = rb.Hierarchy.from_groups([[0, 1], [2, 3, 4]])
     model, _ = train_har(mlp(2), [mlp(2), mlp(3)], h, x, y, _cfg())
     return model.eval()
@@ -297,3 +301,21 @@ def partial_mask(kind: str, model: nn.Module, *, fraction: float = 0.7, seed: in
 
 PARTIAL_MASKS: tuple[str, ...] = ("partial_quantized", "decoy_gradient", "decoy_scores", "random_shift")
 """The partial and adaptive-evasion masks of :func:`partial_mask`."""
+
+
+def default_evaluation(model: nn.Module, x: Tensor, y: Tensor, eps: float, surrogate: nn.Module | None,
+                       hierarchy: rb.Hierarchy | None = None) -> tuple[float, float, list[str], bool]:
+    """(worst case, gradient-only worst case, flag codes, escalated) of ``model`` as a run's cell evaluates it
+    (``bench.jobs.evaluate_cell``, fine criterion): the standard set at the demo's budgets (``n_iter=30,
+    n_queries=500``) with ``surrogate``, ``rb.sanity_check`` on the same inputs and the escalation rule."""
+    kw: dict[str, Any] = {"norm": "Linf", "eps": eps, "surrogate": surrogate, "hierarchy": hierarchy}
+    cut = standard_attacks(model, n_iter=30, n_queries=500, **kw)
+    torch.manual_seed(0)
+    result = rb.evaluate(model, x, y, cut, norm="Linf", eps=eps, hierarchy=hierarchy)
+    fam = families(result.names, cut)
+    gradient_worst = result.robust_acc_after[[n for n in result.names if fam[n] == "gradient"][-1]]
+    report = sanity_check(model, x, y, norm="Linf", eps=eps, rays_queries=0)
+    result, flags = settle(model, x, y, result, cut, lambda: standard_attacks(model, rays_queries=5000, **kw),
+                           report.evidence, hierarchy=hierarchy, norm="Linf", eps=eps)
+    codes = sorted({code for code, _ in [*report.flags, *flags]})
+    return result.robust_acc, gradient_worst, codes, any(n.endswith(SUFFIX) for n in result.names)
