@@ -101,6 +101,11 @@ def _row(model: str, seed: int, mask: str, fraction: float, eps: float, n: int, 
             "escalated": escalated, "codes": " ".join(codes), "seconds": round(seconds, 1)}
 
 
+def _flagged(row: dict[str, Any]) -> bool:
+    """Any flag of masking (``masking_undecided`` is a note that the row's n cannot decide, not a flag)."""
+    return bool(set(row["codes"].split()) - {"masking_undecided"})
+
+
 def characteristic(rows: list[dict[str, Any]], n: int) -> str:
     """The markdown operating characteristic: per check, false alarms on healthy rows and firing rates on masked
     rows by mask family; then the promise per family (flagged, or overstating by at most 0.06)."""
@@ -116,8 +121,8 @@ def characteristic(rows: list[dict[str, Any]], n: int) -> str:
     for code in [*FLAG_CODES, "any flag"]:
         tol = f"{count_tolerance(n, HEALTHY_RATE[code], ALPHA)} of {n}" if code in HEALTHY_RATE else "-"
         if code == "any flag":
-            fa = sum(bool(r["codes"]) for r in healthy)
-            power = [sum(bool(r["codes"]) for r in g) for g in groups.values()]
+            fa = sum(_flagged(r) for r in healthy)
+            power = [sum(_flagged(r) for r in g) for g in groups.values()]
         else:
             fa = fired[code]
             power = [sum(code in r["codes"].split() for r in g) for g in groups.values()]
@@ -126,7 +131,7 @@ def characteristic(rows: list[dict[str, Any]], n: int) -> str:
     lines += ["", "| family | mask size (gradient overstatement, mean) | overstatement of the worst case (max) | "
                   "escalated | promise kept (flagged or over <= 0.06) |", "|---|---|---|---|---|"]
     for label, g in groups.items():
-        kept = sum(bool(r["codes"]) or r["over"] <= 0.06 for r in g)
+        kept = sum(_flagged(r) or r["over"] <= 0.06 for r in g)
         lines.append(f"| {label} | {sum(r['mask_size'] for r in g) / len(g):+.3f} | {max(r['over'] for r in g):+.3f} | "
                      f"{sum(r['escalated'] for r in g)}/{len(g)} | {kept}/{len(g)} |")
     return "\n".join(lines)

@@ -22,7 +22,14 @@ import torch
 from torch import Tensor, nn
 
 from robin_bench.attacks.evaluate import AttackLike, EvalResult, evaluate
-from robin_bench.attacks.sanity import ALPHA, HEALTHY_RATE, Evidence, count_tolerance, masking_evidence
+from robin_bench.attacks.sanity import (
+    ALPHA,
+    BORDERLINE_ALPHA,
+    HEALTHY_RATE,
+    Evidence,
+    count_tolerance,
+    masking_evidence,
+)
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
 
@@ -192,7 +199,8 @@ def settle(
 
     Returns:
         tuple[EvalResult, list[tuple[str, str]]]: the (possibly escalated) evaluation and its flags: the
-        evaluation's own (``noop_attack``...) and a ``black_box_stronger`` flag naming its samples.
+        evaluation's own (``noop_attack``...), a ``black_box_stronger`` flag naming its samples, or a
+        ``masking_undecided`` note (:func:`undecided`) where the comparison stays borderline.
 
     Example::
 
@@ -214,4 +222,19 @@ def settle(
                               batch_size=batch_size, norm=norm, eps=eps)
             family = {**families(list(cut), cut), **families(list(more), more)}
             evidence = [merged_masking_evidence(result, family, list(cut))]
-    return result, [*result.flags, *(e.flag for e in evidence if e.flagged)]
+    return result, [*result.flags, *(e.flag for e in evidence if e.flagged), *undecided(evidence)]
+
+
+def undecided(evidence: Sequence[Evidence]) -> list[tuple[str, str]]:
+    """``("masking_undecided", reason)`` for each count check that is borderline and not flagged: the row's n is
+    too small for the check to tell a mask of that size from a healthy model (after escalation, where it ran).
+
+    The reason names the check, its count and samples, and the smallest count the check flags at this n, so a
+    reader knows what the row's n can and cannot rule out.
+    """
+    return [("masking_undecided",
+             f"{e.code}: {e.count} of {e.n} samples show the symptom, more than a healthy model shows at level "
+             f"{BORDERLINE_ALPHA:g} but not more than the tolerance {e.tolerance} (level {ALPHA:g}): at n = {e.n} "
+             f"this check flags only counts of {e.tolerance + 1} or more" + (f"; samples: {e.listing}" if e.samples
+                                                                             else ""))
+            for e in evidence if e.borderline and not e.flagged]

@@ -48,6 +48,9 @@ FLAG_CODES: dict[str, str] = {
                      "left robust",
     "shattered_grad": "input gradients at x and at x plus tiny noise point apart (cosine below COS_MIN) on more "
                       "samples than tolerated",
+    "masking_undecided": "a count check is borderline (above a healthy model's count at level BORDERLINE_ALPHA) but "
+                         "within its tolerance: the row's n is too small to tell a mask of that size from a healthy "
+                         "model (raised by the escalation rule of robin_bench.attacks.escalation)",
     "blind_coordinates": "input coordinates whose gradient is (near) zero move the margin within eps, by more than "
                          "BLIND_TAU of the gradient's first-order reach, on more samples than tolerated (a gradient "
                          "masked on part of the input)",

@@ -235,7 +235,7 @@ def _targets(y: Tensor, n_classes: int, seed: int) -> Tensor:
 def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = None) -> list[dict[str, Any]]:
     """Attack one cell (and judge it at coarse level too when the plan says so), store its per-sample flags;
     its results rows. ``status`` (if given) is told after each attack on each batch what runs now."""
-    from robin_bench.attacks.escalation import settle
+    from robin_bench.attacks.escalation import settle, undecided
     from robin_bench.attacks.evaluate import evaluate
 
     suite = ctx.suite
@@ -297,7 +297,7 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
                       targets=targets if criterion == suite.criterion else None, **common)
 
     result, fine_flags = settled(result, fine_attacks, suite.criterion)
-    flags = [*fine_flags, *flags]
+    flags = [*fine_flags, *flags, *undecided(sanity)]
     if coarse is not None:
         coarse, coarse_flags = settled(coarse, coarse_attacks, "coarse")
         flags += [(code, f"coarse criterion: {reason}") for code, reason in coarse_flags]

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 import robin_bench as rb
 from robin_bench.attacks import standard_attacks
-from robin_bench.attacks.escalation import SUFFIX, families, settle
+from robin_bench.attacks.escalation import SUFFIX, families, settle, undecided
 from robin_bench.attacks.sanity import sanity_check
 from robin_bench.models import HARClassifier, RobinClassifier
 from robin_bench.models.kinds import kind_of
@@ -307,7 +307,8 @@ def default_evaluation(model: nn.Module, x: Tensor, y: Tensor, eps: float, surro
                        hierarchy: rb.Hierarchy | None = None) -> tuple[float, float, list[str], bool]:
     """(worst case, gradient-only worst case, flag codes, escalated) of ``model`` as a run's cell evaluates it
     (``bench.jobs.evaluate_cell``, fine criterion): the standard set at the demo's budgets (``n_iter=30,
-    n_queries=500``) with ``surrogate``, ``rb.sanity_check`` on the same inputs and the escalation rule."""
+    n_queries=500``) with ``surrogate``, ``rb.sanity_check`` on the same inputs and the escalation rule. The
+    codes include ``masking_undecided`` notes, which are not flags of masking."""
     kw: dict[str, Any] = {"norm": "Linf", "eps": eps, "surrogate": surrogate, "hierarchy": hierarchy}
     cut = standard_attacks(model, n_iter=30, n_queries=500, **kw)
     torch.manual_seed(0)
@@ -317,5 +318,5 @@ def default_evaluation(model: nn.Module, x: Tensor, y: Tensor, eps: float, surro
     report = sanity_check(model, x, y, norm="Linf", eps=eps, rays_queries=0)
     result, flags = settle(model, x, y, result, cut, lambda: standard_attacks(model, rays_queries=5000, **kw),
                            report.evidence, hierarchy=hierarchy, norm="Linf", eps=eps)
-    codes = sorted({code for code, _ in [*report.flags, *flags]})
+    codes = sorted({code for code, _ in [*report.flags, *flags, *undecided(report.evidence)]})
     return result.robust_acc, gradient_worst, codes, any(n.endswith(SUFFIX) for n in result.names)

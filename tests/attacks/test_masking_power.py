@@ -34,7 +34,7 @@ def evaluation(mask: str | None, fraction: float = 0.0) -> tuple[float, float, l
 
 def test_the_healthy_twin_is_not_flagged() -> None:
     worst, gradient_worst, codes, _ = evaluation(None)
-    assert codes == [] and worst > 0.3 and gradient_worst == pytest.approx(worst, abs=0.05)
+    assert not set(codes) - {"masking_undecided"} and worst > 0.3 and gradient_worst == pytest.approx(worst, abs=0.05)
 
 
 @pytest.mark.parametrize(("mask", "fraction"), [("partial_quantized", 0.3), ("partial_quantized", 0.7),
@@ -43,7 +43,7 @@ def test_masked_models_are_flagged_or_within_the_promise(mask: str, fraction: fl
     twin = evaluation(None)[0]
     worst, gradient_worst, codes, _ = evaluation(mask, fraction)
     assert gradient_worst > twin + PROMISE, "the mask must fool the gradient attacks, or the test proves nothing"
-    assert codes or worst <= twin + PROMISE, (worst, twin, codes)
+    assert set(codes) - {"masking_undecided"} or worst <= twin + PROMISE, (worst, twin, codes)
 
 
 def test_partial_quantization_is_caught_by_its_blind_coordinates() -> None:
