@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--n", type=int, default=100, help="test digits per evaluation (the demo's n: 100)")
     parser.add_argument("--models", nargs="+", default=list(BUILDERS))
+    parser.add_argument("--masks", nargs="+", default=sorted({m for m, _ in MASKS}), help="mask families to run")
+    parser.add_argument("--no-healthy", action="store_true", help="skip the healthy models' own rows")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -68,15 +70,16 @@ def main() -> None:
             healthy = BUILDERS[name](x, y, seed=seed)
             h = healthy.hierarchy if kind_of(healthy).needs_hierarchy else None
             twin: dict[float, tuple[float, float]] = {}
-            for eps in HEALTHY_EPS:
+            for eps in (mm.EPS,) if args.no_healthy else HEALTHY_EPS:
                 t0 = time.perf_counter()
                 worst, grad_worst, codes, escalated = mm.default_evaluation(healthy, xt, yt, eps, surrogate, h)
                 twin[eps] = (worst, grad_worst)
-                rows.append(_row(name, seed, "healthy", 0.0, eps, args.n, worst, worst, grad_worst, escalated,
-                                 codes, time.perf_counter() - t0))
-                writer.writerow(rows[-1])
-                sys.stdout.flush()
-            for mask, fraction in MASKS:
+                if not args.no_healthy:
+                    rows.append(_row(name, seed, "healthy", 0.0, eps, args.n, worst, worst, grad_worst, escalated,
+                                     codes, time.perf_counter() - t0))
+                    writer.writerow(rows[-1])
+                    sys.stdout.flush()
+            for mask, fraction in (m for m in MASKS if m[0] in args.masks):
                 t0 = time.perf_counter()
                 masked = mm.partial_mask(mask, healthy, fraction=fraction, seed=seed)
                 worst, grad_worst, codes, escalated = mm.default_evaluation(masked, xt, yt, mm.EPS, surrogate, h)

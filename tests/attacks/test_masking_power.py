@@ -21,7 +21,7 @@ PROMISE = 0.06
 @cache
 def setting() -> tuple[nn.Module, nn.Module, Tensor, Tensor]:
     """(healthy flat PGD-AT MLP, a healthy flat surrogate trained apart, test inputs, labels)."""
-    x, y, xt, yt = mm.digits(60)
+    x, y, xt, yt = mm.digits(40)
     return mm.pgd_flat(x, y), mm.pgd_flat(x, y, seed=100), xt, yt
 
 
