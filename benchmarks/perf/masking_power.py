@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from scipy.stats import binom
 from torch import nn
 
 import robin_bench as rb
@@ -57,7 +58,13 @@ def main() -> None:
     parser.add_argument("--masks", nargs="+", default=sorted({m for m, _ in MASKS}), help="mask families to run")
     parser.add_argument("--no-healthy", action="store_true", help="skip the healthy models' own rows")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--tables", nargs="+", default=None, metavar="CSV",
+                        help="print the tables of finished runs' CSV files (rows of a later file replace those of an "
+                             "earlier one with the same model, seed, mask, fraction and eps) and exit")
     args = parser.parse_args()
+    if args.tables:
+        print(characteristic(_read(args.tables), args.n))
+        return
     torch.set_num_threads(1)
     x, y, _, _ = mm.digits()
     rows: list[dict[str, Any]] = []
@@ -104,6 +111,21 @@ def _row(model: str, seed: int, mask: str, fraction: float, eps: float, n: int, 
             "escalated": escalated, "codes": " ".join(codes), "seconds": round(seconds, 1)}
 
 
+def _read(paths: list[str]) -> list[dict[str, Any]]:
+    rows: dict[tuple[str, ...], dict[str, Any]] = {}
+    for path in paths:
+        with open(path, newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                row: dict[str, Any] = {**r, "fraction": float(r["fraction"]), "over": float(r["over"]),
+                                       "mask_size": float(r["mask_size"]), "escalated": r["escalated"] == "True"}
+                rows[tuple(r[k] for k in ("model", "seed", "mask", "fraction", "eps"))] = row
+    return list(rows.values())
+
+
+SIZE_BINS: tuple[tuple[float, float], ...] = ((-1.0, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 1.0))
+"""Mask sizes (the gradient attacks' overstatement over the twin's worst case) of the power-by-size table."""
+
+
 def _flagged(row: dict[str, Any]) -> bool:
     """Any flag of masking (``masking_undecided`` is a note that the row's n cannot decide, not a flag)."""
     return bool(set(row["codes"].split()) - {"masking_undecided"})
@@ -137,6 +159,28 @@ def characteristic(rows: list[dict[str, Any]], n: int) -> str:
         kept = sum(_flagged(r) or r["over"] <= 0.06 for r in g)
         lines.append(f"| {label} | {sum(r['mask_size'] for r in g) / len(g):+.3f} | {max(r['over'] for r in g):+.3f} | "
                      f"{sum(r['escalated'] for r in g)}/{len(g)} | {kept}/{len(g)} |")
+    deterministic = [r for r in masked if "randomized" not in r["codes"].split()]
+    lines += ["", "Power by mask size (deterministic masks: every family but the randomized transform; mask size = "
+                  f"gradient attacks' worst case minus the twin's worst case, at n = {n}):", "",
+              "| check | " + " | ".join(f"size in [{lo:g}, {hi:g})" if lo > -1 else f"size < {hi:g}"
+                                        for lo, hi in SIZE_BINS) + " |", "|---|" + "---|" * len(SIZE_BINS)]
+    binned = [[r for r in deterministic if lo <= r["mask_size"] < hi] for lo, hi in SIZE_BINS]
+    for code in ["black_box_stronger", "blind_coordinates", "large_eps_robust", "any flag"]:
+        cells = []
+        for b in binned:
+            hits = sum(_flagged(r) if code == "any flag" else code in r["codes"].split() for r in b)
+            cells.append(f"{hits}/{len(b)}" if b else "-")
+        lines.append(f"| {code} | " + " | ".join(cells) + " |")
+    lines += ["", "Smallest symptom share each count check flags with probability >= 0.9 (a mask showing the symptom "
+                  "on a share d of the candidates, each with probability q; binomial, level ALPHA):", "",
+              "| check | healthy rate | n = 100 | n = 300 | n = 1000 |", "|---|---|---|---|---|"]
+    for code, p0 in HEALTHY_RATE.items():
+        cells = []
+        for size in (100, 300, 1000):
+            t = count_tolerance(size, p0, ALPHA)
+            d1, dh = (next(m for m in range(size + 1) if binom.sf(t, m, q) >= 0.9) / size for q in (1.0, 0.5))
+            cells.append(f"tolerance {t}; d = {d1:.2f} (q = 1), {dh:.2f} (q = 0.5)")
+        lines.append(f"| {code} | {p0:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
