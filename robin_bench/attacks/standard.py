@@ -72,7 +72,7 @@ def standard_attacks(
        randomized models);
     5. where the model names an undefended twin (:func:`~robin_bench.attacks.adaptive.undefended_twin`), a
        transfer attack from it (``transfer_twin``); with ``surrogate``, a transfer attack (PGD on the
-       surrogate).
+       surrogate; in a suite, a set without one transfers from the suite's baseline-kind model).
 
     Every attack is built with the criterion (so its success and objective are the criterion's), the
     threat model and ``seed``. With early exit in :func:`~robin_bench.attacks.evaluate`, later attacks

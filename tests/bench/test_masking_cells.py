@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from robin_bench.bench import jobs, results
+from robin_bench.bench.planner import make_plan
 from robin_bench.bench.runner import run
 from robin_bench.bench.schema import AttackSpec
+from robin_bench.bench.store import RunFolder
 from robin_bench.models.kinds import baseline_kind
 from tests.attacks import masked_models as mm
 
@@ -50,3 +52,17 @@ def test_masked_cell_names_its_samples_and_escalates(tmp_path: Path, monkeypatch
     assert set(table[table["model"] == "masked"]["attack"]) >= set(escalated)
     robust = pd.Series(flags.robust & flags.clean_correct)
     assert worst["robust_acc"] == pytest.approx(robust.mean())
+
+
+def test_attack_sets_transfer_from_the_baseline_model_by_default(tmp_path: Path) -> None:
+    """A set that takes a surrogate and names none transfers from the suite's baseline-kind model (the undefended
+    twin at hand), except on that model itself; a surrogate the suite names is kept."""
+    models = [{"name": "mc", "kind": baseline_kind().name, "arch": "mlp", "train": {"epochs": 1}},
+              {"name": "robin", "kind": "robin", "arch": "mlp", "train": {"epochs": 1}}]
+    plan = make_plan(write_suite(tmp_path, SUITE, models=models), RunFolder(tmp_path / "absent"))
+    surrogate = {plan.models[c.model].spec.name: [a.kwargs.get("surrogate") for a in c.attacks] for c in plan.cells}
+    assert surrogate == {"mc": [None], "robin": ["mc"]}
+    assert plan.surrogates(next(c for c in plan.cells if plan.models[c.model].spec.name == "robin"))
+    named = [{"set": "standard", "kwargs": {"surrogate": "robin"}}]
+    plan = make_plan(write_suite(tmp_path, SUITE, "named", models=models, attacks=named), RunFolder(tmp_path / "b"))
+    assert {a.kwargs["surrogate"] for c in plan.cells for a in c.attacks} == {"robin"}
