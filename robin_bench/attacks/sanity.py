@@ -29,6 +29,7 @@ from robin_bench.attacks.evaluate import AttackLike, EvalResult, evaluate
 from robin_bench.attacks.fgsm import FGSM
 from robin_bench.attacks.pgd import PGD
 from robin_bench.attacks.rays import RayS
+from robin_bench.attacks.standard import RAYS_QUERIES
 from robin_bench.attacks.threat import Norm, ThreatModel
 from robin_bench.attacks.transfer import TransferAttack
 from robin_bench.errors import RobinBenchError
@@ -505,7 +506,7 @@ def sanity_check(
     eps: float,
     steps: int = 20,
     square_queries: int = 500,
-    rays_queries: int = 1000,
+    rays_queries: int = RAYS_QUERIES,
     eps_factors: tuple[float, ...] = (0.25, 0.5, 1.0),
     convergence_factor: int = 5,
     convergence_restarts: int = 2,
@@ -563,7 +564,7 @@ def sanity_check(
         steps (int): PGD steps. (Default: 20)
         square_queries (int): Square's query budget. (Default: 500)
         rays_queries (int): RayS's queries per sample (Linf; label-only, so faked scores cannot hide the
-            boundary from it); 0 leaves it out. (Default: 1000)
+            boundary from it); 0 leaves it out. (Default: ``RAYS_QUERIES``, 1000)
         eps_factors (tuple[float, ...]): multiples of ``eps`` for the monotonicity check, ascending,
             containing 1. (Default: (0.25, 0.5, 1.0))
         convergence_factor (int): step multiplier of the convergence PGD, >= 2. (Default: 5)

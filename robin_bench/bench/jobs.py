@@ -277,11 +277,12 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
     sanity: list[Evidence] = []
     if suite.sanity_check:
         from robin_bench.attacks.sanity import sanity_check
+        from robin_bench.attacks.standard import RAYS_QUERIES
 
         if status is not None:
             status(f"{label}: sanity check running")
         rays = any(getattr(a, "attack", "") == "RayS" for a in fine_attacks.values())  # the cell's set ran it
-        report = sanity_check(model, x, y, norm=cell.norm, eps=cell.eps, **({"rays_queries": 0} if rays else {}))
+        report = sanity_check(model, x, y, norm=cell.norm, eps=cell.eps, rays_queries=0 if rays else RAYS_QUERIES)
         flags += report.flags
         sanity = report.evidence
 

@@ -358,8 +358,8 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
         if not attacks:
             continue
         attacks = _with_baseline_surrogate(attacks, models, spec)
-        selected = (*(i for i, a in enumerate(suite.attacks) if a.applies_to(spec, spec.kind)),
-                    *(str(a.kwargs.get("surrogate", "")) for a in attacks))
+        selected: tuple[int | str, ...] = (*(i for i, a in enumerate(suite.attacks) if a.applies_to(spec, spec.kind)),
+                                           *(str(a.kwargs.get("surrogate", "")) for a in attacks))
         attack_cfg = []
         for a in attacks:
             kwargs = {k: (models[_id_of(models, str(v), mp.seed)].key if k in MODEL_KWARGS else v)
