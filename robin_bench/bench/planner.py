@@ -190,10 +190,11 @@ class Plan:
         lines.append("per cell also: " + "; ".join(part for part in (
             "the coarse criterion (fills coarse_* columns, same attacks)" if coarse else "",
             "rb.sanity_check (zero or non-finite gradients, probability outputs, randomness, shattered gradients, "
-            "convergence, eps monotonicity, FGSM vs PGD, gradient-free vs gradient attacks; reasons go to "
-            "'unreliable')" if s.sanity_check else "",
+            "blind coordinates, convergence, eps monotonicity, FGSM vs PGD, gradient-free vs gradient attacks; "
+            "reasons go to 'unreliable')" if s.sanity_check else "",
             "the per-sample masking comparison of the cell's own gradient-free and transfer attacks with its gradient "
-            "attacks",
+            "attacks; where an indicator is borderline, the survivors again at the sets' full budgets (not counted "
+            "above)",
         ) if part) if (coarse or s.sanity_check) else "per cell also: nothing (no coarse evaluation, no sanity check)")
         return "\n".join(lines)
 
