@@ -89,7 +89,12 @@ class AutoAttack(Attack):
 
     Randomness: pyautoattack seeds torch's generator with ``seed`` before each component, so a call
     does not depend on the global RNG state; its result for a sample can depend on the other samples
-    of the call (the batch).
+    of the call (the batch): APGD's random starts and Square's squares are drawn for the whole batch, in
+    an order set by which samples are still running (``batch_invariant`` is False). In a worst case
+    over attacks this is where robin-bench's per-sample guarantee stops: a sample that only an
+    AutoAttack component (Square, on a masked model) breaks may be broken in one batch and not in
+    another. The label-only :class:`~robin_bench.attacks.rays.RayS` of the standard set is the
+    gradient-free component with per-sample randomness.
 
     Costs: ``grad_evals`` counts per-sample backward passes through the model output (an APGD step
     on N samples costs N, with EOT ``eot_iter * N``; FAB's untargeted Jacobian costs K * N; Square costs 0),
@@ -121,6 +126,7 @@ class AutoAttack(Attack):
 
     Attributes:
         family (str): ``"gradient_free"`` when Square is the only component, else ``"gradient"``.
+        batch_invariant (bool): False: a sample's result can depend on its batch (see Randomness).
         returns_clean_on_failure (bool): True: AutoAttack returns the clean input where it fails.
 
     Shape:
@@ -136,6 +142,7 @@ class AutoAttack(Attack):
     """
 
     returns_clean_on_failure = True
+    batch_invariant = False
 
     def __init__(
         self,

@@ -102,6 +102,9 @@ class Attack(TorchattacksAttack):
             ``criterion.objective``.
         returns_clean_on_failure (bool): True for attacks that return the clean input where they fail
             (AutoAttack); ``rb.evaluate`` does not flag them as no-ops when they break nothing.
+        batch_invariant (bool): True where a sample's result depends only on the sample, the seed and the
+            attack's settings, never on the other samples of its batch (every robin-bench attack); False for
+            ``rb.attacks.AutoAttack``, where the guarantee stops (see ``rb.evaluate``'s reproducibility note).
         grad_evals (int): per-sample gradient evaluations spent so far (a batch of N costs N).
         seed (int): seed of the random starts; the same seed gives the same result.
     """
@@ -109,6 +112,7 @@ class Attack(TorchattacksAttack):
     family: Family = "gradient"
     loss: str = "ce"
     returns_clean_on_failure: bool = False
+    batch_invariant: bool = True
 
     def __init__(
         self, name: str, model: nn.Module, *, norm: Norm, eps: float, seed: int = 0, criterion: Criterion | None = None

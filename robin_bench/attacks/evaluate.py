@@ -297,7 +297,9 @@ def evaluate(
     floating-point differences of batched matrix products, which can move a sample lying on a decision
     boundary). ``rb.attacks.AutoAttack`` (pyautoattack) seeds torch's generator itself, so it does not
     depend on the global RNG state, but a sample's result can depend on the other samples of its
-    batch, hence on ``batch_size`` and ``early_exit``. Third-party attacks get no guarantee: seed the
+    batch, hence on ``batch_size`` and ``early_exit`` (its ``batch_invariant`` is False: there, and only
+    there, the per-sample guarantee stops; ``tests/attacks/test_reproducibility.py`` checks every attack
+    of the standard set that declares ``batch_invariant``). Third-party attacks get no guarantee: seed the
     global RNG before calling.
 
     Batches are streamed, so memory does not grow with N.

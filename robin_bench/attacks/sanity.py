@@ -24,9 +24,12 @@ from scipy.stats import binom
 from torch import Tensor, nn
 
 from robin_bench.attacks.autoattack import MIN_CLASSES, AutoAttack
+from robin_bench.attacks.base import sample_seeds
 from robin_bench.attacks.evaluate import AttackLike, EvalResult, evaluate
 from robin_bench.attacks.fgsm import FGSM
 from robin_bench.attacks.pgd import PGD
+from robin_bench.attacks.rays import RayS
+from robin_bench.attacks.standard import RAYS_QUERIES
 from robin_bench.attacks.threat import Norm, ThreatModel
 from robin_bench.attacks.transfer import TransferAttack
 from robin_bench.errors import RobinBenchError
@@ -46,16 +49,23 @@ FLAG_CODES: dict[str, str] = {
                      "left robust",
     "shattered_grad": "input gradients at x and at x plus tiny noise point apart (cosine below COS_MIN) on more "
                       "samples than tolerated",
+    "masking_undecided": "a count check is borderline (above a healthy model's count at level BORDERLINE_ALPHA) but "
+                         "within its tolerance: the row's n is too small to tell a mask of that size from a healthy "
+                         "model (raised by the escalation rule of robin_bench.attacks.escalation)",
+    "blind_coordinates": "input coordinates whose gradient is (near) zero move the margin within eps, by more than "
+                         "BLIND_TAU of the gradient's first-order reach, on more samples than tolerated (a gradient "
+                         "masked on part of the input)",
 }
 """Flag code -> what it means. Any flag makes the evaluation ``unreliable``."""
 
 ALPHA: float = 0.001
-"""Per-check false-alarm level of the count checks. A sanity check runs eight count checks with the
+"""Per-check false-alarm level of the count checks. A sanity check runs nine count checks with the
 default ``eps_factors``, so by Bonferroni a model that meets every ``HEALTHY_RATE`` raises a count
-flag in at most 0.8% of sanity checks."""
+flag in at most 0.9% of sanity checks."""
 
 HEALTHY_RATE: dict[str, float] = {
     "shattered_grad": 0.05,
+    "blind_coordinates": 0.02,
     "not_converged": 0.1,
     "single_step_stronger": 0.05,
     "black_box_stronger": 0.02,
@@ -86,6 +96,11 @@ Each p0 is at least twice the largest share measured, or a literature figure whe
   broken at the next larger eps (a different random start and step may miss one); measured 0. p0 = 5%.
 - ``large_eps_robust``: candidates are all samples; symptom: robust at an eps covering the box;
   measured 0. p0 = 2%.
+- ``blind_coordinates``: candidates are the samples with a finite non-zero margin gradient; symptom: the
+  coordinates with a (near) zero gradient move the margin within eps by more than ``BLIND_TAU`` of the
+  gradient's reach. A network without a gradient-blocking step has no blind coordinates; measured 0 of 150
+  test digits on the four healthy models at Linf 0.05, 0.1, 0.2 and 0.3 (16 checks). p0 = 2%. Partially
+  quantized models (gradient zeroed on 30% of the pixels): 96-148 of 150.
 
 Attack comparisons count over the clean-correct samples, not over the samples the earlier attacks
 left robust: those are the samples the earlier attacks find hardest, so the share of them a second
@@ -95,8 +110,22 @@ small on healthy models and is what matters: samples by which the weaker evaluat
 robustness.
 """
 
+BORDERLINE_ALPHA: float = 0.05
+"""Level of :attr:`Evidence.borderline`: a healthy model meeting ``HEALTHY_RATE`` shows a borderline count in at
+most 5% of checks; a borderline count escalates the attack budgets (:mod:`robin_bench.attacks.escalation`)."""
+
 NOISE_SCALE: float = 0.01
 """Radius of the gradient-consistency noise, a fraction of ``eps`` (PGD's default step is 0.125 eps)."""
+
+BLIND_REL: float = 1e-4
+"""A coordinate is blind to the gradient when its entry is at most this times the largest entry of the sample."""
+
+BLIND_TAU: float = 0.1
+"""``blind_coordinates`` symptom: the blind coordinates alone move the margin by more than this share of the
+gradient's first-order reach over the ball."""
+
+BLIND_DRAWS: int = 8
+"""Random sign patterns tried on the blind coordinates of each sample."""
 
 COS_MIN: float = 0.5
 """A sample's gradients at x and at x plus noise are inconsistent when their cosine is below this
@@ -148,6 +177,11 @@ class Evidence:
         n (int): candidate samples.
         tolerance (int): :func:`count_tolerance` of ``n`` at ``HEALTHY_RATE[code]`` and ``ALPHA``.
         what (str): the symptom and the candidates, for the flag's reason.
+        samples (tuple[int, ...]): the indices (rows of the evaluated inputs, the cell's flags file) of the
+            ``count`` samples showing the symptom, ascending.
+        broken_by (tuple[str, ...]): per entry of ``samples``, the attack whose success is the symptom (the
+            first that broke it, for comparisons of attacks), or ``""`` where the symptom is no attack's
+            success (a gradient, a sample left robust).
     """
 
     code: str
@@ -155,6 +189,8 @@ class Evidence:
     n: int
     tolerance: int
     what: str
+    samples: tuple[int, ...] = ()
+    broken_by: tuple[str, ...] = ()
 
     @property
     def flagged(self) -> bool:
@@ -162,17 +198,33 @@ class Evidence:
         return self.count > self.tolerance
 
     @property
+    def borderline(self) -> bool:
+        """True when the count exceeds the tolerance at the looser level ``BORDERLINE_ALPHA`` (flagged included):
+        evidence too weak to flag, strong enough to escalate the attack budgets."""
+        return self.count > count_tolerance(self.n, HEALTHY_RATE[self.code], BORDERLINE_ALPHA)
+
+    @property
+    def listing(self) -> str:
+        """The samples behind the count, as ``"3 (rays), 17 (square)"`` (``"3, 17"`` where no attack broke them)."""
+        return ", ".join(f"{i} ({a})" if a else str(i) for i, a in zip(self.samples, self.broken_by, strict=True))
+
+    @property
     def flag(self) -> tuple[str, str]:
-        """(code, reason) naming the count, the candidates and the tolerance."""
+        """(code, reason) naming the count, the candidates, the tolerance and the samples behind the count."""
         p0 = HEALTHY_RATE[self.code]
+        samples = f"; samples (flags-file rows): {self.listing}" if self.samples else ""
         return self.code, (f"{self.what}: {self.count} of {self.n} samples, tolerance {self.tolerance} "
-                           f"(binomial, healthy rate {p0:g}, level {ALPHA:g})")
+                           f"(binomial, healthy rate {p0:g}, level {ALPHA:g}){samples}")
 
 
-def _evidence(code: str, symptom: Tensor, candidates: Tensor, what: str) -> Evidence:
+def _evidence(code: str, symptom: Tensor, candidates: Tensor, what: str,
+              attacks: dict[str, Tensor] | None = None) -> Evidence:
+    """Count ``symptom`` over ``candidates``; ``attacks`` (name -> (N,) success, in run order) name who broke each."""
     n = int(candidates.sum())
-    count = int((symptom & candidates).sum())
-    return Evidence(code, count, n, count_tolerance(n, HEALTHY_RATE[code]), what)
+    shown = (symptom & candidates).cpu()
+    samples = tuple(int(i) for i in shown.nonzero()[:, 0])
+    broken_by = tuple(next((name for name, hit in (attacks or {}).items() if bool(hit[i])), "") for i in samples)
+    return Evidence(code, len(samples), n, count_tolerance(n, HEALTHY_RATE[code]), what, samples, broken_by)
 
 
 @dataclass
@@ -297,7 +349,8 @@ def masking_evidence(
     each = ", ".join(f"{name} {int((result.success[name] & missed).sum())}" for name in others)
     what = f"attacks without the model's gradients ({each}) broke samples that gradient attacks {list(gradient)} " \
            "left robust, of the clean-correct samples"
-    return _evidence("black_box_stronger", hit, result.clean_correct, what)
+    return _evidence("black_box_stronger", hit, result.clean_correct, what,
+                     {name: result.success[name].cpu() for name in others})
 
 
 def masking_flags(
@@ -396,6 +449,49 @@ def _shattered_evidence(model: nn.Module, x: Tensor, y: Tensor, *, norm: Norm, e
     return _evidence("shattered_grad", (cos < COS_MIN).cpu(), usable.cpu(), what)
 
 
+def _blind_coordinates_evidence(model: nn.Module, x: Tensor, y: Tensor, *, norm: Norm, eps: float,
+                                seed: int) -> Evidence:
+    """Coordinates the gradient calls irrelevant that move the margin (partial masking: Athalye et al. 2018).
+
+    The margin between the label and the best other output at x is differentiated at x; its blind
+    coordinates are those whose gradient is at most ``BLIND_REL`` times the largest entry (zero where a
+    preprocessing step blocks the gradient on some pixels). Only the blind coordinates are then moved to the
+    edge of the ball, ``BLIND_DRAWS`` times with random signs (seeded per sample); to first order the margin
+    cannot move. The symptom is a move larger than ``BLIND_TAU`` times the gradient's first-order reach over
+    the whole ball (``eps`` times the dual norm of the gradient: what an attack following the gradient expects
+    to gain at most). Candidates: samples with a finite, non-zero gradient.
+    """
+    with torch.no_grad():
+        out = model(x)
+    other = out.scatter(1, y[:, None], float("-inf")).argmax(1)
+    what = (f"moving only the input coordinates whose gradient is (near) zero moved the margin by more than "
+            f"{BLIND_TAU:g} of the gradient's first-order reach over the ball")
+    g = _margin_grad(model, x, y, other)
+    if g is None:
+        none = torch.zeros(len(x), dtype=torch.bool)
+        return _evidence("blind_coordinates", none, none, what)
+    usable = torch.isfinite(g).all(1) & (g != 0).any(1)
+    g = torch.nan_to_num(g)
+    blind = g.abs() <= BLIND_REL * g.abs().amax(1, keepdim=True)
+    reach = eps * (g.abs().sum(1) if norm == "Linf" else g.norm(dim=1))
+    with torch.no_grad():
+        base = out.gather(1, y[:, None])[:, 0] - out.gather(1, other[:, None])[:, 0]
+        moved = torch.zeros(len(x), device=x.device)
+        seeds = sample_seeds(x, seed, "blind")
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        for _ in range(BLIND_DRAWS):
+            signs = torch.stack([torch.randint(0, 2, g.shape[1:], generator=gen) for gen in gens]).to(g) * 2 - 1
+            step = signs * blind
+            if norm == "L2":
+                step = step / step.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            x_blind = (x + eps * step.view_as(x)).clamp(0, 1)
+            o = model(x_blind)
+            margin = o.gather(1, y[:, None])[:, 0] - o.gather(1, other[:, None])[:, 0]
+            moved = torch.maximum(moved, (margin - base).abs())
+    symptom = blind.any(1) & (moved > BLIND_TAU * reach)
+    return _evidence("blind_coordinates", symptom.cpu(), usable.cpu(), what)
+
+
 def _large_eps(norm: Norm, x: Tensor) -> float:
     """An eps whose ball contains the whole [0, 1] box around any input: 1 (Linf) or sqrt(d) (L2)."""
     return 1.0 if norm == "Linf" else math.sqrt(x[0].numel())
@@ -410,6 +506,7 @@ def sanity_check(
     eps: float,
     steps: int = 20,
     square_queries: int = 500,
+    rays_queries: int = RAYS_QUERIES,
     eps_factors: tuple[float, ...] = (0.25, 0.5, 1.0),
     convergence_factor: int = 5,
     convergence_restarts: int = 2,
@@ -436,13 +533,16 @@ def sanity_check(
 
     - ``shattered_grad``: gradient of the label's margin at x and at x plus noise of
       ``NOISE_SCALE * eps`` with cosine below ``COS_MIN``.
+    - ``blind_coordinates``: the coordinates where that gradient is (near) zero, moved alone to the edge of
+      the ball, move the margin by more than ``BLIND_TAU`` of the gradient's first-order reach (a gradient
+      masked on part of the input).
     - One ``rb.evaluate`` at ``eps`` with early exit, attacks in this order: PGD (``steps``), PGD
       with ``convergence_factor`` times the steps and ``convergence_restarts`` restarts, FGSM,
       APGD-DLR (pyautoattack, ``steps`` iterations, 5 restarts; APGD-CE for two classes), Square
-      (``square_queries``) and, with ``surrogate``, a transfer PGD from it. Each later attack runs
-      only on the samples all earlier ones left robust, so its successes are samples they all
+      (``square_queries``), RayS (``rays_queries``, Linf) and, with ``surrogate``, a transfer PGD from
+      it. Each later attack runs only on the samples all earlier ones left robust, so its successes are samples they all
       missed: ``not_converged`` (the long PGD's), ``single_step_stronger`` (FGSM's) and
-      ``black_box_stronger`` (Square's and the transfer's, :func:`masking_evidence` against the four
+      ``black_box_stronger`` (Square's, RayS's and the transfer's, :func:`masking_evidence` against the four
       gradient attacks), each counted over the clean-correct samples.
     - ``eps_not_monotone``: samples PGD breaks at ``eps * f`` but not at the next larger eps of
       ``eps * eps_factors`` and the large eps.
@@ -463,6 +563,8 @@ def sanity_check(
         eps (float): the evaluation's radius, in input units.
         steps (int): PGD steps. (Default: 20)
         square_queries (int): Square's query budget. (Default: 500)
+        rays_queries (int): RayS's queries per sample (Linf; label-only, so faked scores cannot hide the
+            boundary from it); 0 leaves it out. (Default: ``RAYS_QUERIES``, 1000)
         eps_factors (tuple[float, ...]): multiples of ``eps`` for the monotonicity check, ascending,
             containing 1. (Default: (0.25, 0.5, 1.0))
         convergence_factor (int): step multiplier of the convergence PGD, >= 2. (Default: 5)
@@ -498,6 +600,7 @@ def sanity_check(
         report = SanityReport()
         _model_checks(report, model, x, y, norm=norm, eps=eps, seed=seed)
         attacks = _comparison_attacks(model, x, norm=norm, eps=eps, steps=steps, square_queries=square_queries,
+                                      rays_queries=rays_queries,
                                       convergence_factor=convergence_factor,
                                       convergence_restarts=convergence_restarts, surrogate=surrogate, seed=seed)
         result = evaluate(model, x, y, attacks)
@@ -520,6 +623,7 @@ def _model_checks(report: SanityReport, model: nn.Module, x: Tensor, y: Tensor, 
         diff = float((out - again).abs().max())
         report.flags.append(("randomized", f"two eval-mode forward passes differ by up to {diff:.3g}"))
     report.add(_shattered_evidence(model, x, y, norm=norm, eps=eps, seed=seed))
+    report.add(_blind_coordinates_evidence(model, x, y, norm=norm, eps=eps, seed=seed))
 
 
 _GRADIENT = ("pgd", "pgd_long", "fgsm", "apgd")
@@ -527,7 +631,7 @@ _GRADIENT = ("pgd", "pgd_long", "fgsm", "apgd")
 
 
 def _comparison_attacks(
-    model: nn.Module, x: Tensor, *, norm: Norm, eps: float, steps: int, square_queries: int,
+    model: nn.Module, x: Tensor, *, norm: Norm, eps: float, steps: int, square_queries: int, rays_queries: int,
     convergence_factor: int, convergence_restarts: int, surrogate: nn.Module | None, seed: int,
 ) -> dict[str, AttackLike]:
     with torch.no_grad():
@@ -543,6 +647,8 @@ def _comparison_attacks(
         "square": AutoAttack(model, norm=norm, eps=eps, version="custom", attacks_to_run=["square"],
                              n_queries=square_queries, seed=seed),
     }
+    if norm == "Linf" and rays_queries > 0:
+        attacks["rays"] = RayS(model, eps=eps, queries=rays_queries, seed=seed)
     if surrogate is not None:
         surrogate.eval()
         attacks["transfer"] = TransferAttack(surrogate, model, norm=norm, eps=eps, steps=steps, seed=seed)
@@ -553,12 +659,14 @@ def _comparison_checks(report: SanityReport, result: EvalResult) -> None:
     only_long = result.success["pgd_long"] & _survivors(result, ["pgd"])
     report.add(_evidence("not_converged", only_long, result.clean_correct,
                          "PGD with more steps and restarts broke samples that PGD left robust, of the clean-correct "
-                         "samples"))
+                         "samples", {"pgd_long": result.success["pgd_long"]}))
     only_fgsm = result.success["fgsm"] & _survivors(result, ["pgd", "pgd_long"])
     report.add(_evidence("single_step_stronger", only_fgsm, result.clean_correct,
-                         "FGSM broke samples that PGD with either budget left robust, of the clean-correct samples"))
+                         "FGSM broke samples that PGD with either budget left robust, of the clean-correct samples",
+                         {"fgsm": result.success["fgsm"]}))
     transfer = ["transfer"] if "transfer" in result.names else []
-    report.add(masking_evidence(result, gradient=_GRADIENT, gradient_free=["square"], transfer=transfer))
+    free = [name for name in ("square", "rays") if name in result.names]
+    report.add(masking_evidence(result, gradient=_GRADIENT, gradient_free=free, transfer=transfer))
     report.robust_acc["worst_case"] = result.robust_acc
     report.robust_acc["gradient"] = result.robust_acc_after[_GRADIENT[-1]]
 
@@ -579,7 +687,8 @@ def _curve_checks(
         report.robust_acc[f"pgd@{e:.4g}"] = 1 - int(hit.sum()) / len(hit)
     for i in range(len(curve) - 1):
         report.add(_evidence("eps_not_monotone", ~broken[i + 1], broken[i],
-                             f"PGD broke samples at eps={curve[i]:.4g} that it left robust at eps={curve[i + 1]:.4g}"))
+                             f"PGD broke samples at eps={curve[i]:.4g} that it left robust at eps={curve[i + 1]:.4g}",
+                             {f"pgd@{curve[i]:.4g}": broken[i]}))
     everything = torch.ones_like(broken[-1])
     report.add(_evidence("large_eps_robust", ~broken[-1], everything,
                          f"PGD left samples robust at eps={large:.4g}, which covers the whole box"))

@@ -6,11 +6,13 @@ from typing import Any
 
 from torch import nn
 
+from robin_bench.attacks.adaptive import BPDA, declared_preprocessing, undefended_twin
 from robin_bench.attacks.autoattack import AutoAttack
 from robin_bench.attacks.base import Attack
 from robin_bench.attacks.criteria import get_criterion
 from robin_bench.attacks.hierarchical import CoarseMarginal, CoarseTargeted, HierarchicalTargeted
 from robin_bench.attacks.pgd import PGD
+from robin_bench.attacks.rays import RayS
 from robin_bench.attacks.threat import Norm, ThreatModel
 from robin_bench.attacks.transfer import TransferAttack
 from robin_bench.errors import RobinBenchError
@@ -20,6 +22,11 @@ from robin_bench.models.kinds import kind_of
 AUTOATTACK_COMPONENTS: tuple[str, ...] = ("apgd-ce", "apgd-t", "fab-t", "square")
 """AutoAttack's standard components, run one by one so each keeps its own per-sample flags."""
 
+
+RAYS_QUERIES = 1000
+"""RayS's queries per sample in the standard set: a sample still robust after every gradient attack and Square
+costs at most this many forward passes (on the demo's 8x8 digits, RayS alone comes within 0.03 of the white-box
+worst case at 1000; benchmarks/RESULTS.md, "Masking checks: operating characteristic")."""
 
 APGD_CE_RESTARTS = 5
 """Restarts of the set's APGD-CE (AutoAttack's standard version uses 1, its "plus" version 5). Run on the samples
@@ -40,6 +47,7 @@ def standard_attacks(
     seed: int = 0,
     n_iter: int | None = None,
     n_queries: int | None = None,
+    rays_queries: int = RAYS_QUERIES,
 ) -> dict[str, Attack]:
     r"""The default worst-case attack set for ``model`` under ``criterion``: the strongest honest evaluation.
 
@@ -56,8 +64,15 @@ def standard_attacks(
        FAB-T (one restart, 9 targets, as AutoAttack's standard version) (``rb.attacks.AutoAttack`` with
        one component each; APGD-T only with >= 4 classes, coarse classes under the coarse criterion,
        where AutoAttack runs on the coarse view);
-    3. Square (AutoAttack's gradient-free component);
-    4. with ``surrogate``, a transfer attack (PGD on the surrogate).
+    3. Square (AutoAttack's gradient-free component) and, under Linf, RayS (label-only, ``rays_queries``
+       queries per sample), which reads only the criterion's decision, so faked or decoy scores cannot hide
+       the boundary from it (L2 has no label-only component yet);
+    4. where the model declares a non-differentiable preprocessing step
+       (:func:`~robin_bench.attacks.adaptive.declared_preprocessing`), BPDA (straight-through PGD, EOT on
+       randomized models);
+    5. where the model names an undefended twin (:func:`~robin_bench.attacks.adaptive.undefended_twin`), a
+       transfer attack from it (``transfer_twin``); with ``surrogate``, a transfer attack (PGD on the
+       surrogate; in a suite, a set without one transfers from the suite's baseline-kind model).
 
     Every attack is built with the criterion (so its success and objective are the criterion's), the
     threat model and ``seed``. With early exit in :func:`~robin_bench.attacks.evaluate`, later attacks
@@ -78,6 +93,7 @@ def standard_attacks(
         seed (int): seed of every attack. (Default: 0)
         n_iter (int | None): iterations of APGD and FAB; None keeps AutoAttack's 100. (Default: None)
         n_queries (int | None): Square's queries; None keeps AutoAttack's 5000. (Default: None)
+        rays_queries (int): RayS's queries per sample (Linf only). (Default: ``RAYS_QUERIES``)
 
     Returns:
         dict[str, Attack]: name -> attack, in run order; pass it to :func:`rb.evaluate`.
@@ -120,6 +136,13 @@ def standard_attacks(
             model, version="custom", attacks_to_run=[component], n_iter=n_iter, n_queries=n_queries,
             restarts=APGD_CE_RESTARTS if component == "apgd-ce" else 1, drop_unrunnable=True, **common,
         )
+    if norm == "Linf":
+        attacks["rays"] = RayS(model, queries=rays_queries, **common)
+    if declared_preprocessing(model):
+        attacks["bpda"] = BPDA(model, steps=steps, **common)
+    twin = undefended_twin(model)
+    if twin is not None:
+        attacks["transfer_twin"] = TransferAttack(twin.eval(), model, steps=steps, **common)
     if surrogate is not None:
         attacks["transfer"] = TransferAttack(surrogate, model, steps=steps, **common)
     return attacks

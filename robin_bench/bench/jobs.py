@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -30,7 +30,7 @@ from robin_bench.bench.attack_factory import build_attacks
 from robin_bench.bench.context import RunContext
 from robin_bench.bench.executors import Executor
 from robin_bench.bench.planner import CellPlan, ModelPlan, attack_plugins, model_plugins
-from robin_bench.bench.schema import Suite
+from robin_bench.bench.schema import AttackSpec, Suite
 from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_bytes, atomic_write_text
 from robin_bench.models.kinds import KINDS
@@ -40,6 +40,7 @@ from robin_bench.train.progress import LOG_INTERVAL_S
 
 if TYPE_CHECKING:
     from robin_bench.attacks.evaluate import EvalResult, ProgressHook
+    from robin_bench.attacks.sanity import Evidence
 
 CellStatus = Callable[[str], None]
 """``status(text)``: told what a cell job does now, e.g.
@@ -257,6 +258,7 @@ def _targets(y: Tensor, n_classes: int, seed: int) -> Tensor:
 def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = None) -> list[dict[str, Any]]:
     """Attack one cell (and judge it at coarse level too when the plan says so), store its per-sample flags;
     its results rows. ``status`` (if given) is told after each attack on each batch what runs now."""
+    from robin_bench.attacks.escalation import settle, undecided
     from robin_bench.attacks.evaluate import evaluate
 
     suite = ctx.suite
@@ -288,15 +290,41 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
     fine_attacks = attacks(suite.criterion)
     result = evaluate(model, x, y, fine_attacks, criterion=suite.criterion, targets=targets,
                       progress=hook(label, list(fine_attacks)), **common)
-    flags = [*result.flags, *_masking_flags(result, fine_attacks)]
     coarse = None
     if cell.coarse_key is not None:
         torch.manual_seed(suite.seed)
         coarse_attacks = attacks("coarse")
         coarse = evaluate(model, x, y, coarse_attacks, criterion="coarse",
                           progress=hook(f"{label} coarse", list(coarse_attacks)), **common)
-        flags += [(code, f"coarse criterion: {reason}")
-                  for code, reason in (*coarse.flags, *_masking_flags(coarse, coarse_attacks))]
+    flags: list[tuple[str, str]] = []
+    sanity: list[Evidence] = []
+    if suite.sanity_check:
+        from robin_bench.attacks.sanity import sanity_check
+        from robin_bench.attacks.standard import RAYS_QUERIES
+
+        if status is not None:
+            status(f"{label}: sanity check running")
+        rays = any(getattr(a, "attack", "") == "RayS" for a in fine_attacks.values())  # the cell's set ran it
+        report = sanity_check(model, x, y, norm=cell.norm, eps=cell.eps, rays_queries=0 if rays else RAYS_QUERIES)
+        flags += report.flags
+        sanity = report.evidence
+
+    def full(criterion: str) -> dict[str, Any]:
+        return build_attacks(_full_budget(cell.attacks), model, norm=cell.norm, eps=cell.eps, criterion=criterion,
+                             hierarchy=ctx.hierarchy, seed=suite.seed,
+                             model_of=lambda name: _surrogate(ctx, name, mp.seed))
+
+    def settled(res: EvalResult, cut: dict[str, Any], criterion: str) -> tuple[EvalResult, list[tuple[str, str]]]:
+        if status is not None:
+            status(f"{label}: masking checks ({criterion})")
+        return settle(model, x, y, res, cut, lambda: full(criterion), sanity, criterion=criterion,
+                      targets=targets if criterion == suite.criterion else None, **common)
+
+    result, fine_flags = settled(result, fine_attacks, suite.criterion)
+    flags = [*fine_flags, *flags, *undecided(sanity)]
+    if coarse is not None:
+        coarse, coarse_flags = settled(coarse, coarse_attacks, "coarse")
+        flags += [(code, f"coarse criterion: {reason}") for code, reason in coarse_flags]
     meta: dict[str, Any] = {
         "suite": suite.name, "dataset": suite.dataset.name, "model": mp.spec.name, "seed": mp.seed,
         "kind": mp.spec.kind, "arch": mp.spec.arch or "", "train_objective": mp.train_objective, "norm": cell.norm,
@@ -304,12 +332,6 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
         "device": str(ctx.device), "config_hash": cell.hash,
         "plugins": results.plugins_text([*model_plugins(suite, mp.spec), *attack_plugins(cell.attacks)]),
     }
-    if suite.sanity_check:
-        from robin_bench.attacks.sanity import sanity_check
-
-        if status is not None:
-            status(f"{label}: sanity check running")
-        flags += sanity_check(model, x, y, norm=cell.norm, eps=cell.eps).flags
     proof = coarse_proof = None
     if suite.verify is not None:
         if status is not None:
@@ -346,23 +368,29 @@ def _verify_cell(model: nn.Module, x: Tensor, y: Tensor, cell: CellPlan, ctx: Ru
                     f"called robust by the attacks (samples {shown})")]
 
 
-def _masking_flags(result: EvalResult, attacks: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The per-sample masking comparison of ``rb.attacks.sanity.masking_flags`` over the cell's own attacks, grouped by
-    their ``family`` (an attack without one, e.g. a third-party attack, counts as gradient-based: the conservative
-    side); a set without gradient-free or transfer attacks has nothing to compare, and one that runs them before a
-    gradient attack under early exit cannot be compared and says so."""
-    from robin_bench.attacks.sanity import masking_flags
+BUDGET_CUTS: tuple[str, ...] = ("n_iter", "n_queries", "rays_queries")
+"""Options of an attack set that cut its budgets; escalation drops them, so the set's full defaults apply
+(AutoAttack's 100 iterations and 5000 queries, RayS's ``ESCALATED_RAYS_QUERIES``)."""
 
-    family = {name: getattr(attacks[name], "family", "gradient") for name in result.names}
-    gradient = [n for n in result.names if family[n] == "gradient"]
-    free = [n for n in result.names if family[n] == "gradient_free"]
-    transfer = [n for n in result.names if family[n] == "transfer"]
-    if not gradient or not (free or transfer):
-        return []
-    try:
-        return masking_flags(result, gradient=gradient, gradient_free=free, transfer=transfer)
-    except RobinBenchError as e:
-        return [("masking_not_compared", str(e))]
+ESCALATED_RAYS_QUERIES = 5000
+"""RayS's queries per sample at full budget (as Square's 5000)."""
+
+
+def _full_budget(entries: Sequence[AttackSpec]) -> list[AttackSpec]:
+    """The set entries of ``entries`` at full budgets (explicit attacks would only repeat their verdicts)."""
+    import inspect
+
+    from robin_bench.bench.attack_factory import ATTACK_SETS
+
+    out = []
+    for spec in entries:
+        if spec.set is None:
+            continue
+        kwargs = {k: v for k, v in spec.kwargs.items() if k not in BUDGET_CUTS}
+        if "rays_queries" in inspect.signature(ATTACK_SETS.get(spec.set)).parameters:
+            kwargs["rays_queries"] = ESCALATED_RAYS_QUERIES
+        out.append(spec.model_copy(update={"kwargs": kwargs}))
+    return out
 
 
 def _surrogate(ctx: RunContext, name: str, seed: int) -> nn.Module:

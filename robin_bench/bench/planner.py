@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -192,10 +193,11 @@ class Plan:
         lines.append("per cell also: " + "; ".join(part for part in (
             "the coarse criterion (fills coarse_* columns, same attacks)" if coarse else "",
             "rb.sanity_check (zero or non-finite gradients, probability outputs, randomness, shattered gradients, "
-            "convergence, eps monotonicity, FGSM vs PGD, gradient-free vs gradient attacks; reasons go to "
-            "'unreliable')" if s.sanity_check else "",
+            "blind coordinates, convergence, eps monotonicity, FGSM vs PGD, gradient-free vs gradient attacks; "
+            "reasons go to 'unreliable')" if s.sanity_check else "",
             "the per-sample masking comparison of the cell's own gradient-free and transfer attacks with its gradient "
-            "attacks",
+            "attacks; where an indicator is borderline, the survivors again at the sets' full budgets (not counted "
+            "above)",
         ) if part) if (coarse or s.sanity_check) else "per cell also: nothing (no coarse evaluation, no sanity check)")
         return "\n".join(lines)
 
@@ -364,20 +366,22 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
     info = datasets.info(d.name, root=d.root) if d.root is None or Path(d.root).exists() else None
     n_classes = len(d.classes) if d.classes is not None else (info.n_classes if info is not None else None)
     n = d.n_examples or _split_size(d.name, d.root, d.split)
-    budgets: dict[tuple[int, ...], int | None] = {}
+    budgets: dict[tuple[int | str, ...], int | None] = {}
     cells: list[CellPlan] = []
     for mp in models.values():
         spec = mp.spec
         attacks = tuple(a for a in suite.attacks if a.applies_to(spec, spec.kind))
         if not attacks:
             continue
+        attacks = _with_baseline_surrogate(attacks, models, spec)
+        selected: tuple[int | str, ...] = (*(i for i, a in enumerate(suite.attacks) if a.applies_to(spec, spec.kind)),
+                                           *(str(a.kwargs.get("surrogate", "")) for a in attacks))
         attack_cfg = []
         for a in attacks:
             kwargs = {k: (models[_id_of(models, str(v), mp.seed)].key if k in MODEL_KWARGS else v)
                       for k, v in a.kwargs.items()}
             source = {"label": a.label, "attack": a.attack} if a.set is None else {"set": a.set}
             attack_cfg.append({**source, "kwargs": kwargs, **_with_plugins(attack_plugins((a,)))})
-        selected = tuple(i for i, a in enumerate(suite.attacks) if a in attacks)
         if selected not in budgets:  # the same entries (e.g. every seed of a model) cost the same: build them once
             budgets[selected] = attacks_budget(suite, attacks, n_classes)
         budget = budgets[selected]
@@ -396,6 +400,24 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
                                       done=folder.cell(key, h, flags) is not None, coarse_key=coarse_key,
                                       grad_evals=grad_evals))
     return Plan(suite=suite, models=models, cells=cells, inputs=digests)
+
+
+def _with_baseline_surrogate(entries: tuple[AttackSpec, ...], models: dict[str, ModelPlan],
+                             spec: ModelSpec) -> tuple[AttackSpec, ...]:
+    """``entries`` where every attack-set entry that takes a ``surrogate`` and names none transfers from the suite's
+    first model of the baseline kind (the undefended twin every run has at hand: same data, no decomposition), unless
+    ``spec`` is that model; the per-sample masking comparison then flags a cell where transfer from it breaks samples
+    every gradient attack left robust (``black_box_stronger``)."""
+    baseline = next((m.spec.name for m in models.values() if KINDS.get(m.spec.kind).baseline), None)
+    if baseline is None or baseline == spec.name:
+        return entries
+    out = []
+    for a in entries:
+        if a.set is not None and "surrogate" not in a.kwargs and \
+                "surrogate" in inspect.signature(ATTACK_SETS.get(a.set)).parameters:
+            a = a.model_copy(update={"kwargs": {**a.kwargs, "surrogate": baseline}})
+        out.append(a)
+    return tuple(out)
 
 
 def _id_of(models: dict[str, ModelPlan], name: str, seed: int | None) -> str:

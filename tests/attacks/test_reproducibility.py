@@ -8,11 +8,13 @@ from torch import Tensor, nn
 
 import robin_bench as rb
 from robin_bench.attacks import (
+    BPDA,
     CW,
     PGD,
     Attack,
     CoarseMarginal,
     HierarchicalTargeted,
+    RayS,
     RobinAttack,
     TransferAttack,
 )
@@ -46,6 +48,8 @@ def attacks(model: nn.Module, surrogate: nn.Module) -> dict[str, Attack]:
         "coarse_marginal": CoarseMarginal(model, hierarchy=H, steps=2, restarts=2, **common),
         "cw_linf": CW(model, steps=3, **common),
         "transfer": TransferAttack(surrogate, model, steps=3, restarts=2, **common),
+        "rays": RayS(model, queries=60, **common),
+        "bpda": BPDA(model, steps=3, restarts=2, **common),
     }
 
 
@@ -90,3 +94,23 @@ def test_sample_seeds_depend_on_keys_and_bytes_only() -> None:
     assert sample_seeds(x, 1, "run", 0) != a and sample_seeds(x, 0, "run", 1) != a
     per = sample_seeds(x, 0, "pair", torch.tensor([1, 2, 3]))
     assert per[0] == sample_seeds(x[:1], 0, "pair", torch.tensor([1]))[0]
+
+
+@pytest.mark.parametrize("criterion", ["fine", "coarse"])
+def test_standard_set_is_batch_invariant_where_it_says_so(criterion: str) -> None:
+    """The guarantee's boundary: every attack of the standard set that declares ``batch_invariant`` gives each
+    sample the same verdict in any batch; the AutoAttack components (and only they) declare that they may not."""
+    model, surrogate = mlp(0), mlp(1)
+    x, y = data(model)
+    runs = []
+    for batch_size in (1000, 7):
+        attacks = rb.attacks.standard_attacks(model, norm="Linf", eps=EPS, hierarchy=H, criterion=criterion,
+                                              steps=3, n_iter=3, n_queries=20, rays_queries=40, surrogate=surrogate)
+        runs.append((attacks, rb.evaluate(model, x, y, attacks, criterion=criterion, hierarchy=H,
+                                          batch_size=batch_size, early_exit=False)))
+    (attacks, whole), (_, batched) = runs
+    stops = {name for name, a in attacks.items() if not a.batch_invariant}
+    assert stops == {name for name, a in attacks.items() if isinstance(a, rb.attacks.AutoAttack)} != set()
+    for name in whole.names:
+        if name not in stops:
+            assert torch.equal(whole.success[name], batched.success[name]), name
