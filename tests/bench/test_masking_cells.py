@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from robin_bench.bench import jobs, results
+from robin_bench.bench import jobs, results, store
 from robin_bench.bench.planner import make_plan
 from robin_bench.bench.runner import run
 from robin_bench.bench.schema import AttackSpec
@@ -46,7 +46,7 @@ def test_masked_cell_names_its_samples_and_escalates(tmp_path: Path, monkeypatch
     worst = table[(table["attack"] == results.WORST_CASE) & (table["model"] == "masked")].iloc[0]
     assert "blind_coordinates" in worst["unreliable"] and "samples (flags-file rows):" in worst["unreliable"]
     key = next(k for k in report.computed if "__masked__" in k)
-    flags = results.load_flags(Path(suite.output) / results.FLAGS_DIRNAME, key)
+    flags = store.load_flags(Path(suite.output) / store.FLAGS_DIRNAME, key)
     escalated = [name for name in flags.names if name.endswith("@full")]
     assert escalated, "a flagged indicator is borderline: the survivors meet the full budgets"
     assert set(table[table["model"] == "masked"]["attack"]) >= set(escalated)
