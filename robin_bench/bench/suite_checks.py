@@ -86,6 +86,8 @@ def check_suite(suite: Suite, lines: LineMap) -> Suite:
         if m.normalize is not None and info.in_shape is not None and len(m.normalize.mean) != info.in_shape[0]:
             raise fail(("models", i, "normalize"), f"normalize has {len(m.normalize.mean)} values per statistic for "
                        f"{info.in_shape[0]}-channel images; give one mean and one std per channel")
+    if suite.verify is not None and info.in_shape is not None:
+        _check_verifiable(suite, info.in_shape, n_classes, hierarchy, fail)
     for i, t in enumerate(suite.threat_models):
         _check_refs(t.models, seen, ("threat_models", i, "models"), fail)
     _check_attacks(suite, hierarchy, n_classes, fail)
@@ -111,6 +113,38 @@ def _check_plugin_arch(m: ModelSpec, in_shape: tuple[int, int, int], n_classes: 
                                     hierarchy)
     except RobinBenchError as e:
         raise fail(str(e)) from None
+
+
+def _check_verifiable(suite: Suite, in_shape: tuple[int, int, int], n_classes: int, hierarchy: Hierarchy | None,
+                      fail: Fail) -> None:
+    """Under ``verify:``, every model's kind has a verification encoding and its layers encode: each model is built
+    with stand-in weights (a checkpoint is loaded) and handed to its kind's ``verify_encoding``, before any compute."""
+    import torch  # only suites with 'verify' pay for torch here
+
+    from robin_bench.models.checkpoint import load_checkpoint
+
+    for i, m in enumerate(suite.models):
+        kind = KINDS.get(m.kind)
+        if kind.verify_encoding is None:
+            raise fail(("models", i, "kind"), f"'verify' needs a verification encoding, and model kind {m.kind!r} has "
+                       "none; drop 'verify' or give the kind's ModelKind a verify_encoding")
+        where: tuple[str | int, ...] = ("models", i, "checkpoint" if m.arch is None else "arch")
+        try:
+            with torch.random.fork_rng(devices=[]):
+                model = (load_checkpoint(os.path.expanduser(m.checkpoint)) if m.arch is None and m.checkpoint
+                         else kind.build(partial(_stand_in_component, str(m.arch), in_shape), n_classes, hierarchy))
+            kind.verify_encoding(model, in_shape)
+        except RobinBenchError as e:
+            what = f"architecture {m.arch!r}" if m.arch is not None else f"checkpoint {m.checkpoint}"
+            raise fail(where, f"'verify' cannot encode {what} of model {m.name!r} ({e}); drop 'verify' or use "
+                       "an architecture of those layers, e.g. 'mlp'") from None
+
+
+def _stand_in_component(arch: str, in_shape: tuple[int, int, int], n_outputs: int) -> Any:
+    """Architecture ``arch`` with ``n_outputs`` outputs and its initial weights (a model's component, weights aside)."""
+    from robin_bench.models import archs
+
+    return archs.build(arch, in_shape=in_shape, n_outputs=n_outputs)
 
 
 def _check_weights(m: ModelSpec, in_shape: tuple[int, int, int] | None, n_classes: int, hierarchy: Hierarchy | None,

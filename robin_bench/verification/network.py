@@ -115,12 +115,18 @@ def to_chain(module: nn.Module, in_shape: tuple[int, ...]) -> Chain:
     Raises:
         RobinBenchError: a layer that is not supported, named with its type.
     """
+    layers = _leaves(module)
+    for layer in layers:  # every layer checked before any dense matrix is built
+        if not isinstance(layer, nn.ReLU | nn.Linear | nn.Conv2d | nn.Flatten | nn.Identity | Normalize):
+            raise RobinBenchError(
+                f"verify: layer {type(layer).__name__} is not supported; supported layers: {SUPPORTED}"
+            )
     weights: list[np.ndarray] = []
     biases: list[np.ndarray] = []
     shape = tuple(in_shape)
     w_acc: np.ndarray | None = np.eye(int(np.prod(shape)))
     b_acc: np.ndarray | None = np.zeros(int(np.prod(shape)))
-    for layer in _leaves(module):
+    for layer in layers:
         if isinstance(layer, nn.ReLU):
             if w_acc is None or b_acc is None:
                 continue  # relu(relu(x)) = relu(x)
@@ -128,10 +134,6 @@ def to_chain(module: nn.Module, in_shape: tuple[int, ...]) -> Chain:
             biases.append(b_acc)
             w_acc = b_acc = None
             continue
-        if not isinstance(layer, nn.Linear | nn.Conv2d | nn.Flatten | nn.Identity | Normalize):
-            raise RobinBenchError(
-                f"verify: layer {type(layer).__name__} is not supported; supported layers: {SUPPORTED}"
-            )
         w, b, shape = _affine(layer, shape)
         if w_acc is None or b_acc is None:
             w_acc, b_acc = w, b

@@ -63,3 +63,22 @@ def test_results_written_before_the_verified_columns_still_read(verified_run: Pa
 def test_verify_with_the_targeted_criterion_is_a_suite_error(tmp_path: Path) -> None:
     with pytest.raises(RobinBenchError, match="verify proves the fine and coarse criteria"):
         write_suite(tmp_path, {**VERIFIED, "criterion": "targeted"})
+
+
+@pytest.mark.parametrize(("model", "layer"), [
+    ({"name": "conv", "kind": "flat", "arch": "cnn2", "train": {"epochs": 1}}, "MaxPool2d"),
+    ({"name": "arms", "kind": "robin", "arch": "myrtle", "train": {"epochs": 1}}, "BatchNorm2d"),
+])
+def test_verify_of_an_unencodable_architecture_is_a_suite_error(tmp_path: Path, model: dict[str, object],
+                                                                 layer: str) -> None:
+    with pytest.raises(RobinBenchError) as e:
+        write_suite(tmp_path, {**VERIFIED, "models": [*MODELS, model]})
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path / 'out.yaml'}:")
+    assert "models[3].arch" in message and f"{model['arch']!r}" in message and layer in message
+
+
+def test_the_same_architectures_without_verify_load(tmp_path: Path) -> None:
+    model = {"name": "conv", "kind": "flat", "arch": "cnn2", "train": {"epochs": 1}}
+    suite = write_suite(tmp_path, {k: v for k, v in VERIFIED.items() if k != "verify"} | {"models": [*MODELS, model]})
+    assert suite.verify is None
