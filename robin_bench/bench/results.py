@@ -180,6 +180,8 @@ class Flags:
         robust: samples clean-correct and broken by no attack (the worst case).
         success (dict[str, array]): samples each attack broke (only where it ran).
         ran (dict[str, array]): samples each attack was run on.
+        verify_status (array | None): each sample's ``rb.verify`` status (``verified``, ``broken``, ``unknown``)
+            where the cell was verified, else None.
     """
 
     names: list[str]
@@ -187,6 +189,7 @@ class Flags:
     robust: np.ndarray
     success: dict[str, np.ndarray]
     ran: dict[str, np.ndarray]
+    verify_status: np.ndarray | None = None
 
     @property
     def n(self) -> int:

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from robin_bench.bench import results
+from robin_bench.bench import proofs, results
 from robin_bench.bench.provenance import Digests
 from robin_bench.bench.schema import WORST_CASE
 from robin_bench.bench.stats import wilson
@@ -208,14 +208,16 @@ def load_flags(flags_dir: str | os.PathLike[str], key: str) -> results.Flags:
         with np.load(path, allow_pickle=False) as z:
             names = [str(a) for a in z["names"]]
             clean, robust, success, ran = (z[k].astype(bool) for k in ("clean_correct", "robust", "success", "ran"))
+            status = z["verify_status"].astype(str) if "verify_status" in z.files else None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise RobinBenchError(f"per-sample flags file {path} is damaged ({e.__class__.__name__}: {e}); rerun the "
                               "suite into this folder to recompute it") from None
-    if success.shape != (len(names), clean.shape[0]) or ran.shape != success.shape or robust.shape != clean.shape:
+    if (success.shape != (len(names), clean.shape[0]) or ran.shape != success.shape or robust.shape != clean.shape
+            or (status is not None and status.shape != clean.shape)):
         raise RobinBenchError(f"per-sample flags file {path} has inconsistent shapes; delete it and rerun the cell")
     return results.Flags(names=names, clean_correct=clean, robust=robust,
                          success={a: success[i] for i, a in enumerate(names)},
-                         ran={a: ran[i] for i, a in enumerate(names)})
+                         ran={a: ran[i] for i, a in enumerate(names)}, verify_status=status)
 
 
 _TOLERANCE = 1e-9
@@ -226,9 +228,10 @@ def flags_disagreement(rows: Sequence[Mapping[str, Any]], fine: results.Flags,
                        coarse: results.Flags | None) -> tuple[int | None, str] | None:
     """Where the results ``rows`` of one cell say something other than its per-sample flags, or None.
 
-    Each row's ``n``, ``clean_acc``, ``robust_acc`` (robust count = sum of its flags), interval, ``scope`` and coarse
-    accuracies are recomputed from ``fine`` (and ``coarse``, the same cell's coarse flags, or None), and every attack
-    of the flags must have its row, the ``worst_case`` row included.
+    Each row's ``n``, ``clean_acc``, ``robust_acc`` (robust count = sum of its flags), interval, ``scope``, coarse
+    accuracies and verification columns (:func:`robin_bench.bench.proofs.disagreement`, from the flags'
+    ``verify_status``) are recomputed from ``fine`` (and ``coarse``, the same cell's coarse flags, or None), and every
+    attack of the flags must have its row, the ``worst_case`` row included.
 
     Returns:
         (index of the row in ``rows``, or None for a missing row; what disagrees), or None when all agree.
@@ -276,6 +279,10 @@ def flags_disagreement(rows: Sequence[Mapping[str, Any]], fine: results.Flags,
         for column, bad, want in checks:
             if bad:
                 return i, f"{column} {r[column]!r} of attack {attack!r} disagrees with its per-sample flags ({want})"
+        for flags, columns in ((fine, proofs.COLUMN_PAIRS["fine"]), (coarse, proofs.COLUMN_PAIRS["coarse"])):
+            problem = proofs.disagreement(r, columns, flags.verify_status if flags is not None else None)
+            if problem is not None:
+                return i, f"attack {attack!r}: {problem}"
     absent = [a for a in expected if a not in seen]
     if absent:
         return None, f"no row for attack(s) {absent} that its per-sample flags hold (a removed row?)"

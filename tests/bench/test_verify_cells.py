@@ -4,12 +4,14 @@ older results files still read."""
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from robin_bench.bench import results, store
+from robin_bench.bench import check, leaderboard, results, store
 from robin_bench.bench.runner import run
 from robin_bench.errors import RobinBenchError
 
@@ -82,3 +84,37 @@ def test_the_same_architectures_without_verify_load(tmp_path: Path) -> None:
     model = {"name": "conv", "kind": "flat", "arch": "cnn2", "train": {"epochs": 1}}
     suite = write_suite(tmp_path, {k: v for k, v in VERIFIED.items() if k != "verify"} | {"models": [*MODELS, model]})
     assert suite.verify is None
+
+
+def _copy(run_csv: Path, folder: Path) -> Path:
+    """The results.csv of a run and its flags folder, copied into ``folder``."""
+    shutil.copytree(run_csv.parent / store.FLAGS_DIRNAME, folder / store.FLAGS_DIRNAME)
+    shutil.copy(run_csv, folder / results.RESULTS_NAME)
+    return folder / results.RESULTS_NAME
+
+
+@pytest.mark.parametrize(("column", "value"), [("verified_acc", "0.125"), ("unresolved", "1"),
+                                               ("coarse_verified_acc", ""), ("coarse_unresolved", "3")])
+def test_an_edited_verification_figure_is_refused_by_leaderboard_and_check(verified_run: Path, tmp_path: Path,
+                                                                          column: str, value: str) -> None:
+    csv = _copy(verified_run, tmp_path)
+    assert len(leaderboard.load([csv])) == len(results.read(verified_run))
+    raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    line = int(raw.index[raw["model"] == "robin"][0]) + 2
+    raw.loc[line - 2, column] = value if raw.loc[line - 2, column] != value else "0.5"
+    raw.to_csv(csv, index=False)
+    for read in (lambda: leaderboard.load([csv]), lambda: check.report(csv, verified_run)):
+        with pytest.raises(RobinBenchError) as e:
+            read()
+        assert str(e.value).startswith(f"{csv}:{line}: robin ") and column in str(e.value)
+        assert "\n" not in str(e.value)
+
+
+def test_verification_figures_without_their_statuses_are_refused(verified_run: Path, tmp_path: Path) -> None:
+    csv = _copy(verified_run, tmp_path)
+    for path in (tmp_path / store.FLAGS_DIRNAME).glob("*.npz"):
+        with np.load(path) as z:
+            kept = {k: z[k] for k in z.files if k != "verify_status"}
+        np.savez_compressed(path, **kept)
+    with pytest.raises(RobinBenchError, match=r"results.csv:2: .* has no per-sample verification statuses"):
+        leaderboard.load([csv])
