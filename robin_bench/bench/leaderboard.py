@@ -41,6 +41,12 @@ Welch interval over seeds or Newcombe's interval for independent samples); ``dis
 ``"no"`` when that difference's interval contains 0: the two ranks are not statistically
 distinguishable, and the md/html pages say so for the top ranks.
 
+**Verification** (suites with ``verify:``): a row whose seeds were all verified carries ``verified_acc`` (mean over
+seeds of the share of samples proven robust, a lower bound of ``robust_acc``) and ``unresolved`` (samples neither
+proven nor broken, total over seeds), and their coarse versions; the md and html tables of a group with such rows
+show the interval [verified, attacked] and the unresolved count beside the robust accuracy. Rows without
+verification render as before.
+
 Formatting (percent, ranking, HTML) happens here and nowhere else; :mod:`summary` uses the
 ``format_*`` helpers below.
 """
@@ -98,22 +104,28 @@ COMPARISON_COLUMNS: list[str] = [
 NEXT_COLUMNS: list[str] = ["next_diff", "next_diff_ci_low", "next_diff_ci_high", "distinct_from_next"]
 """Columns comparing a row with the next-ranked row of its group (empty on the last row)."""
 
+VERIFY_COLUMNS: list[str] = ["verified_acc", "unresolved", "coarse_verified_acc", "coarse_unresolved"]
+"""Verified robust accuracy (mean over seeds) and unresolved samples (total over seeds), fine and coarse: empty
+unless every seed of the row was verified (results columns of the same names, :data:`results.LATER_COLUMNS`)."""
+
 COLUMNS: list[str] = [
     "rank", "suite", "dataset", "norm", "eps", "criterion", "model", "kind", "arch", "train_objective", "eps_train",
     "attack_set", "n_seeds", "seeds", "n", "clean_acc", "clean_acc_min", "clean_acc_max", "robust_acc",
     "robust_acc_ci_low", "robust_acc_ci_high", "robust_acc_min", "robust_acc_max", "ci_method", "coarse_clean_acc",
     "coarse_robust_acc", "coarse_robust_acc_ci_low", "coarse_robust_acc_ci_high", *NEXT_COLUMNS,
     *COMPARISON_COLUMNS, "unreliable", "grad_evals", "seconds", "config_hash", "robin_bench_version",
-    "torch_version", "device", "plugins",
+    "torch_version", "device", "plugins", *VERIFY_COLUMNS,
 ]
 """Columns of ``NAME.csv``. Accuracies (means over seeds), intervals and differences are fractions;
 ``seeds`` lists the seeds joined by ``;``; ``n`` is the samples per seed (the smallest when seeds
-differ); ``grad_evals`` and ``seconds`` are totals over seeds; p-values in [0, 1]."""
+differ); ``grad_evals``, ``seconds`` and the ``unresolved`` counts are totals over seeds; p-values in [0, 1].
+The :data:`VERIFY_COLUMNS` come last (a board written before them reads with them empty)."""
 
 _FRACTION_COLUMNS = ["clean_acc", "robust_acc", "robust_acc_ci_low", "robust_acc_ci_high"]
 _OPTIONAL_FRACTION_COLUMNS = ["clean_acc_min", "clean_acc_max", "robust_acc_min", "robust_acc_max",
                               "coarse_clean_acc", "coarse_robust_acc", "coarse_robust_acc_ci_low",
-                              "coarse_robust_acc_ci_high", "mcnemar_p", "coarse_mcnemar_p"]
+                              "coarse_robust_acc_ci_high", "mcnemar_p", "coarse_mcnemar_p", "verified_acc",
+                              "coarse_verified_acc"]
 _DIFF_COLUMNS = ["next_diff", "next_diff_ci_low", "next_diff_ci_high", "robust_acc_diff", "robust_acc_diff_ci_low",
                  "robust_acc_diff_ci_high", "coarse_robust_acc_diff", "coarse_robust_acc_diff_ci_low",
                  "coarse_robust_acc_diff_ci_high"]
@@ -133,7 +145,8 @@ EVALUATION_KEYS: list[str] = [
     "attacks", "grad_evals", "seconds", "distinct_from_next", "baseline", "robust_acc_diff", "robust_acc_diff_ci",
     "diff_ci_method", "mcnemar_p", "coarse_robust_acc_diff", "coarse_mcnemar_p", "unreliable",
 ]
-"""Keys of each entry of a record's ``evaluations`` (one per norm x eps x criterion)."""
+"""Keys of each entry of a record's ``evaluations`` (one per norm x eps x criterion); a verified evaluation adds
+the :data:`VERIFY_COLUMNS` it has."""
 
 
 def format_pct(x: Any, digits: int = 1) -> str:
@@ -425,8 +438,23 @@ def aggregate(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[Any, ...], Rep
             "grad_evals": None if grad.isna().any() else int(grad.sum()), "seconds": float(g["seconds"].sum()),
             **{c: _joined(g[c]) for c in ("config_hash", "robin_bench_version", "torch_version", "device",
                                           "plugins")},
+            **_verified(g),
         })
-    return pd.DataFrame(rows), reps
+    out = pd.DataFrame(rows)
+    for c in ("unresolved", "coarse_unresolved"):
+        out[c] = pd.array(out[c], dtype="Int64")
+    return out, reps
+
+
+def _verified(g: pd.DataFrame) -> dict[str, Any]:
+    """The :data:`VERIFY_COLUMNS` of one row's seeds ``g``: mean verified accuracy and total unresolved, fine and
+    coarse, each empty unless every seed has it."""
+    out: dict[str, Any] = {}
+    for acc, unresolved in (("verified_acc", "unresolved"), ("coarse_verified_acc", "coarse_unresolved")):
+        have = acc in g.columns and bool(g[acc].notna().all() and g[unresolved].notna().all())
+        out[acc] = float(g[acc].mean()) if have else float("nan")
+        out[unresolved] = int(g[unresolved].sum()) if have else None
+    return out
 
 
 def _pick_baseline(row: pd.Series, flats: pd.DataFrame) -> pd.Series:
@@ -552,7 +580,8 @@ def records(df: pd.DataFrame, board: pd.DataFrame) -> list[dict[str, Any]]:
             ev.update(robust_acc_ci=_interval(r, "robust_acc_ci_low", "robust_acc_ci_high"), per_seed=per_seed,
                       attacks=attacks, robust_acc_diff_ci=_interval(r, "robust_acc_diff_ci_low",
                                                                     "robust_acc_diff_ci_high"))
-            rec["evaluations"].append({k: ev[k] for k in EVALUATION_KEYS})
+            proofs = {c: _json_value(r[c]) for c in VERIFY_COLUMNS if not pd.isna(r[c])}  # only a verified row's
+            rec["evaluations"].append({**{k: ev[k] for k in EVALUATION_KEYS}, **proofs})
         plugins = {"plugins": first["plugins"]} if first.get("plugins") else {}  # only a plugin's model has the key
         out.append({**{k: rec[k] for k in RECORD_KEYS}, **plugins})
     return out
@@ -604,7 +633,7 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
     for c, optional, lo, hi, valid in specs:
         df[c] = [number(c, i, v, optional, lo, hi, valid) for i, v in enumerate(raw[c])]
     for c, optional in (("rank", False), ("n_seeds", False), ("n", False), ("n_paired_seeds", True),
-                        ("grad_evals", True)):
+                        ("grad_evals", True), ("unresolved", True), ("coarse_unresolved", True)):
         vals: list[int | None] = []
         for i, v in enumerate(raw[c]):
             if v == "" and optional:
@@ -652,16 +681,47 @@ _MD_HEADER = ["Rank", "Model", "Kind", "Arch", "Training", "Attack set", "Seeds"
               "McNemar p", "Δ coarse", "Coarse p", "Unreliable"]
 
 
-def _md_cells(r: pd.Series) -> list[str]:
+_MD_PROOF_HEADER = ["[Verified, attacked]", "Unresolved"]
+_MD_COARSE_PROOF_HEADER = ["Coarse [verified, attacked]", "Coarse unresolved"]
+
+
+def format_count(x: Any) -> str:
+    """A count as text; NaN/None/NA as ``"-"``."""
+    return "-" if x is None or pd.isna(x) else str(int(x))
+
+
+def proof_cells(r: pd.Series, coarse: bool = False) -> list[str]:
+    """The interval [verified, attacked] of a row (a results or leaderboard row) and its unresolved count, fine or
+    ``coarse``; ``"-"`` where the row was not verified."""
+    prefix = "coarse_" if coarse else ""
+    return [format_interval(r[f"{prefix}verified_acc"], r[f"{prefix}robust_acc"]),
+            format_count(r[f"{prefix}unresolved"])]
+
+
+def has_proofs(rows: pd.DataFrame, coarse: bool = False) -> bool:
+    """Whether any of ``rows`` carries a verified accuracy (fine, or ``coarse``): its tables get the proof
+    columns."""
+    column = "coarse_verified_acc" if coarse else "verified_acc"
+    return column in rows.columns and bool(rows[column].notna().any())
+
+
+def _md_cells(r: pd.Series, proof: bool, coarse_proof: bool) -> list[str]:
     return [str(r["rank"]), str(r["model"]), str(r["kind"]), str(r["arch"]), _training(r), str(r["attack_set"]),
             str(r["n_seeds"]), format_pct(r["clean_acc"]), format_pct(r["robust_acc"]),
-            format_interval(r["robust_acc_ci_low"], r["robust_acc_ci_high"]),
+            format_interval(r["robust_acc_ci_low"], r["robust_acc_ci_high"]), *(proof_cells(r) if proof else []),
             f"{format_pct(r['robust_acc_min'])}-{format_pct(r['robust_acc_max'])}", r["distinct_from_next"] or "-",
-            format_pct(r["coarse_clean_acc"]), format_pct(r["coarse_robust_acc"]), r["baseline"] or "-",
+            format_pct(r["coarse_clean_acc"]), format_pct(r["coarse_robust_acc"]),
+            *(proof_cells(r, coarse=True) if coarse_proof else []), r["baseline"] or "-",
             format_diff(r["robust_acc_diff"]),
             format_interval(r["robust_acc_diff_ci_low"], r["robust_acc_diff_ci_high"], format_diff),
             format_p(r["mcnemar_p"]), format_diff(r["coarse_robust_acc_diff"]), format_p(r["coarse_mcnemar_p"]),
             r["unreliable"] or "-"]
+
+
+def _md_header(proof: bool, coarse_proof: bool) -> list[str]:
+    h = _MD_HEADER
+    return [*h[:10], *(_MD_PROOF_HEADER if proof else []), *h[10:14],
+            *(_MD_COARSE_PROOF_HEADER if coarse_proof else []), *h[14:]]
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -679,6 +739,17 @@ _EXPLANATION = (
     "same suite, paired by seed and by sample, in percentage points; p: exact McNemar test on the per-sample "
     "robust flags, pooled over seeds. Generated by `robin-bench leaderboard`; do not edit.")
 
+PROOF_EXPLANATION = (
+    "[Verified, attacked]: robust accuracy proven by rb.verify (a lower bound) and under the attack set (an upper "
+    "bound), means over seeds; unresolved: samples neither proven robust nor broken within the time limit, total "
+    "over seeds.")
+"""What the proof columns mean: added to a page whose rows carry verification."""
+
+
+def _explanation(board: pd.DataFrame) -> str:
+    verified = has_proofs(board) or has_proofs(board, coarse=True)
+    return f"{_EXPLANATION} {PROOF_EXPLANATION}" if verified else _EXPLANATION
+
 
 def plugins_note(board: pd.DataFrame) -> str:
     """Which models come from which plugins (module, distribution, version), or "" when none does."""
@@ -690,13 +761,15 @@ def plugins_note(board: pd.DataFrame) -> str:
 def to_markdown(board: pd.DataFrame, name: str) -> str:
     """``NAME.md``: one ranked table per (dataset, norm, eps, criterion), accuracies in percent."""
     note = plugins_note(board)
-    parts = [f"# Leaderboard: {name}", "", _EXPLANATION, "", *([note, ""] if note else [])]
+    parts = [f"# Leaderboard: {name}", "", _explanation(board), "", *([note, ""] if note else [])]
     for (dataset, norm, eps, criterion), g in board.groupby(GROUP, sort=False):
         parts += [f"## {_group_title(dataset, norm, eps, criterion)}", ""]
         top = indistinguishable_top(g)
         if top:
             parts += [f"> **Note:** {top}", ""]
-        parts += [markdown_table(_MD_HEADER, [_md_cells(r) for _, r in g.iterrows()]), ""]
+        proof, coarse_proof = has_proofs(g), has_proofs(g, coarse=True)
+        parts += [markdown_table(_md_header(proof, coarse_proof),
+                                 [_md_cells(r, proof, coarse_proof) for _, r in g.iterrows()]), ""]
     return "\n".join(parts)
 
 
@@ -758,6 +831,28 @@ _HTML_COLUMNS: list[tuple[str, str, str]] = [
     ("unreliable", "Flags", "Masking / sanity flags (hover for the full text)"),
 ]
 
+_HTML_PROOF_COLUMNS: list[tuple[str, str, str]] = [
+    ("verified_acc", "[Verified, attacked] %", "Robust accuracy proven by rb.verify (lower bound) and under the "
+     "attacks (upper bound), means over seeds"),
+    ("unresolved", "Unresolved", "Samples neither proven robust nor broken within the time limit, total over seeds"),
+]
+_HTML_COARSE_PROOF_COLUMNS: list[tuple[str, str, str]] = [
+    ("coarse_verified_acc", "Coarse [verified, attacked] %", "Coarse robust accuracy proven and attacked"),
+    ("coarse_unresolved", "Coarse unresolved", "Samples unresolved under the coarse criterion, total over seeds"),
+]
+
+
+def _html_columns(proof: bool, coarse_proof: bool) -> list[tuple[str, str, str]]:
+    c = _HTML_COLUMNS
+    return [*c[:10], *(_HTML_PROOF_COLUMNS if proof else []), *c[10:14],
+            *(_HTML_COARSE_PROOF_COLUMNS if coarse_proof else []), *c[14:]]
+
+
+def _html_proof_cells(r: pd.Series, coarse: bool = False) -> list[str]:
+    prefix = "coarse_" if coarse else ""
+    interval, unresolved = proof_cells(r, coarse)
+    return [_cell(r[f"{prefix}verified_acc"], interval), _cell(r[f"{prefix}unresolved"], unresolved)]
+
 
 def _cell(sort_value: Any, text: str, *, left: bool = False, wrap: bool = False, extra: str = "", title: str = "",
           cls: str = "") -> str:
@@ -773,7 +868,7 @@ def _abbreviate(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _html_row(r: pd.Series) -> str:
+def _html_row(r: pd.Series, proof: bool, coarse_proof: bool) -> str:
     pct, diff = format_pct, format_diff
     unreliable = str(r["unreliable"])
     cells = [
@@ -789,12 +884,14 @@ def _html_row(r: pd.Series) -> str:
         _cell(r["robust_acc"], pct(r["robust_acc"]), title=str(r["ci_method"])),
         _cell(r["robust_acc_ci_low"], format_interval(r["robust_acc_ci_low"], r["robust_acc_ci_high"]),
               title=str(r["ci_method"])),
+        *(_html_proof_cells(r) if proof else []),
         _cell(r["robust_acc_min"], f"{pct(r['robust_acc_min'])}-{pct(r['robust_acc_max'])}"),
         _cell(r["next_diff"], diff(r["next_diff"]),
               extra=format_interval(r["next_diff_ci_low"], r["next_diff_ci_high"], diff)
               if r["distinct_from_next"] else "", cls="no" if r["distinct_from_next"] == "no" else ""),
         _cell(r["coarse_clean_acc"], pct(r["coarse_clean_acc"])),
         _cell(r["coarse_robust_acc"], pct(r["coarse_robust_acc"])),
+        *(_html_proof_cells(r, coarse=True) if coarse_proof else []),
         _cell(r["baseline"], r["baseline"] or "-", left=True, wrap=True),
         _cell(r["robust_acc_diff"], diff(r["robust_acc_diff"]),
               extra=format_interval(r["robust_acc_diff_ci_low"], r["robust_acc_diff_ci_high"], diff)
@@ -817,12 +914,13 @@ def to_html(board: pd.DataFrame, name: str) -> str:
     columns wrap and long texts are abbreviated with the full text on hover, so the page fits 1400 px.
     """
     left = ' class="s"'
-    head = "".join(f'<th{left if c in _STRING_COLUMNS else ""} onclick="sortBy(this)" title="{html.escape(t)}">'
-                   f"{html.escape(h)}</th>" for c, h, t in _HTML_COLUMNS)
     sections = []
     for (dataset, norm, eps, criterion), g in board.groupby(GROUP, sort=False):
         note = indistinguishable_top(g)
-        body = "\n".join(_html_row(r) for _, r in g.iterrows())
+        proof, coarse_proof = has_proofs(g), has_proofs(g, coarse=True)
+        head = "".join(f'<th{left if c in _STRING_COLUMNS else ""} onclick="sortBy(this)" title="{html.escape(t)}">'
+                       f"{html.escape(h)}</th>" for c, h, t in _html_columns(proof, coarse_proof))
+        body = "\n".join(_html_row(r, proof, coarse_proof) for _, r in g.iterrows())
         sections.append(f"<h2>{html.escape(_group_title(dataset, norm, eps, criterion))}</h2>\n"
                         + (f'<p class="note">{html.escape(note)}</p>\n' if note else "")
                         + f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>")
@@ -831,7 +929,7 @@ def to_html(board: pd.DataFrame, name: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<style>{_CSS}</style>\n<script>{_SORT_JS}</script>\n</head>\n<body>\n<h1>{title}</h1>\n"
-            f'<p class="about">{html.escape(_EXPLANATION)} Click a column header to sort; hover a header for '
+            f'<p class="about">{html.escape(_explanation(board))} Click a column header to sort; hover a header for '
             f"its meaning.{note}</p>\n" + "\n".join(sections) + "\n</body>\n</html>\n")
 
 
