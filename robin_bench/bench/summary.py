@@ -14,8 +14,10 @@ from robin_bench.bench.leaderboard import (
     format_eps,
     format_p,
     format_pct,
+    has_proofs,
     load,
     markdown_table,
+    proof_cells,
 )
 from robin_bench.bench.store import ANALYSIS_DIR, REPORT_HASH_PREFIX, SUMMARY_NAME, RunFolder, file_sha256
 from robin_bench.fileio import atomic_write_text
@@ -23,13 +25,21 @@ from robin_bench.fileio import atomic_write_text
 __all__ = ["ANALYSIS_DIRNAME", "SUMMARY_NAME", "analysis_sections", "render", "write_summary"]
 
 CUMULATIVE_MARK = "*"
+SUMMARY_PROOF_NOTE = (
+    "[Verified, worst case]: the share of samples rb.verify proved robust (a lower bound) and the worst case "
+    "(an upper bound); unresolved: samples neither proven robust nor broken within the time limit.")
+"""The sentence a summary of verified cells adds to its introduction."""
 ANALYSIS_DIRNAME = ANALYSIS_DIR
 """Sub-folder of a run's output directory holding the analyses (``robin_bench.analysis``): their CSVs, PNGs
 and one ``<name>.md`` section each, which :func:`write_summary` appends to ``summary.md`` in name order."""
 
 
 def _attack_table(cell: pd.DataFrame, attacks: list[str]) -> str:
-    header = ["Model", "Kind", "Clean", *attacks, "Worst case", "95% CI", "Coarse clean", "Coarse worst case"]
+    proof, coarse_proof = has_proofs(cell), has_proofs(cell, coarse=True)
+    header = ["Model", "Kind", "Clean", *attacks, "Worst case", "95% CI", *(["[Verified, worst case]", "Unresolved"]
+                                                                            if proof else []),
+              "Coarse clean", "Coarse worst case",
+              *(["Coarse [verified, worst case]", "Coarse unresolved"] if coarse_proof else [])]
     rows = []
     for model, g in cell.groupby("model", sort=False):
         by = {r["attack"]: r for _, r in g.iterrows()}
@@ -39,7 +49,9 @@ def _attack_table(cell: pd.DataFrame, attacks: list[str]) -> str:
         rows.append([str(model), str(worst["kind"]), format_pct(worst["clean_acc"]), *per_attack,
                      format_pct(worst["robust_acc"]),
                      f"{format_pct(worst['robust_acc_ci_low'])}-{format_pct(worst['robust_acc_ci_high'])}",
-                     format_pct(worst["coarse_clean_acc"]), format_pct(worst["coarse_robust_acc"])])
+                     *(proof_cells(worst) if proof else []),
+                     format_pct(worst["coarse_clean_acc"]), format_pct(worst["coarse_robust_acc"]),
+                     *(proof_cells(worst, coarse=True) if coarse_proof else [])])
     return markdown_table(header, rows)
 
 
@@ -80,7 +92,8 @@ def render(df: pd.DataFrame) -> str:
              "attack_set of results.csv; Wilson 95% interval). A per-attack figure marked "
              f"{CUMULATIVE_MARK} is cumulative (that attack ran "
              "only on the samples earlier attacks left robust, so it is the worst case over it and the attacks "
-             "before it); unmarked, it is the robust accuracy against that attack alone.", ""]
+             "before it); unmarked, it is the robust accuracy against that attack alone."
+             + (f" {SUMMARY_PROOF_NOTE}" if has_proofs(df) or has_proofs(df, coarse=True) else ""), ""]
     worst_all = baseline_comparisons(df[df["attack"] == results.WORST_CASE].reset_index(drop=True))
     for (suite, dataset, norm, criterion), g in df.groupby(["suite", "dataset", "norm", "criterion"], sort=False):
         parts += [f"## {suite}: {dataset}, {norm}, criterion {criterion}", ""]

@@ -4,6 +4,7 @@ older results files still read."""
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robin_bench.bench import check, leaderboard, results, store
+from robin_bench.bench import check, leaderboard, results, store, summary
 from robin_bench.bench.runner import run
 from robin_bench.errors import RobinBenchError
 
@@ -118,3 +119,47 @@ def test_verification_figures_without_their_statuses_are_refused(verified_run: P
         np.savez_compressed(path, **kept)
     with pytest.raises(RobinBenchError, match=r"results.csv:2: .* has no per-sample verification statuses"):
         leaderboard.load([csv])
+
+
+def test_leaderboard_shows_verified_and_attacked_with_the_unresolved(verified_run: Path, tmp_path: Path) -> None:
+    written = leaderboard.build([verified_run], tmp_path / "board")
+    board = leaderboard.read(written[0])
+    rows = leaderboard.table(leaderboard.load([verified_run]))
+    pd.testing.assert_frame_equal(board, rows, check_dtype=False)
+    worst = results.read(verified_run).query("attack == 'worst_case'").set_index("model")
+    md, page = written[1].read_text(), written[2].read_text()
+    for _, r in board.iterrows():
+        w = worst.loc[r["model"]]
+        assert (r["verified_acc"], r["unresolved"]) == (pytest.approx(w["verified_acc"]), w["unresolved"])
+        assert r["coarse_unresolved"] == w["coarse_unresolved"]
+        interval = leaderboard.format_interval(w["verified_acc"], w["robust_acc"])
+        assert f"| {interval} | {w['unresolved']} |" in md and f">{interval}</td>" in page
+        coarse = leaderboard.format_interval(w["coarse_verified_acc"], w["coarse_robust_acc"])
+        assert f"| {coarse} | {w['coarse_unresolved']} |" in md
+    assert "[Verified, attacked]" in md and leaderboard.PROOF_EXPLANATION in md and "[Verified, attacked] %" in page
+    record = json.loads(leaderboard.record_path(tmp_path / "board", "tiny_verified", "robin").read_text())
+    assert record["evaluations"][0]["verified_acc"] == pytest.approx(worst.loc["robin", "verified_acc"])
+
+
+def test_summary_shows_verified_and_worst_case(verified_run: Path) -> None:
+    text = summary.render(leaderboard.load([verified_run]))
+    worst = results.read(verified_run).query("attack == 'worst_case' and model == 'har'").iloc[0]
+    interval = leaderboard.format_interval(worst["verified_acc"], worst["robust_acc"])
+    assert "| [Verified, worst case] | Unresolved |" in text and f"| {interval} | {worst['unresolved']} |" in text
+    assert summary.SUMMARY_PROOF_NOTE in text and "Coarse [verified, worst case]" in text
+
+
+def test_seeds_average_verified_accuracy_and_add_unresolved(verified_run: Path) -> None:
+    one = leaderboard.load([verified_run])
+    other = one.assign(seed=7, verified_acc=one["verified_acc"] / 2, unresolved=one["unresolved"] + 2)
+    unverified = one[one["model"] == "mc"].assign(model="plain", verified_acc=float("nan"), unresolved=None,
+                                                  coarse_verified_acc=float("nan"), coarse_unresolved=None)
+    agg = leaderboard.aggregate(pd.concat([one, other, unverified], ignore_index=True))[0].set_index("model")
+    worst = one[one["attack"] == results.WORST_CASE].set_index("model")
+    for model in ("mc", "robin", "har"):
+        assert agg.loc[model, "verified_acc"] == pytest.approx(0.75 * worst.loc[model, "verified_acc"])
+        assert agg.loc[model, "unresolved"] == 2 * worst.loc[model, "unresolved"] + 2
+        assert agg.loc[model, "coarse_unresolved"] == 2 * worst.loc[model, "coarse_unresolved"]
+    assert pd.isna(agg.loc["plain", "verified_acc"]) and pd.isna(agg.loc["plain", "unresolved"])
+    cells = leaderboard.proof_cells(agg.loc["plain"])
+    assert cells == ["-", "-"]
