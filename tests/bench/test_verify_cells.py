@@ -3,6 +3,7 @@ older results files still read."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -11,10 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from robin_bench.bench import check, leaderboard, results, store, summary
 from robin_bench.bench.runner import run
 from robin_bench.errors import RobinBenchError
+from robin_bench.models import build_model, save_checkpoint
+from robin_bench.models.factory import model_spec
+from robin_bench.models.kinds import KINDS
 
 from .tiny_suite import HIERARCHY, MODELS, write_suite
 
@@ -163,3 +168,23 @@ def test_seeds_average_verified_accuracy_and_add_unresolved(verified_run: Path) 
     assert pd.isna(agg.loc["plain", "verified_acc"]) and pd.isna(agg.loc["plain", "unresolved"])
     cells = leaderboard.proof_cells(agg.loc["plain"])
     assert cells == ["-", "-"]
+
+
+def test_verify_of_a_checkpoint_is_checked_on_its_layers(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    for arch in ("mlp", "cnn2"):
+        model = build_model("flat", arch=arch, in_shape=(1, 8, 8), n_classes=4)
+        save_checkpoint(model, tmp_path / f"{arch}.safetensors",
+                        spec=model_spec("flat", arch=arch, in_shape=(1, 8, 8), n_classes=4))
+    loaded = {"name": "loaded", "kind": "flat", "checkpoint": str(tmp_path / "mlp.safetensors")}
+    assert write_suite(tmp_path, {**VERIFIED, "models": [*MODELS, loaded]}).verify is not None
+    conv = {**loaded, "checkpoint": str(tmp_path / "cnn2.safetensors")}
+    with pytest.raises(RobinBenchError, match=r"models\[3\]\.checkpoint: 'verify' cannot encode checkpoint .*MaxPool"):
+        write_suite(tmp_path, {**VERIFIED, "models": [*MODELS, conv]})
+
+
+def test_verify_of_a_kind_without_an_encoding_is_a_suite_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(KINDS._items, "robin", dataclasses.replace(KINDS.get("robin"), verify_encoding=None))
+    with pytest.raises(RobinBenchError, match=r"models\[1\]\.kind: 'verify' needs a verification encoding, and model "
+                                              r"kind 'robin' has none"):
+        write_suite(tmp_path, VERIFIED)
