@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -127,3 +128,19 @@ def test_cell_record_is_plain_json(tmp_path: Path) -> None:
     store = RunFolder(tmp_path)
     store.record_cell("k", "h", [{"a": 1.5}])
     assert json.loads((store.cells_dir / "k.json").read_text()) == {"hash": "h", "rows": [{"a": 1.5}]}
+
+
+def test_cell_record_with_an_edited_verification_figure_is_not_trusted(tmp_path: Path) -> None:
+    store = RunFolder(tmp_path)
+    status = ["verified", "unknown", "broken", "verified"]
+    proof = SimpleNamespace(n=4, verified_acc=0.5, n_unresolved=1)
+    rows, result = _cell_rows()
+    rows = results.rows_for_cell({**rows[0], "unreliable": None}, result, verified=proof)
+    store.save_flags("k", result, verify_status=status)
+    store.record_cell("k", "h1", rows)
+    assert store.cell("k", "h1", ["k"]) is not None
+    store.record_cell("k", "h1", [{**r, "unresolved": 0} for r in rows])
+    assert "unresolved 0 disagrees with its per-sample statuses (1 unknown)" in (store.damage("k", "h1", ["k"]) or "")
+    store.save_flags("k", result)
+    store.record_cell("k", "h1", rows)
+    assert "verified_acc 0.5 has no per-sample verification statuses" in (store.damage("k", "h1", ["k"]) or "")
