@@ -51,9 +51,11 @@ def table() -> str:
             cells.append(cell)
         rows.append(f"| {name} | {case.n} | " + " | ".join(cells) + " |")
     seconds = time.perf_counter() - start
-    head = (f"Accuracy after each attack (clean accuracy 1). Written by `python {SCRIPT}` on {cpu()}, "
-            f"{seconds:.0f} s on one thread; Python {platform.python_version()}, torch {torch.__version__}, "
-            f"ART {art.__version__}, NumPy {np.__version__}.")
+    head = (
+        f"Accuracy after each attack (clean accuracy 1). Written by `python {SCRIPT}` on {cpu()}, "
+        f"{seconds:.0f} s on one thread; Python {platform.python_version()}, torch {torch.__version__}, "
+        f"ART {art.__version__}, NumPy {np.__version__}."
+    )
     return head + "\n\n" + "\n".join(rows) + "\n"
 
 

@@ -61,16 +61,27 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
 def paired_diff(frame: pd.DataFrame, column: str, a: str, b: str) -> pd.DataFrame:
     """Per remaining group: mean over seeds of (row with ``column == a``) minus (``column == b``), t half-width."""
     keys = [k for k in keys_of(frame) if k != column]
-    value = "robust_acc" if "robust_acc" in frame.columns else next(
-        c for c in frame.columns if c not in (*keys, column, "seed") and pd.api.types.is_numeric_dtype(frame[c]))
+    value = (
+        "robust_acc"
+        if "robust_acc" in frame.columns
+        else next(
+            c for c in frame.columns if c not in (*keys, column, "seed") and pd.api.types.is_numeric_dtype(frame[c])
+        )
+    )
     wide = frame.pivot_table(index=[*keys, "seed"], columns=column, values=value, aggfunc="mean").reset_index()
     wide["diff"] = wide[a] - wide[b]
     rows = []
     for key, g in wide.groupby(keys, sort=False):
         d = g["diff"].to_numpy(dtype=np.float64)
-        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)),
-                     "k": len(d), f"{value} {a} - {b}": float(d.mean()), "hw": half_width(d),
-                     "seeds with a > b": int((d > 0).sum())})
+        rows.append(
+            {
+                **dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)),
+                "k": len(d),
+                f"{value} {a} - {b}": float(d.mean()),
+                "hw": half_width(d),
+                "seeds with a > b": int((d > 0).sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -44,26 +44,44 @@ def comparisons(name: str, metric: str = "robust_acc") -> pd.DataFrame:
     for _, r in board[board["baseline"] != ""].iterrows():
         if pd.isna(r.get(metric)):
             continue
-        base = board[(board["model"] == r["baseline"]) & (board["suite"] == r["suite"]) & (board["norm"] == r["norm"])
-                     & (board["eps"] == r["eps"]) & (board["criterion"] == r["criterion"])].iloc[0]
+        base = board[
+            (board["model"] == r["baseline"])
+            & (board["suite"] == r["suite"])
+            & (board["norm"] == r["norm"])
+            & (board["eps"] == r["eps"])
+            & (board["criterion"] == r["criterion"])
+        ].iloc[0]
         a, b = reps[tuple(r[c] for c in leaderboard.IDENTITY)], reps[tuple(base[c] for c in leaderboard.IDENTITY)]
         seeds = sorted(set(a.seeds) & set(b.seeds))
         diff = np.array([a.by_seed(s)[metric] - b.by_seed(s)[metric] for s in seeds], dtype=np.float64)
-        pairs = [(a.robust_flags(s, criterion or r["criterion"]), b.robust_flags(s, criterion or r["criterion"]))
-                 for s in seeds]
+        pairs = [
+            (a.robust_flags(s, criterion or r["criterion"]), b.robust_flags(s, criterion or r["criterion"]))
+            for s in seeds
+        ]
         discordant = sum(int((fa != fb).sum()) for fa, fb in pairs)
         n = int(r["n"])
         psi = discordant / (n * len(seeds))
         sd = float(diff.std(ddof=1)) if len(seeds) > 1 else float("nan")
         prefix_ = "coarse_" if metric == "coarse_robust_acc" else ""
-        out.append({
-            "model": r["model"], "baseline": r["baseline"], "norm": r["norm"], "eps": r["eps"],
-            "criterion": r["criterion"], "k": len(seeds), "n": n,
-            "diff": r[f"{prefix_}robust_acc_diff"], "ci_low": r[f"{prefix_}robust_acc_diff_ci_low"],
-            "ci_high": r[f"{prefix_}robust_acc_diff_ci_high"], "p": r[f"{prefix_}mcnemar_p"],
-            "sd_diff": sd, "mdd_t": paired_t_mdd(len(seeds), sd) if len(seeds) > 1 and sd > 0 else float("nan"),
-            "psi": psi, "mdd_mcnemar": mcnemar_mdd(n, len(seeds), psi) if psi > 0 else float("nan"),
-        })
+        out.append(
+            {
+                "model": r["model"],
+                "baseline": r["baseline"],
+                "norm": r["norm"],
+                "eps": r["eps"],
+                "criterion": r["criterion"],
+                "k": len(seeds),
+                "n": n,
+                "diff": r[f"{prefix_}robust_acc_diff"],
+                "ci_low": r[f"{prefix_}robust_acc_diff_ci_low"],
+                "ci_high": r[f"{prefix_}robust_acc_diff_ci_high"],
+                "p": r[f"{prefix_}mcnemar_p"],
+                "sd_diff": sd,
+                "mdd_t": paired_t_mdd(len(seeds), sd) if len(seeds) > 1 and sd > 0 else float("nan"),
+                "psi": psi,
+                "mdd_mcnemar": mcnemar_mdd(n, len(seeds), psi) if psi > 0 else float("nan"),
+            }
+        )
     return pd.DataFrame(out)
 
 

@@ -46,14 +46,24 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a suite: train or reuse models, attack every cell, write results")
-    run.add_argument("suite", nargs="?", default=None,
-                     help="suite YAML file (default: the packaged demo suite on embedded digits)")
+    run.add_argument(
+        "suite", nargs="?", default=None, help="suite YAML file (default: the packaged demo suite on embedded digits)"
+    )
     run.add_argument("--dry-run", action="store_true", help="print the expanded plan and exit without compute")
     run.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
-    run.add_argument("--jobs", "-j", type=int, default=1,
-                     help="local worker processes for independent jobs (model components, cells); default 1")
-    run.add_argument("--executor", default="local", metavar="{local,ray}",
-                     help="where jobs run: 'local' (this machine, --jobs processes) or 'ray' (needs robin-bench[ray])")
+    run.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
+        help="local worker processes for independent jobs (model components, cells); default 1",
+    )
+    run.add_argument(
+        "--executor",
+        default="local",
+        metavar="{local,ray}",
+        help="where jobs run: 'local' (this machine, --jobs processes) or 'ray' (needs robin-bench[ray])",
+    )
     run.add_argument("--address", default=None, help="Ray cluster address for --executor ray, e.g. 'auto'")
     _add_threads(run)
     _add_plugin(run)
@@ -61,18 +71,28 @@ def _parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("leaderboard", help="build NAME.csv/.md/.html/.json from results files")
     lb.add_argument("results", nargs="+", help="results.csv files of finished runs")
     lb.add_argument("-o", "--output", required=True, help="output prefix, e.g. leaderboards/demo")
-    lb.add_argument("--format", choices=["robin-bench", "robustbench"], default="robin-bench",
-                    help="'robustbench' also writes RobustBench model cards under NAME/robustbench/")
-    lb.add_argument("--with-results", action="store_true",
-                    help="also copy the per-seed results and per-sample flags under NAME/results/, "
-                         "so the leaderboard can be recomputed from the committed files")
+    lb.add_argument(
+        "--format",
+        choices=["robin-bench", "robustbench"],
+        default="robin-bench",
+        help="'robustbench' also writes RobustBench model cards under NAME/robustbench/",
+    )
+    lb.add_argument(
+        "--with-results",
+        action="store_true",
+        help="also copy the per-seed results and per-sample flags under NAME/results/, "
+        "so the leaderboard can be recomputed from the committed files",
+    )
 
     check = sub.add_parser("check", help="run a suite and exit 1 when clean or robust accuracy fell below a baseline")
     check.add_argument("suite", help="suite YAML file")
     check.add_argument("--baseline", required=True, help="baseline results or leaderboard CSV")
-    check.add_argument("--tolerance", type=float, default=None,
-                       help="allowed drop in clean and robust accuracy (fraction); "
-                            "default: beyond the confidence interval")
+    check.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="allowed drop in clean and robust accuracy (fraction); default: beyond the confidence interval",
+    )
     check.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
     _add_threads(check)
     _add_plugin(check)
@@ -81,8 +101,14 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("name", help="coherence, boundary, complexity, two_stage, transfer, attack_sweep, convergence")
     analyze.add_argument("suite", help="suite YAML file")
     analyze.add_argument("--output", "-o", default=None, help="output directory (overrides the suite's 'output')")
-    analyze.add_argument("--repeats", "-r", type=int, default=None, metavar="R",
-                         help="class orderings of 'complexity' (the paper: 20; default: robin_bench.analysis's, 5)")
+    analyze.add_argument(
+        "--repeats",
+        "-r",
+        type=int,
+        default=None,
+        metavar="R",
+        help="class orderings of 'complexity' (the paper: 20; default: robin_bench.analysis's, 5)",
+    )
     _add_threads(analyze)
     _add_plugin(analyze)
     return p
@@ -99,16 +125,27 @@ def _positive_int(text: str) -> int:
 
 
 def _add_plugin(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--plugin", "-p", action="append", default=[], metavar="MODULE",
-                     help="import plugin MODULE (a dotted module name, installed or on PYTHONPATH) before reading "
-                          "the suite; repeatable. Installed plugins (entry-point group robin_bench.plugins) load "
-                          "anyway")
+    sub.add_argument(
+        "--plugin",
+        "-p",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import plugin MODULE (a dotted module name, installed or on PYTHONPATH) before reading "
+        "the suite; repeatable. Installed plugins (entry-point group robin_bench.plugins) load "
+        "anyway",
+    )
 
 
 def _add_threads(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                     help="torch threads per job (default: $OMP_NUM_THREADS if set, else the cores this process "
-                          "may use, shared among --jobs workers)")
+    sub.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="torch threads per job (default: $OMP_NUM_THREADS if set, else the cores this process "
+        "may use, shared among --jobs workers)",
+    )
 
 
 def _set_threads(n: int | None) -> None:
@@ -136,16 +173,19 @@ def _run(args: argparse.Namespace) -> int:
         report = runner.run(suite, executor=executor, threads=args.threads)
     finally:
         executor.close()
-    print(f"{len(report.computed)} cells computed, {len(report.reused)} reused, "
-          f"{len(report.trained)} models trained in {report.seconds:.1f}s; results in {report.results_csv}")
+    print(
+        f"{len(report.computed)} cells computed, {len(report.reused)} reused, "
+        f"{len(report.trained)} models trained in {report.seconds:.1f}s; results in {report.results_csv}"
+    )
     return 0
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
     from robin_bench.bench import leaderboard
 
-    written = leaderboard.build(args.results, args.output, robustbench=args.format == "robustbench",
-                                with_results=args.with_results)
+    written = leaderboard.build(
+        args.results, args.output, robustbench=args.format == "robustbench", with_results=args.with_results
+    )
     for path in written or []:
         print(path)
     return 0
@@ -160,8 +200,10 @@ def _check(args: argparse.Namespace) -> int:
     store.refuse_overlap([suite.output_dir], [args.baseline])
     baseline = check.snapshot_baseline(args.baseline)
     if suite.name not in set(baseline.rows["suite"]):
-        raise RobinBenchError(f"baseline {args.baseline} has no rows for suite {suite.name!r}; "
-                              "compare a run with a baseline of the same suite")
+        raise RobinBenchError(
+            f"baseline {args.baseline} has no rows for suite {suite.name!r}; "
+            "compare a run with a baseline of the same suite"
+        )
     report = runner.run(suite, threads=args.threads)
     outcome = check.report(report.results_csv, baseline, tolerance=args.tolerance)
     print(outcome.message())

@@ -82,8 +82,10 @@ def loaded() -> list[PluginInfo]:
 def check_module_name(name: object, where: str = "plugin") -> str:
     """``name`` when it is a dotted module name; else ``RobinBenchError`` (a suite holds names, never code or paths)."""
     if not isinstance(name, str) or not _MODULE_NAME.match(name):
-        raise RobinBenchError(f"{where} {name!r} is not a module name; give a dotted Python module name such as "
-                              "'my_package.robin_plugin' (installed, or on PYTHONPATH), not a path or an expression")
+        raise RobinBenchError(
+            f"{where} {name!r} is not a module name; give a dotted Python module name such as "
+            "'my_package.robin_plugin' (installed, or on PYTHONPATH), not a path or an expression"
+        )
     return name
 
 
@@ -105,8 +107,13 @@ def _importing(info: PluginInfo) -> Iterator[None]:
         _current.pop()
 
 
-CORE_REGISTRIES = ("robin_bench.models.kinds", "robin_bench.models.archs", "robin_bench.data",
-                   "robin_bench.attacks", "robin_bench.bench.attack_factory")
+CORE_REGISTRIES = (
+    "robin_bench.models.kinds",
+    "robin_bench.models.archs",
+    "robin_bench.data",
+    "robin_bench.attacks",
+    "robin_bench.bench.attack_factory",
+)
 """Modules holding robin-bench's own registrations, imported before any plugin so none is credited to a plugin."""
 
 
@@ -124,8 +131,10 @@ def _import(module: str, what: str) -> PluginInfo:
         raise RobinBenchError(f"{what} {module!r}: {e}") from None
     except ModuleNotFoundError as e:
         if e.name is not None and (module == e.name or module.startswith(e.name + ".")):
-            raise RobinBenchError(f"{what} {module!r} cannot be imported (no module named {e.name!r}); install it "
-                                  "or put its folder on PYTHONPATH") from None
+            raise RobinBenchError(
+                f"{what} {module!r} cannot be imported (no module named {e.name!r}); install it "
+                "or put its folder on PYTHONPATH"
+            ) from None
         raise RobinBenchError(f"{what} {module!r} raised ModuleNotFoundError on import: {e}") from None
     except Exception as e:  # a plugin's import may raise anything; the user gets one line naming it
         raise RobinBenchError(f"{what} {module!r} raised {e.__class__.__name__} on import: {e}") from None
@@ -146,8 +155,10 @@ def load_entry_points() -> list[PluginInfo]:
         dist = ep.dist.name if ep.dist is not None else "an installed distribution"
         module = ep.value.split(":")[0].strip()
         if not _MODULE_NAME.match(module):
-            raise RobinBenchError(f"entry point {ep.name!r} of {dist} in group {GROUP} points to {ep.value!r}, "
-                                  "not a module; it must name the module that registers the plugin's things")
+            raise RobinBenchError(
+                f"entry point {ep.name!r} of {dist} in group {GROUP} points to {ep.value!r}, "
+                "not a module; it must name the module that registers the plugin's things"
+            )
         out.append(_import(module, f"entry point {ep.name!r} of {dist} (group {GROUP}): module"))
     return out
 

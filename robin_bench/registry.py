@@ -47,14 +47,17 @@ class Registry(Generic[T]):
             RobinBenchError: ``name`` is taken (by robin-bench or another plugin), or is not a non-empty string.
         """
         if not isinstance(name, str) or not name.strip() or name != name.strip():
-            raise RobinBenchError(f"{self.kind} name {name!r} is not a name; give a non-empty string without "
-                                  "surrounding spaces")
+            raise RobinBenchError(
+                f"{self.kind} name {name!r} is not a name; give a non-empty string without surrounding spaces"
+            )
 
         def deco(obj: T) -> T:
             origin = current_origin()
             if name in self._items:
-                raise RobinBenchError(f"{self.kind} {name!r} registered twice: by {_who(self._origins[name])} and "
-                                      f"by {_who(origin)}; rename one of them")
+                raise RobinBenchError(
+                    f"{self.kind} {name!r} registered twice: by {_who(self._origins[name])} and "
+                    f"by {_who(origin)}; rename one of them"
+                )
             self._items[name] = obj
             self._origins[name] = origin
             return obj
@@ -66,9 +69,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except (KeyError, TypeError):
-            raise RobinBenchError(
-                f"unknown {self.kind} {name!r}; {did_you_mean(name, self.names())}"
-            ) from None
+            raise RobinBenchError(f"unknown {self.kind} {name!r}; {did_you_mean(name, self.names())}") from None
 
     def origin(self, name: str) -> PluginInfo | None:
         """The plugin ``name`` came from, or None for robin-bench's own (and for unknown names)."""

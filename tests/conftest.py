@@ -9,8 +9,11 @@ torch.set_num_threads(1)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--device", default="cpu",
-                     help="device of the tests marked 'device' (default cpu; benchmarks/perf/gpu_check.sh: cuda)")
+    parser.addoption(
+        "--device",
+        default="cpu",
+        help="device of the tests marked 'device' (default cpu; benchmarks/perf/gpu_check.sh: cuda)",
+    )
 
 
 @pytest.fixture

@@ -25,13 +25,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _env() -> dict[str, str]:
     """This checkout first on the path, one torch thread, for ``robin-bench`` in a subprocess."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-            "OMP_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=_env(),
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=300
+    )
+
 
 SUITE = {
     "name": "cli",
@@ -49,8 +54,9 @@ def suite_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_dry_run_prints_the_plan_and_writes_nothing(suite_file: Path, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_prints_the_plan_and_writes_nothing(
+    suite_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     assert main(["run", str(suite_file), "--dry-run", "--output", str(out)]) == 0
     text = capsys.readouterr().out
@@ -68,8 +74,7 @@ def test_dry_run_without_suite_shows_the_packaged_demo(tmp_path: Path, capsys: p
     assert "standard" in text and "model evaluations" in text and "cost unknown" not in text
 
 
-def test_run_then_rerun_reuses_everything(suite_file: Path, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_then_rerun_reuses_everything(suite_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     assert main(["run", str(suite_file), "--output", str(out)]) == 0
     assert "2 cells computed, 0 reused, 1 models trained" in capsys.readouterr().out
@@ -114,8 +119,9 @@ def test_leaderboard_and_check_gate(suite_file: Path, tmp_path: Path, capsys: py
     text = capsys.readouterr().out
     assert "check FAILED against" in text and "2 failed" in text and "cli/mc L2 eps=0.5" in text
     assert "below the baseline" in text
-    assert main(["check", str(suite_file), "--baseline", str(baseline), "--output", str(out),
-                 "--tolerance", "1.0"]) == 0
+    assert (
+        main(["check", str(suite_file), "--baseline", str(baseline), "--output", str(out), "--tolerance", "1.0"]) == 0
+    )
 
 
 def test_check_rejects_a_bad_tolerance(suite_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -143,8 +149,9 @@ def test_leaderboard_of_a_missing_file_is_a_user_error(tmp_path: Path, capsys: p
     assert "none.csv" in capsys.readouterr().err
 
 
-def test_leaderboard_to_an_unwritable_folder_is_a_user_error(tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_leaderboard_to_an_unwritable_folder_is_a_user_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     csv = write_run(tmp_path / "run")
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a folder")
@@ -225,8 +232,9 @@ def test_errors_after_a_finished_run_are_one_line_and_lose_no_output(
 HEAVY = ("torch", "pandas", "scipy", "torchattacks", "art", "pyautoattack", "matplotlib")
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--version"], *([cmd, "--help"] for cmd in
-                                                                ("run", "leaderboard", "check", "analyze"))])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["--version"], *([cmd, "--help"] for cmd in ("run", "leaderboard", "check", "analyze"))]
+)
 def test_parsing_arguments_imports_nothing_heavy(argv: list[str]) -> None:
     """--help answers without torch (seconds of import, 20 s under load): parsing imports only light modules."""
     code = (
@@ -255,9 +263,12 @@ def test_a_suite_mistake_is_one_line_before_torch_loads(mistake: str, command: s
     key = line.split(":")[0]
     path = tmp_path / "cli.yaml"
     path.write_text("\n".join(_without_key(yaml.safe_dump(SUITE, sort_keys=False), key)) + f"\n{line}\n")
-    argv = {"run": ["run", str(path)], "run --dry-run": ["run", str(path), "--dry-run"],
-            "check": ["check", str(path), "--baseline", str(tmp_path / "b.csv")],
-            "analyze": ["analyze", "complexity", str(path)]}[command]
+    argv = {
+        "run": ["run", str(path)],
+        "run --dry-run": ["run", str(path), "--dry-run"],
+        "check": ["check", str(path), "--baseline", str(tmp_path / "b.csv")],
+        "analyze": ["analyze", "complexity", str(path)],
+    }[command]
     code = (
         "import sys\nfrom robin_bench import cli\n"
         f"status = cli.main({argv!r})\nassert status == 2, status\n"
@@ -304,8 +315,13 @@ def test_a_closed_stdout_ends_quietly(command: str, unbuffered: bool, suite_file
     env = {k: v for k, v in _env().items() if k != "PYTHONUNBUFFERED"}
     if unbuffered:
         env["PYTHONUNBUFFERED"] = "1"
-    proc = subprocess.Popen([sys.executable, "-m", "robin_bench.cli", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "robin_bench.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # the only read end: every write of the child now fails with EPIPE
     err = proc.stderr.read().decode()
@@ -314,8 +330,9 @@ def test_a_closed_stdout_ends_quietly(command: str, unbuffered: bool, suite_file
 
 
 @pytest.mark.parametrize(("code", "words"), [(errno.ENOSPC, "free some space"), (errno.EACCES, "permissions")])
-def test_environment_failures_are_one_line_exit_2(code: int, words: str, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_environment_failures_are_one_line_exit_2(
+    code: int, words: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from robin_bench.bench import leaderboard
 
     def fail(*_: object, **__: object) -> None:
@@ -339,8 +356,9 @@ def test_an_unexpected_os_error_is_not_disguised(monkeypatch: pytest.MonkeyPatch
         main(["leaderboard", "r.csv", "-o", "lb"])
 
 
-def test_a_multi_line_user_error_is_printed_as_one_line(monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_multi_line_user_error_is_printed_as_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from robin_bench.bench import leaderboard
 
     def fail(*_: object, **__: object) -> None:
@@ -351,8 +369,9 @@ def test_a_multi_line_user_error_is_printed_as_one_line(monkeypatch: pytest.Monk
     assert capsys.readouterr().err == "robin-bench: error: bad suite:; models.0.arch: unknown\n"
 
 
-def test_threads_flag_reaches_the_runner_and_the_analysis(suite_file: Path, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threads_flag_reaches_the_runner_and_the_analysis(
+    suite_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from robin_bench import analysis, threads
     from robin_bench.bench import runner
 

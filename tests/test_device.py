@@ -20,8 +20,9 @@ KINDS = ["flat", "robin", "har"]
 
 def model_of(kind: str) -> nn.Module:
     torch.manual_seed(0)
-    return rb.build_model(kind, arch="mlp", in_shape=SHAPE, n_classes=4,
-                          **({"hierarchy": HIERARCHY} if kind == "har" else {})).eval()
+    return rb.build_model(
+        kind, arch="mlp", in_shape=SHAPE, n_classes=4, **({"hierarchy": HIERARCHY} if kind == "har" else {})
+    ).eval()
 
 
 def data(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,8 +49,16 @@ def test_the_standard_attack_set_runs_on_the_device(kind: str, device: torch.dev
     with torch.no_grad():
         y = model(x).argmax(1)
     criterion = "coarse" if kind == "har" else "fine"
-    attacks = rb.standard_attacks(model, norm="Linf", eps=0.3, hierarchy=HIERARCHY if kind == "har" else None,
-                                  criterion=criterion, steps=3, n_iter=3, n_queries=20)
+    attacks = rb.standard_attacks(
+        model,
+        norm="Linf",
+        eps=0.3,
+        hierarchy=HIERARCHY if kind == "har" else None,
+        criterion=criterion,
+        steps=3,
+        n_iter=3,
+        n_queries=20,
+    )
     result = rb.evaluate(model, x, y, attacks, criterion=criterion, hierarchy=HIERARCHY)
     assert result.clean_acc == 1.0 and 0.0 <= result.robust_acc <= 1.0
     assert result.robust_acc < 1.0, "eps 0.3 on an untrained model breaks something"

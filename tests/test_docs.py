@@ -45,17 +45,22 @@ def test_the_art_table_has_one_row_per_tested_attack() -> None:
 
 def _table_keys(section: str) -> list[str]:
     """The backticked first-column keys of the first table after heading ``section`` in benchmarks/README.md."""
-    after = BENCH_README[BENCH_README.index(f"\n{section}\n"):]
+    after = BENCH_README[BENCH_README.index(f"\n{section}\n") :]
     table = re.search(r"\n(\|.*\|\n)+", after)
     assert table is not None, section
     return re.findall(r"^\| `(\w+)` \|", table.group(0), flags=re.M)
 
 
-@pytest.mark.parametrize(("section", "model"), [
-    ("### Top level", schema.Suite), ("### `dataset`", schema.DatasetSpec),
-    ("### `threat_models[i]`", schema.ThreatSpec), ("### `models[i]`", schema.ModelSpec),
-    ("### `attacks[i]`", schema.AttackSpec),
-])
+@pytest.mark.parametrize(
+    ("section", "model"),
+    [
+        ("### Top level", schema.Suite),
+        ("### `dataset`", schema.DatasetSpec),
+        ("### `threat_models[i]`", schema.ThreatSpec),
+        ("### `models[i]`", schema.ModelSpec),
+        ("### `attacks[i]`", schema.AttackSpec),
+    ],
+)
 def test_the_schema_tables_list_every_key_of_the_schema(section: str, model: type[schema.BaseModel]) -> None:
     assert _table_keys(section) == list(model.model_fields)
 
@@ -71,8 +76,8 @@ def test_the_train_row_lists_every_train_config_field() -> None:
 
 
 def test_the_suites_table_lists_every_shipped_suite() -> None:
-    table = BENCH_README[BENCH_README.index("| suite | what it reproduces | needs |"):]
-    table = table[:table.index("\n\n")]
+    table = BENCH_README[BENCH_README.index("| suite | what it reproduces | needs |") :]
+    table = table[: table.index("\n\n")]
     listed = set(re.findall(r"`(\w+\.yaml)`", table))
     assert listed == {p.name for p in (ROOT / "benchmarks" / "suites").glob("*.yaml")}
 
@@ -80,7 +85,7 @@ def test_the_suites_table_lists_every_shipped_suite() -> None:
 def test_the_suites_table_quotes_the_measured_wall_times() -> None:
     """Each suite's time in benchmarks/README.md is RESULTS.md's estimate for it ("The paper suites' wall time")."""
     results = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
-    table = results[results.index("## The paper suites' wall time"):]
+    table = results[results.index("## The paper suites' wall time") :]
     row = r"^\| `(\w+)` \|(?:[^|]*\|){2} \**(about [^|*]*?)\**(?: \(one process\))? \|"
     measured = re.findall(row, table, flags=re.M)
     assert len(measured) == 5
@@ -152,15 +157,16 @@ def _power(board: str, metric: str) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(("text", "board", "model", "norm", "eps", "column"), VERDICTS)
-def test_reproduction_verdicts_quote_the_committed_leaderboards(text: str, board: str, model: str, norm: str,
-                                                               eps: float, column: str) -> None:
+def test_reproduction_verdicts_quote_the_committed_leaderboards(
+    text: str, board: str, model: str, norm: str, eps: float, column: str
+) -> None:
     """The difference with its interval, and the MDDs beside it (paired t / pooled McNemar, in points)."""
     df = pd.read_csv(ROOT / "leaderboards" / f"{board}.csv")
     row = df[(df["model"] == model) & (df["norm"] == norm) & (df["eps"] == eps)].iloc[0]
     diff, low, high = (100 * float(row[c]) for c in (column, f"{column}_ci_low", f"{column}_ci_high"))
     figure = f"{diff:+.1f} ({low:+.1f}, {high:+.1f})"
     assert text.endswith(figure), f"{board} {model} {norm} {eps} {column}: the leaderboard says {figure}"
-    table = REPRODUCTION[REPRODUCTION.index("## Verdicts at a glance"):REPRODUCTION.index("## How the MDDs")]
+    table = REPRODUCTION[REPRODUCTION.index("## Verdicts at a glance") : REPRODUCTION.index("## How the MDDs")]
     (line,) = [line for line in table.splitlines() if text in line]
     power = _power(board, "coarse_robust_acc" if column.startswith("coarse_") else "robust_acc")
     p = power[(power["model"] == model) & (power["norm"] == norm) & (power["eps"] == eps)].iloc[0]
@@ -175,8 +181,11 @@ def test_module_attribute_docstrings_follow_their_assignment() -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for owner in [tree, *(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef))]:
             for before, stmt in zip(owner.body, owner.body[1:], strict=False):
-                if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(
-                        stmt.value.value, str):
+                if (
+                    isinstance(stmt, ast.Expr)
+                    and isinstance(stmt.value, ast.Constant)
+                    and isinstance(stmt.value.value, str)
+                ):
                     assert isinstance(before, ast.Assign | ast.AnnAssign), f"{path}:{stmt.lineno}: a stray docstring"
 
 
@@ -184,8 +193,9 @@ def test_the_gate_s_tolerance_table_is_wilson_s() -> None:
     """benchmarks/README.md's (and check.py's) table of what the default rule lets through at n = 100."""
     from robin_bench.bench.stats import wilson
 
-    rows = re.findall(r"^\| (\d+)% \| (\d+)% \((\d+)/100: upper bound ([\d.]+)%\) \| (\d+) points \|$", BENCH_README,
-                      flags=re.M)
+    rows = re.findall(
+        r"^\| (\d+)% \| (\d+)% \((\d+)/100: upper bound ([\d.]+)%\) \| (\d+) points \|$", BENCH_README, flags=re.M
+    )
     assert len(rows) == 3
     for base, lowest, k, upper, drop in rows:
         passing = [j for j in range(101) if wilson(j, 100)[1] >= int(base) / 100]
@@ -208,31 +218,101 @@ ANALYSES = ROOT / "benchmarks" / "analyses" / "paper_digits"
 # (text in the verdict table, analysis file, column, a, b, value, filters, scale, decimals, signed): the mean over
 # the 5 seeds of the per-seed difference a - b of ``value``, with the half-width of its 95% t interval.
 ANALYSIS_DIFFS = [
-    ("BEST ARM 2.1 ± 0.8 points", "attack_sweep", "attack", "best_arm", "softmax", "robust_acc",
-     {"model": "robin", "eps": 0.1}, 100, 1, False),
-    ("+9.8 ± 0.7 points at 0.1", "transfer", "attack", "transfer_targeted", "white_box", "robust_acc",
-     {"eps": 0.1}, 100, 1, True),
-    ("+51 ± 3 at 0.2", "transfer", "attack", "transfer_targeted", "white_box", "robust_acc", {"eps": 0.2}, 100, 0,
-     True),
-    ("Linf median +0.148 ± 0.001", "boundary_summary", "view", "arm", "multiclass", "median", {"norm": "Linf"}, 1,
-     3, True),
+    (
+        "BEST ARM 2.1 ± 0.8 points",
+        "attack_sweep",
+        "attack",
+        "best_arm",
+        "softmax",
+        "robust_acc",
+        {"model": "robin", "eps": 0.1},
+        100,
+        1,
+        False,
+    ),
+    (
+        "+9.8 ± 0.7 points at 0.1",
+        "transfer",
+        "attack",
+        "transfer_targeted",
+        "white_box",
+        "robust_acc",
+        {"eps": 0.1},
+        100,
+        1,
+        True,
+    ),
+    (
+        "+51 ± 3 at 0.2",
+        "transfer",
+        "attack",
+        "transfer_targeted",
+        "white_box",
+        "robust_acc",
+        {"eps": 0.2},
+        100,
+        0,
+        True,
+    ),
+    (
+        "Linf median +0.148 ± 0.001",
+        "boundary_summary",
+        "view",
+        "arm",
+        "multiclass",
+        "median",
+        {"norm": "Linf"},
+        1,
+        3,
+        True,
+    ),
     ("L2 +0.409 ± 0.011", "boundary_summary", "view", "arm", "multiclass", "median", {"norm": "L2"}, 1, 3, True),
-    ("L2: +0.000 ± 0.024", "boundary_summary", "view", "arm", "multiclass_vs_cls", "median", {"norm": "L2"}, 1, 3,
-     True),
-    ("Linf: +0.047 ± 0.005", "boundary_summary", "view", "arm", "multiclass_vs_cls", "median", {"norm": "Linf"}, 1,
-     3, True),
+    (
+        "L2: +0.000 ± 0.024",
+        "boundary_summary",
+        "view",
+        "arm",
+        "multiclass_vs_cls",
+        "median",
+        {"norm": "L2"},
+        1,
+        3,
+        True,
+    ),
+    (
+        "Linf: +0.047 ± 0.005",
+        "boundary_summary",
+        "view",
+        "arm",
+        "multiclass_vs_cls",
+        "median",
+        {"norm": "Linf"},
+        1,
+        3,
+        True,
+    ),
 ]
 
 
 def _verdict_table() -> str:
-    return REPRODUCTION[REPRODUCTION.index("## Verdicts at a glance"):REPRODUCTION.index("## How the MDDs")]
+    return REPRODUCTION[REPRODUCTION.index("## Verdicts at a glance") : REPRODUCTION.index("## How the MDDs")]
 
 
-@pytest.mark.parametrize(("text", "name", "column", "a", "b", "value", "where", "scale", "decimals", "signed"),
-                         ANALYSIS_DIFFS)
-def test_reproduction_verdicts_quote_the_committed_analyses(text: str, name: str, column: str, a: str, b: str,
-                                                            value: str, where: dict[str, object], scale: float,
-                                                            decimals: int, signed: bool) -> None:
+@pytest.mark.parametrize(
+    ("text", "name", "column", "a", "b", "value", "where", "scale", "decimals", "signed"), ANALYSIS_DIFFS
+)
+def test_reproduction_verdicts_quote_the_committed_analyses(
+    text: str,
+    name: str,
+    column: str,
+    a: str,
+    b: str,
+    value: str,
+    where: dict[str, object],
+    scale: float,
+    decimals: int,
+    signed: bool,
+) -> None:
     from benchmarks.paper_analyses import half_width
 
     frame = pd.read_csv(ANALYSES / f"{name}.csv")
@@ -256,8 +336,10 @@ def test_reproduction_verdicts_quote_the_committed_analysis_levels() -> None:
     stages = aggregate(pd.read_csv(ANALYSES / "two_stage.csv"))
     stages = stages[(stages["norm"] == "Linf") & (stages["eps"] == 0.1)].set_index("attack")
     both, flat = stages.loc["first_then_second"], stages.loc["pgd (baseline)"]
-    assert (f"{both['robust_acc']:.3f} ± {both['robust_acc_hw']:.3f} vs {flat['robust_acc']:.3f} ± "
-            f"{flat['robust_acc_hw']:.3f} at 0.1") in _verdict_table()
+    assert (
+        f"{both['robust_acc']:.3f} ± {both['robust_acc_hw']:.3f} vs {flat['robust_acc']:.3f} ± "
+        f"{flat['robust_acc_hw']:.3f} at 0.1"
+    ) in _verdict_table()
 
 
 @functools.cache
@@ -273,14 +355,18 @@ def _replicate(board: str, model: str) -> object:
     return rep
 
 
-@pytest.mark.parametrize(("model", "board", "baseline", "text"), [
-    ("flat_advt", "paper_digits_advt", "flat_pgd", "| flat ADV-T | 77.8 | 85.5 | -3.0 (-4.3, -1.6) |"),
-    ("flat_trades", "paper_digits", "flat_pgd", "| flat TRADES | 84.5 | 88.5 | -0.1 (-0.9, +0.8) |"),
-    ("har_advt", "paper_digits_advt", "har_pgd", "| HAR ADV-T | 80.8 | 87.3 | -0.1 (-1.0, +0.9) |"),
-    ("har_trades", "paper_digits", "har_pgd", "| HAR TRADES | 82.2 | 86.1 | -1.2 (-2.2, -0.2) |"),
-])
-def test_reproduction_adv_t_and_trades_rows_quote_the_committed_leaderboards(model: str, board: str, baseline: str,
-                                                                            text: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "board", "baseline", "text"),
+    [
+        ("flat_advt", "paper_digits_advt", "flat_pgd", "| flat ADV-T | 77.8 | 85.5 | -3.0 (-4.3, -1.6) |"),
+        ("flat_trades", "paper_digits", "flat_pgd", "| flat TRADES | 84.5 | 88.5 | -0.1 (-0.9, +0.8) |"),
+        ("har_advt", "paper_digits_advt", "har_pgd", "| HAR ADV-T | 80.8 | 87.3 | -0.1 (-1.0, +0.9) |"),
+        ("har_trades", "paper_digits", "har_pgd", "| HAR TRADES | 82.2 | 86.1 | -1.2 (-2.2, -0.2) |"),
+    ],
+)
+def test_reproduction_adv_t_and_trades_rows_quote_the_committed_leaderboards(
+    model: str, board: str, baseline: str, text: str
+) -> None:
     """REPRODUCTION's ADV / ADV-T / TRADES table: levels, and the coarse difference from the same kind's ADV model
     (Welch's interval over seeds for every row, as the table says)."""
     from robin_bench.bench.leaderboard import _welch
@@ -289,8 +375,10 @@ def test_reproduction_adv_t_and_trades_rows_quote_the_committed_leaderboards(mod
     fine, coarse = (100 * float(rep.values(m).mean()) for m in ("robust_acc", "coarse_robust_acc"))  # type: ignore[attr-defined]
     a, b = rep.values("coarse_robust_acc"), base.values("coarse_robust_acc")  # type: ignore[attr-defined]
     low, high = _welch(a, b)
-    assert text == (f"| {text.split(' | ')[0][2:]} | {fine:.1f} | {coarse:.1f} | {100 * (a.mean() - b.mean()):+.1f} "
-                    f"({100 * low:+.1f}, {100 * high:+.1f}) |")
+    assert text == (
+        f"| {text.split(' | ')[0][2:]} | {fine:.1f} | {coarse:.1f} | {100 * (a.mean() - b.mean()):+.1f} "
+        f"({100 * low:+.1f}, {100 * high:+.1f}) |"
+    )
     assert text in REPRODUCTION
 
 
@@ -298,8 +386,11 @@ def test_reproduction_adv_t_and_trades_rows_quote_the_committed_leaderboards(mod
 def test_reproduction_quotes_the_seed_paired_trades_intervals(model: str, baseline: str) -> None:
     from robin_bench.bench import leaderboard
 
-    c = leaderboard.compare_replicates(_replicate("paper_digits", model), _replicate("paper_digits", baseline),  # type: ignore[arg-type]
-                                       "coarse_robust_acc")
+    c = leaderboard.compare_replicates(
+        _replicate("paper_digits", model),
+        _replicate("paper_digits", baseline),  # type: ignore[arg-type]
+        "coarse_robust_acc",
+    )
     assert c.method == "paired-t-seeds"
     assert f"{100 * c.diff:+.1f} ({100 * c.low:+.1f}, {100 * c.high:+.1f})" in REPRODUCTION
 
@@ -308,8 +399,10 @@ def _comparison_tables() -> list[tuple[str, str, str, list[list[str]]]]:
     """REPRODUCTION's tables ``| objective | threat | flat | MODEL | Δ (95% CI) | p | MDD t / mc |``: (board, metric,
     model kind, rows), the board and metric read from the paragraph that introduces each."""
     found = []
-    table = (r"\n([^\n]*`leaderboards/(\w+)\.md`[^\n]*)\n\n\| objective \| threat \| flat \| (\w+) \|[^\n]*\n"
-             r"\|[-|]*\|\n((?:\|[^\n]*\|\n)+)")
+    table = (
+        r"\n([^\n]*`leaderboards/(\w+)\.md`[^\n]*)\n\n\| objective \| threat \| flat \| (\w+) \|[^\n]*\n"
+        r"\|[-|]*\|\n((?:\|[^\n]*\|\n)+)"
+    )
     for m in re.finditer(table, REPRODUCTION):
         intro, board, kind, body = m.groups()
         metric = "coarse_robust_acc" if "coarse columns" in intro else "robust_acc"
@@ -321,8 +414,10 @@ def _comparison_tables() -> list[tuple[str, str, str, list[list[str]]]]:
 def test_reproduction_comparison_tables_are_the_committed_leaderboards() -> None:
     tables = _comparison_tables()
     assert [(b, m, k, len(r)) for b, m, k, r in tables] == [
-        ("paper_digits", "robust_acc", "robin", 10), ("paper_digits", "coarse_robust_acc", "har", 10),
-        ("paper_digits_shape", "robust_acc", "har", 5)]
+        ("paper_digits", "robust_acc", "robin", 10),
+        ("paper_digits", "coarse_robust_acc", "har", 10),
+        ("paper_digits_shape", "robust_acc", "har", 5),
+    ]
     for board, metric, kind, rows in tables:
         df = pd.read_csv(ROOT / "leaderboards" / f"{board}.csv")
         power = _power(board, metric)
@@ -337,7 +432,8 @@ def test_reproduction_comparison_tables_are_the_committed_leaderboards() -> None
             flat, row, mdd = pick(df, f"flat_{suffix}"), pick(df, f"{kind}_{suffix}"), pick(power, f"{kind}_{suffix}")
             p = float(row[f"{prefix}mcnemar_p"])
             assert [flat_text, model_text, delta, p_text, mdd_text] == [
-                f"{100 * flat[metric]:.1f}", f"{100 * row[metric]:.1f}",
+                f"{100 * flat[metric]:.1f}",
+                f"{100 * row[metric]:.1f}",
                 f"{100 * row[f'{metric}_diff']:+.1f} ({100 * row[f'{metric}_diff_ci_low']:+.1f}, "
                 f"{100 * row[f'{metric}_diff_ci_high']:+.1f})",
                 "<1e-4" if p < 1e-4 else f"{p:.2g}",
@@ -355,12 +451,15 @@ def test_reproduction_adv_rows_are_the_committed_leaderboard_s(model: str, label
 def test_reproduction_har_against_flat_under_adv_t_is_the_committed_leaderboard_s() -> None:
     row = pd.read_csv(ROOT / "leaderboards" / "paper_digits_advt.csv").set_index("model").loc["har_advt"]
     power = _power("paper_digits_advt", "coarse_robust_acc").set_index("model").loc["har_advt"]
-    fine, coarse = ({k: 100 * float(row[f"{prefix}robust_acc_diff{k}"]) for k in ("", "_ci_low", "_ci_high")}
-                    for prefix in ("", "coarse_"))
-    assert (f"fine {fine['']:+.1f} ({fine['_ci_low']:+.1f}, {fine['_ci_high']:+.1f}) points (p < 1e-4), coarse\n"
-            f"{coarse['']:+.1f} ({coarse['_ci_low']:+.1f}, {coarse['_ci_high']:+.1f}) (pooled McNemar p "
-            f"{row['coarse_mcnemar_p']:.1g}; MDD {100 * power['mdd_t']:.1f} / {100 * power['mdd_mcnemar']:.1f})"
-            ) in REPRODUCTION
+    fine, coarse = (
+        {k: 100 * float(row[f"{prefix}robust_acc_diff{k}"]) for k in ("", "_ci_low", "_ci_high")}
+        for prefix in ("", "coarse_")
+    )
+    assert (
+        f"fine {fine['']:+.1f} ({fine['_ci_low']:+.1f}, {fine['_ci_high']:+.1f}) points (p < 1e-4), coarse\n"
+        f"{coarse['']:+.1f} ({coarse['_ci_low']:+.1f}, {coarse['_ci_high']:+.1f}) (pooled McNemar p "
+        f"{row['coarse_mcnemar_p']:.1g}; MDD {100 * power['mdd_t']:.1f} / {100 * power['mdd_mcnemar']:.1f})"
+    ) in REPRODUCTION
     assert float(row["mcnemar_p"]) < 1e-4
 
 
@@ -370,8 +469,10 @@ def test_reproduction_mnist5k_paragraphs_are_the_committed_leaderboard_s() -> No
 
     def diff(model: str, metric: str) -> str:
         r = df.loc[model]
-        return (f"{100 * r[f'{metric}_diff']:+.1f} ({100 * r[f'{metric}_diff_ci_low']:+.1f}, "
-                f"{100 * r[f'{metric}_diff_ci_high']:+.1f})")
+        return (
+            f"{100 * r[f'{metric}_diff']:+.1f} ({100 * r[f'{metric}_diff_ci_low']:+.1f}, "
+            f"{100 * r[f'{metric}_diff_ci_high']:+.1f})"
+        )
 
     def mdd(model: str, metric: str) -> str:
         p = power[metric].loc[model]
@@ -379,8 +480,10 @@ def test_reproduction_mnist5k_paragraphs_are_the_committed_leaderboard_s() -> No
 
     text = " ".join(REPRODUCTION.split())
     robin, coarse = "robin_pgd", "coarse_robust_acc"
-    assert (f"flat {100 * df.loc['flat_pgd', 'robust_acc']:.1f}%, ROBIN {100 * df.loc[robin, 'robust_acc']:.1f}%, "
-            f"**Δ {diff(robin, 'robust_acc')}**, McNemar p {df.loc[robin, 'mcnemar_p']:.1g}, "
-            f"{mdd(robin, 'robust_acc')}") in text
+    assert (
+        f"flat {100 * df.loc['flat_pgd', 'robust_acc']:.1f}%, ROBIN {100 * df.loc[robin, 'robust_acc']:.1f}%, "
+        f"**Δ {diff(robin, 'robust_acc')}**, McNemar p {df.loc[robin, 'mcnemar_p']:.1g}, "
+        f"{mdd(robin, 'robust_acc')}"
+    ) in text
     assert f"ROBIN is {diff(robin, coarse)}, within what three seeds can tell ({mdd(robin, coarse)})" in text
     assert f"coarse {diff('har_pgd', coarse)}, fine {diff('har_pgd', 'robust_acc')} points" in text

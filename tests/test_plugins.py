@@ -47,7 +47,7 @@ def run_error(tmp_path: Path, suite: dict[str, object], capsys: pytest.CaptureFi
     return err[0]
 
 
-ARCH = '''
+ARCH = """
 import robin_bench as rb
 from torch import nn
 
@@ -55,11 +55,12 @@ from torch import nn
 def net(in_shape, n_outputs):
     c, h, w = in_shape
     return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, n_outputs))
-'''
+"""
 
 
-def test_a_suite_plugin_registers_an_architecture_with_its_origin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_suite_plugin_registers_an_architecture_with_its_origin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     name = module(tmp_path, monkeypatch, ARCH)
     suite = {**SUITE, "plugins": [name], "models": [{**SUITE["models"][0], "arch": name}]}  # type: ignore[dict-item]
     path = tmp_path / "suite.yaml"
@@ -75,8 +76,9 @@ def test_a_suite_plugin_registers_an_architecture_with_its_origin(tmp_path: Path
     assert rows["arch"].eq(name).all()
 
 
-def test_the_command_line_plugin_is_loaded_and_kept_for_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_line_plugin_is_loaded_and_kept_for_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from robin_bench.bench.config import load_suite
 
     name = module(tmp_path, monkeypatch, ARCH)
@@ -85,13 +87,20 @@ def test_the_command_line_plugin_is_loaded_and_kept_for_workers(tmp_path: Path, 
     assert load_suite(path, plugins=[name]).plugins == [name]
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ("raise ValueError('boom')", "raised ValueError on import: boom"),
-    ("import no_such_dependency_xyz", "raised ModuleNotFoundError on import"),
-    ('import robin_bench as rb\nrb.register_arch("mlp")(lambda s, n: None)', "'mlp' registered twice: by robin-bench"),
-])
-def test_a_plugin_that_fails_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str], body: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("raise ValueError('boom')", "raised ValueError on import: boom"),
+        ("import no_such_dependency_xyz", "raised ModuleNotFoundError on import"),
+        (
+            'import robin_bench as rb\nrb.register_arch("mlp")(lambda s, n: None)',
+            "'mlp' registered twice: by robin-bench",
+        ),
+    ],
+)
+def test_a_plugin_that_fails_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], body: str, expected: str
+) -> None:
     name = module(tmp_path, monkeypatch, body)
     line = run_error(tmp_path, SUITE, capsys, "--plugin", name)
     assert expected in line and name in line
@@ -100,8 +109,9 @@ def test_a_plugin_that_fails_is_one_line(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 @pytest.mark.parametrize("bad", ["no_such_plugin_xyz", "a/b.py", "os; rm", "__import__('os')"])
-def test_a_name_that_is_not_an_importable_module_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                             bad: str) -> None:
+def test_a_name_that_is_not_an_importable_module_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
     line = run_error(tmp_path, {**SUITE, "plugins": [bad]}, capsys)
     assert repr(bad) in line and ("not a module name" in line or "cannot be imported" in line)
 
@@ -110,13 +120,17 @@ def test_two_plugins_registering_one_name_is_one_line(tmp_path: Path, monkeypatc
     first = module(tmp_path, monkeypatch, ARCH)
     second = module(tmp_path, monkeypatch, ARCH.replace('"NAME"', f'"{first}"'))
     plugins.load_plugins([first])
-    with pytest.raises(RobinBenchError, match=rf"architecture '{first}' registered twice: by plugin '{first}' and by "
-                                              rf"plugin '{second}'"):
+    with pytest.raises(
+        RobinBenchError,
+        match=rf"architecture '{first}' registered twice: by plugin '{first}' and by "
+        rf"plugin '{second}'",
+    ):
         plugins.load_plugins([second])
 
 
-def test_an_entry_point_that_points_nowhere_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_entry_point_that_points_nowhere_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     broken = importlib.metadata.EntryPoint(name="broken", value="no_such_module_xyz.plugin", group=plugins.GROUP)
     monkeypatch.setattr(plugins.importlib.metadata, "entry_points", lambda group: [broken])
     monkeypatch.setattr(plugins, "_entry_points_loaded", False)
@@ -124,11 +138,11 @@ def test_an_entry_point_that_points_nowhere_is_one_line(tmp_path: Path, monkeypa
     assert "entry point 'broken'" in line and "no_such_module_xyz" in line
 
 
-def test_an_architecture_with_the_wrong_output_shape_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_architecture_with_the_wrong_output_shape_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     name = module(tmp_path, monkeypatch, ARCH.replace("n_outputs))", "n_outputs + 1))"))
-    line = run_error(tmp_path, {**SUITE, "plugins": [name], "models": [{**SUITE["models"][0], "arch": name}]},
-                     capsys)
+    line = run_error(tmp_path, {**SUITE, "plugins": [name], "models": [{**SUITE["models"][0], "arch": name}]}, capsys)
     assert f"architecture {name!r} (plugin {name!r})" in line and "must return (N, 3)" in line
 
 

@@ -31,8 +31,14 @@ def test_readme_python_example_runs() -> None:
 @pytest.mark.slow
 def test_readme_autoattack_example_runs_and_shows_its_progress() -> None:
     (block,) = re.findall(r"```py\n(.*?)```", README.read_text(), flags=re.S)
-    proc = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, timeout=1200,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=README.parent)
+    proc = subprocess.run(
+        [sys.executable, "-c", block],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=README.parent,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert re.fullmatch(r"clean \d\.\d\d, robust \d\.\d\d\n", proc.stdout), proc.stdout
     assert "auto-attack: running apgd-ce" in proc.stderr and "robust accuracy after" in proc.stderr

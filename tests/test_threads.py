@@ -34,8 +34,9 @@ def test_available_cores_is_this_process_affinity() -> None:
 
 
 @pytest.mark.parametrize(("cores", "jobs", "expected"), [(8, 1, 8), (8, 3, 2), (2, 2, 1), (2, 4, 1)])
-def test_default_threads_shares_the_available_cores(cores: int, jobs: int, expected: int,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_threads_shares_the_available_cores(
+    cores: int, jobs: int, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "available_cores", lambda: cores)
     assert threads.default_threads(jobs) == expected
@@ -157,8 +158,9 @@ def test_evaluate_and_training_run_under_own_loop(busy_spinning: pytest.MonkeyPa
     rb.evaluate(net, x, y, {"probe": attack}, norm="Linf", eps=0.1)
     assert set(seen) <= {1}
     original = torch.nn.Linear.forward
-    busy_spinning.setattr(torch.nn.Linear, "forward", lambda self, v: (seen.append(torch.get_num_threads()),
-                                                                        original(self, v))[1])
+    busy_spinning.setattr(
+        torch.nn.Linear, "forward", lambda self, v: (seen.append(torch.get_num_threads()), original(self, v))[1]
+    )
     rb.train.train_flat(net, x, y, rb.train.TrainConfig(epochs=1, batch_size=2, progress=False))
     assert seen and set(seen) == {1} and torch.get_num_threads() == 2
 
@@ -166,8 +168,10 @@ def test_evaluate_and_training_run_under_own_loop(busy_spinning: pytest.MonkeyPa
 @pytest.mark.parametrize(("first", "sleep"), [("robin_bench", True), ("torch", False)])
 def test_import_order_decides_whether_torch_threads_sleep(first: str, sleep: bool) -> None:
     second = "torch" if first == "robin_bench" else "robin_bench"
-    code = (f"import {first}, {second}, os; from robin_bench import threads; "
-            "print(threads._threads_sleep, os.environ['OMP_WAIT_POLICY'])")
+    code = (
+        f"import {first}, {second}, os; from robin_bench import threads; "
+        "print(threads._threads_sleep, os.environ['OMP_WAIT_POLICY'])"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == [str(sleep), "PASSIVE"]

@@ -100,18 +100,27 @@ def estimator(net: nn.Module, which: str, args: argparse.Namespace) -> PyTorchCl
     """Plain ART's ``PyTorchClassifier`` (``which="plain ART"``) or ``to_art``'s, each with a fresh SGD."""
     optimizer = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum)
     if which == "plain ART":
-        return PyTorchClassifier(net, nn.CrossEntropyLoss(), IN_SHAPE, N_CLASSES, optimizer=optimizer,
-                                 clip_values=(0.0, 1.0), device_type="cpu")
+        return PyTorchClassifier(
+            net,
+            nn.CrossEntropyLoss(),
+            IN_SHAPE,
+            N_CLASSES,
+            optimizer=optimizer,
+            clip_values=(0.0, 1.0),
+            device_type="cpu",
+        )
     return to_art(net, input_shape=IN_SHAPE, optimizer=optimizer)
 
 
-def trainer_fit(trainer: str, clf: PyTorchClassifier, args: argparse.Namespace) -> Callable[[np.ndarray, np.ndarray],
-                                                                                              None]:
+def trainer_fit(
+    trainer: str, clf: PyTorchClassifier, args: argparse.Namespace
+) -> Callable[[np.ndarray, np.ndarray], None]:
     """``fit(x, y)`` of one trainer on ``clf`` with the script's budget."""
     eps, steps, bs, epochs = args.eps, args.train_steps, args.batch_size, args.epochs
     if trainer == "madry":
-        madry = AdversarialTrainerMadryPGD(clf, nb_epochs=epochs, batch_size=bs, eps=eps, eps_step=eps / 4,
-                                           max_iter=steps)
+        madry = AdversarialTrainerMadryPGD(
+            clf, nb_epochs=epochs, batch_size=bs, eps=eps, eps_step=eps / 4, max_iter=steps
+        )
         return madry.fit
     if trainer == "at-pgd":
         pgd = ProjectedGradientDescent(clf, eps=eps, eps_step=eps / 4, max_iter=steps, batch_size=bs, verbose=False)
@@ -129,8 +138,9 @@ def correct(clf: PyTorchClassifier, x: np.ndarray, y: np.ndarray, eps: float, st
     return clean, robust
 
 
-def run(kind: str, trainer: str, which: str, net: nn.Module, data: tuple[np.ndarray, ...],
-        args: argparse.Namespace) -> Row:
+def run(
+    kind: str, trainer: str, which: str, net: nn.Module, data: tuple[np.ndarray, ...], args: argparse.Namespace
+) -> Row:
     """Train ``net`` with ``trainer`` on estimator ``which`` (seeded, timed), evaluate it, print its table row."""
     x, y, xt, yt = data
     clf = estimator(net, which, args)
@@ -165,14 +175,18 @@ def main() -> None:
     x, y = rb.datasets.load("digits", split="train")
     xt, yt = rb.datasets.load("digits", split="test")
     data = (x.numpy(), y.numpy(), xt.numpy(), yt.numpy())
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cpus ({len(os.sched_getaffinity(0))} usable), "
-          f"torch threads {args.threads}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
-          f"python {platform.python_version()}, torch {torch.__version__}, ART {art.__version__}, "
-          f"robin_bench {rb.__version__}")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cpus ({len(os.sched_getaffinity(0))} usable), "
+        f"torch threads {args.threads}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
+        f"python {platform.python_version()}, torch {torch.__version__}, ART {art.__version__}, "
+        f"robin_bench {rb.__version__}"
+    )
     print(f"load average (1, 5, 15 min) at start: {load_average()}")
-    print(f"digits: {len(y)} training images, {len(yt)} test images; {args.epochs} epochs, batch {args.batch_size}, "
-          f"SGD lr {args.lr} momentum {args.momentum} (constant); train Linf eps {args.eps}, {args.train_steps} "
-          f"steps of eps/4; eval ART PGD-{args.eval_steps} at eps {args.eps}, step eps/4; seed {args.seed}")
+    print(
+        f"digits: {len(y)} training images, {len(yt)} test images; {args.epochs} epochs, batch {args.batch_size}, "
+        f"SGD lr {args.lr} momentum {args.momentum} (constant); train Linf eps {args.eps}, {args.train_steps} "
+        f"steps of eps/4; eval ART PGD-{args.eval_steps} at eps {args.eps}, step eps/4; seed {args.seed}"
+    )
     print()
     print("| model | trainer | estimator | clean | robust | train s |")
     print("|---|---|---|---:|---:|---:|")
@@ -193,21 +207,29 @@ def main() -> None:
     print(f"load average (1, 5, 15 min) at end: {load_average()}")
     if pairs:
         print()
-        print(f"parity on the flat MLP (correct test samples of {len(yt)}, diff = to_art - plain ART; seconds: median "
-              f"of {args.repeats} trainings; ratio: median of per-pair to_art / plain):")
+        print(
+            f"parity on the flat MLP (correct test samples of {len(yt)}, diff = to_art - plain ART; seconds: median "
+            f"of {args.repeats} trainings; ratio: median of per-pair to_art / plain):"
+        )
         print()
-        print("| trainer | robust plain | robust to_art | robust diff | clean diff | repeats agree | plain s "
-              "| to_art s | ratio |")
+        print(
+            "| trainer | robust plain | robust to_art | robust diff | clean diff | repeats agree | plain s "
+            "| to_art s | ratio |"
+        )
         print("|---|---:|---:|---:|---:|---|---:|---:|---:|")
         for trainer, runs in pairs.items():
             plain, ours = runs[0]
-            agree = all((p.clean, p.robust, o.clean, o.robust) == (plain.clean, plain.robust, ours.clean, ours.robust)
-                        for p, o in runs)
+            agree = all(
+                (p.clean, p.robust, o.clean, o.robust) == (plain.clean, plain.robust, ours.clean, ours.robust)
+                for p, o in runs
+            )
             ratio = statistics.median(o.seconds / p.seconds for p, o in runs)
-            print(f"| {trainer} | {plain.robust} | {ours.robust} | {ours.robust - plain.robust:+d} | "
-                  f"{ours.clean - plain.clean:+d} | {'yes' if agree else 'NO'} | "
-                  f"{statistics.median(p.seconds for p, _ in runs):.1f} | "
-                  f"{statistics.median(o.seconds for _, o in runs):.1f} | {ratio:.2f} |")
+            print(
+                f"| {trainer} | {plain.robust} | {ours.robust} | {ours.robust - plain.robust:+d} | "
+                f"{ours.clean - plain.clean:+d} | {'yes' if agree else 'NO'} | "
+                f"{statistics.median(p.seconds for p, _ in runs):.1f} | "
+                f"{statistics.median(o.seconds for _, o in runs):.1f} | {ratio:.2f} |"
+            )
 
 
 if __name__ == "__main__":

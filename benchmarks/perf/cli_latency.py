@@ -60,14 +60,18 @@ def main() -> None:
         typo = Path(tmp) / "typo.yaml"
         typo.write_text(DEMO.read_text().replace("dataset:", "datset:", 1))
         commands["robin-bench run typo.yaml"] = [*cli, "run", str(typo), "-o", str(Path(tmp) / "typo")]
-        print(f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores available, "
-              f"Python {platform.python_version()}; median of {args.repeats} runs")
+        print(
+            f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores available, "
+            f"Python {platform.python_version()}; median of {args.repeats} runs"
+        )
         print(f"{'command':<34} {'median s':>8} {'min s':>6} {'max s':>6} {'load':>5}")
         for name, argv in commands.items():
             load = os.getloadavg()[0]
             times = wall_times(argv, args.repeats, env, status=2 if "typo" in name else 0)
-            print(f"{name:<34} {statistics.median(times):>8.3f} {min(times):>6.3f} {max(times):>6.3f} {load:>5.2f}",
-                  flush=True)
+            print(
+                f"{name:<34} {statistics.median(times):>8.3f} {min(times):>6.3f} {max(times):>6.3f} {load:>5.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

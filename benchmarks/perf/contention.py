@@ -58,8 +58,9 @@ def workload(n_train: int, n_test: int, epochs: int) -> float:
     x, y = rb.datasets.load("digits", split="train", n_examples=n_train)
     xt, yt = rb.datasets.load("digits", split="test", n_examples=n_test)
     net = rb.archs.build("mlp", in_shape=(1, 8, 8), n_outputs=10)
-    cfg = rb.train.TrainConfig(epochs=epochs, batch_size=32, lr=0.05, objective="pgd_at", eps=0.1, steps=3,
-                               progress=False)
+    cfg = rb.train.TrainConfig(
+        epochs=epochs, batch_size=32, lr=0.05, objective="pgd_at", eps=0.1, steps=3, progress=False
+    )
     start = time.perf_counter()
     rb.train.train_flat(net, x, y, cfg)
     rb.evaluate(net.eval(), xt, yt, [rb.attacks.PGD(net, norm="Linf", eps=0.1, steps=10)])
@@ -97,8 +98,15 @@ def _child(setting: str, args: argparse.Namespace) -> None:
     import torch
 
     seconds = demo() if args.workload == "demo" else workload(args.n_train, args.n_test, args.epochs)
-    print(json.dumps({"seconds": seconds, "threads": torch.get_num_threads(),
-                      "wait_policy": os.environ.get("OMP_WAIT_POLICY", "")}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "threads": torch.get_num_threads(),
+                "wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+            }
+        )
+    )
 
 
 def _busy(n: int, limit_s: float) -> list[subprocess.Popen[bytes]]:
@@ -109,8 +117,20 @@ def _busy(n: int, limit_s: float) -> list[subprocess.Popen[bytes]]:
 def measure(setting: str, args: argparse.Namespace, *, busy: int, timeout: float | None) -> dict[str, object]:
     """One run of ``setting`` in a fresh process next to ``busy`` spinning processes."""
     env = {k: v for k, v in os.environ.items() if k not in _THREAD_VARS}
-    cmd = [sys.executable, __file__, "--child", setting, "--workload", args.workload, "--n-train",
-           str(args.n_train), "--n-test", str(args.n_test), "--epochs", str(args.epochs)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        setting,
+        "--workload",
+        args.workload,
+        "--n-train",
+        str(args.n_train),
+        "--n-test",
+        str(args.n_test),
+        "--epochs",
+        str(args.epochs),
+    ]
     load = os.getloadavg()[0]
     competitors = _busy(busy, (timeout or 600) + 60) if busy else []
     try:
@@ -143,11 +163,17 @@ def main() -> None:
 
     import torch
 
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores "
-          f"({len(os.sched_getaffinity(0))} available), Python {platform.python_version()}, "
-          f"torch {torch.__version__}; workload: " + ("the packaged demo suite" if args.workload == "demo" else
-          f"PGD-AT {args.epochs} epochs on {args.n_train} digits + PGD-10 on {args.n_test}")
-          + f"; {args.busy} competing spinning processes")
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores "
+        f"({len(os.sched_getaffinity(0))} available), Python {platform.python_version()}, "
+        f"torch {torch.__version__}; workload: "
+        + (
+            "the packaged demo suite"
+            if args.workload == "demo"
+            else f"PGD-AT {args.epochs} epochs on {args.n_train} digits + PGD-10 on {args.n_test}"
+        )
+        + f"; {args.busy} competing spinning processes"
+    )
     print(f"{'setting':<8} {'threads':>7} {'idle s':>7} {'load':>5} {'contended s':>11} {'load':>5} {'ratio':>6}")
     for setting in args.settings:
         idle_s, busy_s, ratios = [], [], []
@@ -155,21 +181,29 @@ def main() -> None:
             idle = measure(setting, args, busy=0, timeout=None)
             cap_s = args.cap * float(idle["seconds"])  # type: ignore[arg-type]
             if args.busy == 0:
-                print(f"{setting:<8} {idle['threads']!s:>7} {float(idle['seconds']):>7.2f} "
-                      f"{float(idle['load']):>5.2f}", flush=True)
+                print(
+                    f"{setting:<8} {idle['threads']!s:>7} {float(idle['seconds']):>7.2f} {float(idle['load']):>5.2f}",
+                    flush=True,
+                )
                 continue
             contended = measure(setting, args, busy=args.busy, timeout=cap_s)
             seconds = contended["seconds"]
             ratio = f">{args.cap:.0f}" if seconds is None else f"{float(seconds) / float(idle['seconds']):.2f}"
-            print(f"{setting:<8} {idle['threads']!s:>7} {float(idle['seconds']):>7.2f} {float(idle['load']):>5.2f} "
-                  f"{'>' + format(cap_s, '.1f') if seconds is None else format(float(seconds), '.2f'):>11} "
-                  f"{float(contended['load']):>5.2f} {ratio:>6}", flush=True)
+            print(
+                f"{setting:<8} {idle['threads']!s:>7} {float(idle['seconds']):>7.2f} {float(idle['load']):>5.2f} "
+                f"{'>' + format(cap_s, '.1f') if seconds is None else format(float(seconds), '.2f'):>11} "
+                f"{float(contended['load']):>5.2f} {ratio:>6}",
+                flush=True,
+            )
             idle_s.append(float(idle["seconds"]))
             busy_s.append(cap_s if seconds is None else float(seconds))
             ratios.append(busy_s[-1] / idle_s[-1])
         if args.repeats > 1 and args.busy:
-            print(f"{setting:<8} median: idle {statistics.median(idle_s):.2f} s, contended "
-                  f"{statistics.median(busy_s):.2f} s, ratio {statistics.median(ratios):.2f}", flush=True)
+            print(
+                f"{setting:<8} median: idle {statistics.median(idle_s):.2f} s, contended "
+                f"{statistics.median(busy_s):.2f} s, ratio {statistics.median(ratios):.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -113,14 +113,24 @@ def main() -> None:
     parser.add_argument("models", nargs="*", default=["mc", "robin", "har"])
     parser.add_argument("--suite", type=Path, default=demo_suite_path(), help="the run's suite (default: the demo)")
     parser.add_argument("--eps", nargs="+", type=float, default=list(EPS), help="Linf radii (default 0.05 0.1 0.2)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=None,
-                        help="replicate seeds of a suite with 'seeds' (default: a suite without seeds)")
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help="replicate seeds of a suite with 'seeds' (default: a suite without seeds)",
+    )
     parser.add_argument("--surrogate", default="mc", help="the standard set's transfer surrogate in column (c)")
     parser.add_argument("--coarse", default="har", help="comma-separated models also compared at coarse level")
     parser.add_argument("--skip-fine", action="store_true", help="only the coarse comparisons")
     parser.add_argument("--skip-full", action="store_true", help="leave column (c) out (only the run vs official)")
-    parser.add_argument("--budget", nargs=2, type=int, metavar=("N_ITER", "N_QUERIES"),
-                        help="budgets of column (c) instead of AutoAttack's (a candidate for the demo)")
+    parser.add_argument(
+        "--budget",
+        nargs=2,
+        type=int,
+        metavar=("N_ITER", "N_QUERIES"),
+        help="budgets of column (c) instead of AutoAttack's (a candidate for the demo)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     n_iter, n_queries = args.budget if args.budget else (None, None)
@@ -130,11 +140,15 @@ def main() -> None:
     x, y = rb.datasets.load(d.name, split=d.split, n_examples=d.n_examples, seed=d.seed)[:2]
     table = results.read(args.run_dir / "results.csv")
     flags_dir = store.flags_dir_for(args.run_dir / "results.csv")
-    print(f"suite {suite.name}, {len(y)} samples; load average at start: {os.getloadavg()}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; standard set of column full-std: "
-          f"{'skipped' if args.skip_full else f'n_iter={n_iter}, n_queries={n_queries}'}")
-    print("model seed criterion eps | run AA full-std | AA-broken run-robust | AA-broken full-robust | "
-          "run-broken AA-robust | seconds AA, full-std | violations (sample: component)")
+    print(
+        f"suite {suite.name}, {len(y)} samples; load average at start: {os.getloadavg()}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; standard set of column full-std: "
+        f"{'skipped' if args.skip_full else f'n_iter={n_iter}, n_queries={n_queries}'}"
+    )
+    print(
+        "model seed criterion eps | run AA full-std | AA-broken run-robust | AA-broken full-robust | "
+        "run-broken AA-robust | seconds AA, full-std | violations (sample: component)"
+    )
     violations = 0
     for seed in args.seeds or [None]:
         at = "" if seed is None else f"@{seed}"
@@ -145,13 +159,18 @@ def main() -> None:
             criteria = [*([] if args.skip_fine else ["fine"]), *(["coarse"] if name in args.coarse.split(",") else [])]
             for criterion in criteria:
                 for eps in args.eps:
-                    rows = table[(table["model"] == name) & (table["eps"] == eps) & (table["attack"] == "worst_case")
-                                 & (table["norm"] == "Linf")]
+                    rows = table[
+                        (table["model"] == name)
+                        & (table["eps"] == eps)
+                        & (table["attack"] == "worst_case")
+                        & (table["norm"] == "Linf")
+                    ]
                     row = rows if seed is None else rows[rows["seed"] == seed]
                     assert len(row) == 1, f"{name}{at} eps {eps}: {len(row)} worst_case rows"
                     run_acc = float(row["coarse_robust_acc" if criterion == "coarse" else "robust_acc"].iloc[0])
-                    run = store.load_flags(flags_dir, store.CellId(suite.name, name, "Linf", eps, criterion,
-                                                                          seed=seed).key)
+                    run = store.load_flags(
+                        flags_dir, store.CellId(suite.name, name, "Linf", eps, criterion, seed=seed).key
+                    )
                     run_robust = run.robust & run.clean_correct
                     assert abs(run_robust.mean() - run_acc) < 1e-9, "flags disagree with results.csv"
                     t0 = time.perf_counter()
@@ -160,22 +179,43 @@ def main() -> None:
                     full, t_full = official.copy(), float("nan")
                     if not args.skip_full:
                         torch.manual_seed(0)
-                        attacks = rb.standard_attacks(model, norm="Linf", eps=eps, hierarchy=hierarchy,
-                                                      criterion=criterion, surrogate=nets[f"{args.surrogate}{at}"],
-                                                      seed=0, n_iter=n_iter, n_queries=n_queries)
+                        attacks = rb.standard_attacks(
+                            model,
+                            norm="Linf",
+                            eps=eps,
+                            hierarchy=hierarchy,
+                            criterion=criterion,
+                            surrogate=nets[f"{args.surrogate}{at}"],
+                            seed=0,
+                            n_iter=n_iter,
+                            n_queries=n_queries,
+                        )
                         t0 = time.perf_counter()
-                        full = rb.evaluate(model, x, y, attacks, criterion=criterion, hierarchy=hierarchy,
-                                           batch_size=256, early_exit=True, norm="Linf", eps=eps).robust.numpy()
+                        full = rb.evaluate(
+                            model,
+                            x,
+                            y,
+                            attacks,
+                            criterion=criterion,
+                            hierarchy=hierarchy,
+                            batch_size=256,
+                            early_exit=True,
+                            norm="Linf",
+                            eps=eps,
+                        ).robust.numpy()
                         t_full = time.perf_counter() - t0
                     against_run = np.flatnonzero(~official & run_robust)
                     against_full = np.flatnonzero(~official & full)
                     violations += len(against_run)
                     where = ", ".join(f"{i}: {broken_by[int(i)]}" for i in against_run) or "-"
                     where_full = ", ".join(f"{i}: {broken_by[int(i)]}" for i in against_full) or "-"
-                    print(f"{name:5s} {'-' if seed is None else seed} {criterion:6s} {eps:4} | {run_acc:.3f} "
-                          f"{official.mean():.3f} {full.mean():.3f} | {len(against_run)} | {len(against_full)} | "
-                          f"{int((~run_robust & official).sum())} | {t_aa:6.1f} {t_full:6.1f} | "
-                          f"run {where}; full-std {where_full}", flush=True)
+                    print(
+                        f"{name:5s} {'-' if seed is None else seed} {criterion:6s} {eps:4} | {run_acc:.3f} "
+                        f"{official.mean():.3f} {full.mean():.3f} | {len(against_run)} | {len(against_full)} | "
+                        f"{int((~run_robust & official).sum())} | {t_aa:6.1f} {t_full:6.1f} | "
+                        f"run {where}; full-std {where_full}",
+                        flush=True,
+                    )
     print(f"samples breaking the promise: {violations}; load average at end: {os.getloadavg()}")
 
 

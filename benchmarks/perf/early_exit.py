@@ -55,10 +55,14 @@ def main() -> None:
     train_s = time.perf_counter() - t0
     x, y = rb.datasets.load("digits", split="test")
     rb.evaluate(model, x[:8], y[:8], strategies(model, args.eps[0], 1))
-    print(f"torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, 1 thread; "
-          f"ROBIN trained in {train_s:.1f} s; {len(y)} test samples; Linf, {args.steps} steps, no random start")
-    print("| eps | clean acc | robust acc | grad evals: early / all | ratio | seconds: early / all | ratio "
-          "| identical flags |")
+    print(
+        f"torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, 1 thread; "
+        f"ROBIN trained in {train_s:.1f} s; {len(y)} test samples; Linf, {args.steps} steps, no random start"
+    )
+    print(
+        "| eps | clean acc | robust acc | grad evals: early / all | ratio | seconds: early / all | ratio "
+        "| identical flags |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for eps in args.eps:
         runs = {}
@@ -70,11 +74,15 @@ def main() -> None:
         s_fast, s_full = sum(fast.seconds.values()), sum(full.seconds.values())
         assert g_fast is not None and g_full is not None
         same = bool(torch.equal(fast.robust, full.robust))
-        print(f"| {eps:g} | {fast.clean_acc:.3f} | {fast.robust_acc:.3f} | {g_fast} / {g_full} | {g_fast / g_full:.2f} "
-              f"| {s_fast:.1f} / {s_full:.1f} | {s_fast / s_full:.2f} | {same} |")
+        print(
+            f"| {eps:g} | {fast.clean_acc:.3f} | {fast.robust_acc:.3f} | {g_fast} / {g_full} | {g_fast / g_full:.2f} "
+            f"| {s_fast:.1f} / {s_full:.1f} | {s_fast / s_full:.2f} | {same} |"
+        )
         for name in fast.names:
-            print(f"|   | {name} | robust after {fast.robust_acc_after[name]:.3f} | {fast.grad_evals[name]} / "
-                  f"{full.grad_evals[name]} | | {fast.seconds[name]:.2f} / {full.seconds[name]:.2f} | | |")
+            print(
+                f"|   | {name} | robust after {fast.robust_acc_after[name]:.3f} | {fast.grad_evals[name]} / "
+                f"{full.grad_evals[name]} | | {fast.seconds[name]:.2f} / {full.seconds[name]:.2f} | | |"
+            )
 
 
 if __name__ == "__main__":

@@ -59,8 +59,14 @@ def measure(n: int, batch_size: int, arch: str) -> dict[str, float]:
     after = peak_rss_mib()
     if int(res.ran["FGSM"].sum()) != n:
         raise RuntimeError(f"FGSM ran on {int(res.ran['FGSM'].sum())} of {n} samples; expected all")
-    return {"n": n, "batch_size": batch_size, "before_mib": before, "after_mib": after, "seconds": seconds,
-            "robust_acc": res.robust_acc}
+    return {
+        "n": n,
+        "batch_size": batch_size,
+        "before_mib": before,
+        "after_mib": after,
+        "seconds": seconds,
+        "robust_acc": res.robust_acc,
+    }
 
 
 def main() -> None:
@@ -79,11 +85,15 @@ def main() -> None:
     runs = [(n, args.batch_size) for n in args.n]
     if args.contrast:
         runs += [(n, n) for n in args.n]
-    print(f"torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, 1 thread; "
-          f"mnist5k (5,000 images loaded in every process), {args.arch}, FGSM Linf eps=0.1 on every sample")
+    print(
+        f"torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, 1 thread; "
+        f"mnist5k (5,000 images loaded in every process), {args.arch}, FGSM Linf eps=0.1 on every sample"
+    )
     print(f"median over {args.repeats} fresh processes per row (range in brackets)")
-    print("| N | batch size | peak RSS before evaluate (MiB) | peak RSS after (MiB) | evaluate's own peak (MiB) "
-          "| seconds |")
+    print(
+        "| N | batch size | peak RSS before evaluate (MiB) | peak RSS after (MiB) | evaluate's own peak (MiB) "
+        "| seconds |"
+    )
     print("|---|---|---|---|---|---|")
     for n, batch in runs:
         cmd = [sys.executable, __file__, "--child", "--n", str(n), "--batch-size", str(batch), "--arch", args.arch]
@@ -93,8 +103,11 @@ def main() -> None:
         ]
         med = {key: statistics.median(o[key] for o in outs) for key in ("before_mib", "after_mib", "seconds")}
         own = [o["after_mib"] - o["before_mib"] for o in outs]
-        print(f"| {n} | {batch} | {med['before_mib']:.0f} | {med['after_mib']:.0f} "
-              f"| {statistics.median(own):.0f} [{min(own):.0f}, {max(own):.0f}] | {med['seconds']:.1f} |")
+        print(
+            f"| {n} | {batch} | {med['before_mib']:.0f} | {med['after_mib']:.0f} "
+            f"| {statistics.median(own):.0f} [{min(own):.0f}, {max(own):.0f}] | {med['seconds']:.1f} |"
+        )
+
 
 if __name__ == "__main__":
     main()

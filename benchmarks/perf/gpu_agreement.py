@@ -58,8 +58,9 @@ def flags(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: str, steps
     if attack == "pgd":
         atk = rb.attacks.PGD(model, norm="Linf", eps=0.1, steps=steps)
     else:
-        atk = rb.attacks.AutoAttack(model, norm="Linf", eps=0.1, version="custom", attacks_to_run=["apgd-ce"],
-                                    n_iter=steps, n_classes=10)
+        atk = rb.attacks.AutoAttack(
+            model, norm="Linf", eps=0.1, version="custom", attacks_to_run=["apgd-ce"], n_iter=steps, n_classes=10
+        )
     result = rb.evaluate(model, x.to(device), y.to(device), {attack: atk})
     return (result.robust & result.clean_correct).cpu()
 
@@ -77,8 +78,9 @@ def main() -> None:
     cpu = torch.device("cpu")
     x, y = rb.datasets.load("digits", split="train", n_examples=args.n_train)
     xt, yt = rb.datasets.load("digits", split="test", n_examples=args.n_test)
-    cfg = rb.train.TrainConfig(epochs=args.epochs, batch_size=32, lr=0.05, objective="pgd_at", eps=0.1, steps=3,
-                               progress=False)
+    cfg = rb.train.TrainConfig(
+        epochs=args.epochs, batch_size=32, lr=0.05, objective="pgd_at", eps=0.1, steps=3, progress=False
+    )
     rows, failed = [], False
 
     def row(what: str, a: float, b: float, agree: float | None, ok: bool) -> None:
@@ -106,8 +108,10 @@ def main() -> None:
             row(f"{kind} {attack}: robust accuracy", ra, rb_, agree, ok)
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
-    print(f"CPU against {name}; torch {torch.__version__}; digits MLP, {args.n_train} training / {args.n_test} test "
-          f"images, PGD-AT {args.epochs} epochs, attacks Linf 0.1 with {args.steps} steps; tolerance {args.tol}")
+    print(
+        f"CPU against {name}; torch {torch.__version__}; digits MLP, {args.n_train} training / {args.n_test} test "
+        f"images, PGD-AT {args.epochs} epochs, attacks Linf 0.1 with {args.steps} steps; tolerance {args.tol}"
+    )
     print("| comparison | cpu | device | per-sample agreement | verdict |")
     print("|---|---|---|---|---|")
     print("\n".join(rows))

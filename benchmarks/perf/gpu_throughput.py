@@ -66,8 +66,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--queries", type=int, default=100, help="Square's queries in standard AutoAttack (100)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--arch", default="resnet18", help="registered architecture (resnet18; a smaller one for a "
-                    "smoke run)")
+    ap.add_argument(
+        "--arch", default="resnet18", help="registered architecture (resnet18; a smaller one for a smoke run)"
+    )
     args = ap.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -78,10 +79,12 @@ def main() -> None:
     alpha = 2.5 * EPS / args.steps
 
     ours_pgd = rb.attacks.PGD(model, norm="Linf", eps=EPS, alpha=alpha, steps=args.steps)
-    ours_apgd = rb.attacks.AutoAttack(model, norm="Linf", eps=EPS, version="custom", attacks_to_run=["apgd-ce"],
-                                      n_iter=args.steps, n_classes=10)
-    ours_aa = rb.attacks.AutoAttack(model, norm="Linf", eps=EPS, n_iter=args.steps, n_queries=args.queries,
-                                    n_classes=10)
+    ours_apgd = rb.attacks.AutoAttack(
+        model, norm="Linf", eps=EPS, version="custom", attacks_to_run=["apgd-ce"], n_iter=args.steps, n_classes=10
+    )
+    ours_aa = rb.attacks.AutoAttack(
+        model, norm="Linf", eps=EPS, n_iter=args.steps, n_queries=args.queries, n_classes=10
+    )
     their_pgd = torchattacks.PGD(model, eps=EPS, alpha=alpha, steps=args.steps, random_start=True)
     their_apgd = torchattacks.APGD(model, eps=EPS, steps=args.steps, n_restarts=1, loss="ce", seed=0)
     their_aa = torchattacks.AutoAttack(model, norm="Linf", eps=EPS, version="standard", n_classes=10, seed=0)
@@ -94,16 +97,20 @@ def main() -> None:
     pairs = {
         f"PGD-{args.steps}": (
             lambda: ours_pgd.ascend(x, y, ce, None, steps=args.steps, alpha=alpha, generator=ours_pgd.generator(x)),
-            lambda: their_pgd(x, y)),
+            lambda: their_pgd(x, y),
+        ),
         f"APGD-CE-{args.steps}": (lambda: ours_apgd(x, y), lambda: their_apgd(x, y)),
         "AutoAttack standard": (lambda: ours_aa(x, y), lambda: their_aa(x, y)),
     }
-    runs = {f"{row} {who}": fn for row, fns in pairs.items() for who, fn in zip(("ours", "torchattacks"), fns,
-                                                                                  strict=True)}
+    runs = {
+        f"{row} {who}": fn for row, fns in pairs.items() for who, fn in zip(("ours", "torchattacks"), fns, strict=True)
+    }
     seconds = median_seconds(runs, args.repeats, device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
-    print(f"{name}; torch {torch.__version__}, torchattacks {torchattacks.__version__}, robin-bench "
-          f"{rb.__version__}; {args.arch} {IN_SHAPE}, batch {args.batch}, Linf eps 8/255, median of {args.repeats}")
+    print(
+        f"{name}; torch {torch.__version__}, torchattacks {torchattacks.__version__}, robin-bench "
+        f"{rb.__version__}; {args.arch} {IN_SHAPE}, batch {args.batch}, Linf eps 8/255, median of {args.repeats}"
+    )
     print("| attack | ours img/s | torchattacks img/s | ours / torchattacks |")
     print("|---|---|---|---|")
     for row in pairs:

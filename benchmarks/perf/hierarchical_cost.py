@@ -39,8 +39,9 @@ def trained_har(epochs: int, objective: str, eps: float, seed: int) -> rb.HARCla
     torch.manual_seed(seed)
     coarse = archs.build("mlp", in_shape=(1, 8, 8), n_outputs=2)
     fine = [archs.build("mlp", in_shape=(1, 8, 8), n_outputs=5) for _ in range(2)]
-    cfg = TrainConfig(epochs=epochs, batch_size=64, lr=0.05, objective=objective, eps=eps, steps=5,
-                      progress=False, seed=seed)
+    cfg = TrainConfig(
+        epochs=epochs, batch_size=64, lr=0.05, objective=objective, eps=eps, steps=5, progress=False, seed=seed
+    )
     model, _ = train_har(coarse, fine, HIERARCHY, x, y, cfg)
     return model.eval()
 
@@ -53,24 +54,32 @@ def configurations() -> dict[str, Config]:
     return {
         "CoarseMarginal 5 steps": lambda m, e: [CoarseMarginal(m, hierarchy=h, eps=e, steps=5)],
         "CoarseMarginal 10 steps": lambda m, e: [CoarseMarginal(m, hierarchy=h, eps=e, steps=10)],
-        "CoarseMarginal 5 steps x 2 restarts": lambda m, e: [CoarseMarginal(m, hierarchy=h, eps=e, steps=5,
-                                                                            restarts=2)],
-        "CoarseMarginal 10 steps, no random start": lambda m, e: [CoarseMarginal(m, hierarchy=h, eps=e, steps=10,
-                                                                                 random_start=False)],
+        "CoarseMarginal 5 steps x 2 restarts": lambda m, e: [
+            CoarseMarginal(m, hierarchy=h, eps=e, steps=5, restarts=2)
+        ],
+        "CoarseMarginal 10 steps, no random start": lambda m, e: [
+            CoarseMarginal(m, hierarchy=h, eps=e, steps=10, random_start=False)
+        ],
         "CoarseTargeted 10 steps": lambda m, e: [CoarseTargeted(m, hierarchy=h, eps=e, steps=10)],
         "HierarchicalTargeted top-1, 10 steps, coarse success": lambda m, e: [
-            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=10, max_targets=1)],
+            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=10, max_targets=1)
+        ],
         "HierarchicalTargeted top-1, 5 steps, coarse success": lambda m, e: [
-            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=5, max_targets=1)],
+            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=5, max_targets=1)
+        ],
         "HierarchicalTargeted top-1, 7 steps, coarse success": lambda m, e: [
-            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=7, max_targets=1)],
+            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=7, max_targets=1)
+        ],
         "HierarchicalTargeted top-1, 5 steps, margin loss, coarse success": lambda m, e: [
-            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=5, max_targets=1, loss="margin")],
+            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=5, max_targets=1, loss="margin")
+        ],
         "HierarchicalTargeted top-2, 4 steps, coarse success": lambda m, e: [
-            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=4, max_targets=2)],
+            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=4, max_targets=2)
+        ],
         "CoarseMarginal 5 steps + HierarchicalTargeted top-1 5 steps": lambda m, e: [
             CoarseMarginal(m, hierarchy=h, eps=e, steps=5),
-            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=5, max_targets=1)],
+            HierarchicalTargeted(m, hierarchy=h, eps=e, steps=5, max_targets=1),
+        ],
     }
 
 
@@ -89,9 +98,11 @@ def main() -> None:
     model = trained_har(args.epochs, args.train_objective, args.train_eps, args.seed)
     train_s = time.perf_counter() - t0
     x, y = rb.datasets.load("digits", split="test")
-    print(f"torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, 1 thread; "
-          f"HAR ({args.train_objective}, train eps {args.train_eps}) trained in {train_s:.1f} s; {len(y)} test "
-          f"samples; Linf eps {args.eps}; criterion coarse")
+    print(
+        f"torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, 1 thread; "
+        f"HAR ({args.train_objective}, train eps {args.train_eps}) trained in {train_s:.1f} s; {len(y)} test "
+        f"samples; Linf eps {args.eps}; criterion coarse"
+    )
 
     def run(attacks: list[Attack]) -> rb.EvalResult:
         return rb.evaluate(model, x, y, attacks, criterion="coarse", hierarchy=HIERARCHY, batch_size=len(y))
@@ -101,14 +112,19 @@ def main() -> None:
     assert g1 is not None
     print("| configuration | robust coarse acc | grad evals | share of Algorithm 1 | seconds | meets target |")
     print("|---|---|---|---|---|---|")
-    print(f"| Algorithm 1 (all targets, {args.alg1_steps} steps, target success) | {alg1.robust_acc:.3f} | {g1} "
-          f"| 1.00 | {sum(alg1.seconds.values()):.1f} | reference (clean coarse acc {alg1.clean_acc:.3f}) |")
-    clean_start = run([HierarchicalTargeted(model, hierarchy=HIERARCHY, eps=args.eps, steps=args.alg1_steps,
-                                            random_start=False)])
+    print(
+        f"| Algorithm 1 (all targets, {args.alg1_steps} steps, target success) | {alg1.robust_acc:.3f} | {g1} "
+        f"| 1.00 | {sum(alg1.seconds.values()):.1f} | reference (clean coarse acc {alg1.clean_acc:.3f}) |"
+    )
+    clean_start = run(
+        [HierarchicalTargeted(model, hierarchy=HIERARCHY, eps=args.eps, steps=args.alg1_steps, random_start=False)]
+    )
     g0 = clean_start.total_grad_evals
     assert g0 is not None
-    print(f"| Algorithm 1 from the clean input (random_start=False) | {clean_start.robust_acc:.3f} | {g0} "
-          f"| {g0 / g1:.2f} | {sum(clean_start.seconds.values()):.1f} | contrast |")
+    print(
+        f"| Algorithm 1 from the clean input (random_start=False) | {clean_start.robust_acc:.3f} | {g0} "
+        f"| {g0 / g1:.2f} | {sum(clean_start.seconds.values()):.1f} | contrast |"
+    )
     best: tuple[int, str] | None = None
     for name, make in configurations().items():
         res = run(make(model, args.eps))
@@ -117,8 +133,10 @@ def main() -> None:
         ok = res.robust_acc <= alg1.robust_acc and g <= 0.1 * g1
         if ok and (best is None or g < best[0]):
             best = (g, name)
-        print(f"| {name} | {res.robust_acc:.3f} | {g} | {g / g1:.3f} | {sum(res.seconds.values()):.1f} "
-              f"| {'yes' if ok else 'no'} |")
+        print(
+            f"| {name} | {res.robust_acc:.3f} | {g} | {g / g1:.3f} | {sum(res.seconds.values()):.1f} "
+            f"| {'yes' if ok else 'no'} |"
+        )
     print(f"cheapest configuration meeting the target: {best[1] if best else 'none'}")
 
 

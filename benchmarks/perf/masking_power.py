@@ -40,14 +40,37 @@ from robin_bench.attacks.sanity import ALPHA, FLAG_CODES, HEALTHY_RATE, count_to
 from robin_bench.models.kinds import kind_of
 from tests.attacks import masked_models as mm
 
-BUILDERS: dict[str, Callable[..., nn.Module]] = {"pgd_flat": mm.pgd_flat, "pgd_robin": mm.pgd_robin,
-                                                 "pgd_har": mm.pgd_har}
-MASKS: list[tuple[str, float]] = [("partial_quantized", 0.3), ("partial_quantized", 0.5),
-                                  ("partial_quantized", 0.7), ("partial_quantized", 0.9), ("decoy_gradient", 0.0),
-                                  ("decoy_scores", 0.0), ("random_shift", 0.0)]
+BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "pgd_flat": mm.pgd_flat,
+    "pgd_robin": mm.pgd_robin,
+    "pgd_har": mm.pgd_har,
+}
+MASKS: list[tuple[str, float]] = [
+    ("partial_quantized", 0.3),
+    ("partial_quantized", 0.5),
+    ("partial_quantized", 0.7),
+    ("partial_quantized", 0.9),
+    ("decoy_gradient", 0.0),
+    ("decoy_scores", 0.0),
+    ("random_shift", 0.0),
+]
 HEALTHY_EPS = (0.05, 0.1, 0.2)
-FIELDS = ["model", "seed", "mask", "fraction", "eps", "n", "twin_worst", "worst", "gradient_worst", "over", "mask_size",
-          "escalated", "codes", "seconds"]
+FIELDS = [
+    "model",
+    "seed",
+    "mask",
+    "fraction",
+    "eps",
+    "n",
+    "twin_worst",
+    "worst",
+    "gradient_worst",
+    "over",
+    "mask_size",
+    "escalated",
+    "codes",
+    "seconds",
+]
 
 
 def main() -> None:
@@ -58,9 +81,14 @@ def main() -> None:
     parser.add_argument("--masks", nargs="+", default=sorted({m for m, _ in MASKS}), help="mask families to run")
     parser.add_argument("--no-healthy", action="store_true", help="skip the healthy models' own rows")
     parser.add_argument("--out", default=None)
-    parser.add_argument("--tables", nargs="+", default=None, metavar="CSV",
-                        help="print the tables of finished runs' CSV files (rows of a later file replace those of an "
-                             "earlier one with the same model, seed, mask, fraction and eps) and exit")
+    parser.add_argument(
+        "--tables",
+        nargs="+",
+        default=None,
+        metavar="CSV",
+        help="print the tables of finished runs' CSV files (rows of a later file replace those of an "
+        "earlier one with the same model, seed, mask, fraction and eps) and exit",
+    )
     args = parser.parse_args()
     if args.tables:
         print(characteristic(_read(args.tables), args.n))
@@ -82,16 +110,44 @@ def main() -> None:
                 worst, grad_worst, codes, escalated = mm.default_evaluation(healthy, xt, yt, eps, surrogate, h)
                 twin[eps] = (worst, grad_worst)
                 if not args.no_healthy:
-                    rows.append(_row(name, seed, "healthy", 0.0, eps, args.n, worst, worst, grad_worst, escalated,
-                                     codes, time.perf_counter() - t0))
+                    rows.append(
+                        _row(
+                            name,
+                            seed,
+                            "healthy",
+                            0.0,
+                            eps,
+                            args.n,
+                            worst,
+                            worst,
+                            grad_worst,
+                            escalated,
+                            codes,
+                            time.perf_counter() - t0,
+                        )
+                    )
                     writer.writerow(rows[-1])
                     sys.stdout.flush()
             for mask, fraction in (m for m in MASKS if m[0] in args.masks):
                 t0 = time.perf_counter()
                 masked = mm.partial_mask(mask, healthy, fraction=fraction, seed=seed)
                 worst, grad_worst, codes, escalated = mm.default_evaluation(masked, xt, yt, mm.EPS, surrogate, h)
-                rows.append(_row(name, seed, mask, fraction, mm.EPS, args.n, twin[mm.EPS][0], worst, grad_worst,
-                                 escalated, codes, time.perf_counter() - t0))
+                rows.append(
+                    _row(
+                        name,
+                        seed,
+                        mask,
+                        fraction,
+                        mm.EPS,
+                        args.n,
+                        twin[mm.EPS][0],
+                        worst,
+                        grad_worst,
+                        escalated,
+                        codes,
+                        time.perf_counter() - t0,
+                    )
+                )
                 writer.writerow(rows[-1])
                 sys.stdout.flush()
     if args.out:
@@ -103,12 +159,36 @@ def main() -> None:
     print(characteristic(rows, args.n))
 
 
-def _row(model: str, seed: int, mask: str, fraction: float, eps: float, n: int, twin_worst: float, worst: float,
-         gradient_worst: float, escalated: bool, codes: list[str], seconds: float) -> dict[str, Any]:
-    return {"model": model, "seed": seed, "mask": mask, "fraction": fraction, "eps": eps, "n": n,
-            "twin_worst": twin_worst, "worst": worst, "gradient_worst": gradient_worst,
-            "over": round(worst - twin_worst, 4), "mask_size": round(gradient_worst - twin_worst, 4),
-            "escalated": escalated, "codes": " ".join(codes), "seconds": round(seconds, 1)}
+def _row(
+    model: str,
+    seed: int,
+    mask: str,
+    fraction: float,
+    eps: float,
+    n: int,
+    twin_worst: float,
+    worst: float,
+    gradient_worst: float,
+    escalated: bool,
+    codes: list[str],
+    seconds: float,
+) -> dict[str, Any]:
+    return {
+        "model": model,
+        "seed": seed,
+        "mask": mask,
+        "fraction": fraction,
+        "eps": eps,
+        "n": n,
+        "twin_worst": twin_worst,
+        "worst": worst,
+        "gradient_worst": gradient_worst,
+        "over": round(worst - twin_worst, 4),
+        "mask_size": round(gradient_worst - twin_worst, 4),
+        "escalated": escalated,
+        "codes": " ".join(codes),
+        "seconds": round(seconds, 1),
+    }
 
 
 def _read(paths: list[str]) -> list[dict[str, Any]]:
@@ -116,8 +196,13 @@ def _read(paths: list[str]) -> list[dict[str, Any]]:
     for path in paths:
         with open(path, newline="", encoding="utf-8") as f:
             for r in csv.DictReader(f):
-                row: dict[str, Any] = {**r, "fraction": float(r["fraction"]), "over": float(r["over"]),
-                                       "mask_size": float(r["mask_size"]), "escalated": r["escalated"] == "True"}
+                row: dict[str, Any] = {
+                    **r,
+                    "fraction": float(r["fraction"]),
+                    "over": float(r["over"]),
+                    "mask_size": float(r["mask_size"]),
+                    "escalated": r["escalated"] == "True",
+                }
                 rows[tuple(r[k] for k in ("model", "seed", "mask", "fraction", "eps"))] = row
     return list(rows.values())
 
@@ -151,19 +236,34 @@ def characteristic(rows: list[dict[str, Any]], n: int) -> str:
         else:
             fa = fired[code]
             power = [sum(code in r["codes"].split() for r in g) for g in groups.values()]
-        lines.append(f"| {code} | {tol} | {fa}/{len(healthy)} | "
-                     + " | ".join(f"{p}/{len(g)}" for p, g in zip(power, groups.values(), strict=True)) + " |")
-    lines += ["", "| family | mask size (gradient overstatement, mean) | overstatement of the worst case (max) | "
-                  "escalated | promise kept (flagged or over <= 0.06) |", "|---|---|---|---|---|"]
+        lines.append(
+            f"| {code} | {tol} | {fa}/{len(healthy)} | "
+            + " | ".join(f"{p}/{len(g)}" for p, g in zip(power, groups.values(), strict=True))
+            + " |"
+        )
+    lines += [
+        "",
+        "| family | mask size (gradient overstatement, mean) | overstatement of the worst case (max) | "
+        "escalated | promise kept (flagged or over <= 0.06) |",
+        "|---|---|---|---|---|",
+    ]
     for label, g in groups.items():
         kept = sum(_flagged(r) or r["over"] <= 0.06 for r in g)
-        lines.append(f"| {label} | {sum(r['mask_size'] for r in g) / len(g):+.3f} | {max(r['over'] for r in g):+.3f} | "
-                     f"{sum(r['escalated'] for r in g)}/{len(g)} | {kept}/{len(g)} |")
+        lines.append(
+            f"| {label} | {sum(r['mask_size'] for r in g) / len(g):+.3f} | {max(r['over'] for r in g):+.3f} | "
+            f"{sum(r['escalated'] for r in g)}/{len(g)} | {kept}/{len(g)} |"
+        )
     deterministic = [r for r in masked if "randomized" not in r["codes"].split()]
-    lines += ["", "Power by mask size (deterministic masks: every family but the randomized transform; mask size = "
-                  f"gradient attacks' worst case minus the twin's worst case, at n = {n}):", "",
-              "| check | " + " | ".join(f"size in [{lo:g}, {hi:g})" if lo > -1 else f"size < {hi:g}"
-                                        for lo, hi in SIZE_BINS) + " |", "|---|" + "---|" * len(SIZE_BINS)]
+    lines += [
+        "",
+        "Power by mask size (deterministic masks: every family but the randomized transform; mask size = "
+        f"gradient attacks' worst case minus the twin's worst case, at n = {n}):",
+        "",
+        "| check | "
+        + " | ".join(f"size in [{lo:g}, {hi:g})" if lo > -1 else f"size < {hi:g}" for lo, hi in SIZE_BINS)
+        + " |",
+        "|---|" + "---|" * len(SIZE_BINS),
+    ]
     binned = [[r for r in deterministic if lo <= r["mask_size"] < hi] for lo, hi in SIZE_BINS]
     for code in ["black_box_stronger", "blind_coordinates", "large_eps_robust", "any flag"]:
         cells = []
@@ -171,9 +271,14 @@ def characteristic(rows: list[dict[str, Any]], n: int) -> str:
             hits = sum(_flagged(r) if code == "any flag" else code in r["codes"].split() for r in b)
             cells.append(f"{hits}/{len(b)}" if b else "-")
         lines.append(f"| {code} | " + " | ".join(cells) + " |")
-    lines += ["", "Smallest symptom share each count check flags with probability >= 0.9 (a mask showing the symptom "
-                  "on a share d of the candidates, each with probability q; binomial, level ALPHA):", "",
-              "| check | healthy rate | n = 100 | n = 300 | n = 1000 |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Smallest symptom share each count check flags with probability >= 0.9 (a mask showing the symptom "
+        "on a share d of the candidates, each with probability q; binomial, level ALPHA):",
+        "",
+        "| check | healthy rate | n = 100 | n = 300 | n = 1000 |",
+        "|---|---|---|---|---|",
+    ]
     for code, p0 in HEALTHY_RATE.items():
         cells = []
         for size in (100, 300, 1000):

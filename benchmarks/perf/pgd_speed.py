@@ -74,8 +74,14 @@ def main() -> None:
         model, loss=nn.CrossEntropyLoss(), input_shape=IN_SHAPE, nb_classes=10, clip_values=(0.0, 1.0)
     )
     art_pgd = ProjectedGradientDescent(
-        classifier, norm=np.inf, eps=EPS, eps_step=alpha, max_iter=args.steps, num_random_init=1,
-        batch_size=args.batch, verbose=False,
+        classifier,
+        norm=np.inf,
+        eps=EPS,
+        eps_step=alpha,
+        max_iter=args.steps,
+        num_random_init=1,
+        batch_size=args.batch,
+        verbose=False,
     )
     x_np, y_np = x.numpy(), y.numpy()
 
@@ -95,16 +101,20 @@ def main() -> None:
         broken = float((model(ours(x, y)).argmax(1) != y).float().mean())
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch thread(s)")
-    print(f"versions: python {platform.python_version()}, torch {torch.__version__}, "
-          f"torchattacks {torchattacks.__version__}, art {art.__version__}")
+    print(
+        f"versions: python {platform.python_version()}, torch {torch.__version__}, "
+        f"torchattacks {torchattacks.__version__}, art {art.__version__}"
+    )
     print(f"cnn2 {IN_SHAPE}, batch {args.batch}, {args.steps} steps, Linf eps {EPS}, median of {args.repeats}")
     print(f"early exit: ours breaks {broken:.0%} of this untrained network's predictions")
     for name, seconds in timings.items():
         print(f"{name:30s} {seconds:8.3f} s")
     full = timings["ours (no early exit)"]
     print(f"ratio ours(no early exit) / torchattacks = {full / timings['torchattacks.PGD']:.2f} (target <= 1.00)")
-    print(f"ratio ours(no early exit) / ART          = {full / timings['ART ProjectedGradientDescent']:.2f} "
-          "(target <= 0.80)")
+    print(
+        f"ratio ours(no early exit) / ART          = {full / timings['ART ProjectedGradientDescent']:.2f} "
+        "(target <= 0.80)"
+    )
     early = timings["ours (early exit)"]
     print(f"ratio ours(early exit)    / torchattacks = {early / timings['torchattacks.PGD']:.2f}")
 

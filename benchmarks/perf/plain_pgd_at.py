@@ -97,8 +97,9 @@ def share(epoch: int, warmup: int) -> float:
     return 1.0 if warmup == 0 else 1 - (1 + math.cos(math.pi * min(epoch, warmup) / warmup)) / 2
 
 
-def pgd(model: nn.Module, x: Tensor, target: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor],
-        gen: torch.Generator) -> Tensor:
+def pgd(
+    model: nn.Module, x: Tensor, target: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor], gen: torch.Generator
+) -> Tensor:
     """Linf PGD from a uniform random start, every step taken, model in eval mode."""
     alpha = 2.5 * EPS / STEPS
     xa = (x + (2 * torch.rand(x.shape, generator=gen) - 1) * EPS).clamp(0, 1)
@@ -122,9 +123,11 @@ def batches(labels: Tensor, balanced: bool, gen: torch.Generator) -> list[Tensor
     return [b[torch.randperm(BATCH, generator=gen)] for b in both]
 
 
-def plain_fit(model: nn.Module, x: Tensor, labels: Tensor, *, binary: bool, epochs: int, warmup: int,
-              schedule: str, seed: int) -> None:
+def plain_fit(
+    model: nn.Module, x: Tensor, labels: Tensor, *, binary: bool, epochs: int, warmup: int, schedule: str, seed: int
+) -> None:
     """The reference loop: per batch, perturb the first share * B samples, cross-entropy (or BCE), SGD step."""
+
     def loss_fn(out: Tensor, t: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(out[:, 0], t.float()) if binary else F.cross_entropy(out, t)
 
@@ -152,19 +155,42 @@ def train(recipe: Recipe, kind: str, x: Tensor, y: Tensor, epochs: int, seed: in
     """A trained flat model or ROBIN classifier and its training seconds."""
     warmup = round(recipe.warmup_share * epochs)
     torch.manual_seed(seed)
-    nets = [rb.archs.build("mlp", in_shape=SHAPE, n_outputs=10)] if kind == "flat" else [
-        rb.archs.build("mlp", in_shape=SHAPE, n_outputs=1) for _ in range(10)]
+    nets = (
+        [rb.archs.build("mlp", in_shape=SHAPE, n_outputs=10)]
+        if kind == "flat"
+        else [rb.archs.build("mlp", in_shape=SHAPE, n_outputs=1) for _ in range(10)]
+    )
     t0 = time.perf_counter()
     if recipe.trainer == "plain":
         for i, net in enumerate(nets):
             labels = y if kind == "flat" else (y == i).long()
-            plain_fit(net, x, labels, binary=kind == "robin", epochs=epochs, warmup=warmup,
-                      schedule=recipe.schedule, seed=seed * 100 + i)
+            plain_fit(
+                net,
+                x,
+                labels,
+                binary=kind == "robin",
+                epochs=epochs,
+                warmup=warmup,
+                schedule=recipe.schedule,
+                seed=seed * 100 + i,
+            )
         model: nn.Module = nets[0] if kind == "flat" else rb.RobinClassifier(nets)
     else:
-        cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, schedule=recipe.schedule,
-                          schedule_start=recipe.schedule_start, objective="pgd_at", norm="Linf", eps=EPS,
-                          steps=STEPS, warmup_epochs=warmup, balanced=True, seed=seed, progress=False)
+        cfg = TrainConfig(
+            epochs=epochs,
+            batch_size=BATCH,
+            lr=LR,
+            schedule=recipe.schedule,
+            schedule_start=recipe.schedule_start,
+            objective="pgd_at",
+            norm="Linf",
+            eps=EPS,
+            steps=STEPS,
+            warmup_epochs=warmup,
+            balanced=True,
+            seed=seed,
+            progress=False,
+        )
         if kind == "flat":
             train_flat(nets[0], x, y, cfg)
             model = nets[0]
@@ -176,8 +202,11 @@ def train(recipe: Recipe, kind: str, x: Tensor, y: Tensor, epochs: int, seed: in
 def robust_accuracy(model: nn.Module, x: Tensor, y: Tensor, autoattack: bool = False) -> tuple[float, float]:
     """Clean and PGD-20 (Linf 0.1) accuracy on ``x``; with ``autoattack``, official AutoAttack (standard version,
     full budgets, pyautoattack through ``rb.attacks.AutoAttack``) instead of PGD-20."""
-    attack = (rb.attacks.AutoAttack(model, norm="Linf", eps=EPS, version="standard") if autoattack
-              else rb.attacks.PGD(model, norm="Linf", eps=EPS, steps=20, seed=0))
+    attack = (
+        rb.attacks.AutoAttack(model, norm="Linf", eps=EPS, version="standard")
+        if autoattack
+        else rb.attacks.PGD(model, norm="Linf", eps=EPS, steps=20, seed=0)
+    )
     res = rb.evaluate(model, x, y, [attack], batch_size=len(y))
     return res.clean_acc, res.robust_acc
 
@@ -187,10 +216,21 @@ def convergence(kinds: list[str], x: Tensor, y: Tensor, epochs: int) -> None:
     from robin_bench.analysis.convergence import summarize_convergence, training_curves
 
     hold = RECIPES[-1]
-    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, schedule=hold.schedule,
-                      schedule_start=hold.schedule_start, objective="pgd_at", norm="Linf", eps=EPS, steps=STEPS,
-                      warmup_epochs=round(hold.warmup_share * epochs), val_fraction=0.1, val_steps=20,
-                      progress=False)
+    cfg = TrainConfig(
+        epochs=epochs,
+        batch_size=BATCH,
+        lr=LR,
+        schedule=hold.schedule,
+        schedule_start=hold.schedule_start,
+        objective="pgd_at",
+        norm="Linf",
+        eps=EPS,
+        steps=STEPS,
+        warmup_epochs=round(hold.warmup_share * epochs),
+        val_fraction=0.1,
+        val_steps=20,
+        progress=False,
+    )
     histories = {}
     for kind in kinds:
         torch.manual_seed(0)
@@ -210,15 +250,31 @@ def timing(x: Tensor, y: Tensor, repeats: int) -> None:
     from robin_bench.train.decomposed import train_arm
 
     epochs = 10
-    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, schedule="constant", objective="pgd_at", norm="Linf",
-                      eps=EPS, steps=STEPS, warmup_epochs=epochs, progress=False)
+    cfg = TrainConfig(
+        epochs=epochs,
+        batch_size=BATCH,
+        lr=LR,
+        schedule="constant",
+        objective="pgd_at",
+        norm="Linf",
+        eps=EPS,
+        steps=STEPS,
+        warmup_epochs=epochs,
+        progress=False,
+    )
     runs: dict[str, dict[str, Callable[[nn.Module], object]]] = {
-        "flat": {"plain": lambda net: plain_fit(net, x, y, binary=False, epochs=epochs, warmup=epochs,
-                                                schedule="constant", seed=0),
-                 "rb": lambda net: train_flat(net, x, y, cfg)},
-        "arm": {"plain": lambda net: plain_fit(net, x, (y == 3).long(), binary=True, epochs=epochs, warmup=epochs,
-                                               schedule="constant", seed=0),
-                "rb": lambda net: train_arm(net, x, y, 3, cfg)},
+        "flat": {
+            "plain": lambda net: plain_fit(
+                net, x, y, binary=False, epochs=epochs, warmup=epochs, schedule="constant", seed=0
+            ),
+            "rb": lambda net: train_flat(net, x, y, cfg),
+        },
+        "arm": {
+            "plain": lambda net: plain_fit(
+                net, x, (y == 3).long(), binary=True, epochs=epochs, warmup=epochs, schedule="constant", seed=0
+            ),
+            "rb": lambda net: train_arm(net, x, y, 3, cfg),
+        },
     }
     for what, fns in runs.items():
         ratios: list[float] = []
@@ -233,10 +289,12 @@ def timing(x: Tensor, y: Tensor, repeats: int) -> None:
                 pair[who] = time.perf_counter() - t0
                 seconds[who].append(pair[who])
             ratios.append(pair["rb"] / pair["plain"])
-        print(f"# {what}: {epochs} epochs, plain median {statistics.median(seconds['plain']):.2f} s, rb median "
-              f"{statistics.median(seconds['rb']):.2f} s, median ratio rb / plain {statistics.median(ratios):.2f} "
-              f"(per pair {', '.join(f'{r:.2f}' for r in ratios)}); load average {os.getloadavg()[0]:.2f}",
-              flush=True)
+        print(
+            f"# {what}: {epochs} epochs, plain median {statistics.median(seconds['plain']):.2f} s, rb median "
+            f"{statistics.median(seconds['rb']):.2f} s, median ratio rb / plain {statistics.median(ratios):.2f} "
+            f"(per pair {', '.join(f'{r:.2f}' for r in ratios)}); load average {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -244,14 +302,33 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--kinds", nargs="+", default=["flat", "robin"], choices=["flat", "robin"])
-    parser.add_argument("--recipes", nargs="+", default=[r.label for r in RECIPES], choices=[r.label for r in RECIPES],
-                        metavar="LABEL", help="rows to run (default: all); e.g. 'plain constant' 'rb constant'")
-    parser.add_argument("--convergence", type=int, default=0, metavar="E",
-                        help="instead of the table: validation curves of 'rb hold' over E epochs")
-    parser.add_argument("--autoattack", action="store_true",
-                        help="judge the table's models with official AutoAttack (standard) instead of PGD-20")
-    parser.add_argument("--timing", type=int, default=0, metavar="R",
-                        help="instead of the table: R alternating timings of plain vs ours (one flat model, one arm)")
+    parser.add_argument(
+        "--recipes",
+        nargs="+",
+        default=[r.label for r in RECIPES],
+        choices=[r.label for r in RECIPES],
+        metavar="LABEL",
+        help="rows to run (default: all); e.g. 'plain constant' 'rb constant'",
+    )
+    parser.add_argument(
+        "--convergence",
+        type=int,
+        default=0,
+        metavar="E",
+        help="instead of the table: validation curves of 'rb hold' over E epochs",
+    )
+    parser.add_argument(
+        "--autoattack",
+        action="store_true",
+        help="judge the table's models with official AutoAttack (standard) instead of PGD-20",
+    )
+    parser.add_argument(
+        "--timing",
+        type=int,
+        default=0,
+        metavar="R",
+        help="instead of the table: R alternating timings of plain vs ours (one flat model, one arm)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     x, y = rb.datasets.load("digits", split="train")[:2]
@@ -265,9 +342,11 @@ def main() -> None:
         convergence(args.kinds, x, y, args.convergence)
         return
     xt, yt = rb.datasets.load("digits", split="test")[:2]
-    print(f"# torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, 1 thread, "
-          f"load average {os.getloadavg()[0]:.2f}; {x.shape[0]} train / {xt.shape[0]} test images, "
-          f"{args.epochs} epochs, seeds {args.seeds}")
+    print(
+        f"# torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, 1 thread, "
+        f"load average {os.getloadavg()[0]:.2f}; {x.shape[0]} train / {xt.shape[0]} test images, "
+        f"{args.epochs} epochs, seeds {args.seeds}"
+    )
     train(RECIPES[0], "flat", x, y, 1, 0)  # untimed: the first call pays one-off costs
     judge = "AutoAttack" if args.autoattack else "PGD-20"
     print(f"| kind | recipe | clean | {judge} robust (mean) | per seed | train s (mean) |")
@@ -279,12 +358,17 @@ def main() -> None:
             accs = [robust_accuracy(model, xt, yt, args.autoattack) for model, _ in runs]
             seconds[recipe.label] = statistics.mean(s for _, s in runs)
             per_seed = " / ".join(f"{r:.3f}" for _, r in accs)
-            print(f"| {kind} | {recipe.label} | {statistics.mean(c for c, _ in accs):.3f} | "
-                  f"{statistics.mean(r for _, r in accs):.3f} | {per_seed} | {seconds[recipe.label]:.1f} |",
-                  flush=True)
+            print(
+                f"| {kind} | {recipe.label} | {statistics.mean(c for c, _ in accs):.3f} | "
+                f"{statistics.mean(r for _, r in accs):.3f} | {per_seed} | {seconds[recipe.label]:.1f} |",
+                flush=True,
+            )
         if {"rb constant", "plain constant"} <= seconds.keys():
-            print(f"# {kind}: time rb constant / plain constant = "
-                  f"{seconds['rb constant'] / seconds['plain constant']:.2f}", flush=True)
+            print(
+                f"# {kind}: time rb constant / plain constant = "
+                f"{seconds['rb constant'] / seconds['plain constant']:.2f}",
+                flush=True,
+            )
     print(f"# load average at the end {os.getloadavg()[0]:.2f}")
 
 

@@ -56,18 +56,39 @@ def main() -> None:
             for criterion in ("fine", "coarse"):
                 for eps in EPS:
                     torch.manual_seed(0)
-                    attacks = rb.standard_attacks(model, norm="Linf", eps=eps, hierarchy=H, criterion=criterion,
-                                                  surrogate=nets["mc"], seed=0, **budget)
+                    attacks = rb.standard_attacks(
+                        model,
+                        norm="Linf",
+                        eps=eps,
+                        hierarchy=H,
+                        criterion=criterion,
+                        surrogate=nets["mc"],
+                        seed=0,
+                        **budget,
+                    )
                     t = time.perf_counter()
-                    res = rb.evaluate(model, x, y, attacks, criterion=criterion, hierarchy=H, batch_size=256,
-                                      early_exit=True, norm="Linf", eps=eps)
+                    res = rb.evaluate(
+                        model,
+                        x,
+                        y,
+                        attacks,
+                        criterion=criterion,
+                        hierarchy=H,
+                        batch_size=256,
+                        early_exit=True,
+                        norm="Linf",
+                        eps=eps,
+                    )
                     seconds += time.perf_counter() - t
                     accs.append(f"{criterion[0]}{eps}:{res.robust_acc:.2f}")
                     for attack, s in res.seconds.items():
                         per_attack[attack] = per_attack.get(attack, 0.0) + s
             top = sorted(per_attack.items(), key=lambda kv: -kv[1])[:4]
-            print(f"{name:5s} {label:24s} {seconds:6.1f} s  {' '.join(accs)}  slowest: "
-                  + ", ".join(f"{n} {s:.1f}s" for n, s in top), flush=True)
+            print(
+                f"{name:5s} {label:24s} {seconds:6.1f} s  {' '.join(accs)}  slowest: "
+                + ", ".join(f"{n} {s:.1f}s" for n, s in top),
+                flush=True,
+            )
     print(f"load average at end: {os.getloadavg()}")
 
 

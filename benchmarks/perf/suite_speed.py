@@ -31,8 +31,10 @@ import torch
 
 def command_seconds(suite: str | None, out: Path, threads: int) -> float:
     """Wall time of ``robin-bench run`` in a fresh process."""
-    code = ("import sys, torch; torch.set_num_threads(int(sys.argv[1])); from robin_bench.cli import main; "
-            "sys.exit(main(sys.argv[2:]))")
+    code = (
+        "import sys, torch; torch.set_num_threads(int(sys.argv[1])); from robin_bench.cli import main; "
+        "sys.exit(main(sys.argv[2:]))"
+    )
     args = [sys.executable, "-c", code, str(threads), "run", *([suite] if suite else []), "--output", str(out)]
     t0 = time.perf_counter()
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -73,9 +75,11 @@ def main() -> None:
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
 
-    print(f"suite {Path(suite_path).name}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, {args.threads} torch thread(s); Python {platform.python_version()}, "
-          f"torch {torch.__version__}, robin-bench {robin_bench.__version__}")
+    print(
+        f"suite {Path(suite_path).name}; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, {args.threads} torch thread(s); Python {platform.python_version()}, "
+        f"torch {torch.__version__}, robin-bench {robin_bench.__version__}"
+    )
     print("| measured | cold (s) | warm (s) | warm / cold |")
     print("|---|---|---|---|")
     for mode, (cold, warm) in results.items():
@@ -85,12 +89,18 @@ def main() -> None:
         from benchmarks.docblocks import cpu, replace_block
 
         (runner_cold, _), (cold, warm) = results["runner"], results["command"]
-        replace_block("README.md", "demo-time", "benchmarks/perf/suite_speed.py", (
-            f"The demo's time where this line was written (`python benchmarks/perf/suite_speed.py --readme`): "
-            f"`robin-bench run` {cold:.0f} s in a fresh process, imports included (the runner alone "
-            f"{runner_cold:.0f} s); a rerun {warm:.1f} s. {cpu()}, {len(os.sched_getaffinity(0))} cores, load "
-            f"{load:.1f} before the run, {args.threads} torch thread; Python {platform.python_version()}, "
-            f"torch {torch.__version__}, robin-bench {robin_bench.__version__}."))
+        replace_block(
+            "README.md",
+            "demo-time",
+            "benchmarks/perf/suite_speed.py",
+            (
+                f"The demo's time where this line was written (`python benchmarks/perf/suite_speed.py --readme`): "
+                f"`robin-bench run` {cold:.0f} s in a fresh process, imports included (the runner alone "
+                f"{runner_cold:.0f} s); a rerun {warm:.1f} s. {cpu()}, {len(os.sched_getaffinity(0))} cores, load "
+                f"{load:.1f} before the run, {args.threads} torch thread; Python {platform.python_version()}, "
+                f"torch {torch.__version__}, robin-bench {robin_bench.__version__}."
+            ),
+        )
 
 
 if __name__ == "__main__":

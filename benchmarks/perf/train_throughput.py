@@ -35,8 +35,16 @@ from robin_bench.train import TrainConfig, train_flat, train_robin
 
 
 def bare_train(
-    models: list[nn.Module], x: Tensor, y: Tensor, *, batch_size: int, adversarial: bool, eps: float, steps: int,
-    alpha: float, seed: int,
+    models: list[nn.Module],
+    x: Tensor,
+    y: Tensor,
+    *,
+    batch_size: int,
+    adversarial: bool,
+    eps: float,
+    steps: int,
+    alpha: float,
+    seed: int,
 ) -> int:
     """A hand-written SGD loop (optionally Linf PGD-AT) over each model in turn; returns images trained on."""
     images = 0
@@ -103,23 +111,46 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     x, y = rb.datasets.load("mnist5k", split="train", n_examples=args.n_images)
     alpha = 2.5 * args.eps / args.steps
-    print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} threads={args.threads}, "
-          f"torch {torch.__version__}, robin_bench {rb.__version__}, python {platform.python_version()}")
-    print(f"cnn2 on mnist5k: {x.shape[0]} images, batch {args.batch_size}, PGD-AT Linf eps={args.eps} "
-          f"steps={args.steps} alpha={alpha:g}, repeats={args.repeats}")
-    train_flat(cnn2(10, 0), x[:args.batch_size], y[:args.batch_size], TrainConfig(epochs=1, progress=False))
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} threads={args.threads}, "
+        f"torch {torch.__version__}, robin_bench {rb.__version__}, python {platform.python_version()}"
+    )
+    print(
+        f"cnn2 on mnist5k: {x.shape[0]} images, batch {args.batch_size}, PGD-AT Linf eps={args.eps} "
+        f"steps={args.steps} alpha={alpha:g}, repeats={args.repeats}"
+    )
+    train_flat(cnn2(10, 0), x[: args.batch_size], y[: args.batch_size], TrainConfig(epochs=1, progress=False))
     print(f"{'model':<12}{'objective':<10}{'bare img/s':>12}{'ours img/s':>12}{'ratio':>8}")
     for setting, n_models in (("flat", 1), ("robin x10", 10)):
         for objective in ("standard", "pgd_at"):
             adversarial = objective == "pgd_at"
-            cfg = TrainConfig(epochs=1, batch_size=args.batch_size, lr=0.01, schedule="constant", objective=objective,
-                              eps=args.eps, steps=args.steps, alpha=alpha, progress=False)
+            cfg = TrainConfig(
+                epochs=1,
+                batch_size=args.batch_size,
+                lr=0.01,
+                schedule="constant",
+                objective=objective,
+                eps=args.eps,
+                steps=args.steps,
+                alpha=alpha,
+                progress=False,
+            )
             bares, ours = [], []
             for r in range(args.repeats):
                 bare_models = [cnn2(10 if n_models == 1 else 1, r + i) for i in range(n_models)]
                 our_models = [cnn2(10 if n_models == 1 else 1, r + i) for i in range(n_models)]
-                run_bare = partial(bare_train, bare_models, x, y, batch_size=args.batch_size,
-                                   adversarial=adversarial, eps=args.eps, steps=args.steps, alpha=alpha, seed=r)
+                run_bare = partial(
+                    bare_train,
+                    bare_models,
+                    x,
+                    y,
+                    batch_size=args.batch_size,
+                    adversarial=adversarial,
+                    eps=args.eps,
+                    steps=args.steps,
+                    alpha=alpha,
+                    seed=r,
+                )
                 run_ours = partial(ours_train, our_models, x, y, cfg)
                 if r % 2 == 0:  # alternate which loop runs first, so a warm-up or load drift favours neither
                     bares.append(timed(run_bare))
@@ -128,8 +159,11 @@ def main() -> None:
                     ours.append(timed(run_ours))
                     bares.append(timed(run_bare))
             ratio = statistics.median(o / b for o, b in zip(ours, bares, strict=True))
-            print(f"{setting:<12}{objective:<10}{statistics.median(bares):>12.1f}{statistics.median(ours):>12.1f}"
-                  f"{ratio:>8.3f}", flush=True)
+            print(
+                f"{setting:<12}{objective:<10}{statistics.median(bares):>12.1f}{statistics.median(ours):>12.1f}"
+                f"{ratio:>8.3f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,14 @@ import torch
 from robin_bench.models import RobinClassifier, archs
 from robin_bench.models.vectorized import VectorizedRobin, time_forward_backward
 
-IN_SHAPES = {"mlp": (1, 28, 28), "cnn2": (1, 28, 28), "myrtle": (3, 32, 32), "resnet10": (3, 32, 32),
-             "resnet18": (3, 32, 32), "resnet50": (3, 32, 32)}
+IN_SHAPES = {
+    "mlp": (1, 28, 28),
+    "cnn2": (1, 28, 28),
+    "myrtle": (3, 32, 32),
+    "resnet10": (3, 32, 32),
+    "resnet18": (3, 32, 32),
+    "resnet50": (3, 32, 32),
+}
 DEFAULT_BATCH = {"cpu": {"cnn2": 32, "resnet18": 4}, "cuda": {"cnn2": 256, "resnet18": 128}}
 
 
@@ -45,8 +51,10 @@ def main() -> None:
         where = torch.cuda.get_device_name(device)
     else:
         where = f"{platform.machine()} CPU, {os.cpu_count()} cores, {args.threads} thread(s)"
-    print(f"torch {torch.__version__}, python {platform.python_version()}, {where}; {args.arms} arms, eval mode, "
-          f"forward + backward to the input, median of {args.repeats} after {args.warmup} warm-up passes")
+    print(
+        f"torch {torch.__version__}, python {platform.python_version()}, {where}; {args.arms} arms, eval mode, "
+        f"forward + backward to the input, median of {args.repeats} after {args.warmup} warm-up passes"
+    )
     print("| arch | input | batch | loop samples/s | vmap samples/s | speed-up (loop s / vmap s) |")
     print("|---|---|---|---|---|---|")
     for arch in args.arch:
@@ -59,8 +67,10 @@ def main() -> None:
         x = torch.rand(batch, *shape, device=device)
         loop_s = time_forward_backward(robin, x, repeats=args.repeats, warmup=args.warmup)
         vmap_s = time_forward_backward(fused, x, repeats=args.repeats, warmup=args.warmup)
-        print(f"| {arch} | {'x'.join(map(str, shape))} | {batch} | {batch / loop_s:.1f} | {batch / vmap_s:.1f} "
-              f"| {loop_s / vmap_s:.2f} |")
+        print(
+            f"| {arch} | {'x'.join(map(str, shape))} | {batch} | {batch / loop_s:.1f} | {batch / vmap_s:.1f} "
+            f"| {loop_s / vmap_s:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,9 @@ def build(kind: str, seed: int, width: int | None) -> nn.Module:
     width = width or WIDTH[kind]
 
     def component(n_out: int) -> nn.Module:
-        return nn.Sequential(nn.Flatten(), nn.Linear(64, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-                             nn.Linear(width, n_out))
+        return nn.Sequential(
+            nn.Flatten(), nn.Linear(64, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, n_out)
+        )
 
     h = rb.Hierarchy.from_groups(HIERARCHY)
     return KINDS.get(kind).build(component, 10, h if KINDS.get(kind).needs_hierarchy else None)
@@ -67,10 +68,15 @@ def train(kind: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs:
 def summary(res: rb.VerifyResult, limit: float) -> dict[str, float]:
     secs = res.seconds.tolist()
     return {
-        "verified": int(res.verified.sum()), "broken": int(res.broken.sum()), "unknown": res.n_unresolved,
-        "resolved": 1 - res.n_unresolved / res.n, "mean_s": statistics.mean(secs), "median_s": statistics.median(secs),
+        "verified": int(res.verified.sum()),
+        "broken": int(res.broken.sum()),
+        "unknown": res.n_unresolved,
+        "resolved": 1 - res.n_unresolved / res.n,
+        "mean_s": statistics.mean(secs),
+        "median_s": statistics.median(secs),
         "total_s": sum(min(s, limit) if st == "unknown" else s for s, st in zip(secs, res.status, strict=True)),
-        "milps": sum(s["milps"] for s in res.stats), "binaries": max(s["binaries"] for s in res.stats),
+        "milps": sum(s["milps"] for s in res.stats),
+        "binaries": max(s["binaries"] for s in res.stats),
     }
 
 
@@ -83,20 +89,28 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=20.0, help="seconds per sample")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--width", type=int, default=None, help="hidden units of every component (default: 24 flat, "
-                        "16 ROBIN and HAR; 256 is the suites' mlp)")
+    parser.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        help="hidden units of every component (default: 24 flat, 16 ROBIN and HAR; 256 is the suites' mlp)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+    )
     print(f"versions: python {platform.python_version()}, torch {torch.__version__}, scipy {scipy.__version__}")
     x_train, y_train = rb.datasets.load("digits", split="train")
     x_test, y_test = rb.datasets.load("digits", split="test")
     x, y = x_test[: args.n], y_test[: args.n]
     h = rb.Hierarchy.from_groups(HIERARCHY)
-    header = (f"{'kind':6} {'crit':6} {'eps':>5} {'mode':9} {'ver':>4} {'brk':>4} {'unk':>4} {'resolved':>8} "
-              f"{'mean s':>7} {'med s':>7} {'milps':>6} {'bin':>5} {'speed-up':>8}")
+    header = (
+        f"{'kind':6} {'crit':6} {'eps':>5} {'mode':9} {'ver':>4} {'brk':>4} {'unk':>4} {'resolved':>8} "
+        f"{'mean s':>7} {'med s':>7} {'milps':>6} {'bin':>5} {'speed-up':>8}"
+    )
     rows = []
     for kind in args.kinds:
         model = build(kind, args.seed, args.width)
@@ -109,8 +123,9 @@ def main() -> None:
             for eps in args.eps:
                 runs = {}
                 for mode, tighten in (("tightened", True), ("plain", False)):
-                    runs[mode] = rb.verify(model, x, y, eps=eps, criterion=crit, hierarchy=h,
-                                           time_limit=args.time_limit, tighten=tighten)
+                    runs[mode] = rb.verify(
+                        model, x, y, eps=eps, criterion=crit, hierarchy=h, time_limit=args.time_limit, tighten=tighten
+                    )
                 a, b = runs["tightened"], runs["plain"]
                 for i, (sa, sb) in enumerate(zip(a.status, b.status, strict=True)):
                     if "unknown" not in (sa, sb) and sa != sb:
@@ -118,10 +133,12 @@ def main() -> None:
                 sums = {mode: summary(r, args.time_limit) for mode, r in runs.items()}
                 speedup = sums["plain"]["total_s"] / max(sums["tightened"]["total_s"], 1e-9)
                 for mode, s in sums.items():
-                    rows.append(f"{kind:6} {crit:6} {eps:5.3f} {mode:9} {s['verified']:4d} {s['broken']:4d} "
-                                f"{s['unknown']:4d} {s['resolved']:8.2f} {s['mean_s']:7.3f} {s['median_s']:7.3f} "
-                                f"{s['milps']:6d} {s['binaries']:5d} "
-                                f"{(f'{speedup:7.1f}x' if mode == 'tightened' else ''):>8}")
+                    rows.append(
+                        f"{kind:6} {crit:6} {eps:5.3f} {mode:9} {s['verified']:4d} {s['broken']:4d} "
+                        f"{s['unknown']:4d} {s['resolved']:8.2f} {s['mean_s']:7.3f} {s['median_s']:7.3f} "
+                        f"{s['milps']:6d} {s['binaries']:5d} "
+                        f"{(f'{speedup:7.1f}x' if mode == 'tightened' else ''):>8}"
+                    )
                 print("\n".join(rows[-2:]), flush=True)
     print()
     print(header)

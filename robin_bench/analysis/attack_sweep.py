@@ -62,8 +62,10 @@ def attack_sweep(
         raise RobinBenchError(f"strategies is empty; give some of {', '.join(STRATEGIES)}")
     rows = []
     for e in eps:
-        attacks = {s: RobinAttack(robin, strategy=s, base=base, norm=norm, eps=float(e), steps=steps)  # type: ignore[arg-type]
-                   for s in strategies}
+        attacks = {
+            s: RobinAttack(robin, strategy=s, base=base, norm=norm, eps=float(e), steps=steps)  # type: ignore[arg-type]
+            for s in strategies
+        }
         res = evaluate(robin, x, y, attacks, batch_size=batch_size, early_exit=False)
         rows += accuracy_rows("robin", {**res.attack_robust_acc, WORST: res.robust_acc}, res, norm=norm, eps=float(e))
         if baseline is not None:

@@ -106,8 +106,9 @@ def min_norm(
     def robust_at(idx: Tensor, eps: float) -> Tensor:
         if cls is None:
             return evaluate(model, x[idx], y[idx], attacks(model, norm, eps), batch_size=batch_size).robust
-        return one_vs_rest_robust(model, x[idx], y[idx] == cls, cls, norm=norm, eps=eps, attacks=attacks,
-                                  batch_size=batch_size)[1]
+        return one_vs_rest_robust(
+            model, x[idx], y[idx] == cls, cls, norm=norm, eps=eps, attacks=attacks, batch_size=batch_size
+        )[1]
 
     return bisect_eps(robust_at, x.shape[0], eps_max=eps_max, rounds=rounds)
 
@@ -161,8 +162,7 @@ def boundary_distance(
     for norm in norms:
         if norm not in ranges:
             raise RobinBenchError(f"eps_max has no range for norm {norm!r}; give one, e.g. {DEFAULT_EPS_MAX}")
-        common = {"norm": norm, "eps_max": ranges[norm], "rounds": rounds, "attacks": attacks,
-                  "batch_size": batch_size}
+        common = {"norm": norm, "eps_max": ranges[norm], "rounds": rounds, "attacks": attacks, "batch_size": batch_size}
         views = {
             "arm": min_norm(binary, x, (y == cls).long(), **common),  # type: ignore[arg-type]
             "robin": min_norm(robin, x, y, **common),  # type: ignore[arg-type]
@@ -170,10 +170,18 @@ def boundary_distance(
             "multiclass_vs_cls": min_norm(flat, x, y, cls=cls, **common),  # type: ignore[arg-type]
         }
         for view, dist in views.items():
-            frames.append(pd.DataFrame({
-                "sample": range(x.shape[0]), "label": y.tolist(), "norm": norm, "view": view,
-                "distance": dist.tolist(), "censored": (~torch.isfinite(dist)).tolist(),
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "sample": range(x.shape[0]),
+                        "label": y.tolist(),
+                        "norm": norm,
+                        "view": view,
+                        "distance": dist.tolist(),
+                        "censored": (~torch.isfinite(dist)).tolist(),
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -182,9 +190,16 @@ def summarize_distance(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (norm, view), g in frame.groupby(["norm", "view"], sort=False):
         d = g.loc[~g["censored"], "distance"]
-        rows.append({"norm": norm, "view": view, "n": len(g), "censored": int(g["censored"].sum()),
-                     "mean": float(d.mean()) if len(d) else float("nan"),
-                     "median": float(d.median()) if len(d) else float("nan")})
+        rows.append(
+            {
+                "norm": norm,
+                "view": view,
+                "n": len(g),
+                "censored": int(g["censored"].sum()),
+                "mean": float(d.mean()) if len(d) else float("nan"),
+                "median": float(d.median()) if len(d) else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -197,8 +212,13 @@ def plot_distance(frame: pd.DataFrame, ax: plt.Axes) -> None:
     bins = np.linspace(0.0, max(top, 1e-6), 30).tolist()
     censored = frame[frame["norm"] == norm].groupby("view", sort=False)["censored"].sum()
     for view, g in sub.groupby("view", sort=False):
-        ax.hist(g["distance"], bins=bins, histtype="step", linewidth=1.6,
-                label=f"{view} (median {g['distance'].median():.3g}, {int(censored[view])} beyond range)")
+        ax.hist(
+            g["distance"],
+            bins=bins,
+            histtype="step",
+            linewidth=1.6,
+            label=f"{view} (median {g['distance'].median():.3g}, {int(censored[view])} beyond range)",
+        )
     ax.set_xlabel(f"{norm} distance to the decision boundary")
     ax.set_ylabel("inputs")
     ax.legend(fontsize="small")

@@ -133,12 +133,13 @@ def gradient_coherence(
     _check(x, y, "gradient_coherence")
     parts: dict[str, list[Tensor]] = {"robin": [], "ensemble": []}
     for s in range(0, x.shape[0], batch_size):
-        xb, yb = x[s:s + batch_size], y[s:s + batch_size]
+        xb, yb = x[s : s + batch_size], y[s : s + batch_size]
         parts["robin"].append(coherence(arm_gradients(robin, xb, yb, gradient=gradient), yb).detach())
         parts["ensemble"].append(coherence(model_gradients(ensemble, xb, yb, gradient=gradient)).detach())
     frames = [
-        pd.DataFrame({"sample": range(x.shape[0]), "label": y.tolist(), "model": name,
-                      "coherence": torch.cat(values).tolist()})
+        pd.DataFrame(
+            {"sample": range(x.shape[0]), "label": y.tolist(), "model": name, "coherence": torch.cat(values).tolist()}
+        )
         for name, values in parts.items()
     ]
     return pd.concat(frames, ignore_index=True)

@@ -113,25 +113,40 @@ def task_complexity(
         for j in todo:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(derive_seed(seed, "complexity", r, j))
-                model = build_model(baseline_kind().name, arch=arch, in_shape=tuple(x_train.shape[1:]), n_classes=j,
-                                    mean=mean, std=std)
+                model = build_model(
+                    baseline_kind().name, arch=arch, in_shape=tuple(x_train.shape[1:]), n_classes=j, mean=mean, std=std
+                )
             train_flat(model, x_train, complexity_labels(y_train, order, j), cfg)
             model.eval()
             for e in eps:
-                clean, robust = one_vs_rest_robust(model, x_test, positive, 1, norm=norm, eps=float(e),
-                                                   attacks=attacks, batch_size=batch_size)
-                rows.append({"ordering": r, "class1": order[0], "n_classes": j, "eps": float(e), "norm": norm,
-                             "clean_acc": float(clean.float().mean()), "robust_acc": float(robust.float().mean()),
-                             "n": int(clean.numel())})
+                clean, robust = one_vs_rest_robust(
+                    model, x_test, positive, 1, norm=norm, eps=float(e), attacks=attacks, batch_size=batch_size
+                )
+                rows.append(
+                    {
+                        "ordering": r,
+                        "class1": order[0],
+                        "n_classes": j,
+                        "eps": float(e),
+                        "norm": norm,
+                        "clean_acc": float(clean.float().mean()),
+                        "robust_acc": float(robust.float().mean()),
+                        "n": int(clean.numel()),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def summarize_complexity(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (n_classes, eps): mean and standard deviation over orderings of robust and clean accuracy."""
     g = frame.groupby(["n_classes", "eps"], sort=True)
-    out = g.agg(robust_acc_mean=("robust_acc", "mean"), robust_acc_std=("robust_acc", "std"),
-                clean_acc_mean=("clean_acc", "mean"), clean_acc_std=("clean_acc", "std"),
-                orderings=("ordering", "nunique"))
+    out = g.agg(
+        robust_acc_mean=("robust_acc", "mean"),
+        robust_acc_std=("robust_acc", "std"),
+        clean_acc_mean=("clean_acc", "mean"),
+        clean_acc_std=("clean_acc", "std"),
+        orderings=("ordering", "nunique"),
+    )
     return out.reset_index()
 
 
@@ -142,8 +157,14 @@ def plot_complexity(frame: pd.DataFrame, ax: plt.Axes) -> None:
     clean = s.groupby("n_classes", sort=True)["clean_acc_mean"].first()
     ax.plot(clean.index, clean.values, "k--", label="clean")
     for e, g in s.groupby("eps", sort=True):
-        ax.errorbar(g["n_classes"], g["robust_acc_mean"], yerr=g["robust_acc_std"].fillna(0), fmt="o-",
-                    capsize=3, label=f"eps {e:g}")
+        ax.errorbar(
+            g["n_classes"],
+            g["robust_acc_mean"],
+            yerr=g["robust_acc_std"].fillna(0),
+            fmt="o-",
+            capsize=3,
+            label=f"eps {e:g}",
+        )
     ax.set_xlabel("number of training classes j (MODEL[j])")
     ax.set_ylabel("accuracy on the binary task of class 1")
     ax.set_ylim(-0.02, 1.02)

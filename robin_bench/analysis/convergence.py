@@ -29,8 +29,18 @@ from robin_bench.train.trainer import TrainReport
 DEFAULT_WINDOW = 5
 """Epochs k of the plateau check: the last k epochs against the ones before them."""
 CURVES: tuple[str, ...] = ("val_clean_acc", "val_robust_acc")
-COLUMNS: tuple[str, ...] = ("model", "component", "epoch", "loss", "train_acc", "val_clean_acc", "val_robust_acc",
-                            "lr", "adv_share", "val_size")
+COLUMNS: tuple[str, ...] = (
+    "model",
+    "component",
+    "epoch",
+    "loss",
+    "train_acc",
+    "val_clean_acc",
+    "val_robust_acc",
+    "lr",
+    "adv_share",
+    "val_size",
+)
 
 
 def training_curves(histories: Mapping[str, Sequence[TrainReport | Mapping[str, Any]]]) -> pd.DataFrame:
@@ -52,8 +62,10 @@ def training_curves(histories: Mapping[str, Sequence[TrainReport | Mapping[str, 
     for model, reports in histories.items():
         for report in reports:
             r = report if isinstance(report, TrainReport) else TrainReport.from_dict(report)
-            rows += [{"model": model, "component": r.name, **{k: h[k] for k in COLUMNS[2:-1]}, "val_size": r.val_size}
-                     for h in r.history]
+            rows += [
+                {"model": model, "component": r.name, **{k: h[k] for k in COLUMNS[2:-1]}, "val_size": r.val_size}
+                for h in r.history
+            ]
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -92,12 +104,19 @@ def summarize_convergence(frame: pd.DataFrame, *, window: int = DEFAULT_WINDOW) 
         parts = [c.sort_values("epoch") for _, c in g.groupby("component", sort=False)]
         epochs = int(g["epoch"].max())
         last = g[g["epoch"] == epochs]
-        row: dict[str, Any] = {"model": model, "components": len(parts), "epochs": epochs,
-                               "val_size": int(g["val_size"].min()),
-                               "val_clean_acc": float(last["val_clean_acc"].mean()),
-                               "val_robust_acc": float(last["val_robust_acc"].mean()),
-                               "clean_gain": math.nan, "clean_tolerance": math.nan,
-                               "robust_gain": math.nan, "robust_tolerance": math.nan, "plateaued": None}
+        row: dict[str, Any] = {
+            "model": model,
+            "components": len(parts),
+            "epochs": epochs,
+            "val_size": int(g["val_size"].min()),
+            "val_clean_acc": float(last["val_clean_acc"].mean()),
+            "val_robust_acc": float(last["val_robust_acc"].mean()),
+            "clean_gain": math.nan,
+            "clean_tolerance": math.nan,
+            "robust_gain": math.nan,
+            "robust_tolerance": math.nan,
+            "plateaued": None,
+        }
         if epochs > window and all(c["val_clean_acc"].notna().all() and len(c) == epochs for c in parts):
             checks = [check for c in parts for check in _checks(c, window)]
             for curve in CURVES:

@@ -89,10 +89,11 @@ def section_table(frame: pd.DataFrame, summary: pd.DataFrame | None = None) -> s
     if summary is None:
         keys = [c for c in ("seed", "model", "attack") if c in frame.columns]
         wide = frame.pivot_table(index=keys, columns="eps", values="robust_acc", sort=False).reset_index()
-        header = [*keys, *(f"robust acc, eps {format_eps(float(e))}" for e in wide.columns[len(keys):])]
+        header = [*keys, *(f"robust acc, eps {format_eps(float(e))}" for e in wide.columns[len(keys) :])]
         return markdown_table(header, [[_cell(v) for v in row] for row in wide.itertuples(index=False)])
-    return markdown_table([str(c) for c in summary.columns],
-                          [[_cell(v) for v in row] for row in summary.itertuples(index=False)])
+    return markdown_table(
+        [str(c) for c in summary.columns], [[_cell(v) for v in row] for row in summary.itertuples(index=False)]
+    )
 
 
 def write_section(out_dir: str | os.PathLike[str], name: str, *, title: str, table: str) -> Path:
@@ -116,8 +117,17 @@ def write_section(out_dir: str | os.PathLike[str], name: str, *, title: str, tab
         >>> write_section("runs/demo/analysis", "boundary", title="Boundary", table=section_table(df, summary))
     """
     path = Path(out_dir) / f"{name}.md"
-    text = "\n".join([f"## Analysis: {title}", "", table, "",
-                      f"![{name}]({ANALYSIS_DIRNAME}/{name}.png)", "",
-                      f"Figures: [{ANALYSIS_DIRNAME}/{name}.csv]({ANALYSIS_DIRNAME}/{name}.csv)", ""])
+    text = "\n".join(
+        [
+            f"## Analysis: {title}",
+            "",
+            table,
+            "",
+            f"![{name}]({ANALYSIS_DIRNAME}/{name}.png)",
+            "",
+            f"Figures: [{ANALYSIS_DIRNAME}/{name}.csv]({ANALYSIS_DIRNAME}/{name}.csv)",
+            "",
+        ]
+    )
     atomic_write_text(path, text)
     return path

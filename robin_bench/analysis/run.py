@@ -49,7 +49,13 @@ from robin_bench.models.kinds import baseline_kind, is_baseline
 from robin_bench.registry import did_you_mean
 
 ANALYSES: tuple[str, ...] = (
-    "coherence", "boundary", "complexity", "two_stage", "transfer", "attack_sweep", "convergence",
+    "coherence",
+    "boundary",
+    "complexity",
+    "two_stage",
+    "transfer",
+    "attack_sweep",
+    "convergence",
 )
 COMPLEXITY_REPEATS = 5
 """Default class orderings R of ``complexity`` (the paper: 20); small enough for a CPU."""
@@ -180,9 +186,21 @@ def _complexity(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     x_tr, y_tr = r.data(d.train_split, d.n_train)
     x_te, y_te = r.eval_data()
     norm, eps = r.threat()
-    df = task_complexity(x_tr, y_tr, x_te, y_te, arch=spec.arch, cfg=cfg, norm=norm, eps=eps,
-                         repeats=r.repeats, seed=r.suite.seed, mean=info.mean, std=info.std,
-                         batch_size=r.suite.batch_size)
+    df = task_complexity(
+        x_tr,
+        y_tr,
+        x_te,
+        y_te,
+        arch=spec.arch,
+        cfg=cfg,
+        norm=norm,
+        eps=eps,
+        repeats=r.repeats,
+        seed=r.suite.seed,
+        mean=info.mean,
+        std=info.std,
+        batch_size=r.suite.batch_size,
+    )
     return df, summarize_complexity(df)
 
 
@@ -192,8 +210,7 @@ def _two_stage(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     x, y = r.eval_data()
     norm, eps = r.threat()
     model = TwoStageClassifier.from_har(har)  # type: ignore[arg-type]
-    return two_stage_robustness(model, x, y, norm=norm, eps=eps, baseline=baseline,
-                                batch_size=r.suite.batch_size), None
+    return two_stage_robustness(model, x, y, norm=norm, eps=eps, baseline=baseline, batch_size=r.suite.batch_size), None
 
 
 def _transfer(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -300,8 +317,9 @@ def run(
     caption = f"{title}: {loaded.name}"
     if seeds:
         parts = [compute(_Run(loaded, repeats=repeats, seed=s)) for s in seeds]
-        frame = _seed_first(pd.concat([f.assign(seed=s) for (f, _), s in zip(parts, seeds, strict=True)],
-                                      ignore_index=True))
+        frame = _seed_first(
+            pd.concat([f.assign(seed=s) for (f, _), s in zip(parts, seeds, strict=True)], ignore_index=True)
+        )
         summaries = [m.assign(seed=s) for (_, m), s in zip(parts, seeds, strict=True) if m is not None]
         summary = _seed_first(pd.concat(summaries, ignore_index=True)) if summaries else None
         first = seeds[0]
@@ -321,4 +339,3 @@ def run(
     written.append(write_section(folder, name, title=title, table=section_table(frame, summary)))
     written.append(write_summary(loaded.output_dir))
     return written
-

@@ -68,13 +68,22 @@ def transferability(
         wb = {s: RobinAttack(robin, strategy=s, **kw) for s in white_box}  # type: ignore[arg-type]
         figures["white_box"] = evaluate(robin, x, y, wb, batch_size=batch_size).robust_acc
         for attack, acc in figures.items():
-            rows.append({"attack": attack, "norm": norm, "eps": float(e), "clean_acc": res.clean_acc,
-                         "robust_acc": acc, "n": res.n})
+            rows.append(
+                {
+                    "attack": attack,
+                    "norm": norm,
+                    "eps": float(e),
+                    "clean_acc": res.clean_acc,
+                    "robust_acc": acc,
+                    "n": res.n,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def transferred_accuracy(robin: nn.Module, attack: TransferAttack, x: torch.Tensor, y: torch.Tensor, *,
-                         batch_size: int = 256) -> float:
+def transferred_accuracy(
+    robin: nn.Module, attack: TransferAttack, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 256
+) -> float:
     """Accuracy of ``robin`` on the examples ``attack`` crafts, in the attack's own mode: clean-correct and
     still correct after the transfer (Table 4's figure).
 
@@ -85,7 +94,7 @@ def transferred_accuracy(robin: nn.Module, attack: TransferAttack, x: torch.Tens
     robust = 0
     with torch.no_grad():
         for start in range(0, len(y), batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
             clean = robin(xb).argmax(1) == yb
             with torch.enable_grad():
                 adv = attack(xb, yb)

@@ -112,8 +112,16 @@ class StageAttack(Attack):
         ...                                     "second": StageAttack(two_stage, stage="second", eps=0.1)})
     """
 
-    def __init__(self, model: TwoStageClassifier, *, stage: str, norm: Norm = "Linf", eps: float = 8 / 255,
-                 steps: int = 10, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: TwoStageClassifier,
+        *,
+        stage: str,
+        norm: Norm = "Linf",
+        eps: float = 8 / 255,
+        steps: int = 10,
+        seed: int = 0,
+    ) -> None:
         if stage not in ("first", "second"):
             raise RobinBenchError(f"stage={stage!r}; valid: first, second")
         super().__init__(f"{stage}-stage", model, norm=norm, eps=eps, seed=seed)
@@ -176,8 +184,10 @@ def two_stage_robustness(
     """
     rows = []
     for e in eps:
-        attacks = {s: StageAttack(model, stage=s, norm=norm, eps=float(e), steps=steps)  # type: ignore[arg-type]
-                   for s in ("first", "second")}
+        attacks = {
+            s: StageAttack(model, stage=s, norm=norm, eps=float(e), steps=steps)  # type: ignore[arg-type]
+            for s in ("first", "second")
+        }
         res = evaluate(model, x, y, attacks, batch_size=batch_size, early_exit=False)
         alone = res.attack_robust_acc
         figures = {"first": alone["first"], "second": alone["second"], "first_then_second": res.robust_acc}

@@ -31,8 +31,14 @@ def pgd_worst_case(model: nn.Module, norm: str, eps: float, *, steps: int = 20) 
     """
     return {
         "pgd_ce": PGD(model, norm=norm, eps=eps, steps=steps, loss="ce", seed=0),  # type: ignore[arg-type]
-        "pgd_margin": PGD(model, norm=norm, eps=eps, steps=steps, loss="margin",  # type: ignore[arg-type]
-                          random_start=False),
+        "pgd_margin": PGD(
+            model,
+            norm=norm,  # type: ignore[arg-type]
+            eps=eps,
+            steps=steps,
+            loss="margin",
+            random_start=False,
+        ),
     }
 
 
@@ -41,8 +47,18 @@ def accuracy_rows(
 ) -> list[dict[str, object]]:
     """Rows of an accuracy-against-eps analysis, one per attack of ``figures`` (attack -> robust accuracy):
     ``model``, ``attack``, ``norm``, ``eps``, ``clean_acc`` and ``n`` (from ``res``), ``robust_acc``."""
-    return [{"model": model, "attack": attack, "norm": norm, "eps": eps, "clean_acc": res.clean_acc,
-             "robust_acc": acc, "n": res.n} for attack, acc in figures.items()]
+    return [
+        {
+            "model": model,
+            "attack": attack,
+            "norm": norm,
+            "eps": eps,
+            "clean_acc": res.clean_acc,
+            "robust_acc": acc,
+            "n": res.n,
+        }
+        for attack, acc in figures.items()
+    ]
 
 
 def pgd_baseline_row(
@@ -54,8 +70,13 @@ def pgd_baseline_row(
     Returns:
         dict: an :func:`accuracy_rows` row of model ``"baseline"``, attack ``"pgd (baseline)"``.
     """
-    b = evaluate(baseline, x, y, [PGD(baseline, norm=norm, eps=eps, steps=steps)],  # type: ignore[arg-type]
-                 batch_size=batch_size)
+    b = evaluate(
+        baseline,
+        x,
+        y,
+        [PGD(baseline, norm=norm, eps=eps, steps=steps)],  # type: ignore[arg-type]
+        batch_size=batch_size,
+    )
     return accuracy_rows("baseline", {"pgd (baseline)": b.robust_acc}, b, norm=norm, eps=eps)[0]
 
 
@@ -70,7 +91,7 @@ def _predict(model: nn.Module, x: Tensor, batch_size: int) -> Tensor:
     model.eval()
     try:
         with torch.no_grad():
-            return torch.cat([model(x[s:s + batch_size]).argmax(1).cpu() for s in range(0, x.shape[0], batch_size)])
+            return torch.cat([model(x[s : s + batch_size]).argmax(1).cpu() for s in range(0, x.shape[0], batch_size)])
     finally:
         model.train(was)
 
@@ -113,11 +134,17 @@ def one_vs_rest_robust(
     robust = torch.zeros_like(clean)
     pos, neg = (positive & clean).nonzero()[:, 0], (~positive & clean).nonzero()[:, 0]
     if pos.numel():
-        res = evaluate(model, x[pos], torch.full((pos.numel(),), cls), attacks(model, norm, eps),
-                       batch_size=batch_size)
+        res = evaluate(model, x[pos], torch.full((pos.numel(),), cls), attacks(model, norm, eps), batch_size=batch_size)
         robust[pos] = res.robust
     if neg.numel():
-        res = evaluate(model, x[neg], pred[neg], _targeted(attacks(model, norm, eps)), criterion="targeted",
-                       targets=torch.full((neg.numel(),), cls), batch_size=batch_size)
+        res = evaluate(
+            model,
+            x[neg],
+            pred[neg],
+            _targeted(attacks(model, norm, eps)),
+            criterion="targeted",
+            targets=torch.full((neg.numel(),), cls),
+            batch_size=batch_size,
+        )
         robust[neg] = res.robust
     return clean, robust

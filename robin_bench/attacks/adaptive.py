@@ -158,8 +158,9 @@ class BPDA(PGD):
     ) -> None:
         if isinstance(eot_samples, bool) or not isinstance(eot_samples, int) or eot_samples < 1:
             raise RobinBenchError(f"BPDA eot_samples must be an int >= 1, got {eot_samples!r}")
-        super().__init__(model, norm=norm, eps=eps, steps=steps, restarts=restarts, loss=loss, seed=seed,
-                         criterion=criterion)
+        super().__init__(
+            model, norm=norm, eps=eps, steps=steps, restarts=restarts, loss=loss, seed=seed, criterion=criterion
+        )
         self.attack = "BPDA"
         self.eot_samples = eot_samples
         self.randomized: bool | None = None

@@ -177,8 +177,12 @@ class AutoAttack(Attack):
                     f"AutoAttack attacks_to_run {list(attacks_to_run)!r} is empty or has unknown names {unknown}; "
                     f"valid: {', '.join(AA_ATTACKS)}"
                 )
-        for name, value in (("n_classes", n_classes), ("n_iter", n_iter), ("n_queries", n_queries),
-                            ("restarts", restarts)):
+        for name, value in (
+            ("n_classes", n_classes),
+            ("n_iter", n_iter),
+            ("n_queries", n_queries),
+            ("restarts", restarts),
+        ):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise RobinBenchError(f"AutoAttack {name} must be a positive int or None, got {value!r}")
         if n_classes is not None and n_classes < 2:
@@ -294,9 +298,18 @@ def _apgd_with_iters(old: APGDAttack, n_iter: int) -> APGDAttack:
     from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 
     common = {
-        "n_iter": n_iter, "norm": old.norm, "n_restarts": old.n_restarts, "eps": old.eps, "seed": old.seed,
-        "eot_iter": old.eot_iter, "rho": old.thr_decr, "topk": old.topk, "verbose": old.verbose,
-        "device": old.device, "use_largereps": old.use_largereps, "logger": old.logger,
+        "n_iter": n_iter,
+        "norm": old.norm,
+        "n_restarts": old.n_restarts,
+        "eps": old.eps,
+        "seed": old.seed,
+        "eot_iter": old.eot_iter,
+        "rho": old.thr_decr,
+        "topk": old.topk,
+        "verbose": old.verbose,
+        "device": old.device,
+        "use_largereps": old.use_largereps,
+        "logger": old.logger,
     }
     if isinstance(old, APGDAttack_targeted):
         return APGDAttack_targeted(old.model, n_target_classes=old.n_target_classes, **common)

@@ -261,8 +261,11 @@ class Attack(TorchattacksAttack):
         Arguments:
             n_classes (int): outputs of the attacked model (targeted searches try up to ``n_classes - 1``).
         """
-        return int(getattr(self, "steps", 1)) * int(getattr(self, "restarts", 1)) * int(
-            getattr(self, "binary_search_steps", 1))
+        return (
+            int(getattr(self, "steps", 1))
+            * int(getattr(self, "restarts", 1))
+            * int(getattr(self, "binary_search_steps", 1))
+        )
 
     def generator(self, x: Tensor) -> torch.Generator:
         """A fresh generator on ``x``'s device seeded with ``self.seed``."""
@@ -348,8 +351,9 @@ class Attack(TorchattacksAttack):
             if active.numel() == 0:
                 break
             x0 = x[active]
-            xa = self._first_iterate(x0, start[active] if run == 0 and start is not None else None,
-                                     random_start, generator, run)
+            xa = self._first_iterate(
+                x0, start[active] if run == 0 and start is not None else None, random_start, generator, run
+            )
             for t in range(steps + 1):
                 if t < steps:
                     out, loss, grad = self.loss_and_grad(xa, aux[active], objective)

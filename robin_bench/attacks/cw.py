@@ -208,13 +208,24 @@ class CW(Attack):
         """
         if self.norm == "L2":
             return cw_l2(
-                self, x, aux, objective, success,
-                c=self.c, kappa=self.kappa, steps=self.steps, lr=self.lr,
+                self,
+                x,
+                aux,
+                objective,
+                success,
+                c=self.c,
+                kappa=self.kappa,
+                steps=self.steps,
+                lr=self.lr,
                 binary_search_steps=self.binary_search_steps,
             )
         return self.ascend(
-            x, aux, _hinge(objective, self.kappa), success,
-            steps=self.steps, alpha=self.threat.default_alpha(self.steps),
+            x,
+            aux,
+            _hinge(objective, self.kappa),
+            success,
+            steps=self.steps,
+            alpha=self.threat.default_alpha(self.steps),
         )
 
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:

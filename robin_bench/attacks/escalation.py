@@ -88,9 +88,18 @@ def escalate(
     rows = result.robust.nonzero()[:, 0]
     if not attacks or rows.numel() == 0:
         return result
-    sub = evaluate(model, x[rows.to(x.device)], y[rows.to(y.device)], dict(attacks), criterion=criterion,
-                   hierarchy=hierarchy, targets=None if targets is None else targets[rows.to(targets.device)],
-                   batch_size=batch_size, norm=norm, eps=eps)  # type: ignore[arg-type]
+    sub = evaluate(
+        model,
+        x[rows.to(x.device)],
+        y[rows.to(y.device)],
+        dict(attacks),
+        criterion=criterion,
+        hierarchy=hierarchy,
+        targets=None if targets is None else targets[rows.to(targets.device)],
+        batch_size=batch_size,
+        norm=norm,  # type: ignore[arg-type]
+        eps=eps,
+    )
     n = result.n
     success, ran = dict(result.success), dict(result.ran)
     robust = result.robust.clone()
@@ -103,17 +112,19 @@ def escalate(
         success[full_name], ran[full_name] = hit, went
         robust &= ~hit
     return EvalResult(
-        names=[*result.names, *(name + SUFFIX for name in sub.names)], criterion=result.criterion,
-        clean_correct=result.clean_correct, robust=robust, success=success, ran=ran,
+        names=[*result.names, *(name + SUFFIX for name in sub.names)],
+        criterion=result.criterion,
+        clean_correct=result.clean_correct,
+        robust=robust,
+        success=success,
+        ran=ran,
         grad_evals={**result.grad_evals, **{k + SUFFIX: v for k, v in sub.grad_evals.items()}},
         seconds={**result.seconds, **{k + SUFFIX: v for k, v in sub.seconds.items()}},
         flags=[*result.flags, *((code, f"escalated: {reason}") for code, reason in sub.flags)],
     )
 
 
-def merged_masking_evidence(
-    result: EvalResult, family: Mapping[str, str], base: Sequence[str]
-) -> Evidence:
+def merged_masking_evidence(result: EvalResult, family: Mapping[str, str], base: Sequence[str]) -> Evidence:
     """The ``black_box_stronger`` count over the base attacks and the escalated ones of ``result``.
 
     A sample shows the symptom when, among the base attacks (``base``, in run order) or among the escalated
@@ -136,9 +147,14 @@ def merged_masking_evidence(
         transfer = [n for n in group if kinds[n] == "transfer"]
         if not gradient or not (free or transfer):
             continue
-        part = EvalResult(names=group, criterion=result.criterion, clean_correct=result.clean_correct,
-                          robust=result.robust, success={n: result.success[n] for n in group},
-                          ran={n: result.ran[n] for n in group})
+        part = EvalResult(
+            names=group,
+            criterion=result.criterion,
+            clean_correct=result.clean_correct,
+            robust=result.robust,
+            success={n: result.success[n] for n in group},
+            ran={n: result.ran[n] for n in group},
+        )
         ev = masking_evidence(part, gradient=gradient, gradient_free=free, transfer=transfer)
         for i, name in zip(ev.samples, ev.broken_by, strict=True):
             broken_by.setdefault(i, name)
@@ -146,8 +162,15 @@ def merged_masking_evidence(
     n = int(result.clean_correct.sum())
     samples = tuple(sorted(broken_by))
     tolerance = count_tolerance(n, HEALTHY_RATE["black_box_stronger"], ALPHA)
-    return Evidence("black_box_stronger", len(samples), n, tolerance, "; ".join(whats) or "no attacks to compare",
-                    samples, tuple(broken_by[i] for i in samples))
+    return Evidence(
+        "black_box_stronger",
+        len(samples),
+        n,
+        tolerance,
+        "; ".join(whats) or "no attacks to compare",
+        samples,
+        tuple(broken_by[i] for i in samples),
+    )
 
 
 def masking_evidence_of(result: EvalResult, attacks: Mapping[str, Any]) -> list[Evidence] | tuple[str, str]:
@@ -173,10 +196,21 @@ def families(names: Sequence[str], attacks: Mapping[str, Any]) -> dict[str, str]
 
 
 def settle(
-    model: nn.Module, x: Tensor, y: Tensor, result: EvalResult, cut: Mapping[str, Any],
-    full: Callable[[], Mapping[str, Any]], sanity: Sequence[Evidence], *, criterion: str = "fine",
-    hierarchy: Hierarchy | None = None, targets: Tensor | None = None, batch_size: int = 256,
-    norm: str | None = None, eps: float | None = None, early_exit: bool = True,
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    result: EvalResult,
+    cut: Mapping[str, Any],
+    full: Callable[[], Mapping[str, Any]],
+    sanity: Sequence[Evidence],
+    *,
+    criterion: str = "fine",
+    hierarchy: Hierarchy | None = None,
+    targets: Tensor | None = None,
+    batch_size: int = 256,
+    norm: str | None = None,
+    eps: float | None = None,
+    early_exit: bool = True,
 ) -> tuple[EvalResult, list[tuple[str, str]]]:
     r"""An evaluation after the escalation rule, and its masking flags: what a cell of a run reports.
 
@@ -218,8 +252,19 @@ def settle(
             n_out = int(model(x[:1]).shape[1])
         more = grown(cut, full(), hierarchy.n_coarse if criterion == "coarse" and hierarchy is not None else n_out)
         if more:
-            result = escalate(model, x, y, result, more, criterion=criterion, hierarchy=hierarchy, targets=targets,
-                              batch_size=batch_size, norm=norm, eps=eps)
+            result = escalate(
+                model,
+                x,
+                y,
+                result,
+                more,
+                criterion=criterion,
+                hierarchy=hierarchy,
+                targets=targets,
+                batch_size=batch_size,
+                norm=norm,
+                eps=eps,
+            )
             family = {**families(list(cut), cut), **families(list(more), more)}
             evidence = [merged_masking_evidence(result, family, list(cut))]
     return result, [*result.flags, *(e.flag for e in evidence if e.flagged), *undecided(evidence)]
@@ -232,9 +277,14 @@ def undecided(evidence: Sequence[Evidence]) -> list[tuple[str, str]]:
     The reason names the check, its count and samples, and the smallest count the check flags at this n, so a
     reader knows what the row's n can and cannot rule out.
     """
-    return [("masking_undecided",
-             f"{e.code}: {e.count} of {e.n} samples show the symptom, more than a healthy model shows at level "
-             f"{BORDERLINE_ALPHA:g} but not more than the tolerance {e.tolerance} (level {ALPHA:g}): at n = {e.n} "
-             f"this check flags only counts of {e.tolerance + 1} or more" + (f"; samples: {e.listing}" if e.samples
-                                                                             else ""))
-            for e in evidence if e.borderline and not e.flagged]
+    return [
+        (
+            "masking_undecided",
+            f"{e.code}: {e.count} of {e.n} samples show the symptom, more than a healthy model shows at level "
+            f"{BORDERLINE_ALPHA:g} but not more than the tolerance {e.tolerance} (level {ALPHA:g}): at n = {e.n} "
+            f"this check flags only counts of {e.tolerance + 1} or more"
+            + (f"; samples: {e.listing}" if e.samples else ""),
+        )
+        for e in evidence
+        if e.borderline and not e.flagged
+    ]

@@ -97,10 +97,7 @@ class EvalResult:
         attack); with early exit a later attack never sees samples broken before it, so its figure
         is an upper bound.
         """
-        return {
-            name: _fraction(self.clean_correct & ~self.success[name])
-            for name in self.names
-        }
+        return {name: _fraction(self.clean_correct & ~self.success[name]) for name in self.names}
 
     @property
     def total_grad_evals(self) -> int | None:
@@ -381,8 +378,9 @@ def evaluate(
     log_probs = True
     robust_before = 0
 
-    def attack_batch(name: str, attack: AttackLike, todo: Tensor, start: int, xb: Tensor, yb: Tensor,
-                      tb: Tensor | None) -> Tensor:
+    def attack_batch(
+        name: str, attack: AttackLike, todo: Tensor, start: int, xb: Tensor, yb: Tensor, tb: Tensor | None
+    ) -> Tensor:
         """Run ``attack`` on the batch's samples ``todo`` and record it; which of them it broke."""
         xs, ys = xb[todo.to(xb.device)], yb[todo.to(xb.device)]
         ts = tb[todo.to(xb.device)] if tb is not None else None
@@ -435,10 +433,18 @@ def evaluate(
     flags = [
         ("noop_attack", _noop_reason(name, attack, int(ran[name].sum()), log_probs))
         for name, attack in named
-        if bool(ran[name].any()) and not bool(moved[name].any())
+        if bool(ran[name].any())
+        and not bool(moved[name].any())
         and not getattr(attack, "returns_clean_on_failure", False)
     ]
     return EvalResult(
-        names=names, criterion=criterion, clean_correct=clean_correct, robust=robust,
-        success=success, ran=ran, grad_evals=grad_evals, seconds=seconds, flags=flags,
+        names=names,
+        criterion=criterion,
+        clean_correct=clean_correct,
+        robust=robust,
+        success=success,
+        ran=ran,
+        grad_evals=grad_evals,
+        seconds=seconds,
+        flags=flags,
     )

@@ -39,7 +39,12 @@ class FGSM(Attack):
     """
 
     def __init__(
-        self, model: nn.Module, *, norm: Norm = "Linf", eps: float = 8 / 255, seed: int = 0,
+        self,
+        model: nn.Module,
+        *,
+        norm: Norm = "Linf",
+        eps: float = 8 / 255,
+        seed: int = 0,
         criterion: Criterion | None = None,
     ) -> None:
         super().__init__("FGSM", model, norm=norm, eps=eps, seed=seed, criterion=criterion)

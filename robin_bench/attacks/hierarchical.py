@@ -101,7 +101,7 @@ class _CoarseOutput(Attack):
 
     def _reached(self, out: Tensor, y: Tensor) -> Tensor:
         """The criterion's success on the fine part of the working output (``y``: true fine labels)."""
-        return self.criterion.reached(out[:, self.hierarchy.n_coarse:], y)
+        return self.criterion.reached(out[:, self.hierarchy.n_coarse :], y)
 
 
 class _WorstCaseTargeted(_Stepped):
@@ -123,7 +123,13 @@ class _WorstCaseTargeted(_Stepped):
     random_start: bool
 
     def _setup_search(
-        self, *, loss: str, steps: int, alpha: float | None, max_targets: int | None, targets_per_pass: int,
+        self,
+        *,
+        loss: str,
+        steps: int,
+        alpha: float | None,
+        max_targets: int | None,
+        targets_per_pass: int,
         random_start: bool,
     ) -> None:
         self.loss = loss
@@ -206,8 +212,14 @@ class _WorstCaseTargeted(_Stepped):
             aux = torch.stack([order[pair_sample, pair_rank], labels[pair_sample]], dim=1)
             start = self.pair_starts(images, pair_sample, aux[:, 0]) if self.random_start else None
             xa = self.ascend(
-                images[pair_sample], aux, self._objective, self._success,
-                steps=self.steps, alpha=self.alpha, random_start=False, start=start,
+                images[pair_sample],
+                aux,
+                self._objective,
+                self._success,
+                steps=self.steps,
+                alpha=self.alpha,
+                random_start=False,
+                start=start,
             )
             with torch.no_grad():
                 ok = self._success(self.get_logits(xa), aux)
@@ -291,8 +303,14 @@ class HierarchicalTargeted(_WorstCaseTargeted):
     ) -> None:
         super().__init__("HierarchicalTargeted", model, norm=norm, eps=eps, seed=seed, criterion=criterion)
         self.hierarchy = _check_hierarchy(hierarchy, model, "HierarchicalTargeted")
-        self._setup_search(loss=loss, steps=steps, alpha=alpha, max_targets=max_targets,
-                           targets_per_pass=targets_per_pass, random_start=random_start)
+        self._setup_search(
+            loss=loss,
+            steps=steps,
+            alpha=alpha,
+            max_targets=max_targets,
+            targets_per_pass=targets_per_pass,
+            random_start=random_start,
+        )
         self._apply_criterion()
 
     def _candidates(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -366,8 +384,14 @@ class CoarseTargeted(_CoarseOutput, _WorstCaseTargeted):
         super().__init__("CoarseTargeted", model, norm=norm, eps=eps, seed=seed, criterion=criterion)
         self.hierarchy = _check_hierarchy(hierarchy, model, "CoarseTargeted")
         self.use_coarse_network = True
-        self._setup_search(loss=loss, steps=steps, alpha=alpha, max_targets=max_targets,
-                           targets_per_pass=targets_per_pass, random_start=random_start)
+        self._setup_search(
+            loss=loss,
+            steps=steps,
+            alpha=alpha,
+            max_targets=max_targets,
+            targets_per_pass=targets_per_pass,
+            random_start=random_start,
+        )
         self._apply_criterion()
 
     def _candidates(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -457,6 +481,12 @@ class CoarseMarginal(_CoarseOutput, _Stepped):
         images = images.clone().detach().to(self.device)
         labels = labels.clone().detach().to(self.device)
         return self.ascend(
-            images, labels, self._objective, self._reached,
-            steps=self.steps, alpha=self.alpha, random_start=self.random_start, restarts=self.restarts,
+            images,
+            labels,
+            self._objective,
+            self._reached,
+            steps=self.steps,
+            alpha=self.alpha,
+            random_start=self.random_start,
+            restarts=self.restarts,
         )

@@ -79,8 +79,14 @@ class PGD(Attack):
 
     def optimize(self, x: Tensor, aux: Tensor, objective: Objective, success: Success) -> Tensor:
         return self.ascend(
-            x, aux, objective, success,
-            steps=self.steps, alpha=self.alpha, random_start=self.random_start, restarts=self.restarts,
+            x,
+            aux,
+            objective,
+            success,
+            steps=self.steps,
+            alpha=self.alpha,
+            random_start=self.random_start,
+            restarts=self.restarts,
         )
 
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:

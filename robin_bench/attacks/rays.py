@@ -106,10 +106,12 @@ class RayS(Attack):
             return x
         tol = self.eps / 100 if self.tol is None else float(self.tol)
         seeds = sample_seeds(x, self.seed, "rays")
-        d = torch.cat([
-            torch.randint(0, 2, (1, *x.shape[1:]), generator=torch.Generator().manual_seed(s)).float() * 2 - 1
-            for s in seeds
-        ]).to(x.device, x.dtype)
+        d = torch.cat(
+            [
+                torch.randint(0, 2, (1, *x.shape[1:]), generator=torch.Generator().manual_seed(s)).float() * 2 - 1
+                for s in seeds
+            ]
+        ).to(x.device, x.dtype)
         radius = torch.full((n,), math.inf, device=x.device)
         spent = torch.zeros(n, dtype=torch.long, device=x.device)
 
@@ -152,7 +154,7 @@ class RayS(Attack):
                     if not idx.numel():
                         break
                     rays = flat[idx].clone()
-                    rays[:, start:start + size] *= -1
+                    rays[:, start : start + size] *= -1
                     hi = radius[idx].clamp(max=1.0)
                     search(idx, rays.view(-1, *x.shape[1:]), hi)
                 stage_blocks *= 2

@@ -218,8 +218,9 @@ class RobinAttack(Attack):
 
         return self._run(x, idx, pair_margin if self.engine.loss == "margin" else pair_softmax, success)
 
-    def _best_arm(self, x: Tensor, clean: Tensor, aim: Tensor, signs: Tensor, crit: Criterion,
-                  success: Success) -> Tensor:
+    def _best_arm(
+        self, x: Tensor, clean: Tensor, aim: Tensor, signs: Tensor, crit: Criterion, success: Success
+    ) -> Tensor:
         """BEST ARM: one attack per arm, later arms only on samples still robust; keeps a breaking candidate."""
         n, k = clean.shape
         order = clean.scatter(1, aim[:, None], float("inf")).argsort(1, descending=True)

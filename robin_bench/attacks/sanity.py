@@ -44,17 +44,17 @@ FLAG_CODES: dict[str, str] = {
     "large_eps_robust": "more samples than tolerated stay robust at an eps that covers the whole box",
     "single_step_stronger": "FGSM breaks more samples than tolerated that PGD left robust",
     "black_box_stronger": "attacks without the model's gradients (gradient-free or transfer) break more samples "
-                          "than tolerated that every gradient attack left robust",
+    "than tolerated that every gradient attack left robust",
     "not_converged": "PGD with more steps and restarts breaks more samples than tolerated that the base budget "
-                     "left robust",
+    "left robust",
     "shattered_grad": "input gradients at x and at x plus tiny noise point apart (cosine below COS_MIN) on more "
-                      "samples than tolerated",
+    "samples than tolerated",
     "masking_undecided": "a count check is borderline (above a healthy model's count at level BORDERLINE_ALPHA) but "
-                         "within its tolerance: the row's n is too small to tell a mask of that size from a healthy "
-                         "model (raised by the escalation rule of robin_bench.attacks.escalation)",
+    "within its tolerance: the row's n is too small to tell a mask of that size from a healthy "
+    "model (raised by the escalation rule of robin_bench.attacks.escalation)",
     "blind_coordinates": "input coordinates whose gradient is (near) zero move the margin within eps, by more than "
-                         "BLIND_TAU of the gradient's first-order reach, on more samples than tolerated (a gradient "
-                         "masked on part of the input)",
+    "BLIND_TAU of the gradient's first-order reach, on more samples than tolerated (a gradient "
+    "masked on part of the input)",
 }
 """Flag code -> what it means. Any flag makes the evaluation ``unreliable``."""
 
@@ -213,12 +213,15 @@ class Evidence:
         """(code, reason) naming the count, the candidates, the tolerance and the samples behind the count."""
         p0 = HEALTHY_RATE[self.code]
         samples = f"; samples (flags-file rows): {self.listing}" if self.samples else ""
-        return self.code, (f"{self.what}: {self.count} of {self.n} samples, tolerance {self.tolerance} "
-                           f"(binomial, healthy rate {p0:g}, level {ALPHA:g}){samples}")
+        return self.code, (
+            f"{self.what}: {self.count} of {self.n} samples, tolerance {self.tolerance} "
+            f"(binomial, healthy rate {p0:g}, level {ALPHA:g}){samples}"
+        )
 
 
-def _evidence(code: str, symptom: Tensor, candidates: Tensor, what: str,
-              attacks: dict[str, Tensor] | None = None) -> Evidence:
+def _evidence(
+    code: str, symptom: Tensor, candidates: Tensor, what: str, attacks: dict[str, Tensor] | None = None
+) -> Evidence:
     """Count ``symptom`` over ``candidates``; ``attacks`` (name -> (N,) success, in run order) name who broke each."""
     n = int(candidates.sum())
     shown = (symptom & candidates).cpu()
@@ -274,8 +277,9 @@ def _check_names(result: EvalResult, gradient: Sequence[str], others: Sequence[s
     if unknown:
         raise RobinBenchError(f"masking_flags: attacks {unknown} are not in the result; it ran {result.names}")
     if len(set(listed)) != len(listed):
-        raise RobinBenchError(f"masking_flags: an attack is listed twice across gradient, gradient_free, transfer: "
-                              f"{listed}")
+        raise RobinBenchError(
+            f"masking_flags: an attack is listed twice across gradient, gradient_free, transfer: {listed}"
+        )
     if not gradient or not others:
         raise RobinBenchError(
             f"masking_flags needs gradient attacks and gradient-free or transfer attacks to compare, got "
@@ -347,10 +351,13 @@ def masking_evidence(
     for name in others:
         hit |= result.success[name] & missed
     each = ", ".join(f"{name} {int((result.success[name] & missed).sum())}" for name in others)
-    what = f"attacks without the model's gradients ({each}) broke samples that gradient attacks {list(gradient)} " \
-           "left robust, of the clean-correct samples"
-    return _evidence("black_box_stronger", hit, result.clean_correct, what,
-                     {name: result.success[name].cpu() for name in others})
+    what = (
+        f"attacks without the model's gradients ({each}) broke samples that gradient attacks {list(gradient)} "
+        "left robust, of the clean-correct samples"
+    )
+    return _evidence(
+        "black_box_stronger", hit, result.clean_correct, what, {name: result.success[name].cpu() for name in others}
+    )
 
 
 def masking_flags(
@@ -449,8 +456,9 @@ def _shattered_evidence(model: nn.Module, x: Tensor, y: Tensor, *, norm: Norm, e
     return _evidence("shattered_grad", (cos < COS_MIN).cpu(), usable.cpu(), what)
 
 
-def _blind_coordinates_evidence(model: nn.Module, x: Tensor, y: Tensor, *, norm: Norm, eps: float,
-                                seed: int) -> Evidence:
+def _blind_coordinates_evidence(
+    model: nn.Module, x: Tensor, y: Tensor, *, norm: Norm, eps: float, seed: int
+) -> Evidence:
     """Coordinates the gradient calls irrelevant that move the margin (partial masking: Athalye et al. 2018).
 
     The margin between the label and the best other output at x is differentiated at x; its blind
@@ -464,8 +472,10 @@ def _blind_coordinates_evidence(model: nn.Module, x: Tensor, y: Tensor, *, norm:
     with torch.no_grad():
         out = model(x)
     other = out.scatter(1, y[:, None], float("-inf")).argmax(1)
-    what = (f"moving only the input coordinates whose gradient is (near) zero moved the margin by more than "
-            f"{BLIND_TAU:g} of the gradient's first-order reach over the ball")
+    what = (
+        f"moving only the input coordinates whose gradient is (near) zero moved the margin by more than "
+        f"{BLIND_TAU:g} of the gradient's first-order reach over the ball"
+    )
     g = _margin_grad(model, x, y, other)
     if g is None:
         none = torch.zeros(len(x), dtype=torch.bool)
@@ -599,21 +609,30 @@ def sanity_check(
     try:
         report = SanityReport()
         _model_checks(report, model, x, y, norm=norm, eps=eps, seed=seed)
-        attacks = _comparison_attacks(model, x, norm=norm, eps=eps, steps=steps, square_queries=square_queries,
-                                      rays_queries=rays_queries,
-                                      convergence_factor=convergence_factor,
-                                      convergence_restarts=convergence_restarts, surrogate=surrogate, seed=seed)
+        attacks = _comparison_attacks(
+            model,
+            x,
+            norm=norm,
+            eps=eps,
+            steps=steps,
+            square_queries=square_queries,
+            rays_queries=rays_queries,
+            convergence_factor=convergence_factor,
+            convergence_restarts=convergence_restarts,
+            surrogate=surrogate,
+            seed=seed,
+        )
         result = evaluate(model, x, y, attacks)
         _comparison_checks(report, result)
-        _curve_checks(report, model, x, y, result, norm=norm, eps=eps, steps=steps, eps_factors=eps_factors,
-                      seed=seed)
+        _curve_checks(report, model, x, y, result, norm=norm, eps=eps, steps=steps, eps_factors=eps_factors, seed=seed)
         return report
     finally:
         model.train(was_training)
 
 
-def _model_checks(report: SanityReport, model: nn.Module, x: Tensor, y: Tensor, *, norm: Norm, eps: float,
-                  seed: int) -> None:
+def _model_checks(
+    report: SanityReport, model: nn.Module, x: Tensor, y: Tensor, *, norm: Norm, eps: float, seed: int
+) -> None:
     report.flags += _gradient_flags(model, x, y)
     with torch.no_grad():
         out, again = model(x), model(x)
@@ -631,21 +650,32 @@ _GRADIENT = ("pgd", "pgd_long", "fgsm", "apgd")
 
 
 def _comparison_attacks(
-    model: nn.Module, x: Tensor, *, norm: Norm, eps: float, steps: int, square_queries: int, rays_queries: int,
-    convergence_factor: int, convergence_restarts: int, surrogate: nn.Module | None, seed: int,
+    model: nn.Module,
+    x: Tensor,
+    *,
+    norm: Norm,
+    eps: float,
+    steps: int,
+    square_queries: int,
+    rays_queries: int,
+    convergence_factor: int,
+    convergence_restarts: int,
+    surrogate: nn.Module | None,
+    seed: int,
 ) -> dict[str, AttackLike]:
     with torch.no_grad():
         n_classes = int(model(x[:1]).shape[1])
     apgd = ["apgd-dlr"] if n_classes >= MIN_CLASSES["apgd-dlr"] else ["apgd-ce"]  # PGD already follows the CE
     attacks: dict[str, AttackLike] = {
         "pgd": PGD(model, norm=norm, eps=eps, steps=steps, seed=seed),
-        "pgd_long": PGD(model, norm=norm, eps=eps, steps=steps * convergence_factor,
-                        restarts=convergence_restarts, seed=seed + 1),
+        "pgd_long": PGD(
+            model, norm=norm, eps=eps, steps=steps * convergence_factor, restarts=convergence_restarts, seed=seed + 1
+        ),
         "fgsm": FGSM(model, norm=norm, eps=eps),
-        "apgd": AutoAttack(model, norm=norm, eps=eps, version="custom", attacks_to_run=apgd, n_iter=steps,
-                           seed=seed),
-        "square": AutoAttack(model, norm=norm, eps=eps, version="custom", attacks_to_run=["square"],
-                             n_queries=square_queries, seed=seed),
+        "apgd": AutoAttack(model, norm=norm, eps=eps, version="custom", attacks_to_run=apgd, n_iter=steps, seed=seed),
+        "square": AutoAttack(
+            model, norm=norm, eps=eps, version="custom", attacks_to_run=["square"], n_queries=square_queries, seed=seed
+        ),
     }
     if norm == "Linf" and rays_queries > 0:
         attacks["rays"] = RayS(model, eps=eps, queries=rays_queries, seed=seed)
@@ -657,13 +687,25 @@ def _comparison_attacks(
 
 def _comparison_checks(report: SanityReport, result: EvalResult) -> None:
     only_long = result.success["pgd_long"] & _survivors(result, ["pgd"])
-    report.add(_evidence("not_converged", only_long, result.clean_correct,
-                         "PGD with more steps and restarts broke samples that PGD left robust, of the clean-correct "
-                         "samples", {"pgd_long": result.success["pgd_long"]}))
+    report.add(
+        _evidence(
+            "not_converged",
+            only_long,
+            result.clean_correct,
+            "PGD with more steps and restarts broke samples that PGD left robust, of the clean-correct samples",
+            {"pgd_long": result.success["pgd_long"]},
+        )
+    )
     only_fgsm = result.success["fgsm"] & _survivors(result, ["pgd", "pgd_long"])
-    report.add(_evidence("single_step_stronger", only_fgsm, result.clean_correct,
-                         "FGSM broke samples that PGD with either budget left robust, of the clean-correct samples",
-                         {"fgsm": result.success["fgsm"]}))
+    report.add(
+        _evidence(
+            "single_step_stronger",
+            only_fgsm,
+            result.clean_correct,
+            "FGSM broke samples that PGD with either budget left robust, of the clean-correct samples",
+            {"fgsm": result.success["fgsm"]},
+        )
+    )
     transfer = ["transfer"] if "transfer" in result.names else []
     free = [name for name in ("square", "rays") if name in result.names]
     report.add(masking_evidence(result, gradient=_GRADIENT, gradient_free=free, transfer=transfer))
@@ -672,8 +714,17 @@ def _comparison_checks(report: SanityReport, result: EvalResult) -> None:
 
 
 def _curve_checks(
-    report: SanityReport, model: nn.Module, x: Tensor, y: Tensor, result: EvalResult, *, norm: Norm, eps: float,
-    steps: int, eps_factors: tuple[float, ...], seed: int,
+    report: SanityReport,
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    result: EvalResult,
+    *,
+    norm: Norm,
+    eps: float,
+    steps: int,
+    eps_factors: tuple[float, ...],
+    seed: int,
 ) -> None:
     large = _large_eps(norm, x)
     curve = [f * eps for f in eps_factors if f * eps < large] + [large]
@@ -686,9 +737,21 @@ def _curve_checks(
         broken.append(hit)
         report.robust_acc[f"pgd@{e:.4g}"] = 1 - int(hit.sum()) / len(hit)
     for i in range(len(curve) - 1):
-        report.add(_evidence("eps_not_monotone", ~broken[i + 1], broken[i],
-                             f"PGD broke samples at eps={curve[i]:.4g} that it left robust at eps={curve[i + 1]:.4g}",
-                             {f"pgd@{curve[i]:.4g}": broken[i]}))
+        report.add(
+            _evidence(
+                "eps_not_monotone",
+                ~broken[i + 1],
+                broken[i],
+                f"PGD broke samples at eps={curve[i]:.4g} that it left robust at eps={curve[i + 1]:.4g}",
+                {f"pgd@{curve[i]:.4g}": broken[i]},
+            )
+        )
     everything = torch.ones_like(broken[-1])
-    report.add(_evidence("large_eps_robust", ~broken[-1], everything,
-                         f"PGD left samples robust at eps={large:.4g}, which covers the whole box"))
+    report.add(
+        _evidence(
+            "large_eps_robust",
+            ~broken[-1],
+            everything,
+            f"PGD left samples robust at eps={large:.4g}, which covers the whole box",
+        )
+    )

@@ -133,8 +133,14 @@ def standard_attacks(
         if component == "apgd-t" and n_classes is not None and n_classes < 4:
             continue
         attacks[component] = AutoAttack(
-            model, version="custom", attacks_to_run=[component], n_iter=n_iter, n_queries=n_queries,
-            restarts=APGD_CE_RESTARTS if component == "apgd-ce" else 1, drop_unrunnable=True, **common,
+            model,
+            version="custom",
+            attacks_to_run=[component],
+            n_iter=n_iter,
+            n_queries=n_queries,
+            restarts=APGD_CE_RESTARTS if component == "apgd-ce" else 1,
+            drop_unrunnable=True,
+            **common,
         )
     if norm == "Linf":
         attacks["rays"] = RayS(model, queries=rays_queries, **common)

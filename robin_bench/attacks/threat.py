@@ -46,9 +46,7 @@ class ThreatModel:
         if not (isinstance(self.eps, (int, float)) and math.isfinite(self.eps) and self.eps >= 0):
             raise RobinBenchError(f"eps must be a finite number >= 0, got {self.eps!r}")
         if self.norm == "Linf" and self.eps > 1:
-            raise RobinBenchError(
-                f"Linf eps {self.eps} exceeds the [0, 1] input range; did you mean {self.eps}/255?"
-            )
+            raise RobinBenchError(f"Linf eps {self.eps} exceeds the [0, 1] input range; did you mean {self.eps}/255?")
 
     def norm_of(self, delta: Tensor) -> Tensor:
         """(N,) per-sample norm of ``delta`` in this threat model's norm."""
@@ -91,13 +89,18 @@ class ThreatModel:
                     f"random_start got {len(seeds)} seeds for {x.shape[0]} inputs; pass one per input"
                 )
             one = (1, *x.shape[1:])
-            draws = [self._random_delta(one, torch.Generator().manual_seed(int(s)), torch.device("cpu"), torch.float32)
-                     for s in seeds]
+            draws = [
+                self._random_delta(one, torch.Generator().manual_seed(int(s)), torch.device("cpu"), torch.float32)
+                for s in seeds
+            ]
             delta = torch.cat(draws).to(x.device, x.dtype) if draws else torch.zeros_like(x)
         return self.project(x + delta, x)
 
     def _random_delta(
-        self, shape: torch.Size | tuple[int, ...], generator: torch.Generator | None, device: torch.device,
+        self,
+        shape: torch.Size | tuple[int, ...],
+        generator: torch.Generator | None,
+        device: torch.device,
         dtype: torch.dtype,
     ) -> Tensor:
         if self.norm == "Linf":

@@ -46,23 +46,56 @@ TORCHATTACKS_SKIPPED: dict[str, str] = {
 """torchattacks attacks with an ``eps`` that are not registered, and why (those without a budget are not either:
 CW, DeepFool, OnePixel, JSMA, EAD, SparseFool, Pixle, GN, VANILA)."""
 
-GRADIENT_FREE = ("Square", "SPSA", "SquareAttack", "HopSkipJump", "BoundaryAttack", "SignOPTAttack", "ZooAttack",
-                 "SimBA")
+GRADIENT_FREE = (
+    "Square",
+    "SPSA",
+    "SquareAttack",
+    "HopSkipJump",
+    "BoundaryAttack",
+    "SignOPTAttack",
+    "ZooAttack",
+    "SimBA",
+)
 """Toolkit attacks that query scores or decisions only."""
 
 ART_ATTACKS: dict[str, bool] = {
-    "FastGradientMethod": False, "ProjectedGradientDescent": False, "BasicIterativeMethod": False,
-    "MomentumIterativeMethod": False, "AutoProjectedGradientDescent": False, "AutoConjugateGradient": False,
-    "RescalingAutoConjugateGradient": False, "AutoAttack": False, "CarliniL2Method": False,
-    "CarliniLInfMethod": False, "DeepFool": False, "ElasticNet": False, "UniversalPerturbation": False,
-    "SquareAttack": False, "HopSkipJump": False, "ZooAttack": False, "BoundaryAttack": False, "SignOPTAttack": False,
-    "Wasserstein": False, "NewtonFool": True, "SimBA": True, "VirtualAdversarialMethod": True,
+    "FastGradientMethod": False,
+    "ProjectedGradientDescent": False,
+    "BasicIterativeMethod": False,
+    "MomentumIterativeMethod": False,
+    "AutoProjectedGradientDescent": False,
+    "AutoConjugateGradient": False,
+    "RescalingAutoConjugateGradient": False,
+    "AutoAttack": False,
+    "CarliniL2Method": False,
+    "CarliniLInfMethod": False,
+    "DeepFool": False,
+    "ElasticNet": False,
+    "UniversalPerturbation": False,
+    "SquareAttack": False,
+    "HopSkipJump": False,
+    "ZooAttack": False,
+    "BoundaryAttack": False,
+    "SignOPTAttack": False,
+    "Wasserstein": False,
+    "NewtonFool": True,
+    "SimBA": True,
+    "VirtualAdversarialMethod": True,
 }
 """ART evasion attacks registered as ``art.NAME`` -> whether they need a softmax head (README's table)."""
 
-_ART_BUDGET = ("FastGradientMethod", "ProjectedGradientDescent", "BasicIterativeMethod", "MomentumIterativeMethod",
-               "AutoProjectedGradientDescent", "AutoConjugateGradient", "RescalingAutoConjugateGradient",
-               "AutoAttack", "UniversalPerturbation", "SquareAttack")
+_ART_BUDGET = (
+    "FastGradientMethod",
+    "ProjectedGradientDescent",
+    "BasicIterativeMethod",
+    "MomentumIterativeMethod",
+    "AutoProjectedGradientDescent",
+    "AutoConjugateGradient",
+    "RescalingAutoConjugateGradient",
+    "AutoAttack",
+    "UniversalPerturbation",
+    "SquareAttack",
+)
 """ART attacks whose ``eps`` is the threat model's radius (the others' ``eps``/``epsilon`` mean something else)."""
 
 
@@ -75,12 +108,17 @@ def _check_norm(name: str, norm: Norm, supported: tuple[str, ...]) -> None:
 
 def _signature(params: list[inspect.Parameter]) -> inspect.Signature:
     """``(model, *, norm, eps, <the toolkit's other arguments>)``, all keyword-only after ``model``."""
-    head = [inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            inspect.Parameter("norm", inspect.Parameter.KEYWORD_ONLY, default="Linf"),
-            inspect.Parameter("eps", inspect.Parameter.KEYWORD_ONLY, default=8 / 255)]
-    rest = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params
-            if p.name not in ("model", "norm", "eps", "estimator", "classifier", "targeted")
-            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    head = [
+        inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("norm", inspect.Parameter.KEYWORD_ONLY, default="Linf"),
+        inspect.Parameter("eps", inspect.Parameter.KEYWORD_ONLY, default=8 / 255),
+    ]
+    rest = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for p in params
+        if p.name not in ("model", "norm", "eps", "estimator", "classifier", "targeted")
+        and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
     return inspect.Signature(head + rest)
 
 
@@ -95,11 +133,17 @@ def _torchattacks_class(name: str, base: type) -> type:
         cast(Any, base).__init__(self, model, eps=eps, **({"norm": norm} if takes_norm else {}), **kwargs)
         self.threat = ThreatModel(norm, eps)
 
-    cls = type(name, (base,), {
-        "__init__": __init__, "__signature__": _signature(params), "__module__": __name__,
-        "__doc__": f"``{label}`` with the suite's norm and eps ({'/'.join(supported)}); see torchattacks.{name}.",
-        "family": "gradient_free" if name in GRADIENT_FREE else "gradient",
-    })
+    cls = type(
+        name,
+        (base,),
+        {
+            "__init__": __init__,
+            "__signature__": _signature(params),
+            "__module__": __name__,
+            "__doc__": f"``{label}`` with the suite's norm and eps ({'/'.join(supported)}); see torchattacks.{name}.",
+            "family": "gradient_free" if name in GRADIENT_FREE else "gradient",
+        },
+    )
     return cls
 
 
@@ -173,17 +217,28 @@ def _art_class(name: str, softmax_head: bool) -> type:
     import art.attacks.evasion as evasion
 
     params = list(inspect.signature(getattr(evasion, name)).parameters.values())
-    return type(name, (ArtAttack,), {
-        "art_name": name, "softmax_head": softmax_head, "__signature__": _signature(params), "__module__": __name__,
-        "__doc__": f"``art.{name}`` through ``rb.estimators.to_art`` (see :class:`ArtAttack`).",
-    })
+    return type(
+        name,
+        (ArtAttack,),
+        {
+            "art_name": name,
+            "softmax_head": softmax_head,
+            "__signature__": _signature(params),
+            "__module__": __name__,
+            "__doc__": f"``art.{name}`` through ``rb.estimators.to_art`` (see :class:`ArtAttack`).",
+        },
+    )
 
 
 def _register() -> None:
     for name in torchattacks.__all__:
         base = getattr(torchattacks, name, None)
-        if (inspect.isclass(base) and issubclass(base, Attack) and name not in TORCHATTACKS_SKIPPED
-                and "eps" in inspect.signature(base).parameters):
+        if (
+            inspect.isclass(base)
+            and issubclass(base, Attack)
+            and name not in TORCHATTACKS_SKIPPED
+            and "eps" in inspect.signature(base).parameters
+        ):
             ATTACKS.register(f"torchattacks.{name}")(_torchattacks_class(name, base))
     for name, softmax_head in ART_ATTACKS.items():
         ATTACKS.register(f"art.{name}")(_art_class(name, softmax_head))

@@ -130,5 +130,14 @@ class SurrogateTransfer(TransferAttack):
         criterion: Criterion | None = None,
         **base_kwargs: Any,
     ) -> None:
-        super().__init__(surrogate, model, targeted=targeted, base=base, norm=norm, eps=eps, steps=steps,
-                         criterion=criterion, **base_kwargs)
+        super().__init__(
+            surrogate,
+            model,
+            targeted=targeted,
+            base=base,
+            norm=norm,
+            eps=eps,
+            steps=steps,
+            criterion=criterion,
+            **base_kwargs,
+        )

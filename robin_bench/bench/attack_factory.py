@@ -113,13 +113,21 @@ def check_kwargs(spec: AttackSpec, model_names: Sequence[str]) -> list[tuple[tup
     problems: list[tuple[tuple[str, ...], str]] = []
     for key, value in spec.kwargs.items():
         if key in context:
-            problems.append((("kwargs", key), f"{key!r} comes from the suite (threat_models / hierarchy / "
-                                              "criterion / seed); remove it"))
+            problems.append(
+                (
+                    ("kwargs", key),
+                    f"{key!r} comes from the suite (threat_models / hierarchy / criterion / seed); remove it",
+                )
+            )
         elif key not in settable:
             problems.append((("kwargs", key), f"{name} has no argument {key!r}; {did_you_mean(key, settable)}"))
         elif key in MODEL_KWARGS and value not in model_names:
-            problems.append((("kwargs", key), f"{key} must name a model of this suite; "
-                                              f"{did_you_mean(str(value), list(model_names))}"))
+            problems.append(
+                (
+                    ("kwargs", key),
+                    f"{key} must name a model of this suite; {did_you_mean(str(value), list(model_names))}",
+                )
+            )
         elif key not in MODEL_KWARGS and (expected := _type_mismatch(value, annotations.get(key))):
             problems.append((("kwargs", key), f"{name} argument {key} expects {expected}, got {value!r}"))
     return problems
@@ -167,13 +175,18 @@ def build_entry(
     options = {k: (model_of(str(v)) if k in MODEL_KWARGS else v) for k, v in spec.kwargs.items()}
     if spec.set is not None:
         try:
-            made = dict(ATTACK_SETS.get(spec.set)(model, norm=norm, eps=eps, hierarchy=hierarchy, criterion=criterion,
-                                                  seed=seed, **options))
+            made = dict(
+                ATTACK_SETS.get(spec.set)(
+                    model, norm=norm, eps=eps, hierarchy=hierarchy, criterion=criterion, seed=seed, **options
+                )
+            )
         except RobinBenchError:
             raise
         except (TypeError, ValueError) as e:
-            raise RobinBenchError(f"attack set {spec.set!r} cannot be built at {norm} eps={eps:g} under criterion "
-                                  f"{criterion!r} ({e.__class__.__name__}: {e})") from None
+            raise RobinBenchError(
+                f"attack set {spec.set!r} cannot be built at {norm} eps={eps:g} under criterion "
+                f"{criterion!r} ({e.__class__.__name__}: {e})"
+            ) from None
         return {_checked_name(n, f"attack set {spec.set!r}"): a for n, a in made.items()}
     name = str(spec.attack)
     cls = ATTACKS.get(name)
@@ -190,8 +203,10 @@ def build_entry(
     except RobinBenchError as e:
         raise RobinBenchError(f"{spec.label}: {e}") from None
     except (TypeError, ValueError, AttributeError) as e:
-        raise RobinBenchError(f"{name} rejects these arguments at {norm} eps={eps:g} under criterion {criterion!r} "
-                              f"({e.__class__.__name__}: {e})") from None
+        raise RobinBenchError(
+            f"{name} rejects these arguments at {norm} eps={eps:g} under criterion {criterion!r} "
+            f"({e.__class__.__name__}: {e})"
+        ) from None
     return {spec.label: attack}
 
 
@@ -209,11 +224,13 @@ def build_attacks(
     """Every entry's attacks (:func:`build_entry`) in suite order; a name produced twice is a ``RobinBenchError``."""
     attacks: dict[str, Any] = {}
     for spec in entries:
-        for name, attack in build_entry(spec, model, norm=norm, eps=eps, criterion=criterion, hierarchy=hierarchy,
-                                        seed=seed, model_of=model_of).items():
+        for name, attack in build_entry(
+            spec, model, norm=norm, eps=eps, criterion=criterion, hierarchy=hierarchy, seed=seed, model_of=model_of
+        ).items():
             if name in attacks:
-                raise RobinBenchError(f"attack name {name!r} produced twice (entry {spec.label!r}); give each "
-                                      "attack a distinct 'name'")
+                raise RobinBenchError(
+                    f"attack name {name!r} produced twice (entry {spec.label!r}); give each attack a distinct 'name'"
+                )
             attacks[name] = attack
     return attacks
 
@@ -225,7 +242,11 @@ def _checked_name(name: str, where: str) -> str:
 
 
 _PLAIN_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "None": (type(None),),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "str": (str,),
+    "None": (type(None),),
 }
 
 

@@ -86,22 +86,30 @@ def read_baseline(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise RobinBenchError(f"baseline file {path} does not exist or is not a regular file; give a results.csv "
-                              "or a leaderboard NAME.csv")
+        raise RobinBenchError(
+            f"baseline file {path} does not exist or is not a regular file; give a results.csv "
+            "or a leaderboard NAME.csv"
+        )
     try:
         with path.open(newline="", encoding="utf-8") as f:
             header = next(csv.reader(f), [])
     except (UnicodeDecodeError, csv.Error) as e:
-        raise RobinBenchError(f"baseline {path} is not a UTF-8 CSV file ({e.__class__.__name__}); give a results.csv "
-                              "or a leaderboard NAME.csv") from None
-    if [c for c in header if c not in results.LATER_COLUMNS] == [c for c in results.COLUMNS
-                                                                  if c not in results.LATER_COLUMNS]:
+        raise RobinBenchError(
+            f"baseline {path} is not a UTF-8 CSV file ({e.__class__.__name__}); give a results.csv "
+            "or a leaderboard NAME.csv"
+        ) from None
+    if [c for c in header if c not in results.LATER_COLUMNS] == [
+        c for c in results.COLUMNS if c not in results.LATER_COLUMNS
+    ]:
         return leaderboard.aggregate(leaderboard.load([path]))[0]
-    if [c for c in header if c not in results.LATER_COLUMNS] == [c for c in leaderboard.COLUMNS
-                                                                  if c not in results.LATER_COLUMNS]:
+    if [c for c in header if c not in results.LATER_COLUMNS] == [
+        c for c in leaderboard.COLUMNS if c not in results.LATER_COLUMNS
+    ]:
         return leaderboard.read(path)
-    raise RobinBenchError(f"{path}: neither a results.csv nor a leaderboard CSV (header {header[:6]}...); "
-                          "give a file written by robin-bench run or robin-bench leaderboard")
+    raise RobinBenchError(
+        f"{path}: neither a results.csv nor a leaderboard CSV (header {header[:6]}...); "
+        "give a file written by robin-bench run or robin-bench leaderboard"
+    )
 
 
 @dataclass(frozen=True)
@@ -141,17 +149,23 @@ class CheckRow:
 
     def describe(self) -> str:
         """One line: the cell, the baseline, the current value with its interval, the rule and the verdict."""
-        where = (f"{self.suite}/{self.model} {self.norm} eps={leaderboard.format_eps(self.eps)} {self.criterion} "
-                 f"{self.metric}")
+        where = (
+            f"{self.suite}/{self.model} {self.norm} eps={leaderboard.format_eps(self.eps)} {self.criterion} "
+            f"{self.metric}"
+        )
         base = f"baseline {leaderboard.format_pct(self.baseline)}%"
         if self.status == MISSING:
             return f"MISSING {where}: {base}, no current value"
-        now = (f"now {leaderboard.format_pct(self.current)}% "
-               f"(95% CI {leaderboard.format_interval(self.ci_low, self.ci_high)}, {self.ci_method})")
+        now = (
+            f"now {leaderboard.format_pct(self.current)}% "
+            f"(95% CI {leaderboard.format_interval(self.ci_low, self.ci_high)}, {self.ci_method})"
+        )
         relation = ">=" if self.status == PASS else "is below"
         if self.rule == "ci":
-            test = (f"CI upper bound {leaderboard.format_pct(self.ci_high)}% {relation} the baseline "
-                    f"{leaderboard.format_pct(self.threshold)}%")
+            test = (
+                f"CI upper bound {leaderboard.format_pct(self.ci_high)}% {relation} the baseline "
+                f"{leaderboard.format_pct(self.threshold)}%"
+            )
         else:
             test = f"now {relation} the baseline - tolerance = {leaderboard.format_pct(self.threshold)}%"
         verdict = "ok  " if self.status == PASS else "FAIL"
@@ -192,15 +206,19 @@ class CheckReport:
     def rule_text(self) -> str:
         """The rule applied, in words."""
         if self.tolerance is None:
-            return ("fail when the baseline lies above the current run's 95% interval (t over seeds; Wilson on "
-                    "the samples with one seed)")
+            return (
+                "fail when the baseline lies above the current run's 95% interval (t over seeds; Wilson on "
+                "the samples with one seed)"
+            )
         return f"fail when current < baseline - {leaderboard.format_pct(self.tolerance)} points"
 
     def message(self) -> str:
         """The text the CLI prints: verdict, rule, failures, the rows closest to failing, then every row."""
         n_fail = len(self.offending)
-        head = (f"check {'passed' if self.passed else 'FAILED'} against {self.baseline_path}: "
-                f"{len(self.rows)} values compared, {n_fail} failed; rule: {self.rule_text()}")
+        head = (
+            f"check {'passed' if self.passed else 'FAILED'} against {self.baseline_path}: "
+            f"{len(self.rows)} values compared, {n_fail} failed; rule: {self.rule_text()}"
+        )
         parts = [head]
         if n_fail:
             parts += ["failed:", *("  " + r.describe() for r in self.offending)]
@@ -208,8 +226,10 @@ class CheckReport:
         if closest:
             parts += ["closest to failing:", *("  " + r.describe() for r in closest)]
         if self.uncompared:
-            parts += [f"not compared (not in the baseline): {len(self.uncompared)}",
-                      *("  " + u for u in self.uncompared)]
+            parts += [
+                f"not compared (not in the baseline): {len(self.uncompared)}",
+                *("  " + u for u in self.uncompared),
+            ]
         parts += ["all values compared:", *("  " + r.describe() for r in self.rows)]
         return "\n".join(parts)
 
@@ -222,8 +242,9 @@ def _opt(x: Any) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
 
 
-def _interval(cur: pd.Series, metric: str, reps: dict[tuple[Any, ...], leaderboard.Replicates]) -> tuple[
-        float | None, float | None]:
+def _interval(
+    cur: pd.Series, metric: str, reps: dict[tuple[Any, ...], leaderboard.Replicates]
+) -> tuple[float | None, float | None]:
     """The current value's 95% interval: the leaderboard's columns where it has them (robust accuracies), else
     the same rule on the per-seed values (t over seeds; Wilson on the n samples with one seed)."""
     if f"{metric}_ci_low" in cur.index:
@@ -237,8 +258,9 @@ def _interval(cur: pd.Series, metric: str, reps: dict[tuple[Any, ...], leaderboa
     return wilson(int(round(float(values[0]) * n)), n)
 
 
-def report(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[str] | Baseline,
-           tolerance: float | None = None) -> CheckReport:
+def report(
+    current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[str] | Baseline, tolerance: float | None = None
+) -> CheckReport:
     """Compare every baseline value with the current run; see the module docstring for the rule.
 
     Arguments:
@@ -270,8 +292,10 @@ def report(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[
     suites = sorted(set(current["suite"]))
     base = base[base["suite"].isin(suites)]
     if base.empty:
-        raise RobinBenchError(f"baseline {baseline_csv} has no rows for suite(s) {suites}; "
-                              "compare a run with a baseline of the same suite")
+        raise RobinBenchError(
+            f"baseline {baseline_csv} has no rows for suite(s) {suites}; "
+            "compare a run with a baseline of the same suite"
+        )
     by_key = {_key(r): r for _, r in current.iterrows()}
     rows: list[CheckRow] = []
     for _, b in base.iterrows():
@@ -282,11 +306,19 @@ def report(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[
             value = float(b[metric])
             threshold = value if tolerance is None else value - tolerance
             ident = {c: (float(b[c]) if c == "eps" else str(b[c])) for c in MATCH}
-            common: dict[str, Any] = {**ident, "metric": metric, "baseline": value,
-                                      "rule": "ci" if tolerance is None else "tolerance", "threshold": threshold}
+            common: dict[str, Any] = {
+                **ident,
+                "metric": metric,
+                "baseline": value,
+                "rule": "ci" if tolerance is None else "tolerance",
+                "threshold": threshold,
+            }
             if cur is None or pd.isna(cur[metric]):
-                rows.append(CheckRow(**common, current=None, ci_low=None, ci_high=None, ci_method="", margin=None,
-                                     status=MISSING))
+                rows.append(
+                    CheckRow(
+                        **common, current=None, ci_low=None, ci_high=None, ci_method="", margin=None, status=MISSING
+                    )
+                )
                 continue
             low, high = _interval(cur, metric, reps)
             now = float(cur[metric])
@@ -296,19 +328,34 @@ def report(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[
             else:
                 margin = now - threshold
                 failed = margin < -1e-12
-            rows.append(CheckRow(**common, current=now, ci_low=low, ci_high=high, ci_method=str(cur["ci_method"]),
-                                 margin=margin, status=BELOW if failed else PASS))
+            rows.append(
+                CheckRow(
+                    **common,
+                    current=now,
+                    ci_low=low,
+                    ci_high=high,
+                    ci_method=str(cur["ci_method"]),
+                    margin=margin,
+                    status=BELOW if failed else PASS,
+                )
+            )
     if not rows:
-        raise RobinBenchError(f"baseline {baseline_csv}: no value to compare for suite(s) {suites}; "
-                              "a check that compares nothing cannot pass")
+        raise RobinBenchError(
+            f"baseline {baseline_csv}: no value to compare for suite(s) {suites}; "
+            "a check that compares nothing cannot pass"
+        )
     compared = {_key(b) for _, b in base.iterrows()}
-    uncompared = [f"{r['suite']}/{r['model']} {r['norm']} eps={leaderboard.format_eps(float(r['eps']))} "
-                  f"{r['criterion']}" for _, r in current.iterrows() if _key(r) not in compared]
+    uncompared = [
+        f"{r['suite']}/{r['model']} {r['norm']} eps={leaderboard.format_eps(float(r['eps']))} {r['criterion']}"
+        for _, r in current.iterrows()
+        if _key(r) not in compared
+    ]
     return CheckReport(rows=rows, tolerance=tolerance, baseline_path=snapshot.describe(), uncompared=uncompared)
 
 
-def compare(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[str],
-            tolerance: float | None = None) -> list[dict[str, Any]]:
+def compare(
+    current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike[str], tolerance: float | None = None
+) -> list[dict[str, Any]]:
     """The failing rows of :func:`report` as dicts (keys: the fields of :class:`CheckRow`); empty when it passes."""
     return [asdict(r) for r in report(current_csv, baseline_csv, tolerance).offending]
 
@@ -316,4 +363,3 @@ def compare(current_csv: str | os.PathLike[str], baseline_csv: str | os.PathLike
 def describe(row: dict[str, Any]) -> str:
     """One line for a row of :func:`compare` (:meth:`CheckRow.describe`)."""
     return CheckRow(**row).describe()
-

@@ -31,8 +31,17 @@ from robin_bench.bench.suite_yaml import LineMap, read_suite_file, read_yaml
 from robin_bench.errors import RobinBenchError
 from robin_bench.plugins import load_plugins
 
-__all__ = ["AttackSpec", "DatasetSpec", "ModelSpec", "Suite", "ThreatSpec", "demo_suite_path", "load_suite",
-           "parse_eps", "parse_suite"]
+__all__ = [
+    "AttackSpec",
+    "DatasetSpec",
+    "ModelSpec",
+    "Suite",
+    "ThreatSpec",
+    "demo_suite_path",
+    "load_suite",
+    "parse_eps",
+    "parse_suite",
+]
 
 
 def demo_suite_path() -> Path:
@@ -58,8 +67,9 @@ def load_suite(path: str | os.PathLike[str], *, plugins: Sequence[str] = ()) -> 
     return parse_suite(read_suite_file(path), source=str(path), default_name=path.stem, plugins=plugins)
 
 
-def parse_suite(text: str, *, source: str = "<suite>", default_name: str = "suite",
-                plugins: Sequence[str] = ()) -> Suite:
+def parse_suite(
+    text: str, *, source: str = "<suite>", default_name: str = "suite", plugins: Sequence[str] = ()
+) -> Suite:
     """Validate suite YAML ``text``; ``source`` names it in error messages. See :func:`load_suite`.
 
     Keys, types and values are checked before plugins or anything else loads torch (a first pass without

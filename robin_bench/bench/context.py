@@ -53,8 +53,16 @@ class RunContext:
         memory (Mapping[str, nn.Module] | None): in-memory models by suite model name (the plan marks them).
     """
 
-    def __init__(self, suite: Suite, plan: Plan, folder: RunFolder, device: torch.device, *,
-                 log: TextIO | None = None, memory: Mapping[str, nn.Module] | None = None) -> None:
+    def __init__(
+        self,
+        suite: Suite,
+        plan: Plan,
+        folder: RunFolder,
+        device: torch.device,
+        *,
+        log: TextIO | None = None,
+        memory: Mapping[str, nn.Module] | None = None,
+    ) -> None:
         self.suite, self.plan, self.folder, self.device = suite, plan, folder, device
         self.memory: Mapping[str, nn.Module] = memory or {}
         self.log: TextIO = log if log is not None else sys.stderr
@@ -97,12 +105,18 @@ class RunContext:
         x, y = self.eval_data()
         n_classes = len(d.classes) if d.classes is not None else int(info.n_classes or int(y.max()) + 1)
         norm = mp.spec.normalize
-        mean, std = (info.mean, info.std) if mp.spec.weights is None else (
-            (None, None) if norm is None else (tuple(norm.mean), tuple(norm.std)))
+        mean, std = (
+            (info.mean, info.std)
+            if mp.spec.weights is None
+            else ((None, None) if norm is None else (tuple(norm.mean), tuple(norm.std)))
+        )
         return {
-            "arch": mp.spec.arch, "in_shape": tuple(x.shape[1:]), "n_classes": n_classes,
+            "arch": mp.spec.arch,
+            "in_shape": tuple(x.shape[1:]),
+            "n_classes": n_classes,
             "hierarchy": self.hierarchy if KINDS.get(mp.spec.kind).needs_hierarchy else None,
-            "mean": mean, "std": std,
+            "mean": mean,
+            "std": std,
         }
 
     def expected_spec(self, mp: ModelPlan) -> dict[str, Any]:
@@ -131,8 +145,10 @@ class RunContext:
             return
         problem = self.spec_mismatch(mp, read_sidecar(mp.checkpoint))
         if problem is not None:
-            raise RobinBenchError(f"checkpoint {mp.spec.checkpoint} does not fit model {mp.spec.name!r} "
-                                  f"(kind {mp.spec.kind}, dataset {self.suite.dataset.name}): {problem}")
+            raise RobinBenchError(
+                f"checkpoint {mp.spec.checkpoint} does not fit model {mp.spec.name!r} "
+                f"(kind {mp.spec.kind}, dataset {self.suite.dataset.name}): {problem}"
+            )
 
     def cache_fits(self, mp: ModelPlan) -> str | None:
         """Why the cached checkpoint of ``mp`` cannot be used (None when it fits or there is none)."""
@@ -164,10 +180,16 @@ class RunContext:
         """
         if model_id not in self._models:
             mp = self.plan.models[model_id]
-            model = (self.memory[mp.spec.name] if mp.memory else
-                     self._weights(mp) if mp.spec.weights is not None else self._checkpoint(mp))
-            self._models[model_id] = arm_execution(model.to(self.device).eval(), self.suite.arm_execution,
-                                                   self.eval_data()[0][:64].to(self.device))
+            model = (
+                self.memory[mp.spec.name]
+                if mp.memory
+                else self._weights(mp)
+                if mp.spec.weights is not None
+                else self._checkpoint(mp)
+            )
+            self._models[model_id] = arm_execution(
+                model.to(self.device).eval(), self.suite.arm_execution, self.eval_data()[0][:64].to(self.device)
+            )
         return self._models[model_id]
 
     def _checkpoint(self, mp: ModelPlan) -> nn.Module:
@@ -187,10 +209,13 @@ class RunContext:
         model = load_weights(mp.spec.kind, weights=mp.spec.weights, **self.build_kwargs(mp))  # type: ignore[arg-type]
         x, y = self.eval_data()
         with torch.no_grad():
-            correct = sum(int((model(x[i:i + 256]).argmax(1) == y[i:i + 256]).sum()) for i in range(0, len(x), 256))
-        print(f"loaded {mp.id} ({mp.spec.kind} {mp.spec.arch}) from your weights: clean accuracy "
-              f"{correct / max(len(x), 1):.3f} on the {len(x)} attacked {self.suite.dataset.split} samples",
-              file=self.log, flush=True)
+            correct = sum(int((model(x[i : i + 256]).argmax(1) == y[i : i + 256]).sum()) for i in range(0, len(x), 256))
+        print(
+            f"loaded {mp.id} ({mp.spec.kind} {mp.spec.arch}) from your weights: clean accuracy "
+            f"{correct / max(len(x), 1):.3f} on the {len(x)} attacked {self.suite.dataset.split} samples",
+            file=self.log,
+            flush=True,
+        )
         return model
 
 

@@ -103,8 +103,10 @@ class LocalExecutor(Executor):
     def map(self, fn: Callable[[J], R], jobs: Sequence[J]) -> Iterator[tuple[J, R]]:
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_die_with_parent, initargs=(os.getpid(),),
+                max_workers=self.jobs,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_die_with_parent,
+                initargs=(os.getpid(),),
             )
         futures = {self._pool.submit(fn, job): job for job in jobs}
         try:
@@ -192,9 +194,11 @@ def _probe(address: str | None) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
     except OSError as e:
-        raise RobinBenchError(f"cannot connect to the Ray cluster at --address {address!r} within "
-                              f"{RAY_CONNECT_TIMEOUT_S:g}s ({e.strerror or e.__class__.__name__}); check the address, "
-                              "or start a cluster with 'ray start --head'") from None
+        raise RobinBenchError(
+            f"cannot connect to the Ray cluster at --address {address!r} within "
+            f"{RAY_CONNECT_TIMEOUT_S:g}s ({e.strerror or e.__class__.__name__}); check the address, "
+            "or start a cluster with 'ray start --head'"
+        ) from None
 
 
 def import_ray() -> Any:
@@ -208,8 +212,9 @@ def import_ray() -> Any:
     return ray
 
 
-def make_executor(name: str, *, jobs: int = 1, address: str | None = None, device: str = "cpu",
-                  cuda: bool | None = None) -> Executor:
+def make_executor(
+    name: str, *, jobs: int = 1, address: str | None = None, device: str = "cpu", cuda: bool | None = None
+) -> Executor:
     r"""The executor named on the command line.
 
     Arguments:

@@ -150,14 +150,23 @@ def _cached_component(ctx: RunContext, mp: ModelPlan, part: str) -> dict[str, An
             raise ValueError("its report is not a JSON object")
         KINDS.get(mp.spec.kind).part(ctx.untrained(mp)[0], part).load_state_dict(load(weights.read_bytes()))
     except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as e:
-        print(f"component cache {weights.parent.name}/{part} of {mp.id} is damaged ({e.__class__.__name__}); "
-              "training it again", file=ctx.log, flush=True)
+        print(
+            f"component cache {weights.parent.name}/{part} of {mp.id} is damaged ({e.__class__.__name__}); "
+            "training it again",
+            file=ctx.log,
+            flush=True,
+        )
         return None
     return report
 
 
-def train_models(executor: Executor, ctx: RunContext, ids: Sequence[str], threads: int,
-                 on_job: Callable[[int, int, TrainJob, JobResult], None] | None = None) -> list[str]:
+def train_models(
+    executor: Executor,
+    ctx: RunContext,
+    ids: Sequence[str],
+    threads: int,
+    on_job: Callable[[int, int, TrainJob, JobResult], None] | None = None,
+) -> list[str]:
     """Train the models ``ids`` (plan ids) that are not cached yet, one job per component on ``executor``, then
     cache each assembled model in the run folder. Returns the ids trained.
 
@@ -170,11 +179,17 @@ def train_models(executor: Executor, ctx: RunContext, ids: Sequence[str], thread
     if not todo:
         return []
     for mp in todo:
-        print(f"training {mp.id} ({mp.spec.kind} {mp.spec.arch}, {mp.train.objective}, {mp.train.epochs} epochs)",
-              file=ctx.log, flush=True)
+        print(
+            f"training {mp.id} ({mp.spec.kind} {mp.spec.arch}, {mp.train.objective}, {mp.train.epochs} epochs)",
+            file=ctx.log,
+            flush=True,
+        )
     untrained = {mp.id: ctx.untrained(mp)[0] for mp in todo}
-    jobs = [TrainJob(ctx.suite, mp.id, part, threads) for mp in todo
-            for part in KINDS.get(mp.spec.kind).parts(untrained[mp.id])]
+    jobs = [
+        TrainJob(ctx.suite, mp.id, part, threads)
+        for mp in todo
+        for part in KINDS.get(mp.spec.kind).parts(untrained[mp.id])
+    ]
     done: dict[tuple[str, str], JobResult] = {}
     for i, (job, result) in enumerate(executor.map(run_train_job, jobs), start=1):
         done[(job.model, job.part)] = result
@@ -186,16 +201,19 @@ def train_models(executor: Executor, ctx: RunContext, ids: Sequence[str], thread
         for part in parts:
             weights, _ = ctx.folder.component_paths(mp.spec.name, mp.key, part)
             kind.part(model, part).load_state_dict(safetensors.torch.load(weights.read_bytes()))
-        metrics = {"seconds": sum(done[(mp.id, p)].seconds for p in parts),
-                   "reports": [done[(mp.id, p)].report or {} for p in parts]}
+        metrics = {
+            "seconds": sum(done[(mp.id, p)].seconds for p in parts),
+            "reports": [done[(mp.id, p)].report or {} for p in parts],
+        }
         model = model.cpu().eval()
         spec = ctx.expected_spec(mp)
         ctx.folder.save_model(mp.spec.name, mp.key, _checkpoint_writer(model, spec, mp.train.to_dict(), metrics))
     return [mp.id for mp in todo]
 
 
-def _checkpoint_writer(model: nn.Module, spec: dict[str, Any], recipe: dict[str, Any],
-                       metrics: dict[str, Any]) -> Callable[[Path], None]:
+def _checkpoint_writer(
+    model: nn.Module, spec: dict[str, Any], recipe: dict[str, Any], metrics: dict[str, Any]
+) -> Callable[[Path], None]:
     from robin_bench.models.checkpoint import save_checkpoint
 
     def write(path: Path) -> None:
@@ -221,8 +239,9 @@ class StatusLines:
         >>> run_cell_job(job, status=StatusLines(sys.stderr))
     """
 
-    def __init__(self, stream: TextIO, *, interval: float = LOG_INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, stream: TextIO, *, interval: float = LOG_INTERVAL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.stream, self.interval, self.clock = stream, interval, clock
         self.start = self.last = clock()
 
@@ -269,14 +288,24 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
     n_out = int(model(x[:1]).shape[1])
     targets = _targets(y.cpu(), n_out, suite.seed).to(ctx.device) if suite.criterion == "targeted" else None
     common: dict[str, Any] = {
-        "batch_size": suite.batch_size, "early_exit": suite.early_exit, "hierarchy": ctx.hierarchy,
-        "norm": cell.norm, "eps": cell.eps,
+        "batch_size": suite.batch_size,
+        "early_exit": suite.early_exit,
+        "hierarchy": ctx.hierarchy,
+        "norm": cell.norm,
+        "eps": cell.eps,
     }
 
     def attacks(criterion: str) -> dict[str, Any]:
-        return build_attacks(cell.attacks, model, norm=cell.norm, eps=cell.eps, criterion=criterion,
-                             hierarchy=ctx.hierarchy, seed=suite.seed,
-                             model_of=lambda name: _surrogate(ctx, name, mp.seed))
+        return build_attacks(
+            cell.attacks,
+            model,
+            norm=cell.norm,
+            eps=cell.eps,
+            criterion=criterion,
+            hierarchy=ctx.hierarchy,
+            seed=suite.seed,
+            model_of=lambda name: _surrogate(ctx, name, mp.seed),
+        )
 
     label = f"{cell.model} {cell.norm} eps={cell.eps:.4g}"
 
@@ -288,14 +317,29 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
 
     torch.manual_seed(suite.seed)
     fine_attacks = attacks(suite.criterion)
-    result = evaluate(model, x, y, fine_attacks, criterion=suite.criterion, targets=targets,
-                      progress=hook(label, list(fine_attacks)), **common)
+    result = evaluate(
+        model,
+        x,
+        y,
+        fine_attacks,
+        criterion=suite.criterion,
+        targets=targets,
+        progress=hook(label, list(fine_attacks)),
+        **common,
+    )
     coarse = None
     if cell.coarse_key is not None:
         torch.manual_seed(suite.seed)
         coarse_attacks = attacks("coarse")
-        coarse = evaluate(model, x, y, coarse_attacks, criterion="coarse",
-                          progress=hook(f"{label} coarse", list(coarse_attacks)), **common)
+        coarse = evaluate(
+            model,
+            x,
+            y,
+            coarse_attacks,
+            criterion="coarse",
+            progress=hook(f"{label} coarse", list(coarse_attacks)),
+            **common,
+        )
     flags: list[tuple[str, str]] = []
     sanity: list[Evidence] = []
     if suite.sanity_check:
@@ -310,15 +354,32 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
         sanity = report.evidence
 
     def full(criterion: str) -> dict[str, Any]:
-        return build_attacks(_full_budget(cell.attacks), model, norm=cell.norm, eps=cell.eps, criterion=criterion,
-                             hierarchy=ctx.hierarchy, seed=suite.seed,
-                             model_of=lambda name: _surrogate(ctx, name, mp.seed))
+        return build_attacks(
+            _full_budget(cell.attacks),
+            model,
+            norm=cell.norm,
+            eps=cell.eps,
+            criterion=criterion,
+            hierarchy=ctx.hierarchy,
+            seed=suite.seed,
+            model_of=lambda name: _surrogate(ctx, name, mp.seed),
+        )
 
     def settled(res: EvalResult, cut: dict[str, Any], criterion: str) -> tuple[EvalResult, list[tuple[str, str]]]:
         if status is not None:
             status(f"{label}: masking checks ({criterion})")
-        return settle(model, x, y, res, cut, lambda: full(criterion), sanity, criterion=criterion,
-                      targets=targets if criterion == suite.criterion else None, **common)
+        return settle(
+            model,
+            x,
+            y,
+            res,
+            cut,
+            lambda: full(criterion),
+            sanity,
+            criterion=criterion,
+            targets=targets if criterion == suite.criterion else None,
+            **common,
+        )
 
     result, fine_flags = settled(result, fine_attacks, suite.criterion)
     flags = [*fine_flags, *flags, *undecided(sanity)]
@@ -326,10 +387,20 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
         coarse, coarse_flags = settled(coarse, coarse_attacks, "coarse")
         flags += [(code, f"coarse criterion: {reason}") for code, reason in coarse_flags]
     meta: dict[str, Any] = {
-        "suite": suite.name, "dataset": suite.dataset.name, "model": mp.spec.name, "seed": mp.seed,
-        "kind": mp.spec.kind, "arch": mp.spec.arch or "", "train_objective": mp.train_objective, "norm": cell.norm,
-        "eps_train": mp.eps_train, "eps": cell.eps, "attack_set": suite.attack_set, "criterion": suite.criterion,
-        "device": str(ctx.device), "config_hash": cell.hash,
+        "suite": suite.name,
+        "dataset": suite.dataset.name,
+        "model": mp.spec.name,
+        "seed": mp.seed,
+        "kind": mp.spec.kind,
+        "arch": mp.spec.arch or "",
+        "train_objective": mp.train_objective,
+        "norm": cell.norm,
+        "eps_train": mp.eps_train,
+        "eps": cell.eps,
+        "attack_set": suite.attack_set,
+        "criterion": suite.criterion,
+        "device": str(ctx.device),
+        "config_hash": cell.hash,
         "plugins": results.plugins_text([*model_plugins(suite, mp.spec), *attack_plugins(cell.attacks)]),
     }
     proof = coarse_proof = None
@@ -346,26 +417,41 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
     rows = results.rows_for_cell(meta, result, coarse, verified=proof, coarse_verified=coarse_proof)
     ctx.folder.save_flags(cell.key, result, verify_status=proof.status if proof is not None else None)
     if coarse is not None and cell.coarse_key is not None:
-        ctx.folder.save_flags(cell.coarse_key, coarse,
-                              verify_status=coarse_proof.status if coarse_proof is not None else None)
+        ctx.folder.save_flags(
+            cell.coarse_key, coarse, verify_status=coarse_proof.status if coarse_proof is not None else None
+        )
     return rows
 
 
-def _verify_cell(model: nn.Module, x: Tensor, y: Tensor, cell: CellPlan, ctx: RunContext, criterion: str,
-                 attacked: EvalResult, time_limit: float) -> tuple[Any, list[tuple[str, str]]]:
+def _verify_cell(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    cell: CellPlan,
+    ctx: RunContext,
+    criterion: str,
+    attacked: EvalResult,
+    time_limit: float,
+) -> tuple[Any, list[tuple[str, str]]]:
     """``rb.verify`` of the cell's samples under ``criterion``, held against its attacked evaluation: a sample proven
     robust that an attack broke is an error (``cross_check``); those broken by proof yet called robust come back as
     ``attack_missed_verified`` flags."""
     from robin_bench.verification import cross_check, verify  # scipy and HiGHS, loaded when a suite verifies
 
-    proof = verify(model, x, y, norm=cell.norm, eps=cell.eps, criterion=criterion, hierarchy=ctx.hierarchy,
-                   time_limit=time_limit)
+    proof = verify(
+        model, x, y, norm=cell.norm, eps=cell.eps, criterion=criterion, hierarchy=ctx.hierarchy, time_limit=time_limit
+    )
     missed = cross_check(proof, attacked)
     if not missed:
         return proof, []
     shown = ", ".join(map(str, missed[:10])) + (", ..." if len(missed) > 10 else "")
-    return proof, [("attack_missed_verified", f"{len(missed)} samples broken by a verified counterexample are "
-                    f"called robust by the attacks (samples {shown})")]
+    return proof, [
+        (
+            "attack_missed_verified",
+            f"{len(missed)} samples broken by a verified counterexample are "
+            f"called robust by the attacks (samples {shown})",
+        )
+    ]
 
 
 BUDGET_CUTS: tuple[str, ...] = ("n_iter", "n_queries", "rays_queries")

@@ -95,9 +95,17 @@ DIFF_PAIRED_T, DIFF_NEWCOMBE_PAIRED = "paired-t-seeds", "newcombe-paired"
 DIFF_WELCH, DIFF_NEWCOMBE_UNPAIRED = "welch-seeds", "newcombe-unpaired"
 
 COMPARISON_COLUMNS: list[str] = [
-    "baseline", "n_paired_seeds", "robust_acc_diff", "robust_acc_diff_ci_low", "robust_acc_diff_ci_high",
-    "diff_ci_method", "mcnemar_p", "coarse_robust_acc_diff", "coarse_robust_acc_diff_ci_low",
-    "coarse_robust_acc_diff_ci_high", "coarse_mcnemar_p",
+    "baseline",
+    "n_paired_seeds",
+    "robust_acc_diff",
+    "robust_acc_diff_ci_low",
+    "robust_acc_diff_ci_high",
+    "diff_ci_method",
+    "mcnemar_p",
+    "coarse_robust_acc_diff",
+    "coarse_robust_acc_diff_ci_low",
+    "coarse_robust_acc_diff_ci_high",
+    "coarse_mcnemar_p",
 ]
 """Columns comparing a row with its flat baseline (empty for flat rows and rows without a baseline)."""
 
@@ -109,12 +117,45 @@ VERIFY_COLUMNS: list[str] = ["verified_acc", "unresolved", "coarse_verified_acc"
 unless every seed of the row was verified (results columns of the same names, :data:`results.LATER_COLUMNS`)."""
 
 COLUMNS: list[str] = [
-    "rank", "suite", "dataset", "norm", "eps", "criterion", "model", "kind", "arch", "train_objective", "eps_train",
-    "attack_set", "n_seeds", "seeds", "n", "clean_acc", "clean_acc_min", "clean_acc_max", "robust_acc",
-    "robust_acc_ci_low", "robust_acc_ci_high", "robust_acc_min", "robust_acc_max", "ci_method", "coarse_clean_acc",
-    "coarse_robust_acc", "coarse_robust_acc_ci_low", "coarse_robust_acc_ci_high", *NEXT_COLUMNS,
-    *COMPARISON_COLUMNS, "unreliable", "grad_evals", "seconds", "config_hash", "robin_bench_version",
-    "torch_version", "device", "plugins", *VERIFY_COLUMNS,
+    "rank",
+    "suite",
+    "dataset",
+    "norm",
+    "eps",
+    "criterion",
+    "model",
+    "kind",
+    "arch",
+    "train_objective",
+    "eps_train",
+    "attack_set",
+    "n_seeds",
+    "seeds",
+    "n",
+    "clean_acc",
+    "clean_acc_min",
+    "clean_acc_max",
+    "robust_acc",
+    "robust_acc_ci_low",
+    "robust_acc_ci_high",
+    "robust_acc_min",
+    "robust_acc_max",
+    "ci_method",
+    "coarse_clean_acc",
+    "coarse_robust_acc",
+    "coarse_robust_acc_ci_low",
+    "coarse_robust_acc_ci_high",
+    *NEXT_COLUMNS,
+    *COMPARISON_COLUMNS,
+    "unreliable",
+    "grad_evals",
+    "seconds",
+    "config_hash",
+    "robin_bench_version",
+    "torch_version",
+    "device",
+    "plugins",
+    *VERIFY_COLUMNS,
 ]
 """Columns of ``NAME.csv``. Accuracies (means over seeds), intervals and differences are fractions;
 ``seeds`` lists the seeds joined by ``;``; ``n`` is the samples per seed (the smallest when seeds
@@ -122,28 +163,100 @@ differ); ``grad_evals``, ``seconds`` and the ``unresolved`` counts are totals ov
 The :data:`VERIFY_COLUMNS` come last (a board written before them reads with them empty)."""
 
 _FRACTION_COLUMNS = ["clean_acc", "robust_acc", "robust_acc_ci_low", "robust_acc_ci_high"]
-_OPTIONAL_FRACTION_COLUMNS = ["clean_acc_min", "clean_acc_max", "robust_acc_min", "robust_acc_max",
-                              "coarse_clean_acc", "coarse_robust_acc", "coarse_robust_acc_ci_low",
-                              "coarse_robust_acc_ci_high", "mcnemar_p", "coarse_mcnemar_p", "verified_acc",
-                              "coarse_verified_acc"]
-_DIFF_COLUMNS = ["next_diff", "next_diff_ci_low", "next_diff_ci_high", "robust_acc_diff", "robust_acc_diff_ci_low",
-                 "robust_acc_diff_ci_high", "coarse_robust_acc_diff", "coarse_robust_acc_diff_ci_low",
-                 "coarse_robust_acc_diff_ci_high"]
-_STRING_COLUMNS = ["suite", "dataset", "norm", "criterion", "model", "kind", "arch", "train_objective", "attack_set",
-                   "seeds", "ci_method", "distinct_from_next", "baseline", "diff_ci_method", "unreliable",
-                   "config_hash", "robin_bench_version", "torch_version", "device", "plugins"]
+_OPTIONAL_FRACTION_COLUMNS = [
+    "clean_acc_min",
+    "clean_acc_max",
+    "robust_acc_min",
+    "robust_acc_max",
+    "coarse_clean_acc",
+    "coarse_robust_acc",
+    "coarse_robust_acc_ci_low",
+    "coarse_robust_acc_ci_high",
+    "mcnemar_p",
+    "coarse_mcnemar_p",
+    "verified_acc",
+    "coarse_verified_acc",
+]
+_DIFF_COLUMNS = [
+    "next_diff",
+    "next_diff_ci_low",
+    "next_diff_ci_high",
+    "robust_acc_diff",
+    "robust_acc_diff_ci_low",
+    "robust_acc_diff_ci_high",
+    "coarse_robust_acc_diff",
+    "coarse_robust_acc_diff_ci_low",
+    "coarse_robust_acc_diff_ci_high",
+]
+_STRING_COLUMNS = [
+    "suite",
+    "dataset",
+    "norm",
+    "criterion",
+    "model",
+    "kind",
+    "arch",
+    "train_objective",
+    "attack_set",
+    "seeds",
+    "ci_method",
+    "distinct_from_next",
+    "baseline",
+    "diff_ci_method",
+    "unreliable",
+    "config_hash",
+    "robin_bench_version",
+    "torch_version",
+    "device",
+    "plugins",
+]
 
 RECORD_KEYS: list[str] = [
-    "suite", "dataset", "model", "kind", "arch", "train_objective", "eps_train", "seeds", "config_hash",
-    "robin_bench_version", "torch_version", "device", "evaluations",
+    "suite",
+    "dataset",
+    "model",
+    "kind",
+    "arch",
+    "train_objective",
+    "eps_train",
+    "seeds",
+    "config_hash",
+    "robin_bench_version",
+    "torch_version",
+    "device",
+    "evaluations",
 ]
 """Keys of a model's JSON record, in order."""
 
 EVALUATION_KEYS: list[str] = [
-    "norm", "eps", "criterion", "attack_set", "rank", "n_seeds", "n", "clean_acc", "robust_acc", "robust_acc_ci",
-    "ci_method", "robust_acc_min", "robust_acc_max", "per_seed", "coarse_clean_acc", "coarse_robust_acc",
-    "attacks", "grad_evals", "seconds", "distinct_from_next", "baseline", "robust_acc_diff", "robust_acc_diff_ci",
-    "diff_ci_method", "mcnemar_p", "coarse_robust_acc_diff", "coarse_mcnemar_p", "unreliable",
+    "norm",
+    "eps",
+    "criterion",
+    "attack_set",
+    "rank",
+    "n_seeds",
+    "n",
+    "clean_acc",
+    "robust_acc",
+    "robust_acc_ci",
+    "ci_method",
+    "robust_acc_min",
+    "robust_acc_max",
+    "per_seed",
+    "coarse_clean_acc",
+    "coarse_robust_acc",
+    "attacks",
+    "grad_evals",
+    "seconds",
+    "distinct_from_next",
+    "baseline",
+    "robust_acc_diff",
+    "robust_acc_diff_ci",
+    "diff_ci_method",
+    "mcnemar_p",
+    "coarse_robust_acc_diff",
+    "coarse_mcnemar_p",
+    "unreliable",
 ]
 """Keys of each entry of a record's ``evaluations`` (one per norm x eps x criterion); a verified evaluation adds
 the :data:`VERIFY_COLUMNS` it has."""
@@ -222,8 +335,10 @@ def load(results_csvs: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
         for c in ("eps", "eps_train"):
             bad = df.index[df[c].notna() & ~np.isfinite(df[c].to_numpy(dtype=np.float64, na_value=np.nan))]
             if len(bad):
-                raise RobinBenchError(f"{p}:{int(bad[0]) + 2}: column {c!r} holds {df.at[bad[0], c]!r}; "
-                                      "expected a finite non-negative radius")
+                raise RobinBenchError(
+                    f"{p}:{int(bad[0]) + 2}: column {c!r} holds {df.at[bad[0], c]!r}; "
+                    "expected a finite non-negative radius"
+                )
         verify_results(df, p)
         df["cell"] = cell_ids(df)
         df["flags_dir"] = str(flags_dir_for(p))
@@ -235,8 +350,10 @@ def load(results_csvs: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     if dup.any():
         first = df[dup].iloc[0]
         files = sorted(set(df[dup & (df["model"] == first["model"]) & (df["suite"] == first["suite"])]["source"]))
-        raise RobinBenchError(f"suite {first['suite']!r} model {first['model']!r} appears in several results files "
-                              f"{files}; give each evaluated model once")
+        raise RobinBenchError(
+            f"suite {first['suite']!r} model {first['model']!r} appears in several results files "
+            f"{files}; give each evaluated model once"
+        )
     return df
 
 
@@ -320,8 +437,9 @@ def _counts(rep: Replicates, metric: str) -> tuple[int, int]:
     return int(round(float(np.sum(rep.values(metric) * n)))), int(n.sum())
 
 
-def compare_replicates(a: Replicates, b: Replicates, metric: str = "robust_acc",
-                       criterion: str | None = None) -> Comparison:
+def compare_replicates(
+    a: Replicates, b: Replicates, metric: str = "robust_acc", criterion: str | None = None
+) -> Comparison:
     """``a - b`` of mean ``metric`` with an interval: paired by seed and by sample where possible.
 
     * Same suite and two or more shared seeds: mean of the per-seed differences with its t interval
@@ -422,24 +540,40 @@ def aggregate(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[Any, ...], Rep
         c_low, c_high = _ci(coarse, g) if has_coarse else (float("nan"), float("nan"))
         first = g.iloc[0]
         grad = g["grad_evals"]
-        rows.append({
-            **dict(zip(IDENTITY, ident, strict=True)),
-            "kind": first["kind"], "arch": first["arch"], "train_objective": first["train_objective"],
-            "eps_train": first["eps_train"], "attack_set": attack_sets[ident], "n_seeds": len(g),
-            "seeds": ";".join(str(s) for s in rep.seeds), "n": int(g["n"].min()),
-            "clean_acc": float(clean.mean()), "clean_acc_min": float(clean.min()), "clean_acc_max": float(clean.max()),
-            "robust_acc": float(robust.mean()), "robust_acc_ci_low": low, "robust_acc_ci_high": high,
-            "robust_acc_min": float(robust.min()), "robust_acc_max": float(robust.max()),
-            "ci_method": CI_T if len(g) >= 2 else CI_WILSON,
-            "coarse_clean_acc": float(g["coarse_clean_acc"].mean()) if has_coarse else float("nan"),
-            "coarse_robust_acc": float(coarse.mean()) if has_coarse else float("nan"),
-            "coarse_robust_acc_ci_low": c_low, "coarse_robust_acc_ci_high": c_high,
-            "unreliable": _joined(g["unreliable"]),
-            "grad_evals": None if grad.isna().any() else int(grad.sum()), "seconds": float(g["seconds"].sum()),
-            **{c: _joined(g[c]) for c in ("config_hash", "robin_bench_version", "torch_version", "device",
-                                          "plugins")},
-            **_verified(g),
-        })
+        rows.append(
+            {
+                **dict(zip(IDENTITY, ident, strict=True)),
+                "kind": first["kind"],
+                "arch": first["arch"],
+                "train_objective": first["train_objective"],
+                "eps_train": first["eps_train"],
+                "attack_set": attack_sets[ident],
+                "n_seeds": len(g),
+                "seeds": ";".join(str(s) for s in rep.seeds),
+                "n": int(g["n"].min()),
+                "clean_acc": float(clean.mean()),
+                "clean_acc_min": float(clean.min()),
+                "clean_acc_max": float(clean.max()),
+                "robust_acc": float(robust.mean()),
+                "robust_acc_ci_low": low,
+                "robust_acc_ci_high": high,
+                "robust_acc_min": float(robust.min()),
+                "robust_acc_max": float(robust.max()),
+                "ci_method": CI_T if len(g) >= 2 else CI_WILSON,
+                "coarse_clean_acc": float(g["coarse_clean_acc"].mean()) if has_coarse else float("nan"),
+                "coarse_robust_acc": float(coarse.mean()) if has_coarse else float("nan"),
+                "coarse_robust_acc_ci_low": c_low,
+                "coarse_robust_acc_ci_high": c_high,
+                "unreliable": _joined(g["unreliable"]),
+                "grad_evals": None if grad.isna().any() else int(grad.sum()),
+                "seconds": float(g["seconds"].sum()),
+                **{
+                    c: _joined(g[c])
+                    for c in ("config_hash", "robin_bench_version", "torch_version", "device", "plugins")
+                },
+                **_verified(g),
+            }
+        )
     out = pd.DataFrame(rows)
     for c in ("unresolved", "coarse_unresolved"):
         out[c] = pd.array(out[c], dtype="Int64")
@@ -459,8 +593,10 @@ def _verified(g: pd.DataFrame) -> dict[str, Any]:
 
 def _pick_baseline(row: pd.Series, flats: pd.DataFrame) -> pd.Series:
     def score(f: pd.Series) -> tuple[int, str]:
-        same = sum(f[c] == row[c] or (pd.isna(f[c]) and pd.isna(row[c]))
-                   for c in ("arch", "train_objective", "eps_train", "attack_set"))
+        same = sum(
+            f[c] == row[c] or (pd.isna(f[c]) and pd.isna(row[c]))
+            for c in ("arch", "train_objective", "eps_train", "attack_set")
+        )
         return (-int(same), str(f["model"]))
 
     return min((f for _, f in flats.iterrows()), key=score)
@@ -513,8 +649,11 @@ def baseline_comparisons(worst: pd.DataFrame) -> pd.DataFrame:
 
 
 def _add_ranks(board: pd.DataFrame, reps: dict[tuple[Any, ...], Replicates]) -> pd.DataFrame:
-    board = board.sort_values([*GROUP, "robust_acc", "clean_acc", "model", "suite"],
-                              ascending=[True, True, True, True, False, False, True, True], kind="stable")
+    board = board.sort_values(
+        [*GROUP, "robust_acc", "clean_acc", "model", "suite"],
+        ascending=[True, True, True, True, False, False, True, True],
+        kind="stable",
+    )
     board["rank"] = board.groupby(GROUP)["robust_acc"].rank(method="min", ascending=False).astype(int)
     board = board.reset_index(drop=True)
     for c in NEXT_COLUMNS[:3]:
@@ -568,18 +707,29 @@ def records(df: pd.DataFrame, board: pd.DataFrame) -> list[dict[str, Any]]:
             attacks = {}
             for name, a in cell[cell["attack"] != results.WORST_CASE].groupby("attack", sort=False):
                 evals = None if a["grad_evals"].isna().any() else int(a["grad_evals"].sum())
-                attacks[str(name)] = {"robust_acc": float(a["robust_acc"].mean()),
-                                      "scope": "; ".join(dict.fromkeys(a["scope"])), "grad_evals": evals,
-                                      "seconds": float(a["seconds"].sum())}
+                attacks[str(name)] = {
+                    "robust_acc": float(a["robust_acc"].mean()),
+                    "scope": "; ".join(dict.fromkeys(a["scope"])),
+                    "grad_evals": evals,
+                    "seconds": float(a["seconds"].sum()),
+                }
             worst = cell[cell["attack"] == results.WORST_CASE].sort_values("seed")
-            per_seed = {str(int(w["seed"])): {"n": int(w["n"]), "clean_acc": float(w["clean_acc"]),
-                                              "robust_acc": float(w["robust_acc"]),
-                                              "coarse_robust_acc": _json_value(w["coarse_robust_acc"])}
-                        for _, w in worst.iterrows()}
+            per_seed = {
+                str(int(w["seed"])): {
+                    "n": int(w["n"]),
+                    "clean_acc": float(w["clean_acc"]),
+                    "robust_acc": float(w["robust_acc"]),
+                    "coarse_robust_acc": _json_value(w["coarse_robust_acc"]),
+                }
+                for _, w in worst.iterrows()
+            }
             ev = {k: _json_value(r[k]) for k in EVALUATION_KEYS if k in board.columns}
-            ev.update(robust_acc_ci=_interval(r, "robust_acc_ci_low", "robust_acc_ci_high"), per_seed=per_seed,
-                      attacks=attacks, robust_acc_diff_ci=_interval(r, "robust_acc_diff_ci_low",
-                                                                    "robust_acc_diff_ci_high"))
+            ev.update(
+                robust_acc_ci=_interval(r, "robust_acc_ci_low", "robust_acc_ci_high"),
+                per_seed=per_seed,
+                attacks=attacks,
+                robust_acc_diff_ci=_interval(r, "robust_acc_diff_ci_low", "robust_acc_diff_ci_high"),
+            )
             proofs = {c: _json_value(r[c]) for c in VERIFY_COLUMNS if not pd.isna(r[c])}  # only a verified row's
             rec["evaluations"].append({**{k: ev[k] for k in EVALUATION_KEYS}, **proofs})
         plugins = {"plugins": first["plugins"]} if first.get("plugins") else {}  # only a plugin's model has the key
@@ -609,8 +759,10 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
     if list(raw.columns) != COLUMNS:
         missing = [c for c in COLUMNS if c not in raw.columns]
         extra = [c for c in raw.columns if c not in COLUMNS]
-        raise RobinBenchError(f"{path}: header does not match the leaderboard schema (missing {missing}, unexpected "
-                              f"{extra}); regenerate it with robin-bench leaderboard")
+        raise RobinBenchError(
+            f"{path}: header does not match the leaderboard schema (missing {missing}, unexpected "
+            f"{extra}); regenerate it with robin-bench leaderboard"
+        )
     df = pd.DataFrame({c: raw[c] for c in _STRING_COLUMNS})
 
     def number(c: str, i: int, v: str, optional: bool, lo: float, hi: float, valid: str) -> float:
@@ -624,16 +776,27 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
             raise _line_error(path, i + 2, c, v, valid)
         return x
 
-    specs = ([(c, False, 0.0, 1.0, "a fraction in [0, 1]") for c in _FRACTION_COLUMNS]
-             + [(c, True, 0.0, 1.0, "a fraction in [0, 1] or empty") for c in _OPTIONAL_FRACTION_COLUMNS]
-             + [(c, True, -1.0, 1.0, "a difference in [-1, 1] or empty") for c in _DIFF_COLUMNS]
-             + [("eps", False, 0.0, math.inf, "a finite non-negative radius"),
-                ("eps_train", True, 0.0, math.inf, "a finite non-negative radius or empty"),
-                ("seconds", True, 0.0, math.inf, "a non-negative number or empty")])
+    specs = (
+        [(c, False, 0.0, 1.0, "a fraction in [0, 1]") for c in _FRACTION_COLUMNS]
+        + [(c, True, 0.0, 1.0, "a fraction in [0, 1] or empty") for c in _OPTIONAL_FRACTION_COLUMNS]
+        + [(c, True, -1.0, 1.0, "a difference in [-1, 1] or empty") for c in _DIFF_COLUMNS]
+        + [
+            ("eps", False, 0.0, math.inf, "a finite non-negative radius"),
+            ("eps_train", True, 0.0, math.inf, "a finite non-negative radius or empty"),
+            ("seconds", True, 0.0, math.inf, "a non-negative number or empty"),
+        ]
+    )
     for c, optional, lo, hi, valid in specs:
         df[c] = [number(c, i, v, optional, lo, hi, valid) for i, v in enumerate(raw[c])]
-    for c, optional in (("rank", False), ("n_seeds", False), ("n", False), ("n_paired_seeds", True),
-                        ("grad_evals", True), ("unresolved", True), ("coarse_unresolved", True)):
+    for c, optional in (
+        ("rank", False),
+        ("n_seeds", False),
+        ("n", False),
+        ("n_paired_seeds", True),
+        ("grad_evals", True),
+        ("unresolved", True),
+        ("coarse_unresolved", True),
+    ):
         vals: list[int | None] = []
         for i, v in enumerate(raw[c]):
             if v == "" and optional:
@@ -671,14 +834,36 @@ def indistinguishable_top(g: pd.DataFrame) -> str | None:
         return None
     top = g.iloc[0]
     names = ", ".join(str(m) for m in g["model"].iloc[:linked])
-    return (f"The top {linked} ranks ({names}) are not statistically distinguishable: each neighbour's 95% "
-            f"interval of the difference contains 0 (ranks 1-2: {format_diff(top['next_diff'])} pp, "
-            f"{format_interval(top['next_diff_ci_low'], top['next_diff_ci_high'], format_diff)}).")
+    return (
+        f"The top {linked} ranks ({names}) are not statistically distinguishable: each neighbour's 95% "
+        f"interval of the difference contains 0 (ranks 1-2: {format_diff(top['next_diff'])} pp, "
+        f"{format_interval(top['next_diff_ci_low'], top['next_diff_ci_high'], format_diff)})."
+    )
 
 
-_MD_HEADER = ["Rank", "Model", "Kind", "Arch", "Training", "Attack set", "Seeds", "Clean", "Robust", "95% CI",
-              "Seed range", "≠ next", "Coarse clean", "Coarse robust", "Baseline", "Δ robust", "Δ 95% CI",
-              "McNemar p", "Δ coarse", "Coarse p", "Unreliable"]
+_MD_HEADER = [
+    "Rank",
+    "Model",
+    "Kind",
+    "Arch",
+    "Training",
+    "Attack set",
+    "Seeds",
+    "Clean",
+    "Robust",
+    "95% CI",
+    "Seed range",
+    "≠ next",
+    "Coarse clean",
+    "Coarse robust",
+    "Baseline",
+    "Δ robust",
+    "Δ 95% CI",
+    "McNemar p",
+    "Δ coarse",
+    "Coarse p",
+    "Unreliable",
+]
 
 
 _MD_PROOF_HEADER = ["[Verified, attacked]", "Unresolved"]
@@ -694,8 +879,10 @@ def proof_cells(r: pd.Series, coarse: bool = False) -> list[str]:
     """The interval [verified, attacked] of a row (a results or leaderboard row) and its unresolved count, fine or
     ``coarse``; ``"-"`` where the row was not verified."""
     prefix = "coarse_" if coarse else ""
-    return [format_interval(r[f"{prefix}verified_acc"], r[f"{prefix}robust_acc"]),
-            format_count(r[f"{prefix}unresolved"])]
+    return [
+        format_interval(r[f"{prefix}verified_acc"], r[f"{prefix}robust_acc"]),
+        format_count(r[f"{prefix}unresolved"]),
+    ]
 
 
 def has_proofs(rows: pd.DataFrame, coarse: bool = False) -> bool:
@@ -706,26 +893,47 @@ def has_proofs(rows: pd.DataFrame, coarse: bool = False) -> bool:
 
 
 def _md_cells(r: pd.Series, proof: bool, coarse_proof: bool) -> list[str]:
-    return [str(r["rank"]), str(r["model"]), str(r["kind"]), str(r["arch"]), _training(r), str(r["attack_set"]),
-            str(r["n_seeds"]), format_pct(r["clean_acc"]), format_pct(r["robust_acc"]),
-            format_interval(r["robust_acc_ci_low"], r["robust_acc_ci_high"]), *(proof_cells(r) if proof else []),
-            f"{format_pct(r['robust_acc_min'])}-{format_pct(r['robust_acc_max'])}", r["distinct_from_next"] or "-",
-            format_pct(r["coarse_clean_acc"]), format_pct(r["coarse_robust_acc"]),
-            *(proof_cells(r, coarse=True) if coarse_proof else []), r["baseline"] or "-",
-            format_diff(r["robust_acc_diff"]),
-            format_interval(r["robust_acc_diff_ci_low"], r["robust_acc_diff_ci_high"], format_diff),
-            format_p(r["mcnemar_p"]), format_diff(r["coarse_robust_acc_diff"]), format_p(r["coarse_mcnemar_p"]),
-            r["unreliable"] or "-"]
+    return [
+        str(r["rank"]),
+        str(r["model"]),
+        str(r["kind"]),
+        str(r["arch"]),
+        _training(r),
+        str(r["attack_set"]),
+        str(r["n_seeds"]),
+        format_pct(r["clean_acc"]),
+        format_pct(r["robust_acc"]),
+        format_interval(r["robust_acc_ci_low"], r["robust_acc_ci_high"]),
+        *(proof_cells(r) if proof else []),
+        f"{format_pct(r['robust_acc_min'])}-{format_pct(r['robust_acc_max'])}",
+        r["distinct_from_next"] or "-",
+        format_pct(r["coarse_clean_acc"]),
+        format_pct(r["coarse_robust_acc"]),
+        *(proof_cells(r, coarse=True) if coarse_proof else []),
+        r["baseline"] or "-",
+        format_diff(r["robust_acc_diff"]),
+        format_interval(r["robust_acc_diff_ci_low"], r["robust_acc_diff_ci_high"], format_diff),
+        format_p(r["mcnemar_p"]),
+        format_diff(r["coarse_robust_acc_diff"]),
+        format_p(r["coarse_mcnemar_p"]),
+        r["unreliable"] or "-",
+    ]
 
 
 def _md_header(proof: bool, coarse_proof: bool) -> list[str]:
     h = _MD_HEADER
-    return [*h[:10], *(_MD_PROOF_HEADER if proof else []), *h[10:14],
-            *(_MD_COARSE_PROOF_HEADER if coarse_proof else []), *h[14:]]
+    return [
+        *h[:10],
+        *(_MD_PROOF_HEADER if proof else []),
+        *h[10:14],
+        *(_MD_COARSE_PROOF_HEADER if coarse_proof else []),
+        *h[14:],
+    ]
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub markdown table (pipes in cells escaped)."""
+
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
@@ -737,12 +945,14 @@ _EXPLANATION = (
     "t interval over the seeds (Wilson interval on the test samples when there is one seed). ≠ next: whether "
     "the difference to the next rank has a 95% interval excluding 0. Δ: model minus its flat baseline of the "
     "same suite, paired by seed and by sample, in percentage points; p: exact McNemar test on the per-sample "
-    "robust flags, pooled over seeds. Generated by `robin-bench leaderboard`; do not edit.")
+    "robust flags, pooled over seeds. Generated by `robin-bench leaderboard`; do not edit."
+)
 
 PROOF_EXPLANATION = (
     "[Verified, attacked]: robust accuracy proven by rb.verify (a lower bound) and under the attack set (an upper "
     "bound), means over seeds; unresolved: samples neither proven robust nor broken within the time limit, total "
-    "over seeds.")
+    "over seeds."
+)
 """What the proof columns mean: added to a page whose rows carry verification."""
 
 
@@ -754,8 +964,9 @@ def _explanation(board: pd.DataFrame) -> str:
 def plugins_note(board: pd.DataFrame) -> str:
     """Which models come from which plugins (module, distribution, version), or "" when none does."""
     used = board[board["plugins"] != ""].groupby("plugins", sort=True)["model"].unique()
-    return " ".join(f"Models {', '.join(sorted(models))} come from plugins: {plugins}." for plugins, models in
-                    used.items())
+    return " ".join(
+        f"Models {', '.join(sorted(models))} come from plugins: {plugins}." for plugins, models in used.items()
+    )
 
 
 def to_markdown(board: pd.DataFrame, name: str) -> str:
@@ -768,8 +979,12 @@ def to_markdown(board: pd.DataFrame, name: str) -> str:
         if top:
             parts += [f"> **Note:** {top}", ""]
         proof, coarse_proof = has_proofs(g), has_proofs(g, coarse=True)
-        parts += [markdown_table(_md_header(proof, coarse_proof),
-                                 [_md_cells(r, proof, coarse_proof) for _, r in g.iterrows()]), ""]
+        parts += [
+            markdown_table(
+                _md_header(proof, coarse_proof), [_md_cells(r, proof, coarse_proof) for _, r in g.iterrows()]
+            ),
+            "",
+        ]
     return "\n".join(parts)
 
 
@@ -832,8 +1047,11 @@ _HTML_COLUMNS: list[tuple[str, str, str]] = [
 ]
 
 _HTML_PROOF_COLUMNS: list[tuple[str, str, str]] = [
-    ("verified_acc", "[Verified, attacked] %", "Robust accuracy proven by rb.verify (lower bound) and under the "
-     "attacks (upper bound), means over seeds"),
+    (
+        "verified_acc",
+        "[Verified, attacked] %",
+        "Robust accuracy proven by rb.verify (lower bound) and under the attacks (upper bound), means over seeds",
+    ),
     ("unresolved", "Unresolved", "Samples neither proven robust nor broken within the time limit, total over seeds"),
 ]
 _HTML_COARSE_PROOF_COLUMNS: list[tuple[str, str, str]] = [
@@ -844,8 +1062,13 @@ _HTML_COARSE_PROOF_COLUMNS: list[tuple[str, str, str]] = [
 
 def _html_columns(proof: bool, coarse_proof: bool) -> list[tuple[str, str, str]]:
     c = _HTML_COLUMNS
-    return [*c[:10], *(_HTML_PROOF_COLUMNS if proof else []), *c[10:14],
-            *(_HTML_COARSE_PROOF_COLUMNS if coarse_proof else []), *c[14:]]
+    return [
+        *c[:10],
+        *(_HTML_PROOF_COLUMNS if proof else []),
+        *c[10:14],
+        *(_HTML_COARSE_PROOF_COLUMNS if coarse_proof else []),
+        *c[14:],
+    ]
 
 
 def _html_proof_cells(r: pd.Series, coarse: bool = False) -> list[str]:
@@ -854,8 +1077,16 @@ def _html_proof_cells(r: pd.Series, coarse: bool = False) -> list[str]:
     return [_cell(r[f"{prefix}verified_acc"], interval), _cell(r[f"{prefix}unresolved"], unresolved)]
 
 
-def _cell(sort_value: Any, text: str, *, left: bool = False, wrap: bool = False, extra: str = "", title: str = "",
-          cls: str = "") -> str:
+def _cell(
+    sort_value: Any,
+    text: str,
+    *,
+    left: bool = False,
+    wrap: bool = False,
+    extra: str = "",
+    title: str = "",
+    cls: str = "",
+) -> str:
     missing = sort_value is None or (not isinstance(sort_value, str) and pd.isna(sort_value))
     v = "" if missing else str(sort_value)
     classes = " ".join(c for c in ("s" if left else "", "w" if wrap else "", cls) if c)
@@ -877,29 +1108,45 @@ def _html_row(r: pd.Series, proof: bool, coarse_proof: bool) -> str:
         _cell(r["kind"], str(r["kind"]), left=True, wrap=True),
         _cell(r["arch"], str(r["arch"]), left=True, wrap=True),
         _cell(_training(r), _training(r), left=True, wrap=True),
-        _cell(r["attack_set"], _abbreviate(str(r["attack_set"])), left=True, wrap=True,
-              title=str(r["attack_set"])),
+        _cell(r["attack_set"], _abbreviate(str(r["attack_set"])), left=True, wrap=True, title=str(r["attack_set"])),
         _cell(r["n_seeds"], str(r["n_seeds"]), extra=f"n={r['n']}", title=f"seeds {r['seeds']}"),
         _cell(r["clean_acc"], pct(r["clean_acc"])),
         _cell(r["robust_acc"], pct(r["robust_acc"]), title=str(r["ci_method"])),
-        _cell(r["robust_acc_ci_low"], format_interval(r["robust_acc_ci_low"], r["robust_acc_ci_high"]),
-              title=str(r["ci_method"])),
+        _cell(
+            r["robust_acc_ci_low"],
+            format_interval(r["robust_acc_ci_low"], r["robust_acc_ci_high"]),
+            title=str(r["ci_method"]),
+        ),
         *(_html_proof_cells(r) if proof else []),
         _cell(r["robust_acc_min"], f"{pct(r['robust_acc_min'])}-{pct(r['robust_acc_max'])}"),
-        _cell(r["next_diff"], diff(r["next_diff"]),
-              extra=format_interval(r["next_diff_ci_low"], r["next_diff_ci_high"], diff)
-              if r["distinct_from_next"] else "", cls="no" if r["distinct_from_next"] == "no" else ""),
+        _cell(
+            r["next_diff"],
+            diff(r["next_diff"]),
+            extra=format_interval(r["next_diff_ci_low"], r["next_diff_ci_high"], diff)
+            if r["distinct_from_next"]
+            else "",
+            cls="no" if r["distinct_from_next"] == "no" else "",
+        ),
         _cell(r["coarse_clean_acc"], pct(r["coarse_clean_acc"])),
         _cell(r["coarse_robust_acc"], pct(r["coarse_robust_acc"])),
         *(_html_proof_cells(r, coarse=True) if coarse_proof else []),
         _cell(r["baseline"], r["baseline"] or "-", left=True, wrap=True),
-        _cell(r["robust_acc_diff"], diff(r["robust_acc_diff"]),
-              extra=format_interval(r["robust_acc_diff_ci_low"], r["robust_acc_diff_ci_high"], diff)
-              if r["baseline"] else "", title=str(r["diff_ci_method"])),
+        _cell(
+            r["robust_acc_diff"],
+            diff(r["robust_acc_diff"]),
+            extra=format_interval(r["robust_acc_diff_ci_low"], r["robust_acc_diff_ci_high"], diff)
+            if r["baseline"]
+            else "",
+            title=str(r["diff_ci_method"]),
+        ),
         _cell(r["mcnemar_p"], format_p(r["mcnemar_p"])),
-        _cell(r["coarse_robust_acc_diff"], diff(r["coarse_robust_acc_diff"]),
-              extra=format_interval(r["coarse_robust_acc_diff_ci_low"], r["coarse_robust_acc_diff_ci_high"], diff)
-              if r["baseline"] else ""),
+        _cell(
+            r["coarse_robust_acc_diff"],
+            diff(r["coarse_robust_acc_diff"]),
+            extra=format_interval(r["coarse_robust_acc_diff_ci_low"], r["coarse_robust_acc_diff_ci_high"], diff)
+            if r["baseline"]
+            else "",
+        ),
         _cell(r["coarse_mcnemar_p"], format_p(r["coarse_mcnemar_p"])),
         _cell(unreliable, _abbreviate(unreliable) if unreliable else "-", left=True, wrap=True, title=unreliable),
     ]
@@ -918,24 +1165,43 @@ def to_html(board: pd.DataFrame, name: str) -> str:
     for (dataset, norm, eps, criterion), g in board.groupby(GROUP, sort=False):
         note = indistinguishable_top(g)
         proof, coarse_proof = has_proofs(g), has_proofs(g, coarse=True)
-        head = "".join(f'<th{left if c in _STRING_COLUMNS else ""} onclick="sortBy(this)" title="{html.escape(t)}">'
-                       f"{html.escape(h)}</th>" for c, h, t in _html_columns(proof, coarse_proof))
+        head = "".join(
+            f'<th{left if c in _STRING_COLUMNS else ""} onclick="sortBy(this)" title="{html.escape(t)}">'
+            f"{html.escape(h)}</th>"
+            for c, h, t in _html_columns(proof, coarse_proof)
+        )
         body = "\n".join(_html_row(r, proof, coarse_proof) for _, r in g.iterrows())
-        sections.append(f"<h2>{html.escape(_group_title(dataset, norm, eps, criterion))}</h2>\n"
-                        + (f'<p class="note">{html.escape(note)}</p>\n' if note else "")
-                        + f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>")
+        sections.append(
+            f"<h2>{html.escape(_group_title(dataset, norm, eps, criterion))}</h2>\n"
+            + (f'<p class="note">{html.escape(note)}</p>\n' if note else "")
+            + f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+        )
     title = html.escape(f"robin-bench leaderboard: {name}")
     note = f" {html.escape(plugins_note(board))}" if plugins_note(board) else ""
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<style>{_CSS}</style>\n<script>{_SORT_JS}</script>\n</head>\n<body>\n<h1>{title}</h1>\n"
-            f'<p class="about">{html.escape(_explanation(board))} Click a column header to sort; hover a header for '
-            f"its meaning.{note}</p>\n" + "\n".join(sections) + "\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<style>{_CSS}</style>\n<script>{_SORT_JS}</script>\n</head>\n<body>\n<h1>{title}</h1>\n"
+        f'<p class="about">{html.escape(_explanation(board))} Click a column header to sort; hover a header for '
+        f"its meaning.{note}</p>\n" + "\n".join(sections) + "\n</body>\n</html>\n"
+    )
 
 
 ROBUSTBENCH_KEYS: list[str] = [
-    "link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue", "architecture",
-    "eps", "clean_acc", "reported", "autoattack_acc", "footnote", "unreliable",
+    "link",
+    "name",
+    "authors",
+    "additional_data",
+    "number_forward_passes",
+    "dataset",
+    "venue",
+    "architecture",
+    "eps",
+    "clean_acc",
+    "reported",
+    "autoattack_acc",
+    "footnote",
+    "unreliable",
 ]
 """Fields of a RobustBench model card, in RobustBench's order.
 
@@ -955,18 +1221,47 @@ def _pct2(x: Any) -> str:
 
 def robustbench_card(r: pd.Series, others: pd.DataFrame) -> dict[str, Any]:
     """One RobustBench model card from a leaderboard row (``others``: the model's rows at other criteria)."""
-    extra = {k: _json_value(r[k]) for k in ("suite", "model", "kind", "arch", "train_objective", "eps_train",
-                                            "criterion", "attack_set", "n", "n_seeds", "seeds", "ci_method",
-                                            "robust_acc", "robust_acc_min", "robust_acc_max", "rank",
-                                            "distinct_from_next", "baseline", "robust_acc_diff", "diff_ci_method",
-                                            "mcnemar_p", "unreliable", "config_hash", "robin_bench_version",
-                                            "torch_version", "device")}
+    extra = {
+        k: _json_value(r[k])
+        for k in (
+            "suite",
+            "model",
+            "kind",
+            "arch",
+            "train_objective",
+            "eps_train",
+            "criterion",
+            "attack_set",
+            "n",
+            "n_seeds",
+            "seeds",
+            "ci_method",
+            "robust_acc",
+            "robust_acc_min",
+            "robust_acc_max",
+            "rank",
+            "distinct_from_next",
+            "baseline",
+            "robust_acc_diff",
+            "diff_ci_method",
+            "mcnemar_p",
+            "unreliable",
+            "config_hash",
+            "robin_bench_version",
+            "torch_version",
+            "device",
+        )
+    }
     extra["seeds"] = [int(s) for s in str(r["seeds"]).split(";") if s]
     extra["robust_acc_ci"] = _interval(r, "robust_acc_ci_low", "robust_acc_ci_high")
     extra["robust_acc_diff_ci"] = _interval(r, "robust_acc_diff_ci_low", "robust_acc_diff_ci_high")
-    extra["criteria"] = {str(o["criterion"]): {"robust_acc": float(o["robust_acc"]),
-                                               "coarse_robust_acc": _json_value(o["coarse_robust_acc"])}
-                         for _, o in others.iterrows()}
+    extra["criteria"] = {
+        str(o["criterion"]): {
+            "robust_acc": float(o["robust_acc"]),
+            "coarse_robust_acc": _json_value(o["coarse_robust_acc"]),
+        }
+        for _, o in others.iterrows()
+    }
     extra["coarse_clean_acc"] = _json_value(r["coarse_clean_acc"])
     extra["coarse_robust_acc"] = _json_value(r["coarse_robust_acc"])
     seeds = f"mean over {r['n_seeds']} training seeds" if int(r["n_seeds"]) > 1 else "one training seed"
@@ -983,9 +1278,11 @@ def robustbench_card(r: pd.Series, others: pd.DataFrame) -> dict[str, Any]:
         "clean_acc": _pct2(r["clean_acc"]),
         "reported": "N/A",
         "autoattack_acc": _pct2(r["robust_acc"]),
-        "footnote": (f"Evaluated by robin-bench: per-sample worst case over the attack set '{r['attack_set']}' "
-                     f"under the {r['criterion']} criterion, {r['n']} test samples, {seeds}; 'autoattack_acc' "
-                     "holds that worst case, which is AutoAttack's figure only where the set is AutoAttack."),
+        "footnote": (
+            f"Evaluated by robin-bench: per-sample worst case over the attack set '{r['attack_set']}' "
+            f"under the {r['criterion']} criterion, {r['n']} test samples, {seeds}; 'autoattack_acc' "
+            "holds that worst case, which is AutoAttack's figure only where the set is AutoAttack."
+        ),
         "unreliable": bool(r["unreliable"]),
         ROBUSTBENCH_EXTRA_KEY: extra,
     }
@@ -1019,8 +1316,12 @@ def write_robustbench(board: pd.DataFrame, out_dir: str | os.PathLike[str]) -> l
     for (dataset, norm, suite, model, eps), g in board.groupby(keys, sort=True):
         g = g.assign(_fine=g["criterion"] != "fine").sort_values(["_fine", "criterion"], kind="stable")
         card = robustbench_card(g.iloc[0], g)
-        path = (out / escape_name(str(dataset)) / escape_name(str(norm))
-                / f"{escape_name(str(suite))}_{escape_name(str(model))}_{escape_name(format_eps(float(eps)))}.json")
+        path = (
+            out
+            / escape_name(str(dataset))
+            / escape_name(str(norm))
+            / f"{escape_name(str(suite))}_{escape_name(str(model))}_{escape_name(format_eps(float(eps)))}.json"
+        )
         atomic_write_text(path, json.dumps(card, indent=2, allow_nan=False) + "\n")
         written.append(path)
     return written
@@ -1070,8 +1371,12 @@ def copy_results(df: pd.DataFrame, prefix: str | os.PathLike[str]) -> list[Path]
     return written
 
 
-def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.PathLike[str],
-          robustbench: bool = False, with_results: bool = False) -> list[Path]:
+def build(
+    results_csvs: Sequence[str | os.PathLike[str]],
+    out_prefix: str | os.PathLike[str],
+    robustbench: bool = False,
+    with_results: bool = False,
+) -> list[Path]:
     """Write ``NAME.csv``, ``NAME.md``, ``NAME.html`` and the JSON records (and cards) from results files.
 
     Arguments:
@@ -1103,8 +1408,9 @@ def build(results_csvs: Sequence[str | os.PathLike[str]], out_prefix: str | os.P
     prefix = Path(out_prefix)
     name = prefix.name
     if not name or name in (".", "..") or not name.isprintable():
-        raise RobinBenchError(f"leaderboard output {str(out_prefix)!r} has no printable file stem; give e.g. "
-                              "leaderboards/demo")
+        raise RobinBenchError(
+            f"leaderboard output {str(out_prefix)!r} has no printable file stem; give e.g. leaderboards/demo"
+        )
     tables = [prefix.with_name(f"{name}.{ext}") for ext in ("csv", "md", "html")]
     inputs = [Path(p) for p in results_csvs]
     refuse_overlap([*tables, prefix], [*inputs, *(flags_dir_for(p) for p in inputs)])
@@ -1141,12 +1447,16 @@ def _clear_leftovers(prefix: Path) -> None:
     """Refuse a ``NAME/`` that is a link or holds what :func:`build` did not write; remove the temp folders of a
     killed build."""
     if prefix.is_symlink() or (prefix.exists() and not prefix.is_dir()):
-        raise RobinBenchError(f"leaderboard folder {prefix} is a link or a file; a leaderboard is written as a new "
-                              "folder: remove it or choose another -o")
+        raise RobinBenchError(
+            f"leaderboard folder {prefix} is a link or a file; a leaderboard is written as a new "
+            "folder: remove it or choose another -o"
+        )
     foreign = sorted(p.name for p in prefix.iterdir() if p.name not in _GENERATED) if prefix.is_dir() else []
     if foreign:
-        raise RobinBenchError(f"leaderboard folder {prefix} holds {foreign[:3]}, which robin-bench leaderboard did not "
-                              f"write (it holds only {sorted(_GENERATED)}); choose another -o")
+        raise RobinBenchError(
+            f"leaderboard folder {prefix} holds {foreign[:3]}, which robin-bench leaderboard did not "
+            f"write (it holds only {sorted(_GENERATED)}); choose another -o"
+        )
     for p in prefix.parent.glob(f".{glob.escape(prefix.name)}.*"):
         if p.name.startswith((f".{prefix.name}.build-", f".{prefix.name}.old-")) and p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)

@@ -139,8 +139,12 @@ class Plan:
 
     def surrogates(self, cell: CellPlan) -> list[str]:
         """Plan ids of the models ``cell``'s attacks name (transfer surrogates)."""
-        return [self.model_id(str(a.kwargs[k]), self.models[cell.model].seed)
-                for a in cell.attacks for k in MODEL_KWARGS if k in a.kwargs]
+        return [
+            self.model_id(str(a.kwargs[k]), self.models[cell.model].seed)
+            for a in cell.attacks
+            for k in MODEL_KWARGS
+            if k in a.kwargs
+        ]
 
     def model_id(self, name: str, seed: int | None = None) -> str:
         """The plan id of model ``name``: the replicate with ``seed`` where it has it, else its first."""
@@ -172,9 +176,15 @@ class Plan:
             f"models ({len(self.models)}):",
         ]
         for m in self.models.values():
-            what = ("in memory" if m.memory else m.spec.checkpoint or "your weights") if m.action == "load" else (
-                f"{m.train.objective} {m.train.norm} eps={m.train.eps:.4g}, {m.train.epochs} epochs"
-                if m.train.adversarial else f"standard, {m.train.epochs} epochs")
+            what = (
+                ("in memory" if m.memory else m.spec.checkpoint or "your weights")
+                if m.action == "load"
+                else (
+                    f"{m.train.objective} {m.train.norm} eps={m.train.eps:.4g}, {m.train.epochs} epochs"
+                    if m.train.adversarial
+                    else f"standard, {m.train.epochs} epochs"
+                )
+            )
             seed = f" seed {m.seed}" if m.replicated else ""
             lines.append(f"  {m.action:6s} {m.spec.name} [{m.spec.kind} {m.spec.arch or ''}]{seed} {what} ({m.key})")
         lines.append(f"cells ({len(self.cells)}, {len(self.todo)} to run):")
@@ -187,18 +197,31 @@ class Plan:
         todo = [c.grad_evals for c in self.todo]
         if todo:
             total = "unknown" if any(g is None for g in todo) else f"~{sum(g for g in todo if g is not None):,}"
-            what = ("model evaluations to run: {} (each attack's budget: steps x restarts x targets, or queries, x "
-                    "attacked samples; an upper bound, before early exit{})")
+            what = (
+                "model evaluations to run: {} (each attack's budget: steps x restarts x targets, or queries, x "
+                "attacked samples; an upper bound, before early exit{})"
+            )
             lines.append(what.format(total, "; the coarse evaluation doubles it" if coarse else ""))
-        lines.append("per cell also: " + "; ".join(part for part in (
-            "the coarse criterion (fills coarse_* columns, same attacks)" if coarse else "",
-            "rb.sanity_check (zero or non-finite gradients, probability outputs, randomness, shattered gradients, "
-            "blind coordinates, convergence, eps monotonicity, FGSM vs PGD, gradient-free vs gradient attacks; "
-            "reasons go to 'unreliable')" if s.sanity_check else "",
-            "the per-sample masking comparison of the cell's own gradient-free and transfer attacks with its gradient "
-            "attacks; where an indicator is borderline, the survivors again at the sets' full budgets (not counted "
-            "above)",
-        ) if part) if (coarse or s.sanity_check) else "per cell also: nothing (no coarse evaluation, no sanity check)")
+        lines.append(
+            "per cell also: "
+            + "; ".join(
+                part
+                for part in (
+                    "the coarse criterion (fills coarse_* columns, same attacks)" if coarse else "",
+                    "rb.sanity_check (zero or non-finite gradients, probability outputs, randomness, shattered "
+                    "gradients, blind coordinates, convergence, eps monotonicity, FGSM vs PGD, gradient-free vs "
+                    "gradient attacks; reasons go to 'unreliable')"
+                    if s.sanity_check
+                    else "",
+                    "the per-sample masking comparison of the cell's own gradient-free and transfer attacks with its "
+                    "gradient attacks; where an indicator is borderline, the survivors again at the sets' full budgets "
+                    "(not counted above)",
+                )
+                if part
+            )
+            if (coarse or s.sanity_check)
+            else "per cell also: nothing (no coarse evaluation, no sanity check)"
+        )
         return "\n".join(lines)
 
 
@@ -222,8 +245,10 @@ def data_digest(suite: Suite, digests: Digests) -> str:
     path not there, which loading the data reports)."""
     d = suite.dataset
     files: Sequence[Path] = datasets.input_files(d.name, root=d.root)
-    parts = [digests.of(p, role=f"dataset {d.name}" + (f" #{i}" if len(files) > 1 else "")) if p.exists()
-             else "absent" for i, p in enumerate(files)]
+    parts = [
+        digests.of(p, role=f"dataset {d.name}" + (f" #{i}" if len(files) > 1 else "")) if p.exists() else "absent"
+        for i, p in enumerate(files)
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -236,8 +261,14 @@ def model_recipe(suite: Suite, spec: ModelSpec, train: Any, inputs: Mapping[str,
     uses_hierarchy = KINDS.get(spec.kind).needs_hierarchy or train.objective == "pgd_at_targeted"
     return {
         "recipe": RECIPE_VERSION,
-        "dataset": {"name": d.name, "split": d.train_split, "n": d.n_train, "seed": d.seed, "classes": d.classes,
-                    "content": inputs["data"]},
+        "dataset": {
+            "name": d.name,
+            "split": d.train_split,
+            "n": d.n_train,
+            "seed": d.seed,
+            "classes": d.classes,
+            "content": inputs["data"],
+        },
         "code": inputs["code"],
         "kind": spec.kind,
         "arch": spec.arch,
@@ -257,8 +288,9 @@ def model_plugins(suite: Suite, spec: ModelSpec) -> list[dict[str, Any]]:
 
 def attack_plugins(entries: tuple[AttackSpec, ...]) -> list[dict[str, Any]]:
     """The plugins the attacks of ``entries`` come from, as JSON records."""
-    return _records([ATTACKS.origin(a.attack) if a.attack is not None else ATTACK_SETS.origin(str(a.set))
-                     for a in entries])
+    return _records(
+        [ATTACKS.origin(a.attack) if a.attack is not None else ATTACK_SETS.origin(str(a.set)) for a in entries]
+    )
 
 
 def _records(origins: list[Any]) -> list[dict[str, Any]]:
@@ -274,12 +306,19 @@ def _with_plugins(records: list[dict[str, Any]]) -> dict[str, Any]:
 def _weights_recipe(spec: ModelSpec, suite: Suite, digests: Digests) -> dict[str, Any]:
     """What decides a model loaded from the user's weights: the files' bytes, kind, architecture, normalization."""
     files = spec.weights
-    paths = [files] if isinstance(files, str) else list(files) if isinstance(files, list) else [
-        p for v in (files or {}).values() for p in ([v] if isinstance(v, str) else v)]
+    paths = (
+        [files]
+        if isinstance(files, str)
+        else list(files)
+        if isinstance(files, list)
+        else [p for v in (files or {}).values() for p in ([v] if isinstance(v, str) else v)]
+    )
     return {
-        "weights": [digests.of(Path(os.path.expanduser(p)), role=f"weights of {spec.name} #{i}")
-                    for i, p in enumerate(paths)],
-        "kind": spec.kind, "arch": spec.arch,
+        "weights": [
+            digests.of(Path(os.path.expanduser(p)), role=f"weights of {spec.name} #{i}") for i, p in enumerate(paths)
+        ],
+        "kind": spec.kind,
+        "arch": spec.arch,
         "normalize": None if spec.normalize is None else spec.normalize.model_dump(),
         **_with_plugins(model_plugins(suite, spec)),
     }
@@ -296,8 +335,16 @@ def attacks_budget(suite: Suite, entries: tuple[AttackSpec, ...], n_classes: int
     probe = stand_in(n_classes)
     total = 0
     for entry in entries:
-        built = build_entry(entry, probe, norm=t.norm, eps=t.eps[0], criterion=suite.criterion,
-                            hierarchy=suite.get_hierarchy(), seed=suite.seed, model_of=lambda _name: probe)
+        built = build_entry(
+            entry,
+            probe,
+            norm=t.norm,
+            eps=t.eps[0],
+            criterion=suite.criterion,
+            hierarchy=suite.get_hierarchy(),
+            seed=suite.seed,
+            model_of=lambda _name: probe,
+        )
         for attack in built.values():
             if not hasattr(attack, "budget"):
                 return None
@@ -324,9 +371,16 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
     inputs = {"data": data_digest(suite, digests), "code": digests.code(provenance())}
     for i, spec in enumerate(suite.models):
         if memory is not None and spec.name in memory:
-            mp = ModelPlan(spec=spec, key=config_hash({"memory": state_digest(memory[spec.name]),
-                                                        **_with_plugins(model_plugins(suite, spec))}),
-                           train=None, checkpoint=None, seed=suite.seed, memory=True)
+            mp = ModelPlan(
+                spec=spec,
+                key=config_hash(
+                    {"memory": state_digest(memory[spec.name]), **_with_plugins(model_plugins(suite, spec))}
+                ),
+                train=None,
+                checkpoint=None,
+                seed=suite.seed,
+                memory=True,
+            )
             models[mp.id] = mp
             continue
         if spec.checkpoint is not None:
@@ -336,23 +390,40 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
             models[mp.id] = mp
             continue
         if spec.weights is not None:
-            mp = ModelPlan(spec=spec, key=config_hash(_weights_recipe(spec, suite, digests)), train=None,
-                           checkpoint=None, seed=suite.seed)
+            mp = ModelPlan(
+                spec=spec,
+                key=config_hash(_weights_recipe(spec, suite, digests)),
+                train=None,
+                checkpoint=None,
+                seed=suite.seed,
+            )
             models[mp.id] = mp
             continue
         seeds = suite.model_seeds(spec)
         for seed in seeds if seeds is not None else [None]:
             cfg = train_config(spec, source=f"{suite.source}: models[{i}].train", augment=augment, seed=seed)
             key = config_hash(model_recipe(suite, spec, cfg, inputs))
-            mp = ModelPlan(spec=spec, key=key, train=cfg, checkpoint=folder.checkpoint_path(spec.name, key),
-                           seed=int(cfg.seed), replicated=seeds is not None and len(seeds) > 1)
+            mp = ModelPlan(
+                spec=spec,
+                key=key,
+                train=cfg,
+                checkpoint=folder.checkpoint_path(spec.name, key),
+                seed=int(cfg.seed),
+                replicated=seeds is not None and len(seeds) > 1,
+            )
             models[mp.id] = mp
     hierarchy = suite.get_hierarchy()
     d = suite.dataset
     coarse = suite.coarse and hierarchy is not None and suite.criterion == "fine"
     evaluation = {
-        "data": {"name": d.name, "split": d.split, "n": d.n_examples, "seed": d.seed, "classes": d.classes,
-                 "content": inputs["data"]},
+        "data": {
+            "name": d.name,
+            "split": d.split,
+            "n": d.n_examples,
+            "seed": d.seed,
+            "classes": d.classes,
+            "content": inputs["data"],
+        },
         "code": inputs["code"],
         "criterion": suite.criterion,
         "coarse": coarse,
@@ -374,12 +445,16 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
         if not attacks:
             continue
         attacks = _with_baseline_surrogate(attacks, models, spec)
-        selected: tuple[int | str, ...] = (*(i for i, a in enumerate(suite.attacks) if a.applies_to(spec, spec.kind)),
-                                           *(str(a.kwargs.get("surrogate", "")) for a in attacks))
+        selected: tuple[int | str, ...] = (
+            *(i for i, a in enumerate(suite.attacks) if a.applies_to(spec, spec.kind)),
+            *(str(a.kwargs.get("surrogate", "")) for a in attacks),
+        )
         attack_cfg = []
         for a in attacks:
-            kwargs = {k: (models[_id_of(models, str(v), mp.seed)].key if k in MODEL_KWARGS else v)
-                      for k, v in a.kwargs.items()}
+            kwargs = {
+                k: (models[_id_of(models, str(v), mp.seed)].key if k in MODEL_KWARGS else v)
+                for k, v in a.kwargs.items()
+            }
             source = {"label": a.label, "attack": a.attack} if a.set is None else {"set": a.set}
             attack_cfg.append({**source, "kwargs": kwargs, **_with_plugins(attack_plugins((a,)))})
         if selected not in budgets:  # the same entries (e.g. every seed of a model) cost the same: build them once
@@ -396,14 +471,25 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
                 key = cell.key
                 coarse_key = cell.under("coarse").key if coarse else None
                 flags = (key,) if coarse_key is None else (key, coarse_key)
-                cells.append(CellPlan(model=mp.id, norm=t.norm, eps=eps, attacks=attacks, key=key, hash=h,
-                                      done=folder.cell(key, h, flags) is not None, coarse_key=coarse_key,
-                                      grad_evals=grad_evals))
+                cells.append(
+                    CellPlan(
+                        model=mp.id,
+                        norm=t.norm,
+                        eps=eps,
+                        attacks=attacks,
+                        key=key,
+                        hash=h,
+                        done=folder.cell(key, h, flags) is not None,
+                        coarse_key=coarse_key,
+                        grad_evals=grad_evals,
+                    )
+                )
     return Plan(suite=suite, models=models, cells=cells, inputs=digests)
 
 
-def _with_baseline_surrogate(entries: tuple[AttackSpec, ...], models: dict[str, ModelPlan],
-                             spec: ModelSpec) -> tuple[AttackSpec, ...]:
+def _with_baseline_surrogate(
+    entries: tuple[AttackSpec, ...], models: dict[str, ModelPlan], spec: ModelSpec
+) -> tuple[AttackSpec, ...]:
     """``entries`` where every attack-set entry that takes a ``surrogate`` and names none transfers from the suite's
     first model of the baseline kind (the undefended twin every run has at hand: same data, no decomposition), unless
     ``spec`` is that model; the per-sample masking comparison then flags a cell where transfer from it breaks samples
@@ -413,8 +499,11 @@ def _with_baseline_surrogate(entries: tuple[AttackSpec, ...], models: dict[str, 
         return entries
     out = []
     for a in entries:
-        if a.set is not None and "surrogate" not in a.kwargs and \
-                "surrogate" in inspect.signature(ATTACK_SETS.get(a.set)).parameters:
+        if (
+            a.set is not None
+            and "surrogate" not in a.kwargs
+            and "surrogate" in inspect.signature(ATTACK_SETS.get(a.set)).parameters
+        ):
             a = a.model_copy(update={"kwargs": {**a.kwargs, "surrogate": baseline}})
         out.append(a)
     return tuple(out)

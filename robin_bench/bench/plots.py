@@ -30,8 +30,14 @@ def _panel(ax: plt.Axes, worst: pd.DataFrame, column: str, title: str, with_ci: 
         label = f"{model} ({g['kind'].iloc[0]})" + (f", {criterion}" if many_criteria else "")
         (line,) = ax.plot(g["eps"], g[column], _marker(str(g["kind"].iloc[0])), label=label)
         if with_ci:
-            ax.fill_between(g["eps"], g["robust_acc_ci_low"], g["robust_acc_ci_high"], color=line.get_color(),
-                            alpha=0.15, linewidth=0)
+            ax.fill_between(
+                g["eps"],
+                g["robust_acc_ci_low"],
+                g["robust_acc_ci_high"],
+                color=line.get_color(),
+                alpha=0.15,
+                linewidth=0,
+            )
     ax.set_title(title)
     ax.set_xlabel("eps")
     ax.set_ylabel("robust accuracy")
@@ -70,8 +76,7 @@ def plot_eps_curves(out_dir: str | os.PathLike[str]) -> list[Path]:
         try:
             _panel(axes[0][0], g, "robust_acc", f"{dataset}, {norm}: robust accuracy", with_ci=True)
             if coarse:
-                _panel(axes[0][1], g, "coarse_robust_acc", f"{dataset}, {norm}: coarse robust accuracy",
-                       with_ci=False)
+                _panel(axes[0][1], g, "coarse_robust_acc", f"{dataset}, {norm}: coarse robust accuracy", with_ci=False)
             fig.suptitle(f"suite {suite}")
             fig.tight_layout()
             buf = io.BytesIO()

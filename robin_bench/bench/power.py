@@ -66,8 +66,9 @@ def paired_t_power(delta: float, k: int, sd_diff: float, *, alpha: float = 0.05)
     return float(stats.nct.sf(crit, df, nc) + stats.nct.sf(crit, df, -nc))
 
 
-def paired_t_mdd(k: int, sd_diff: float, *, alpha: float = 0.05, power: float = 0.8,
-                 method: TMethod = "noncentral_t") -> float:
+def paired_t_mdd(
+    k: int, sd_diff: float, *, alpha: float = 0.05, power: float = 0.8, method: TMethod = "noncentral_t"
+) -> float:
     r"""Minimum detectable mean difference of the paired t test over ``k`` seeds.
 
     ``"noncentral_t"`` solves :func:`paired_t_power` ``= power`` for ``delta`` (exact for normal per-seed
@@ -100,8 +101,9 @@ def paired_t_mdd(k: int, sd_diff: float, *, alpha: float = 0.05, power: float = 
     high = sd_diff
     while paired_t_power(high, k, sd_diff, alpha=alpha) < power:
         high *= 2
-    return float(optimize.brentq(lambda d: paired_t_power(d, k, sd_diff, alpha=alpha) - power, 0.0, high,
-                                 xtol=1e-12 * sd_diff))
+    return float(
+        optimize.brentq(lambda d: paired_t_power(d, k, sd_diff, alpha=alpha) - power, 0.0, high, xtol=1e-12 * sd_diff)
+    )
 
 
 def mcnemar_power(delta: float, n: int, k: int, discordant_rate: float, *, alpha: float = 0.05) -> float:
@@ -165,8 +167,7 @@ def mcnemar_mdd(n: int, k: int, discordant_rate: float, *, alpha: float = 0.05, 
             f"(even delta = {psi}, every discordant pair favouring one model, has power "
             f"{mcnemar_power(psi, n, k, psi, alpha=alpha):.2f}); use more samples or seeds"
         )
-    return float(optimize.brentq(lambda d: mcnemar_power(d, n, k, psi, alpha=alpha) - power, 0.0, psi,
-                                 xtol=1e-12))
+    return float(optimize.brentq(lambda d: mcnemar_power(d, n, k, psi, alpha=alpha) - power, 0.0, psi, xtol=1e-12))
 
 
 def _check_seeds(k: int, sd_diff: float) -> None:

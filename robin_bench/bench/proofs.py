@@ -24,8 +24,10 @@ import pandas as pd
 
 _TOLERANCE = 1e-9
 
-COLUMN_PAIRS: dict[str, tuple[str, str]] = {"fine": ("verified_acc", "unresolved"),
-                                            "coarse": ("coarse_verified_acc", "coarse_unresolved")}
+COLUMN_PAIRS: dict[str, tuple[str, str]] = {
+    "fine": ("verified_acc", "unresolved"),
+    "coarse": ("coarse_verified_acc", "coarse_unresolved"),
+}
 """The (verified share, unresolved count) columns from the flags file of the row's own criterion (``"fine"``)
 and from its coarse flags file (``"coarse"``; empty for a row judged coarse)."""
 

@@ -118,14 +118,19 @@ class Digests:
             last = self._last_roles.get(role)
             if isinstance(last, dict) and last.get("sha256") != now["sha256"]:
                 where = now["path"] if last.get("path") == now["path"] else f"{last.get('path')} -> {now['path']}"
-                out.append(f"{role} changed since the last run ({where}, sha256 {str(last.get('sha256'))[:12]} -> "
-                           f"{now['sha256'][:12]})")
+                out.append(
+                    f"{role} changed since the last run ({where}, sha256 {str(last.get('sha256'))[:12]} -> "
+                    f"{now['sha256'][:12]})"
+                )
         if self._code is not None and self._last_code is not None and self._last_code != self._code:
             out.append(f"code versions changed since the last run ({self._last_code} -> {self._code})")
         return out
 
     def save(self) -> None:
         """Write the digests and roles of this run (atomic); the caller holds the run folder's lock."""
-        data = {"files": self._files, "roles": {**self._last_roles, **self._roles},
-                "code": self._code if self._code is not None else self._last_code}
+        data = {
+            "files": self._files,
+            "roles": {**self._last_roles, **self._roles},
+            "code": self._code if self._code is not None else self._last_code,
+        }
         atomic_write_text(self.cache, json.dumps(data, indent=1, sort_keys=True))

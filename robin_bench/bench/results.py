@@ -105,8 +105,10 @@ class ResultRow(TypedDict):
 
 def _schema() -> dict[str, tuple[type, frozenset[str]]]:
     hints = get_type_hints(ResultRow, include_extras=True)
-    return {name: (get_args(h)[0], frozenset(get_args(h)[1:])) if get_origin(h) is Annotated else (h, frozenset())
-            for name, h in hints.items()}
+    return {
+        name: (get_args(h)[0], frozenset(get_args(h)[1:])) if get_origin(h) is Annotated else (h, frozenset())
+        for name, h in hints.items()
+    }
 
 
 SCHEMA: dict[str, tuple[type, frozenset[str]]] = _schema()
@@ -115,8 +117,13 @@ SCHEMA: dict[str, tuple[type, frozenset[str]]] = _schema()
 COLUMNS: list[str] = list(SCHEMA)
 """Column order of ``results.csv``."""
 
-LATER_COLUMNS: dict[str, str] = {"plugins": "", "verified_acc": "", "coarse_verified_acc": "", "unresolved": "",
-                                  "coarse_unresolved": ""}
+LATER_COLUMNS: dict[str, str] = {
+    "plugins": "",
+    "verified_acc": "",
+    "coarse_verified_acc": "",
+    "unresolved": "",
+    "coarse_unresolved": "",
+}
 """Columns added after results files were first written, with the value an older file's rows get."""
 
 
@@ -124,10 +131,14 @@ def fill_later_columns(raw: pd.DataFrame, columns: Sequence[str]) -> pd.DataFram
     """``raw`` with the :data:`LATER_COLUMNS` of ``columns`` it lacks filled with their defaults, where its other
     columns are ``columns`` in order (a file written before those columns existed); else ``raw`` unchanged."""
     missing = [c for c in columns if c not in raw.columns]
-    if missing and all(c in LATER_COLUMNS for c in missing) and list(raw.columns) == [c for c in columns
-                                                                                       if c not in missing]:
+    if (
+        missing
+        and all(c in LATER_COLUMNS for c in missing)
+        and list(raw.columns) == [c for c in columns if c not in missing]
+    ):
         return raw.assign(**{c: LATER_COLUMNS[c] for c in missing})[list(columns)]
     return raw
+
 
 KEY: list[str] = ["suite", "model", "seed", "norm", "eps", "attack", "criterion"]
 """Columns identifying a row: a rerun replaces the row with the same key, never duplicates it."""
@@ -136,8 +147,20 @@ SCOPES = ("alone", "cumulative", WORST_CASE)
 RESULTS_NAME = "results.csv"
 
 META_REQUIRED: list[str] = [
-    "suite", "dataset", "model", "seed", "kind", "arch", "train_objective", "norm", "eps_train", "eps",
-    "attack_set", "criterion", "device", "config_hash",
+    "suite",
+    "dataset",
+    "model",
+    "seed",
+    "kind",
+    "arch",
+    "train_objective",
+    "norm",
+    "eps_train",
+    "eps",
+    "attack_set",
+    "criterion",
+    "device",
+    "config_hash",
 ]
 """Keys ``rows_for_cell`` needs in ``meta``; ``unreliable``, versions and timestamp are filled in when absent."""
 
@@ -213,8 +236,11 @@ def flags_of(result: EvalResultLike) -> Flags:
         success={a: _bool_array(result.success[a]) for a in result.names},
         ran={a: _bool_array(result.ran[a]) for a in result.names},
     )
-    for what, arr in [("robust", flags.robust), *[(f"success[{a!r}]", s) for a, s in flags.success.items()],
-                      *[(f"ran[{a!r}]", r) for a, r in flags.ran.items()]]:
+    for what, arr in [
+        ("robust", flags.robust),
+        *[(f"success[{a!r}]", s) for a, s in flags.success.items()],
+        *[(f"ran[{a!r}]", r) for a, r in flags.ran.items()],
+    ]:
         if arr.shape != clean.shape:
             raise RobinBenchError(f"evaluation result: {what} has shape {arr.shape}, clean_correct has {clean.shape}")
     if WORST_CASE in flags.names:
@@ -253,9 +279,14 @@ def _unreliable_text(value: Any) -> str:
     raise RobinBenchError(f"meta['unreliable'] is {value!r}; give a reason string or a list of reasons")
 
 
-def rows_for_cell(meta: Mapping[str, Any], result: EvalResultLike,
-                  coarse_result: EvalResultLike | None = None, *, verified: Any = None,
-                  coarse_verified: Any = None) -> list[dict[str, Any]]:
+def rows_for_cell(
+    meta: Mapping[str, Any],
+    result: EvalResultLike,
+    coarse_result: EvalResultLike | None = None,
+    *,
+    verified: Any = None,
+    coarse_verified: Any = None,
+) -> list[dict[str, Any]]:
     """The ``results.csv`` rows of one cell: one per attack, then the ``worst_case`` row.
 
     Arguments:
@@ -317,13 +348,22 @@ def rows_for_cell(meta: Mapping[str, Any], result: EvalResultLike,
         "coarse_unresolved": int(coarse_verified.n_unresolved) if coarse_verified is not None else None,
     }
 
-    def row(attack: str, scope: str, robust: np.ndarray, coarse: np.ndarray | None,
-            grad_evals: int | None, seconds: float) -> dict[str, Any]:
+    def row(
+        attack: str, scope: str, robust: np.ndarray, coarse: np.ndarray | None, grad_evals: int | None, seconds: float
+    ) -> dict[str, Any]:
         k = int(np.count_nonzero(robust))
         low, high = wilson(k, n)
-        r = {**base, "attack": attack, "scope": scope, "robust_acc": k / n, "robust_acc_ci_low": low,
-             "robust_acc_ci_high": high, "coarse_robust_acc": _frac(coarse) if coarse is not None else float("nan"),
-             "grad_evals": grad_evals, "seconds": float(seconds)}
+        r = {
+            **base,
+            "attack": attack,
+            "scope": scope,
+            "robust_acc": k / n,
+            "robust_acc_ci_low": low,
+            "robust_acc_ci_high": high,
+            "coarse_robust_acc": _frac(coarse) if coarse is not None else float("nan"),
+            "grad_evals": grad_evals,
+            "seconds": float(seconds),
+        }
         return {c: r[c] for c in COLUMNS}
 
     rows = []
@@ -332,9 +372,16 @@ def rows_for_cell(meta: Mapping[str, Any], result: EvalResultLike,
         rows.append(row(a, scope, robust, coarse, result.grad_evals.get(a), result.seconds.get(a, 0.0)))
     counts = [result.grad_evals.get(a) for a in flags.names]
     total_evals = None if any(c is None for c in counts) else sum(int(c) for c in counts if c is not None)
-    rows.append(row(WORST_CASE, WORST_CASE, flags.robust & flags.clean_correct,
-                    coarse_flags.robust & coarse_flags.clean_correct if coarse_flags is not None else None,
-                    total_evals, sum(float(result.seconds.get(a, 0.0)) for a in flags.names)))
+    rows.append(
+        row(
+            WORST_CASE,
+            WORST_CASE,
+            flags.robust & flags.clean_correct,
+            coarse_flags.robust & coarse_flags.clean_correct if coarse_flags is not None else None,
+            total_evals,
+            sum(float(result.seconds.get(a, 0.0)) for a in flags.names),
+        )
+    )
     return rows
 
 
@@ -355,8 +402,9 @@ def to_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     for c in _INTS:
         df[c] = df[c].astype("int64")
     for c in _OPTIONAL_INTS:
-        df[c] = pd.array([None if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
-                          for v in df[c]], dtype="Int64")
+        df[c] = pd.array(
+            [None if v is None or (isinstance(v, float) and math.isnan(v)) else int(v) for v in df[c]], dtype="Int64"
+        )
     for c in _STR:
         df[c] = ["" if v is None else str(v) for v in df[c]]
     return df
@@ -451,8 +499,9 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
             except ValueError:
                 raise _bad(path, line, c, v, "a number" + (" or empty" if optional else "")) from None
             if math.isnan(x) or (c in _FRACTIONS + _OPTIONAL_FRACTIONS and not 0.0 <= x <= 1.0):
-                raise _bad(path, line, c, v, "a fraction in [0, 1]" if c in _FRACTIONS + _OPTIONAL_FRACTIONS
-                           else "a number")
+                raise _bad(
+                    path, line, c, v, "a fraction in [0, 1]" if c in _FRACTIONS + _OPTIONAL_FRACTIONS else "a number"
+                )
             if c in _FLOATS + _OPTIONAL_FLOATS and x < 0:
                 raise _bad(path, line, c, v, "a non-negative number")
             out[c].append(x)
@@ -469,12 +518,19 @@ def read(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
         if rec["scope"] not in SCOPES:
             raise _bad(path, line, "scope", rec["scope"], f"one of {list(SCOPES)}")
         if not out["robust_acc_ci_low"][-1] <= out["robust_acc"][-1] <= out["robust_acc_ci_high"][-1]:
-            raise _bad(path, line, "robust_acc", rec["robust_acc"],
-                       f"a value inside its interval [{rec['robust_acc_ci_low']}, {rec['robust_acc_ci_high']}]")
+            raise _bad(
+                path,
+                line,
+                "robust_acc",
+                rec["robust_acc"],
+                f"a value inside its interval [{rec['robust_acc_ci_low']}, {rec['robust_acc_ci_high']}]",
+            )
         key = _key_of({**rec, "eps": out["eps"][-1]})
         if key in seen:
-            raise RobinBenchError(f"{path}:{line}: duplicate row for {dict(zip(KEY, key, strict=True))} "
-                                  f"(first on line {seen[key]}); each key may appear once")
+            raise RobinBenchError(
+                f"{path}:{line}: duplicate row for {dict(zip(KEY, key, strict=True))} "
+                f"(first on line {seen[key]}); each key may appear once"
+            )
         seen[key] = line
     rows = [{c: out[c][i] for c in COLUMNS} for i in range(len(raw))]
     return to_frame(rows)

@@ -79,8 +79,11 @@ def suite_inputs(suite: Suite) -> list[Path]:
     models' checkpoints (those that exist)."""
     import robin_bench.data as datasets
 
-    paths = [Path(suite.source), *datasets.input_files(suite.dataset.name, root=suite.dataset.root),
-             *(Path(os.path.expanduser(m.checkpoint)) for m in suite.models if m.checkpoint is not None)]
+    paths = [
+        Path(suite.source),
+        *datasets.input_files(suite.dataset.name, root=suite.dataset.root),
+        *(Path(os.path.expanduser(m.checkpoint)) for m in suite.models if m.checkpoint is not None),
+    ]
     return [p for p in paths if p.exists()]
 
 
@@ -121,9 +124,13 @@ def seconds_per_eval(suite: Suite, the_plan: Plan) -> dict[str, float]:
             if mp.spec.arch is None:
                 continue
             if shape not in timed:
-                model = build_model(mp.spec.kind, arch=mp.spec.arch, in_shape=info.in_shape, n_classes=n_classes,
-                                    hierarchy=suite.get_hierarchy() if KINDS.get(mp.spec.kind).needs_hierarchy
-                                    else None).to(device)
+                model = build_model(
+                    mp.spec.kind,
+                    arch=mp.spec.arch,
+                    in_shape=info.in_shape,
+                    n_classes=n_classes,
+                    hierarchy=suite.get_hierarchy() if KINDS.get(mp.spec.kind).needs_hierarchy else None,
+                ).to(device)
                 x = torch.rand(batch, *info.in_shape, device=device, requires_grad=True)
                 model(x).logsumexp(1).sum().backward()
                 best = float("inf")
@@ -172,8 +179,9 @@ def models(
         ids = {}
         for name in wanted:
             if name not in the_plan.models and name not in suite.model_names():
-                raise RobinBenchError(f"{name!r} is not a model of suite {suite.name}; "
-                                      f"{did_you_mean(name, suite.model_names())}")
+                raise RobinBenchError(
+                    f"{name!r} is not a model of suite {suite.name}; {did_you_mean(name, suite.model_names())}"
+                )
             ids[name] = name if name in the_plan.models else the_plan.model_id(name)
         dev = resolve_device(suite.device) if device is None else torch.device(device)
         ctx = RunContext(suite, the_plan, folder, dev, log=log)
@@ -246,16 +254,26 @@ def run(
             _run_locked(suite, folder, report, log, progress, after_cell, executor, n_threads, memory)
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise RobinBenchError(f"disk full while writing {e.filename or folder.path}; free space and rerun the "
-                                  "same command: finished cells are kept, nothing was half-written") from None
+            raise RobinBenchError(
+                f"disk full while writing {e.filename or folder.path}; free space and rerun the "
+                "same command: finished cells are kept, nothing was half-written"
+            ) from None
         raise
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _run_locked(suite: Suite, folder: RunFolder, report: RunReport, log: TextIO, progress: bool,
-                after_cell: Callable[[CellPlan], None] | None, executor: Executor, n_threads: int,
-                memory: Mapping[str, nn.Module]) -> None:
+def _run_locked(
+    suite: Suite,
+    folder: RunFolder,
+    report: RunReport,
+    log: TextIO,
+    progress: bool,
+    after_cell: Callable[[CellPlan], None] | None,
+    executor: Executor,
+    n_threads: int,
+    memory: Mapping[str, nn.Module],
+) -> None:
     folder.clean_temp()
     set_threads(n_threads)
     ctx = _checked_context(suite, folder, log, progress, memory)
@@ -265,8 +283,9 @@ def _run_locked(suite: Suite, folder: RunFolder, report: RunReport, log: TextIO,
         if problem is not None:
             print(f"{problem.split(';')[0]}; recomputing the cell", file=log, flush=True)
             report.repaired.append(c.key)
-    report.archived = folder.archive_stale({c.key: c.hash for c in the_plan.cells},
-                                           {c.key: c.flags_keys for c in the_plan.cells})
+    report.archived = folder.archive_stale(
+        {c.key: c.hash for c in the_plan.cells}, {c.key: c.flags_keys for c in the_plan.cells}
+    )
     if report.archived is not None:
         print(f"cells of an earlier configuration of this folder moved to {report.archived}", file=log, flush=True)
     finished: dict[str, list[dict[str, Any]]] = {}
@@ -279,16 +298,20 @@ def _run_locked(suite: Suite, folder: RunFolder, report: RunReport, log: TextIO,
     todo = [c for c in the_plan.cells if c.key not in finished]
     with _Feedback(log, progress) as feedback:
         if todo:
-            needed = [m for m in the_plan.needed_models() if any(c.model == m or m in the_plan.surrogates(c)
-                                                                 for c in todo)]
+            needed = [
+                m for m in the_plan.needed_models() if any(c.model == m or m in the_plan.surrogates(c) for c in todo)
+            ]
             feedback.phase("training")
             report.trained = train_models(executor, ctx, needed, n_threads, on_job=feedback.train_job)
             feedback.start_cells(len(todo))
             by_key = {c.key: c for c in todo}
             jobs = [CellJob(suite, c.key, n_threads) for c in todo]
             # In this process the cell tells the bar or heartbeat what it does; workers write their own lines.
-            cell_fn = (functools.partial(run_cell_job, status=feedback.cell_status)
-                       if isinstance(executor, InProcessExecutor) else run_cell_job)
+            cell_fn = (
+                functools.partial(run_cell_job, status=feedback.cell_status)
+                if isinstance(executor, InProcessExecutor)
+                else run_cell_job
+            )
             for job, result in executor.map(cell_fn, jobs):
                 cell = by_key[job.key]
                 finished[cell.key] = result.rows or []
@@ -317,17 +340,21 @@ def with_models(suite: Suite, models: Mapping[str, nn.Module]) -> Suite:
         kind = kind_of(module).name
         if name in suite.model_names():
             if suite.model(name).kind != kind:
-                raise RobinBenchError(f"models[{name!r}] is a {kind} model, the suite's {name!r} is "
-                                      f"{suite.model(name).kind}; give a module of that kind or another name")
+                raise RobinBenchError(
+                    f"models[{name!r}] is a {kind} model, the suite's {name!r} is "
+                    f"{suite.model(name).kind}; give a module of that kind or another name"
+                )
             continue
-        spec = ModelSpec.model_validate({"name": name, "kind": kind, "arch": type(module).__name__,
-                                         "weights": "in memory"})
+        spec = ModelSpec.model_validate(
+            {"name": name, "kind": kind, "arch": type(module).__name__, "weights": "in memory"}
+        )
         extra.append(spec)
     return suite.model_copy(update={"models": [*suite.models, *extra]}) if extra else suite
 
 
-def _checked_context(suite: Suite, folder: RunFolder, log: TextIO, progress: bool,
-                     memory: Mapping[str, nn.Module]) -> RunContext:
+def _checked_context(
+    suite: Suite, folder: RunFolder, log: TextIO, progress: bool, memory: Mapping[str, nn.Module]
+) -> RunContext:
     """The run's context after every check that can fail without writing: the attacked data, the training data
     when a model is trained, each user checkpoint (verified, and fitting its model); a cached model that does not
     fit its recipe is dropped from the cache (and trained again). Inputs that changed since the last run are named
@@ -382,8 +409,16 @@ def final_table(df: pd.DataFrame) -> str:
     head = ["model", "seed", "kind", "norm", "eps", "criterion", "clean%", "robust%"] + (["coarse%"] if coarse else [])
     body = []
     for _, r in worst.sort_values(["norm", "criterion", "model", "seed", "eps"], kind="stable").iterrows():
-        line = [str(r["model"]), str(r["seed"]), str(r["kind"]), str(r["norm"]), f"{r['eps']:.4g}",
-                str(r["criterion"]), f"{100 * r['clean_acc']:.1f}", f"{100 * r['robust_acc']:.1f}"]
+        line = [
+            str(r["model"]),
+            str(r["seed"]),
+            str(r["kind"]),
+            str(r["norm"]),
+            f"{r['eps']:.4g}",
+            str(r["criterion"]),
+            f"{100 * r['clean_acc']:.1f}",
+            f"{100 * r['robust_acc']:.1f}",
+        ]
         if coarse:
             line.append("-" if pd.isna(r["coarse_robust_acc"]) else f"{100 * r['coarse_robust_acc']:.1f}")
         body.append(line)
@@ -457,8 +492,9 @@ class _Feedback:
 
     def train_job(self, i: int, total: int, job: TrainJob, result: JobResult) -> None:
         """A component finished training."""
-        self._line(f"[{i}/{total}] {job.label}: " + ("found finished" if result.cached else
-                                                      f"done ({result.seconds:.1f}s)"))
+        self._line(
+            f"[{i}/{total}] {job.label}: " + ("found finished" if result.cached else f"done ({result.seconds:.1f}s)")
+        )
         self.phase(f"training: {i}/{total} components done")
 
     def start_cells(self, total: int) -> None:
@@ -489,8 +525,10 @@ def _cell_line(i: int, total: int, cell: CellPlan, rows: Sequence[Mapping[str, A
         return f"[{i}/{total}] {cell.model} {cell.norm} eps={cell.eps:.4g}: no rows"
     coarse = worst.get("coarse_robust_acc")
     extra = f" coarse {coarse:.3f}" if isinstance(coarse, float) and coarse == coarse else ""
-    return (f"[{i}/{total}] {cell.model} {cell.norm} eps={cell.eps:.4g}: clean {worst['clean_acc']:.3f} "
-            f"robust {worst['robust_acc']:.3f}{extra} ({seconds:.1f}s)")
+    return (
+        f"[{i}/{total}] {cell.model} {cell.norm} eps={cell.eps:.4g}: clean {worst['clean_acc']:.3f} "
+        f"robust {worst['robust_acc']:.3f}{extra} ({seconds:.1f}s)"
+    )
 
 
 def _isatty(stream: TextIO) -> bool:

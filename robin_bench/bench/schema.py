@@ -175,8 +175,9 @@ class NormalizeSpec(_Strict):
     @model_validator(mode="after")
     def _same_length(self) -> NormalizeSpec:
         if len(self.mean) != len(self.std):
-            raise ValueError(f"normalize has {len(self.mean)} means and {len(self.std)} stds; give one of each per "
-                             "input channel")
+            raise ValueError(
+                f"normalize has {len(self.mean)} means and {len(self.std)} stds; give one of each per input channel"
+            )
         return self
 
 
@@ -197,8 +198,9 @@ class ModelSpec(_Strict):
     @classmethod
     def _safe(cls, v: str) -> str:
         if not _SAFE_NAME.fullmatch(v):
-            raise ValueError(f"model name {v!r} must be 1 to {MAX_NAME} letters, digits, '_', '.' or '-' (it names "
-                             "files)")
+            raise ValueError(
+                f"model name {v!r} must be 1 to {MAX_NAME} letters, digits, '_', '.' or '-' (it names files)"
+            )
         return v
 
     @field_validator("seeds")
@@ -209,16 +211,20 @@ class ModelSpec(_Strict):
     @model_validator(mode="after")
     def _source(self) -> ModelSpec:
         if sum(v is not None for v in (self.train, self.checkpoint, self.weights)) != 1:
-            raise ValueError(f"model {self.name!r} needs exactly one of 'train' (with 'arch'), 'checkpoint' (a "
-                             "robin-bench checkpoint) or 'weights' (your state_dict files, with 'arch')")
+            raise ValueError(
+                f"model {self.name!r} needs exactly one of 'train' (with 'arch'), 'checkpoint' (a "
+                "robin-bench checkpoint) or 'weights' (your state_dict files, with 'arch')"
+            )
         if self.arch is None and self.checkpoint is None:
             what = "trained" if self.train is not None else "built from its 'weights'"
             raise ValueError(f"model {self.name!r} is {what}, so it needs an 'arch'")
         if self.train is None and self.seeds is not None:
             raise ValueError(f"model {self.name!r} is loaded, not trained; 'seeds' are for trained models")
         if self.normalize is not None and self.weights is None:
-            raise ValueError(f"model {self.name!r}: 'normalize' is for models loaded from 'weights' (trained models "
-                             "normalize with the dataset's statistics)")
+            raise ValueError(
+                f"model {self.name!r}: 'normalize' is for models loaded from 'weights' (trained models "
+                "normalize with the dataset's statistics)"
+            )
         return self
 
     @property
@@ -241,17 +247,22 @@ class AttackSpec(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> AttackSpec:
         if (self.attack is None) == (self.set is None):
-            raise ValueError("an attacks entry needs exactly one of 'attack' (a registered attack) or 'set' "
-                             "(a named attack set)")
+            raise ValueError(
+                "an attacks entry needs exactly one of 'attack' (a registered attack) or 'set' (a named attack set)"
+            )
         if self.set is not None and self.name is not None:
-            raise ValueError(f"attack set {self.set!r} takes no 'name' (its attacks name themselves); list extra "
-                             "attacks separately")
+            raise ValueError(
+                f"attack set {self.set!r} takes no 'name' (its attacks name themselves); list extra attacks separately"
+            )
         if self.name is not None and not (0 < len(self.name) <= MAX_NAME and self.name.isprintable()):
-            raise ValueError(f"attack name {self.name!r} must be 1 to {MAX_NAME} printable characters (no control "
-                             "characters or line breaks)")
+            raise ValueError(
+                f"attack name {self.name!r} must be 1 to {MAX_NAME} printable characters (no control "
+                "characters or line breaks)"
+            )
         if self.label == WORST_CASE:
-            raise ValueError(f"an attack may not be named {WORST_CASE!r}: that name is the worst-case row; "
-                             "give it another 'name'")
+            raise ValueError(
+                f"an attack may not be named {WORST_CASE!r}: that name is the worst-case row; give it another 'name'"
+            )
         return self
 
     @property
@@ -314,8 +325,9 @@ class Suite(_Strict):
     @model_validator(mode="after")
     def _verified_criterion(self) -> Suite:
         if self.verify is not None and self.criterion == "targeted":
-            raise ValueError("verify proves the fine and coarse criteria, not 'targeted'; drop verify or change "
-                             "the criterion")
+            raise ValueError(
+                "verify proves the fine and coarse criteria, not 'targeted'; drop verify or change the criterion"
+            )
         return self
 
     @field_validator("plugins")
@@ -329,21 +341,25 @@ class Suite(_Strict):
     @classmethod
     def _groups(cls, v: Any) -> Any:
         ok = (
-            v is None or isinstance(v, str)
+            v is None
+            or isinstance(v, str)
             or (isinstance(v, dict) and all(isinstance(g, list) for g in v.values()))
             or (isinstance(v, list) and all(isinstance(g, list) for g in v))
         )
         if not ok:
-            raise ValueError(f"hierarchy {v!r} is not a built-in name (cifar10, cifar100), a mapping "
-                             "name -> [fine classes] or a list of groups")
+            raise ValueError(
+                f"hierarchy {v!r} is not a built-in name (cifar10, cifar100), a mapping "
+                "name -> [fine classes] or a list of groups"
+            )
         return v
 
     @field_validator("name")
     @classmethod
     def _safe(cls, v: str) -> str:
         if not _SAFE_NAME.fullmatch(v):
-            raise ValueError(f"suite name {v!r} must be 1 to {MAX_NAME} letters, digits, '_', '.' or '-' (it names "
-                             "files)")
+            raise ValueError(
+                f"suite name {v!r} must be 1 to {MAX_NAME} letters, digits, '_', '.' or '-' (it names files)"
+            )
         return v
 
     @field_validator("device")

@@ -111,8 +111,7 @@ def discordant(a: ArrayLike, b: ArrayLike) -> tuple[int, int]:
         raise RobinBenchError(f"paired tests need boolean flags, got dtypes {a_arr.dtype} and {b_arr.dtype}")
     if a_arr.shape != b_arr.shape or a_arr.ndim != 1:
         raise RobinBenchError(
-            "paired tests need two (N,) flag arrays over the same samples, "
-            f"got shapes {a_arr.shape} and {b_arr.shape}"
+            f"paired tests need two (N,) flag arrays over the same samples, got shapes {a_arr.shape} and {b_arr.shape}"
         )
     return int(np.count_nonzero(a_arr & ~b_arr)), int(np.count_nonzero(~a_arr & b_arr))
 
@@ -228,5 +227,6 @@ def newcombe_unpaired(k1: int, n1: int, k2: int, n2: int, z: float = 1.96) -> tu
     l2, u2 = wilson(k2, n2, z)
     p1, p2 = k1 / n1, k2 / n2
     d = p1 - p2
-    return max(-1.0, d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)), min(1.0, d + math.sqrt((u1 - p1) ** 2
-                                                                                             + (p2 - l2) ** 2))
+    return max(-1.0, d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)), min(
+        1.0, d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    )

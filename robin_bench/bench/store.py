@@ -77,8 +77,22 @@ REPORT_HASH_PREFIX = "<!-- results.csv sha256 "
 """The last line of ``summary.md`` names the hash of the ``results.csv`` it was built from."""
 
 
-_OWN_NAMES = frozenset({MARKER_NAME, INPUTS_NAME, LOCK_NAME, results.RESULTS_NAME, FLAGS_DIRNAME, CELLS_DIR,
-                        MODELS_DIR, COMPONENTS_DIR, ARCHIVE_DIR, PLOTS_DIR, SUMMARY_NAME, ANALYSIS_DIR})
+_OWN_NAMES = frozenset(
+    {
+        MARKER_NAME,
+        INPUTS_NAME,
+        LOCK_NAME,
+        results.RESULTS_NAME,
+        FLAGS_DIRNAME,
+        CELLS_DIR,
+        MODELS_DIR,
+        COMPONENTS_DIR,
+        ARCHIVE_DIR,
+        PLOTS_DIR,
+        SUMMARY_NAME,
+        ANALYSIS_DIR,
+    }
+)
 
 
 def config_hash(obj: Any) -> str:
@@ -131,8 +145,14 @@ class CellId:
     def key(self) -> str:
         """File-name-safe key (``cells/<key>.json``, ``flags/<key>.npz``): readable fields plus a hash of the exact
         values, so two cells never share a file."""
-        fields = [self.suite, self.model, *([] if self.seed is None else [f"s{int(self.seed)}"]), self.norm,
-                  repr(float(self.eps)), self.criterion]
+        fields = [
+            self.suite,
+            self.model,
+            *([] if self.seed is None else [f"s{int(self.seed)}"]),
+            self.norm,
+            repr(float(self.eps)),
+            self.criterion,
+        ]
         raw = "\x1f".join(fields)
         readable = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "_", s) for s in fields)
         return f"{readable}-{hashlib.sha1(raw.encode('utf-8')).hexdigest()[:8]}"
@@ -147,8 +167,14 @@ class CellId:
         row's (suite, model), as the runner keys a model with several seeds."""
         same = table[(table["suite"] == row["suite"]) & (table["model"] == row["model"])]
         replicated = same["seed"].nunique() > 1
-        return cls(str(row["suite"]), str(row["model"]), str(row["norm"]), float(row["eps"]), str(row["criterion"]),
-                   int(row["seed"]) if replicated else None)
+        return cls(
+            str(row["suite"]),
+            str(row["model"]),
+            str(row["norm"]),
+            float(row["eps"]),
+            str(row["criterion"]),
+            int(row["seed"]) if replicated else None,
+        )
 
 
 def cell_ids(table: pd.DataFrame) -> list[CellId]:
@@ -168,8 +194,13 @@ def flags_path(flags_dir: str | os.PathLike[str], key: str) -> Path:
     return Path(flags_dir) / f"{key}.npz"
 
 
-def save_flags(flags_dir: str | os.PathLike[str], key: str, result: results.EvalResultLike, *,
-               verify_status: Sequence[str] | None = None) -> Path:
+def save_flags(
+    flags_dir: str | os.PathLike[str],
+    key: str,
+    result: results.EvalResultLike,
+    *,
+    verify_status: Sequence[str] | None = None,
+) -> Path:
     """Store a cell's per-sample flags as ``<flags_dir>/<key>.npz`` (bool arrays, atomic write).
 
     Arrays: ``names`` (A,) str, ``clean_correct`` and ``robust`` (N,) bool, ``success`` and ``ran``
@@ -210,22 +241,34 @@ def load_flags(flags_dir: str | os.PathLike[str], key: str) -> results.Flags:
             clean, robust, success, ran = (z[k].astype(bool) for k in ("clean_correct", "robust", "success", "ran"))
             status = z["verify_status"].astype(str) if "verify_status" in z.files else None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise RobinBenchError(f"per-sample flags file {path} is damaged ({e.__class__.__name__}: {e}); rerun the "
-                              "suite into this folder to recompute it") from None
-    if (success.shape != (len(names), clean.shape[0]) or ran.shape != success.shape or robust.shape != clean.shape
-            or (status is not None and status.shape != clean.shape)):
+        raise RobinBenchError(
+            f"per-sample flags file {path} is damaged ({e.__class__.__name__}: {e}); rerun the "
+            "suite into this folder to recompute it"
+        ) from None
+    if (
+        success.shape != (len(names), clean.shape[0])
+        or ran.shape != success.shape
+        or robust.shape != clean.shape
+        or (status is not None and status.shape != clean.shape)
+    ):
         raise RobinBenchError(f"per-sample flags file {path} has inconsistent shapes; delete it and rerun the cell")
-    return results.Flags(names=names, clean_correct=clean, robust=robust,
-                         success={a: success[i] for i, a in enumerate(names)},
-                         ran={a: ran[i] for i, a in enumerate(names)}, verify_status=status)
+    return results.Flags(
+        names=names,
+        clean_correct=clean,
+        robust=robust,
+        success={a: success[i] for i, a in enumerate(names)},
+        ran={a: ran[i] for i, a in enumerate(names)},
+        verify_status=status,
+    )
 
 
 _TOLERANCE = 1e-9
 """How far a number read back may be from the one its flags give (CSV round trip of a float)."""
 
 
-def flags_disagreement(rows: Sequence[Mapping[str, Any]], fine: results.Flags,
-                       coarse: results.Flags | None) -> tuple[int | None, str] | None:
+def flags_disagreement(
+    rows: Sequence[Mapping[str, Any]], fine: results.Flags, coarse: results.Flags | None
+) -> tuple[int | None, str] | None:
     """Where the results ``rows`` of one cell say something other than its per-sample flags, or None.
 
     Each row's ``n``, ``clean_acc``, ``robust_acc`` (robust count = sum of its flags), interval, ``scope``, coarse
@@ -269,12 +312,18 @@ def flags_disagreement(rows: Sequence[Mapping[str, Any]], fine: results.Flags,
         if coarse is not None and coarse.n != n:
             return i, f"its coarse flags hold {coarse.n} samples, its flags {n}"
         coarse_clean = np.count_nonzero(coarse.clean_correct) / n if coarse is not None else None
-        coarse_robust = (np.count_nonzero(coarse_expected[attack][0]) / n if attack in coarse_expected else None)
+        coarse_robust = np.count_nonzero(coarse_expected[attack][0]) / n if attack in coarse_expected else None
         checks += [
-            ("coarse_clean_acc", differs(r["coarse_clean_acc"], coarse_clean),
-             "empty (no coarse flags)" if coarse_clean is None else f"{coarse_clean!r}"),
-            ("coarse_robust_acc", differs(r["coarse_robust_acc"], coarse_robust),
-             "empty (no coarse flags)" if coarse_robust is None else f"{coarse_robust!r}"),
+            (
+                "coarse_clean_acc",
+                differs(r["coarse_clean_acc"], coarse_clean),
+                "empty (no coarse flags)" if coarse_clean is None else f"{coarse_clean!r}",
+            ),
+            (
+                "coarse_robust_acc",
+                differs(r["coarse_robust_acc"], coarse_robust),
+                "empty (no coarse flags)" if coarse_robust is None else f"{coarse_robust!r}",
+            ),
         ]
         for column, bad, want in checks:
             if bad:
@@ -306,9 +355,11 @@ def verify_results(df: pd.DataFrame, csv_path: str | os.PathLike[str]) -> None:
         cell = ids[key]
         line = index[0] + 2
         if not flags_path(flags_dir, key).is_file():
-            raise RobinBenchError(f"{path}:{line}: no per-sample flags {flags_path(flags_dir, key)} for the rows of "
-                                  f"{cell.model} {cell.norm} eps={cell.eps:g}; a number without its flags cannot be "
-                                  "checked (rerun the suite, or give the results copied with their flags)")
+            raise RobinBenchError(
+                f"{path}:{line}: no per-sample flags {flags_path(flags_dir, key)} for the rows of "
+                f"{cell.model} {cell.norm} eps={cell.eps:g}; a number without its flags cannot be "
+                "checked (rerun the suite, or give the results copied with their flags)"
+            )
         fine = load_flags(flags_dir, key)
         coarse = None
         if cell.criterion != "coarse" and flags_path(flags_dir, cell.under("coarse").key).is_file():
@@ -320,12 +371,16 @@ def verify_results(df: pd.DataFrame, csv_path: str | os.PathLike[str]) -> None:
         if problem is not None:
             at, what = problem
             where = f"{path}:{index[at] + 2}" if at is not None else f"{path}:{line}"
-            raise RobinBenchError(f"{where}: {cell.model} {cell.norm} eps={cell.eps:g} {cell.criterion}: {what}; "
-                                  f"the file was edited or its flags ({flags_dir}) belong to another run")
+            raise RobinBenchError(
+                f"{where}: {cell.model} {cell.norm} eps={cell.eps:g} {cell.criterion}: {what}; "
+                f"the file was edited or its flags ({flags_dir}) belong to another run"
+            )
     orphans = sorted(p.name for p in flags_dir.glob("*.npz") if p.stem not in used) if flags_dir.is_dir() else []
     if orphans:
-        raise RobinBenchError(f"{path}: per-sample flags {flags_dir / orphans[0]} have no rows in it (a removed row, "
-                              "or a run not finished: rerun the suite)")
+        raise RobinBenchError(
+            f"{path}: per-sample flags {flags_dir / orphans[0]} have no rows in it (a removed row, "
+            "or a run not finished: rerun the suite)"
+        )
 
 
 def ensure_writable(path: Path) -> None:
@@ -358,14 +413,24 @@ def refuse_overlap(outputs: Sequence[str | os.PathLike[str]], inputs: Sequence[s
         for inp in inputs:
             real_in = Path(os.path.realpath(inp))
             if real_out == real_in or real_out in real_in.parents:
-                how = "" if (Path(out).absolute() == Path(inp).absolute()
-                             or Path(out).absolute() in Path(inp).absolute().parents) else " (through a symbolic link)"
-                raise RobinBenchError(f"output {out} would overwrite the input {inp}{how}; choose an output that "
-                                      "neither is nor holds an input")
+                how = (
+                    ""
+                    if (
+                        Path(out).absolute() == Path(inp).absolute()
+                        or Path(out).absolute() in Path(inp).absolute().parents
+                    )
+                    else " (through a symbolic link)"
+                )
+                raise RobinBenchError(
+                    f"output {out} would overwrite the input {inp}{how}; choose an output that "
+                    "neither is nor holds an input"
+                )
         for folder in real_out.parents:
             if (folder / MARKER_NAME).is_file() and RunFolder(folder).owns(real_out):
-                raise RobinBenchError(f"output {out} is part of the run folder {folder} ({real_out.relative_to(folder)}"
-                                      "); choose an output outside the run's own files")
+                raise RobinBenchError(
+                    f"output {out} is part of the run folder {folder} ({real_out.relative_to(folder)}"
+                    "); choose an output outside the run's own files"
+                )
 
 
 class RunLock:
@@ -391,8 +456,10 @@ class RunLock:
         except OSError as e:
             if e.errno != errno.ELOOP:
                 raise
-            raise RobinBenchError(f"lock file {self.path} is a symbolic link; robin-bench writes no file through a "
-                                  "link: remove it and rerun") from None
+            raise RobinBenchError(
+                f"lock file {self.path} is a symbolic link; robin-bench writes no file through a "
+                "link: remove it and rerun"
+            ) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise RobinBenchError(f"lock file {self.path} is not a regular file; remove it and rerun")
@@ -564,8 +631,9 @@ class RunFolder:
         """The per-sample flags file of cell key ``key``."""
         return flags_path(self.flags_dir, key)
 
-    def save_flags(self, key: str, result: results.EvalResultLike, *,
-                   verify_status: Sequence[str] | None = None) -> Path:
+    def save_flags(
+        self, key: str, result: results.EvalResultLike, *, verify_status: Sequence[str] | None = None
+    ) -> Path:
         """Store the per-sample flags of cell key ``key`` (:func:`save_flags`)."""
         return save_flags(self.flags_dir, key, result, verify_status=verify_status)
 
@@ -580,8 +648,9 @@ class RunFolder:
         that does not read back, or rows that disagree with their flags; None when it is fine or simply not there."""
         return self._check_cell(key, cell_hash, flags_keys)[1]
 
-    def _check_cell(self, key: str, cell_hash: str,
-                    flags_keys: Sequence[str]) -> tuple[list[dict[str, Any]] | None, str | None]:
+    def _check_cell(
+        self, key: str, cell_hash: str, flags_keys: Sequence[str]
+    ) -> tuple[list[dict[str, Any]] | None, str | None]:
         """(rows, None) for a finished cell, (None, why) for a damaged one, (None, None) for one not there."""
         record = self._record(key)
         if record is None or record.get("hash") != cell_hash or not isinstance(record.get("rows"), list):
@@ -649,16 +718,22 @@ class RunFolder:
             keep (Mapping[str, str]): cell key -> config hash of every cell of the suite now running.
             flags_of (Mapping[str, Sequence[str]]): cell key -> the flags keys of that cell.
         """
-        stale_cells = [p for p in sorted(self.cells_dir.glob("*.json"))
-                       if p.stem not in keep or (self._record(p.stem) or {}).get("hash") != keep[p.stem]]
+        stale_cells = [
+            p
+            for p in sorted(self.cells_dir.glob("*.json"))
+            if p.stem not in keep or (self._record(p.stem) or {}).get("hash") != keep[p.stem]
+        ]
         stale_keys = {p.stem for p in stale_cells}
         current = {k for cell, keys in flags_of.items() if cell not in stale_keys for k in keys}
         stale_flags = [p for p in sorted(self.flags_dir.glob("*.npz")) if p.stem not in current]
         if not (stale_cells or stale_flags or self._results_outside(keep)):
             return None
         dest = self.archive_dir / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        for p in [*stale_cells, *stale_flags, *(p for p in (self.results_csv, self.summary_md, self.plots_dir)
-                                                if p.exists())]:
+        for p in [
+            *stale_cells,
+            *stale_flags,
+            *(p for p in (self.results_csv, self.summary_md, self.plots_dir) if p.exists()),
+        ]:
             target = dest / p.relative_to(self.path)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(p, target)

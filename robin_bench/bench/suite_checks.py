@@ -45,21 +45,27 @@ def check_suite(suite: Suite, lines: LineMap) -> Suite:
     if info.n_classes is None and suite.dataset.root is not None:
         root = Path(suite.dataset.root)
         if not (root.is_file() or root.is_dir()):
-            raise fail(("dataset", "root"), f"dataset {suite.dataset.name!r} reads its classes from its files, but "
-                       f"{suite.dataset.root} is not a file or folder; give the path of the data")
+            raise fail(
+                ("dataset", "root"),
+                f"dataset {suite.dataset.name!r} reads its classes from its files, but "
+                f"{suite.dataset.root} is not a file or folder; give the path of the data",
+            )
         try:
             info = datasets.info(suite.dataset.name, root=suite.dataset.root)
         except RobinBenchError as e:
             raise fail(("dataset", "root"), str(e)) from None
     if info.n_classes is None:
-        raise fail(("dataset",), f"the number of classes of dataset {suite.dataset.name!r} is unknown; "
-                   "give 'root: <data file>'")
+        raise fail(
+            ("dataset",),
+            f"the number of classes of dataset {suite.dataset.name!r} is unknown; give 'root: <data file>'",
+        )
     total = info.n_classes
     n_classes = len(suite.dataset.classes) if suite.dataset.classes is not None else total
     for i, c in enumerate(suite.dataset.classes or []):
         if not 0 <= c < total:
-            raise fail(("dataset", "classes", i),
-                       f"class {c} out of range; {suite.dataset.name} has classes 0..{total - 1}")
+            raise fail(
+                ("dataset", "classes", i), f"class {c} out of range; {suite.dataset.name} has classes 0..{total - 1}"
+            )
     suite = _named_hierarchy(suite, info.class_names, fail)
     hierarchy = _check_hierarchy(suite, n_classes, fail)
     seen: set[str] = set()
@@ -68,24 +74,31 @@ def check_suite(suite: Suite, lines: LineMap) -> Suite:
             raise fail(("models", i, "name"), f"model name {m.name!r} used twice; model names are unique")
         seen.add(m.name)
         if KINDS.get(m.kind).needs_hierarchy and hierarchy is None:
-            raise fail(("models", i, "kind"),
-                       f"a {m.kind!r} model needs a suite 'hierarchy' (cifar10, cifar100 or groups)")
+            raise fail(
+                ("models", i, "kind"), f"a {m.kind!r} model needs a suite 'hierarchy' (cifar10, cifar100 or groups)"
+            )
         if m.arch is not None and m.arch not in ARCHS:
             raise fail(("models", i, "arch"), f"unknown architecture {m.arch!r}; {did_you_mean(m.arch, ARCHS.names())}")
         if m.arch is not None and ARCHS.origin(m.arch) is not None and info.in_shape is not None:
-            _check_plugin_arch(m, info.in_shape, n_classes, hierarchy,
-                               fail=partial(_fail_at, fail, ("models", i, "arch")))
+            _check_plugin_arch(
+                m, info.in_shape, n_classes, hierarchy, fail=partial(_fail_at, fail, ("models", i, "arch"))
+            )
         if m.train is not None:
             train_config(m, source=lines.where(suite.source, ("models", i, "train")), augment=info.augment)
         if m.checkpoint is not None and not Path(os.path.expanduser(m.checkpoint)).is_file():
-            raise fail(("models", i, "checkpoint"),
-                       f"checkpoint file {m.checkpoint} not found; give a saved .safetensors")
+            raise fail(
+                ("models", i, "checkpoint"), f"checkpoint file {m.checkpoint} not found; give a saved .safetensors"
+            )
         if m.weights is not None:
-            _check_weights(m, info.in_shape, n_classes, hierarchy,
-                           fail=partial(_fail_at, fail, ("models", i, "weights")))
+            _check_weights(
+                m, info.in_shape, n_classes, hierarchy, fail=partial(_fail_at, fail, ("models", i, "weights"))
+            )
         if m.normalize is not None and info.in_shape is not None and len(m.normalize.mean) != info.in_shape[0]:
-            raise fail(("models", i, "normalize"), f"normalize has {len(m.normalize.mean)} values per statistic for "
-                       f"{info.in_shape[0]}-channel images; give one mean and one std per channel")
+            raise fail(
+                ("models", i, "normalize"),
+                f"normalize has {len(m.normalize.mean)} values per statistic for "
+                f"{info.in_shape[0]}-channel images; give one mean and one std per channel",
+            )
     if suite.verify is not None and info.in_shape is not None:
         _check_verifiable(suite, info.in_shape, n_classes, hierarchy, fail)
     for i, t in enumerate(suite.threat_models):
@@ -99,8 +112,13 @@ def _fail_at(fail: Fail, loc: Sequence[str | int], problem: str) -> RobinBenchEr
     return fail(loc, problem)
 
 
-def _check_plugin_arch(m: ModelSpec, in_shape: tuple[int, int, int], n_classes: int, hierarchy: Hierarchy | None,
-                       fail: Callable[[str], RobinBenchError]) -> None:
+def _check_plugin_arch(
+    m: ModelSpec,
+    in_shape: tuple[int, int, int],
+    n_classes: int,
+    hierarchy: Hierarchy | None,
+    fail: Callable[[str], RobinBenchError],
+) -> None:
     """A plugin's architecture builds every component of ``m``'s kind with the right output shape (checked by
     :func:`robin_bench.models.archs.build`), before any compute."""
     import torch  # only suites with a plugin architecture pay for torch here
@@ -109,14 +127,16 @@ def _check_plugin_arch(m: ModelSpec, in_shape: tuple[int, int, int], n_classes: 
 
     try:
         with torch.random.fork_rng(devices=[]):
-            KINDS.get(m.kind).build(lambda n: archs.build(str(m.arch), in_shape=in_shape, n_outputs=n), n_classes,
-                                    hierarchy)
+            KINDS.get(m.kind).build(
+                lambda n: archs.build(str(m.arch), in_shape=in_shape, n_outputs=n), n_classes, hierarchy
+            )
     except RobinBenchError as e:
         raise fail(str(e)) from None
 
 
-def _check_verifiable(suite: Suite, in_shape: tuple[int, int, int], n_classes: int, hierarchy: Hierarchy | None,
-                      fail: Fail) -> None:
+def _check_verifiable(
+    suite: Suite, in_shape: tuple[int, int, int], n_classes: int, hierarchy: Hierarchy | None, fail: Fail
+) -> None:
     """Under ``verify:``, every model's kind has a verification encoding and its layers encode: each model is built
     with stand-in weights (a checkpoint is loaded) and handed to its kind's ``verify_encoding``, before any compute."""
     import torch  # only suites with 'verify' pay for torch here
@@ -126,18 +146,27 @@ def _check_verifiable(suite: Suite, in_shape: tuple[int, int, int], n_classes: i
     for i, m in enumerate(suite.models):
         kind = KINDS.get(m.kind)
         if kind.verify_encoding is None:
-            raise fail(("models", i, "kind"), f"'verify' needs a verification encoding, and model kind {m.kind!r} has "
-                       "none; drop 'verify' or give the kind's ModelKind a verify_encoding")
+            raise fail(
+                ("models", i, "kind"),
+                f"'verify' needs a verification encoding, and model kind {m.kind!r} has "
+                "none; drop 'verify' or give the kind's ModelKind a verify_encoding",
+            )
         where: tuple[str | int, ...] = ("models", i, "checkpoint" if m.arch is None else "arch")
         try:
             with torch.random.fork_rng(devices=[]):
-                model = (load_checkpoint(os.path.expanduser(m.checkpoint)) if m.arch is None and m.checkpoint
-                         else kind.build(partial(_stand_in_component, str(m.arch), in_shape), n_classes, hierarchy))
+                model = (
+                    load_checkpoint(os.path.expanduser(m.checkpoint))
+                    if m.arch is None and m.checkpoint
+                    else kind.build(partial(_stand_in_component, str(m.arch), in_shape), n_classes, hierarchy)
+                )
             kind.verify_encoding(model, in_shape)
         except RobinBenchError as e:
             what = f"architecture {m.arch!r}" if m.arch is not None else f"checkpoint {m.checkpoint}"
-            raise fail(where, f"'verify' cannot encode {what} of model {m.name!r} ({e}); drop 'verify' or use "
-                       "an architecture of those layers, e.g. 'mlp'") from None
+            raise fail(
+                where,
+                f"'verify' cannot encode {what} of model {m.name!r} ({e}); drop 'verify' or use "
+                "an architecture of those layers, e.g. 'mlp'",
+            ) from None
 
 
 def _stand_in_component(arch: str, in_shape: tuple[int, int, int], n_outputs: int) -> Any:
@@ -147,8 +176,13 @@ def _stand_in_component(arch: str, in_shape: tuple[int, int, int], n_outputs: in
     return archs.build(arch, in_shape=in_shape, n_outputs=n_outputs)
 
 
-def _check_weights(m: ModelSpec, in_shape: tuple[int, int, int] | None, n_classes: int, hierarchy: Hierarchy | None,
-                   fail: Callable[[str], RobinBenchError]) -> None:
+def _check_weights(
+    m: ModelSpec,
+    in_shape: tuple[int, int, int] | None,
+    n_classes: int,
+    hierarchy: Hierarchy | None,
+    fail: Callable[[str], RobinBenchError],
+) -> None:
     """The files of ``m.weights`` cover the components of its kind (built from stand-ins), exist, and fill the
     architecture strictly (loaded once here, so a wrong file stops the run before anything is written)."""
     from torch import nn  # only suites with weights pay for torch here
@@ -165,16 +199,25 @@ def _check_weights(m: ModelSpec, in_shape: tuple[int, int, int] | None, n_classe
         raise fail(str(e)) from None
     for path in files.values():
         if path.suffix not in SUFFIXES:
-            raise fail(f"weights file {str(path)!r} has suffix {path.suffix!r}; give a state_dict saved as "
-                       f"{', '.join(SUFFIXES)}")
+            raise fail(
+                f"weights file {str(path)!r} has suffix {path.suffix!r}; give a state_dict saved as "
+                f"{', '.join(SUFFIXES)}"
+            )
         if not path.is_file():
             raise fail(f"weights file {str(path)!r} not found (paths are relative to the working directory)")
     if in_shape is not None:
         norm = m.normalize
         try:
-            load_weights(m.kind, arch=str(m.arch), in_shape=in_shape, n_classes=n_classes, weights=m.weights,
-                         hierarchy=hierarchy if kind.needs_hierarchy else None,
-                         mean=None if norm is None else norm.mean, std=None if norm is None else norm.std)
+            load_weights(
+                m.kind,
+                arch=str(m.arch),
+                in_shape=in_shape,
+                n_classes=n_classes,
+                weights=m.weights,
+                hierarchy=hierarchy if kind.needs_hierarchy else None,
+                mean=None if norm is None else norm.mean,
+                std=None if norm is None else norm.std,
+            )
         except RobinBenchError as e:
             raise fail(str(e)) from None
 
@@ -186,8 +229,10 @@ def _named_hierarchy(suite: Suite, class_names: tuple[str, ...] | None, fail: Fa
     if not any(isinstance(c, str) for g in members for c in g):
         return suite
     if class_names is None:
-        raise fail(("hierarchy",), f"the hierarchy names classes, but dataset {suite.dataset.name!r} has no class "
-                   "names; give class indices")
+        raise fail(
+            ("hierarchy",),
+            f"the hierarchy names classes, but dataset {suite.dataset.name!r} has no class names; give class indices",
+        )
     index = {name: i for i, name in enumerate(class_names)}
 
     def translate(group: list[Any]) -> list[Any]:
@@ -196,8 +241,9 @@ def _named_hierarchy(suite: Suite, class_names: tuple[str, ...] | None, fail: Fa
                 raise fail(("hierarchy",), f"unknown class {c!r}; {did_you_mean(c, list(class_names))}")
         return [index[c] if isinstance(c, str) else c for c in group]
 
-    translated: Any = ({k: translate(g) for k, g in groups.items()} if isinstance(groups, dict)
-                       else [translate(g) for g in groups])
+    translated: Any = (
+        {k: translate(g) for k, g in groups.items()} if isinstance(groups, dict) else [translate(g) for g in groups]
+    )
     return suite.model_copy(update={"hierarchy": translated})
 
 
@@ -211,13 +257,22 @@ def _check_attacks(suite: Suite, hierarchy: Hierarchy | None, n_classes: int, fa
         for loc, problem in check_kwargs(a, suite.model_names()):
             raise fail(("attacks", i, *loc), problem)
         if needs_hierarchy(a) and hierarchy is None:
-            raise fail(("attacks", i, "attack"),
-                       f"attack {a.attack!r} needs a suite 'hierarchy' (cifar10, cifar100 or groups)")
+            raise fail(
+                ("attacks", i, "attack"), f"attack {a.attack!r} needs a suite 'hierarchy' (cifar10, cifar100 or groups)"
+            )
         for t in suite.threat_models:
             for eps in t.eps:
                 try:
-                    built = build_entry(a, probe, norm=t.norm, eps=eps, criterion=suite.criterion,
-                                        hierarchy=hierarchy, seed=suite.seed, model_of=lambda _name: probe)
+                    built = build_entry(
+                        a,
+                        probe,
+                        norm=t.norm,
+                        eps=eps,
+                        criterion=suite.criterion,
+                        hierarchy=hierarchy,
+                        seed=suite.seed,
+                        model_of=lambda _name: probe,
+                    )
                 except RobinBenchError as e:
                     raise fail(("attacks", i, "kwargs" if a.kwargs else "attack"), str(e)) from None
         for name in built:
@@ -228,15 +283,21 @@ def _check_attacks(suite: Suite, hierarchy: Hierarchy | None, n_classes: int, fa
 
 def _check_hierarchy(suite: Suite, n_classes: int, fail: Fail) -> Hierarchy | None:
     if isinstance(suite.hierarchy, str) and suite.hierarchy not in BUILTIN_HIERARCHIES:
-        raise fail(("hierarchy",), f"unknown hierarchy {suite.hierarchy!r}; "
-                   f"{did_you_mean(suite.hierarchy, list(BUILTIN_HIERARCHIES))} or a mapping of groups")
+        raise fail(
+            ("hierarchy",),
+            f"unknown hierarchy {suite.hierarchy!r}; "
+            f"{did_you_mean(suite.hierarchy, list(BUILTIN_HIERARCHIES))} or a mapping of groups",
+        )
     try:
         hierarchy = suite.get_hierarchy()
     except RobinBenchError as e:
         raise fail(("hierarchy",), f"{e} (the dataset has {n_classes} classes: 0..{n_classes - 1})") from None
     if hierarchy is not None and hierarchy.n_fine != n_classes:
-        raise fail(("hierarchy",), f"hierarchy covers classes 0..{hierarchy.n_fine - 1} but the dataset has "
-                   f"{n_classes} classes; groups must cover exactly 0..{n_classes - 1}")
+        raise fail(
+            ("hierarchy",),
+            f"hierarchy covers classes 0..{hierarchy.n_fine - 1} but the dataset has "
+            f"{n_classes} classes; groups must cover exactly 0..{n_classes - 1}",
+        )
     if suite.criterion == "coarse" and hierarchy is None:
         raise fail(("criterion",), "criterion 'coarse' needs a suite 'hierarchy'")
     return hierarchy

@@ -18,7 +18,10 @@ from robin_bench.bench.suite_yaml import LineMap
 from robin_bench.registry import did_you_mean
 
 _SECTIONS: dict[str, type[BaseModel]] = {
-    "dataset": DatasetSpec, "threat_models": ThreatSpec, "models": ModelSpec, "attacks": AttackSpec,
+    "dataset": DatasetSpec,
+    "threat_models": ThreatSpec,
+    "models": ModelSpec,
+    "attacks": AttackSpec,
 }
 
 
@@ -40,7 +43,7 @@ def describe(err: Mapping[str, Any], source: str, lines: LineMap) -> str:
     if kind == "missing":
         return f"{where}: required key missing; add {str(loc[-1])!r}"
     if kind == "literal_error":
-        return f"{where}: {value!r} is not valid; {msg[len('Input should be '):] if msg.startswith('Input') else msg}"
+        return f"{where}: {value!r} is not valid; {msg[len('Input should be ') :] if msg.startswith('Input') else msg}"
     if kind == "model_type":
         section = next((p for p in loc if isinstance(p, str)), "")
         keys = list((_SECTIONS.get(section) or Suite).model_fields)

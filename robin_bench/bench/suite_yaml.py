@@ -42,8 +42,9 @@ def read_suite_file(path: Path) -> str:
     try:
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):
-            raise RobinBenchError(f"suite file {path} is not a regular file (a folder, device or pipe); give the path "
-                                  "of a .yaml suite")
+            raise RobinBenchError(
+                f"suite file {path} is not a regular file (a folder, device or pipe); give the path of a .yaml suite"
+            )
         if st.st_size > MAX_BYTES:
             raise RobinBenchError(f"suite file {path} holds {st.st_size} bytes; a suite is at most {MAX_BYTES} bytes")
         with open(path, "rb") as f:
@@ -83,15 +84,19 @@ def _check_events(text: str, source: str) -> None:
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
-                raise RobinBenchError(f"{source}:{event.start_mark.line + 1}: YAML nested {MAX_DEPTH + 1} levels "
-                                      f"deep; a suite nests at most {MAX_DEPTH}")
+                raise RobinBenchError(
+                    f"{source}:{event.start_mark.line + 1}: YAML nested {MAX_DEPTH + 1} levels "
+                    f"deep; a suite nests at most {MAX_DEPTH}"
+                )
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
         elif isinstance(event, yaml.AliasEvent):
             aliases += 1
             if aliases > MAX_ALIASES:
-                raise RobinBenchError(f"{source}:{event.start_mark.line + 1}: more than {MAX_ALIASES} YAML aliases "
-                                      f"(*name); a suite uses at most {MAX_ALIASES}")
+                raise RobinBenchError(
+                    f"{source}:{event.start_mark.line + 1}: more than {MAX_ALIASES} YAML aliases "
+                    f"(*name); a suite uses at most {MAX_ALIASES}"
+                )
         if events > 4 * MAX_VALUES:
             raise RobinBenchError(f"{source}: YAML holds more than {MAX_VALUES} values; a suite is smaller")
 
@@ -106,8 +111,10 @@ def _expanded_size(node: yaml.Node, source: str, memo: dict[int, int]) -> int:
     elif isinstance(node, yaml.SequenceNode):
         size += sum(_expanded_size(v, source, memo) for v in node.value)
     if size > MAX_VALUES:
-        raise RobinBenchError(f"{source}:{node.start_mark.line + 1}: YAML aliases expand to more than {MAX_VALUES} "
-                              "values; a suite is smaller (is an alias nested in itself?)")
+        raise RobinBenchError(
+            f"{source}:{node.start_mark.line + 1}: YAML aliases expand to more than {MAX_VALUES} "
+            "values; a suite is smaller (is an alias nested in itself?)"
+        )
     memo[id(node)] = size
     return size
 
@@ -121,8 +128,10 @@ def _check_duplicate_keys(node: yaml.Node, source: str, seen: set[int]) -> None:
         for k, v in node.value:
             if isinstance(k, yaml.ScalarNode):
                 if k.value in keys:
-                    raise RobinBenchError(f"{source}:{k.start_mark.line + 1}: key {k.value!r} given twice in one "
-                                          f"mapping (first on line {keys[k.value]}); give each key once")
+                    raise RobinBenchError(
+                        f"{source}:{k.start_mark.line + 1}: key {k.value!r} given twice in one "
+                        f"mapping (first on line {keys[k.value]}); give each key once"
+                    )
                 keys[k.value] = k.start_mark.line + 1
             _check_duplicate_keys(v, source, seen)
     elif isinstance(node, yaml.SequenceNode):

@@ -27,7 +27,8 @@ __all__ = ["ANALYSIS_DIRNAME", "SUMMARY_NAME", "analysis_sections", "render", "w
 CUMULATIVE_MARK = "*"
 SUMMARY_PROOF_NOTE = (
     "[Verified, worst case]: the share of samples rb.verify proved robust (a lower bound) and the worst case "
-    "(an upper bound); unresolved: samples neither proven robust nor broken within the time limit.")
+    "(an upper bound); unresolved: samples neither proven robust nor broken within the time limit."
+)
 """The sentence a summary of verified cells adds to its introduction."""
 ANALYSIS_DIRNAME = ANALYSIS_DIR
 """Sub-folder of a run's output directory holding the analyses (``robin_bench.analysis``): their CSVs, PNGs
@@ -36,22 +37,42 @@ and one ``<name>.md`` section each, which :func:`write_summary` appends to ``sum
 
 def _attack_table(cell: pd.DataFrame, attacks: list[str]) -> str:
     proof, coarse_proof = has_proofs(cell), has_proofs(cell, coarse=True)
-    header = ["Model", "Kind", "Clean", *attacks, "Worst case", "95% CI", *(["[Verified, worst case]", "Unresolved"]
-                                                                            if proof else []),
-              "Coarse clean", "Coarse worst case",
-              *(["Coarse [verified, worst case]", "Coarse unresolved"] if coarse_proof else [])]
+    header = [
+        "Model",
+        "Kind",
+        "Clean",
+        *attacks,
+        "Worst case",
+        "95% CI",
+        *(["[Verified, worst case]", "Unresolved"] if proof else []),
+        "Coarse clean",
+        "Coarse worst case",
+        *(["Coarse [verified, worst case]", "Coarse unresolved"] if coarse_proof else []),
+    ]
     rows = []
     for model, g in cell.groupby("model", sort=False):
         by = {r["attack"]: r for _, r in g.iterrows()}
         worst = by[results.WORST_CASE]
-        per_attack = [format_pct(by[a]["robust_acc"]) + (CUMULATIVE_MARK if by[a]["scope"] == "cumulative" else "")
-                      if a in by else "-" for a in attacks]
-        rows.append([str(model), str(worst["kind"]), format_pct(worst["clean_acc"]), *per_attack,
-                     format_pct(worst["robust_acc"]),
-                     f"{format_pct(worst['robust_acc_ci_low'])}-{format_pct(worst['robust_acc_ci_high'])}",
-                     *(proof_cells(worst) if proof else []),
-                     format_pct(worst["coarse_clean_acc"]), format_pct(worst["coarse_robust_acc"]),
-                     *(proof_cells(worst, coarse=True) if coarse_proof else [])])
+        per_attack = [
+            format_pct(by[a]["robust_acc"]) + (CUMULATIVE_MARK if by[a]["scope"] == "cumulative" else "")
+            if a in by
+            else "-"
+            for a in attacks
+        ]
+        rows.append(
+            [
+                str(model),
+                str(worst["kind"]),
+                format_pct(worst["clean_acc"]),
+                *per_attack,
+                format_pct(worst["robust_acc"]),
+                f"{format_pct(worst['robust_acc_ci_low'])}-{format_pct(worst['robust_acc_ci_high'])}",
+                *(proof_cells(worst) if proof else []),
+                format_pct(worst["coarse_clean_acc"]),
+                format_pct(worst["coarse_robust_acc"]),
+                *(proof_cells(worst, coarse=True) if coarse_proof else []),
+            ]
+        )
     return markdown_table(header, rows)
 
 
@@ -75,44 +96,71 @@ def _side_by_side(worst: pd.DataFrame) -> str:
 
 
 def _comparisons(compared: pd.DataFrame) -> str | None:
-    rows = [[str(r["model"]), str(r["kind"]), str(r["baseline"]), format_eps(float(r["eps"])),
-             format_diff(r["robust_acc_diff"]), format_p(r["mcnemar_p"]), format_diff(r["coarse_robust_acc_diff"]),
-             format_p(r["coarse_mcnemar_p"])]
-            for _, r in compared.sort_values(["model", "eps"], kind="stable").iterrows() if r["baseline"]]
+    rows = [
+        [
+            str(r["model"]),
+            str(r["kind"]),
+            str(r["baseline"]),
+            format_eps(float(r["eps"])),
+            format_diff(r["robust_acc_diff"]),
+            format_p(r["mcnemar_p"]),
+            format_diff(r["coarse_robust_acc_diff"]),
+            format_p(r["coarse_mcnemar_p"]),
+        ]
+        for _, r in compared.sort_values(["model", "eps"], kind="stable").iterrows()
+        if r["baseline"]
+    ]
     if not rows:
         return None
-    return markdown_table(["Model", "Kind", "Flat baseline", "eps", "Δ robust (pp)", "McNemar p", "Δ coarse (pp)",
-                           "Coarse p"], rows)
+    return markdown_table(
+        ["Model", "Kind", "Flat baseline", "eps", "Δ robust (pp)", "McNemar p", "Δ coarse (pp)", "Coarse p"], rows
+    )
 
 
 def render(df: pd.DataFrame) -> str:
     """The summary text of the rows returned by :func:`robin_bench.bench.leaderboard.load`."""
-    parts = ["# Summary", "",
-             "Accuracies in percent. Worst case: per-sample worst case over the cell's attack set (column "
-             "attack_set of results.csv; Wilson 95% interval). A per-attack figure marked "
-             f"{CUMULATIVE_MARK} is cumulative (that attack ran "
-             "only on the samples earlier attacks left robust, so it is the worst case over it and the attacks "
-             "before it); unmarked, it is the robust accuracy against that attack alone."
-             + (f" {SUMMARY_PROOF_NOTE}" if has_proofs(df) or has_proofs(df, coarse=True) else ""), ""]
+    parts = [
+        "# Summary",
+        "",
+        "Accuracies in percent. Worst case: per-sample worst case over the cell's attack set (column "
+        "attack_set of results.csv; Wilson 95% interval). A per-attack figure marked "
+        f"{CUMULATIVE_MARK} is cumulative (that attack ran "
+        "only on the samples earlier attacks left robust, so it is the worst case over it and the attacks "
+        "before it); unmarked, it is the robust accuracy against that attack alone."
+        + (f" {SUMMARY_PROOF_NOTE}" if has_proofs(df) or has_proofs(df, coarse=True) else ""),
+        "",
+    ]
     worst_all = baseline_comparisons(df[df["attack"] == results.WORST_CASE].reset_index(drop=True))
     for (suite, dataset, norm, criterion), g in df.groupby(["suite", "dataset", "norm", "criterion"], sort=False):
         parts += [f"## {suite}: {dataset}, {norm}, criterion {criterion}", ""]
         attacks = list(dict.fromkeys(g[g["attack"] != results.WORST_CASE]["attack"]))
         for eps, cell in g.groupby("eps", sort=True):
             parts += [f"### eps = {format_eps(float(eps))}", "", _attack_table(cell, attacks), ""]
-        worst = worst_all[(worst_all["suite"] == suite) & (worst_all["dataset"] == dataset)
-                          & (worst_all["norm"] == norm) & (worst_all["criterion"] == criterion)]
+        worst = worst_all[
+            (worst_all["suite"] == suite)
+            & (worst_all["dataset"] == dataset)
+            & (worst_all["norm"] == norm)
+            & (worst_all["criterion"] == criterion)
+        ]
         parts += ["### Worst-case robust accuracy against eps, side by side", "", _side_by_side(worst), ""]
         table = _comparisons(worst)
         if table is not None:
-            parts += ["### Against the flat baseline on the same samples", "",
-                      "Δ: model minus baseline in percentage points; p: McNemar's exact test on the per-sample "
-                      "worst-case robust flags (empty when the flags are missing).", "", table, ""]
+            parts += [
+                "### Against the flat baseline on the same samples",
+                "",
+                "Δ: model minus baseline in percentage points; p: McNemar's exact test on the per-sample "
+                "worst-case robust flags (empty when the flags are missing).",
+                "",
+                table,
+                "",
+            ]
     flagged = df[(df["attack"] == results.WORST_CASE) & (df["unreliable"] != "")]
     if not flagged.empty:
         parts += ["## Unreliable evaluations", ""]
-        parts += [f"- {r['model']} at {r['norm']} eps = {format_eps(float(r['eps']))}: {r['unreliable']}"
-                  for _, r in flagged.iterrows()]
+        parts += [
+            f"- {r['model']} at {r['norm']} eps = {format_eps(float(r['eps']))}: {r['unreliable']}"
+            for _, r in flagged.iterrows()
+        ]
         parts.append("")
     return "\n".join(parts)
 

@@ -21,5 +21,16 @@ from robin_bench.data.registry import (
     register_dataset,
 )
 
-__all__ = ["DATASETS", "Arrays", "DatasetInfo", "embedded", "files", "folder", "info", "input_files", "load", "names",
-           "register_dataset"]
+__all__ = [
+    "DATASETS",
+    "Arrays",
+    "DatasetInfo",
+    "embedded",
+    "files",
+    "folder",
+    "info",
+    "input_files",
+    "load",
+    "names",
+    "register_dataset",
+]

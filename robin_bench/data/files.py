@@ -124,14 +124,17 @@ def _read_idx(path: Path, ndim: int, dataset: str) -> np.ndarray:
             if path.suffix == ".gz":
                 _check_gzip_size(path, header_len, dims, dataset)
             elif path.stat().st_size - header_len != expected:
-                raise RobinBenchError(f"{dataset}: {path} holds {path.stat().st_size - header_len} bytes of data, "
-                                      f"its header says {dims} ({expected} bytes)")
+                raise RobinBenchError(
+                    f"{dataset}: {path} holds {path.stat().st_size - header_len} bytes of data, "
+                    f"its header says {dims} ({expected} bytes)"
+                )
             body = _read_bounded(f, expected + 1)
     except (OSError, EOFError, zlib_error) as e:
         raise RobinBenchError(f"{dataset}: {path} is not a readable IDX file ({e})") from None
     if len(body) != expected:
-        raise RobinBenchError(f"{dataset}: {path} holds {len(body)} bytes of data, its header says {dims} "
-                              f"({expected} bytes)")
+        raise RobinBenchError(
+            f"{dataset}: {path} holds {len(body)} bytes of data, its header says {dims} ({expected} bytes)"
+        )
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
@@ -145,11 +148,15 @@ def _check_gzip_size(path: Path, header_len: int, dims: list[int], dataset: str)
         f.seek(max(compressed - 4, 0))
         trailer = int.from_bytes(f.read(4), "little")
     if trailer != (header_len + expected) % 2**32:
-        raise RobinBenchError(f"{dataset}: {path} holds {trailer - header_len} bytes of data, its header says {dims} "
-                              f"({expected} bytes; sizes from its gzip trailer)")
+        raise RobinBenchError(
+            f"{dataset}: {path} holds {trailer - header_len} bytes of data, its header says {dims} "
+            f"({expected} bytes; sizes from its gzip trailer)"
+        )
     if header_len + expected > _MAX_DEFLATE_RATIO * compressed + 1024:
-        raise RobinBenchError(f"{dataset}: {path} cannot hold {expected} bytes of data in {compressed} compressed "
-                              f"bytes (deflate expands at most {_MAX_DEFLATE_RATIO}-fold), its header says {dims}")
+        raise RobinBenchError(
+            f"{dataset}: {path} cannot hold {expected} bytes of data in {compressed} compressed "
+            f"bytes (deflate expands at most {_MAX_DEFLATE_RATIO}-fold), its header says {dims}"
+        )
 
 
 def _idx_path(root: Path, stem: str) -> Path:
@@ -269,11 +276,16 @@ def _check_npz_headers(path: Path) -> None:
                 if not info.filename.endswith(".npy"):
                     continue
                 where = f"npz: {path} member {info.filename}"
-                limit = info.compress_size if info.compress_type == zipfile.ZIP_STORED else (
-                    _MAX_DEFLATE_RATIO * info.compress_size + 1024)
+                limit = (
+                    info.compress_size
+                    if info.compress_type == zipfile.ZIP_STORED
+                    else (_MAX_DEFLATE_RATIO * info.compress_size + 1024)
+                )
                 if info.file_size > limit:
-                    raise RobinBenchError(f"{where} declares {info.file_size} bytes from {info.compress_size} "
-                                          "stored; the archive is damaged or crafted")
+                    raise RobinBenchError(
+                        f"{where} declares {info.file_size} bytes from {info.compress_size} "
+                        "stored; the archive is damaged or crafted"
+                    )
                 with z.open(info) as f:
                     version = np.lib.format.read_magic(f)
                     if version not in _NPY_HEADER_READERS:
@@ -282,8 +294,10 @@ def _check_npz_headers(path: Path) -> None:
                     header_len = f.tell()
                 nbytes = math.prod(shape) * dtype.itemsize
                 if dtype.hasobject or nbytes != info.file_size - header_len:
-                    raise RobinBenchError(f"{where}: its header asks for shape {shape} of {dtype} ({nbytes} bytes) "
-                                          f"but the member holds {info.file_size - header_len} bytes of data")
+                    raise RobinBenchError(
+                        f"{where}: its header asks for shape {shape} of {dtype} ({nbytes} bytes) "
+                        f"but the member holds {info.file_size - header_len} bytes of data"
+                    )
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib_error) as e:
         if isinstance(e, RobinBenchError):
             raise
@@ -308,8 +322,10 @@ def _read_npz(path: Path, split: str | None = None) -> tuple[np.ndarray, np.ndar
     if any(k in arrays for k in OWN_SPLIT):
         missing = [k for k in OWN_SPLIT if k not in arrays]
         if missing:
-            raise RobinBenchError(f"npz: {path} carries part of its own split but lacks {', '.join(missing)}; give "
-                                  f"all of {', '.join(OWN_SPLIT)}, or only x and y (split 80/20 by robin-bench)")
+            raise RobinBenchError(
+                f"npz: {path} carries part of its own split but lacks {', '.join(missing)}; give "
+                f"all of {', '.join(OWN_SPLIT)}, or only x and y (split 80/20 by robin-bench)"
+            )
         parts = [_validated(arrays, path, s) for s in (("train", "test") if split is None else (split,))]
         xs, ys, cs = zip(*parts, strict=True)
         coarse = None if any(c is None for c in cs) else np.concatenate(cs)
@@ -318,8 +334,9 @@ def _read_npz(path: Path, split: str | None = None) -> tuple[np.ndarray, np.ndar
     return whole if split is None else tuple(split_arrays(*whole, split))  # type: ignore[return-value]
 
 
-def _validated(arrays: dict[str, np.ndarray], path: Path, split: str | None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _validated(
+    arrays: dict[str, np.ndarray], path: Path, split: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``x``, ``y``, ``y_coarse`` (keys suffixed ``_<split>`` where given) checked."""
     suffix = "" if split is None else f"_{split}"
     arrays = {k.removesuffix(suffix): v for k, v in arrays.items() if k.endswith(suffix)} if suffix else arrays

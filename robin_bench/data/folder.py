@@ -28,7 +28,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 FOLDER = DatasetInfo(
-    name="folder", in_shape=None, n_classes=None, needs_root=True, augment=False, mean=None, std=None,
+    name="folder",
+    in_shape=None,
+    n_classes=None,
+    needs_root=True,
+    augment=False,
+    mean=None,
+    std=None,
     source="your images: root/train/<class>/*.png|jpg and root/test/<class>/*.png|jpg",
 )
 
@@ -36,12 +42,16 @@ FOLDER = DatasetInfo(
 def _classes(root: Path, split: str) -> list[str]:
     base = root / split
     if not base.is_dir():
-        raise RobinBenchError(f"folder: {base} is not a folder; root must hold {'/ and '.join(SPLITS)}/ with one "
-                              "subfolder of images per class")
+        raise RobinBenchError(
+            f"folder: {base} is not a folder; root must hold {'/ and '.join(SPLITS)}/ with one "
+            "subfolder of images per class"
+        )
     names = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(names) < 2:
-        raise RobinBenchError(f"folder: {base} has {len(names)} class folder(s) ({', '.join(names) or 'none'}); a "
-                              "classifier needs at least 2 classes, one subfolder each")
+        raise RobinBenchError(
+            f"folder: {base} has {len(names)} class folder(s) ({', '.join(names) or 'none'}); a "
+            "classifier needs at least 2 classes, one subfolder each"
+        )
     return names
 
 
@@ -51,8 +61,10 @@ def _class_names(root: Path) -> list[str]:
     train, test = _classes(root, "train"), _classes(root, "test")
     if train != test:
         only = sorted(set(train) ^ set(test))
-        raise RobinBenchError(f"folder: {root}/train and {root}/test hold different classes ({', '.join(only[:5])} "
-                              "in one only); labels are the sorted folder names, so both need the same class folders")
+        raise RobinBenchError(
+            f"folder: {root}/train and {root}/test hold different classes ({', '.join(only[:5])} "
+            "in one only); labels are the sorted folder names, so both need the same class folders"
+        )
     return train
 
 
@@ -63,8 +75,10 @@ def _files(root: Path, split: str, names: list[str]) -> list[tuple[Path, int]]:
             if path.name.startswith("."):
                 continue
             if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
-                raise RobinBenchError(f"folder: {path} is not a PNG or JPEG image; a class folder holds only images "
-                                      f"({', '.join(IMAGE_SUFFIXES)})")
+                raise RobinBenchError(
+                    f"folder: {path} is not a PNG or JPEG image; a class folder holds only images "
+                    f"({', '.join(IMAGE_SUFFIXES)})"
+                )
             out.append((path, label))
     if not out:
         raise RobinBenchError(f"folder: {root / split} holds no images")
@@ -91,16 +105,27 @@ def _scan(root: Path, split: str | None) -> tuple[list[str], list[tuple[Path, in
     for path, _ in files[1:]:
         other, is_gray = _open(path)
         if other != size:
-            raise RobinBenchError(f"folder: {path} is {other[0]}x{other[1]} but {files[0][0]} is {size[0]}x{size[1]}; "
-                                  "every image must have the same size (resize them first)")
+            raise RobinBenchError(
+                f"folder: {path} is {other[0]}x{other[1]} but {files[0][0]} is {size[0]}x{size[1]}; "
+                "every image must have the same size (resize them first)"
+            )
         gray = gray and is_gray
     return names, files, size, gray
 
 
 def _describe(root: Path) -> DatasetInfo:
     names, files, (w, h), gray = _scan(root, None)
-    return DatasetInfo(name=FOLDER.name, in_shape=(1 if gray else 3, h, w), n_classes=len(names), needs_root=True,
-                       augment=False, mean=None, std=None, source=str(root), class_names=tuple(names))
+    return DatasetInfo(
+        name=FOLDER.name,
+        in_shape=(1 if gray else 3, h, w),
+        n_classes=len(names),
+        needs_root=True,
+        augment=False,
+        mean=None,
+        std=None,
+        source=str(root),
+        class_names=tuple(names),
+    )
 
 
 @register_dataset(FOLDER, describe=_describe)

@@ -77,7 +77,9 @@ DATASETS: Registry[Dataset] = Registry("dataset")
 
 
 def register_dataset(
-    info: DatasetInfo, *, describe: Callable[[Path], DatasetInfo] | None = None,
+    info: DatasetInfo,
+    *,
+    describe: Callable[[Path], DatasetInfo] | None = None,
     sources: Callable[[], list[Path]] | None = None,
 ) -> Callable[[Reader], Reader]:
     r"""Decorator registering a reader ``read(root, split) -> Arrays`` as dataset ``info.name``

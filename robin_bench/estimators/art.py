@@ -124,8 +124,9 @@ class RobinBenchClassifier(PyTorchClassifier):
     ) -> None:
         cfg = _fit_config(train_config)
         self._owns_optimizer = optimizer is None
-        super().__init__(model, loss, input_shape, nb_classes, _sgd(model, cfg) if optimizer is None else optimizer,
-                         *args, **kwargs)
+        super().__init__(
+            model, loss, input_shape, nb_classes, _sgd(model, cfg) if optimizer is None else optimizer, *args, **kwargs
+        )
         self._train_config = cfg
         self.reset_training_state()
 

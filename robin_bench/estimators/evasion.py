@@ -54,13 +54,10 @@ class ArtEvasion(EvasionAttack):
     def _check_params(self) -> None:
         super()._check_params()
         if not isinstance(self.attack, Attack):
-            raise RobinBenchError(
-                f"ArtEvasion attack must be a robin_bench Attack, got {type(self.attack).__name__}"
-            )
+            raise RobinBenchError(f"ArtEvasion attack must be a robin_bench Attack, got {type(self.attack).__name__}")
         if self.attack.model is not self.estimator.model:
             raise RobinBenchError(
-                "ArtEvasion attack was built on a different model than the estimator's; "
-                "build it on estimator.model"
+                "ArtEvasion attack was built on a different model than the estimator's; build it on estimator.model"
             )
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise RobinBenchError(f"ArtEvasion batch_size must be a positive int, got {self.batch_size!r}")

@@ -6,5 +6,13 @@ from robin_bench.models.har import HARClassifier
 from robin_bench.models.robin import RobinClassifier
 from robin_bench.models.vectorized import VectorizedRobin, choose_arm_execution
 
-__all__ = ["HARClassifier", "RobinClassifier", "build_model", "load_checkpoint", "model_spec", "save_checkpoint",
-           "VectorizedRobin", "choose_arm_execution"]
+__all__ = [
+    "HARClassifier",
+    "RobinClassifier",
+    "build_model",
+    "load_checkpoint",
+    "model_spec",
+    "save_checkpoint",
+    "VectorizedRobin",
+    "choose_arm_execution",
+]

@@ -120,8 +120,9 @@ def build(
     normalize = Normalize(mean, std, channels=shape[0])
     net = factory(shape, n_outputs)
     if not isinstance(net, nn.Module):
-        raise RobinBenchError(f"architecture {name!r} ({_origin(name)}) returned {type(net).__name__}, not an "
-                              "nn.Module")
+        raise RobinBenchError(
+            f"architecture {name!r} ({_origin(name)}) returned {type(net).__name__}, not an nn.Module"
+        )
     if (name, shape, n_outputs) not in _CHECKED:
         _check_output(name, net, shape, n_outputs)
         _CHECKED.add((name, shape, n_outputs))
@@ -146,14 +147,18 @@ def _check_output(name: str, net: nn.Module, shape: Shape, n_outputs: int) -> No
             out = net(torch.zeros((2, *shape)))
     except Exception as e:  # a user's architecture may fail in any way on the input shape
         first = str(e).splitlines()[0] if str(e) else ""
-        raise RobinBenchError(f"architecture {name!r} ({_origin(name)}) fails on inputs of shape (N, *{shape}): "
-                              f"{e.__class__.__name__}: {first}") from None
+        raise RobinBenchError(
+            f"architecture {name!r} ({_origin(name)}) fails on inputs of shape (N, *{shape}): "
+            f"{e.__class__.__name__}: {first}"
+        ) from None
     finally:
         net.train(was_training)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, n_outputs):
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise RobinBenchError(f"architecture {name!r} ({_origin(name)}) returns {got} for 2 inputs of shape "
-                              f"{shape}; an architecture built with n_outputs={n_outputs} must return (N, {n_outputs})")
+        raise RobinBenchError(
+            f"architecture {name!r} ({_origin(name)}) returns {got} for 2 inputs of shape "
+            f"{shape}; an architecture built with n_outputs={n_outputs} must return (N, {n_outputs})"
+        )
 
 
 def register_arch(name: str) -> Callable[[ArchFactory], ArchFactory]:

@@ -85,9 +85,9 @@ def model_spec(
         "arch": arch,
         "in_shape": [int(v) for v in in_shape],
         "n_classes": n_classes,
-        "hierarchy": None if hierarchy is None else {"names": list(hierarchy.names), "groups": [
-            hierarchy.fine_classes(z) for z in range(hierarchy.n_coarse)
-        ]},
+        "hierarchy": None
+        if hierarchy is None
+        else {"names": list(hierarchy.names), "groups": [hierarchy.fine_classes(z) for z in range(hierarchy.n_coarse)]},
         "mean": None if mean is None else [float(v) for v in mean],
         "std": None if std is None else [float(v) for v in std],
         **({"plugins": list(origins.values())} if origins else {}),

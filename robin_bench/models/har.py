@@ -75,9 +75,7 @@ class HARClassifier(nn.Module):
         out = self.fine[z](x)
         size = len(self.hierarchy.fine_classes(z))
         if out.dim() != 2 or out.shape[1] != size:
-            raise RobinBenchError(
-                f"HAR fine network {z} returned shape {tuple(out.shape)}; expected (N, {size})"
-            )
+            raise RobinBenchError(f"HAR fine network {z} returned shape {tuple(out.shape)}; expected (N, {size})")
         return torch.log_softmax(out, dim=1)
 
     def forward(self, x: Tensor) -> Tensor:

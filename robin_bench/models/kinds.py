@@ -277,8 +277,9 @@ def _train_har(model: nn.Module, name: str, x: Tensor, y: Tensor, cfg: TrainConf
 def _har_heads(model: nn.Module) -> list[Head]:
     har = _har(model)
     heads: list[Head] = [("coarse head", har.coarse, None)]
-    heads += [(f"fine head {z}", fine, z) for z, fine in enumerate(har.fine)
-              if len(har.hierarchy.fine_classes(z)) > 1]  # a one-class head is constant by construction
+    heads += [
+        (f"fine head {z}", fine, z) for z, fine in enumerate(har.fine) if len(har.hierarchy.fine_classes(z)) > 1
+    ]  # a one-class head is constant by construction
     return heads
 
 
@@ -324,21 +325,52 @@ def _verify_har(model: nn.Module, in_shape: tuple[int, ...]) -> Any:
     return har_encoding(_har(model), in_shape)
 
 
-register_kind(ModelKind(
-    name="flat", build=lambda component, n, h: component(n), parts=lambda model: ["model"], part=_flat_part,
-    train=_train_flat, needs_hierarchy=False, output="logits", marker="o-", baseline=True,
-    verify_encoding=_verify_flat,
-))
-register_kind(ModelKind(
-    name="robin", build=lambda component, n, h: RobinClassifier([component(1) for _ in range(n)]),
-    parts=lambda model: [f"arm{i}" for i in range(len(_robin(model).arms))], part=_robin_part, train=_train_robin,
-    needs_hierarchy=False, output="logits", marker="s-", model_types=(RobinClassifier, VectorizedRobin),
-    heads=_robin_heads, fit_jobs=_robin_fit, fast=_robin_fast, verify_encoding=_verify_robin,
-))
-register_kind(ModelKind(
-    name="har", build=_build_har, parts=lambda model: ["coarse", *(f"fine{z}" for z in range(len(_har(model).fine)))],
-    part=_har_part, train=_train_har, needs_hierarchy=True, output="log_probs", marker="^-",
-    model_types=(HARClassifier,), heads=_har_heads, fit_jobs=_har_fit,
-    coarse_view=lambda model: _har(model).coarse_log_probs, hierarchy_of=lambda model: _har(model).hierarchy,
-    verify_encoding=_verify_har,
-))
+register_kind(
+    ModelKind(
+        name="flat",
+        build=lambda component, n, h: component(n),
+        parts=lambda model: ["model"],
+        part=_flat_part,
+        train=_train_flat,
+        needs_hierarchy=False,
+        output="logits",
+        marker="o-",
+        baseline=True,
+        verify_encoding=_verify_flat,
+    )
+)
+register_kind(
+    ModelKind(
+        name="robin",
+        build=lambda component, n, h: RobinClassifier([component(1) for _ in range(n)]),
+        parts=lambda model: [f"arm{i}" for i in range(len(_robin(model).arms))],
+        part=_robin_part,
+        train=_train_robin,
+        needs_hierarchy=False,
+        output="logits",
+        marker="s-",
+        model_types=(RobinClassifier, VectorizedRobin),
+        heads=_robin_heads,
+        fit_jobs=_robin_fit,
+        fast=_robin_fast,
+        verify_encoding=_verify_robin,
+    )
+)
+register_kind(
+    ModelKind(
+        name="har",
+        build=_build_har,
+        parts=lambda model: ["coarse", *(f"fine{z}" for z in range(len(_har(model).fine)))],
+        part=_har_part,
+        train=_train_har,
+        needs_hierarchy=True,
+        output="log_probs",
+        marker="^-",
+        model_types=(HARClassifier,),
+        heads=_har_heads,
+        fit_jobs=_har_fit,
+        coarse_view=lambda model: _har(model).coarse_log_probs,
+        hierarchy_of=lambda model: _har(model).hierarchy,
+        verify_encoding=_verify_har,
+    )
+)

@@ -39,9 +39,7 @@ class _Skeleton:
 
     def __init__(self, arm: nn.Module) -> None:
         self.module = copy.deepcopy(arm).to("meta")
-        self.has_running_stats = any(
-            isinstance(m, _BATCHNORM) and m.track_running_stats for m in self.module.modules()
-        )
+        self.has_running_stats = any(isinstance(m, _BATCHNORM) and m.track_running_stats for m in self.module.modules())
 
     def __call__(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
         return functional_call(self.module, (params, buffers), (x,))

@@ -48,8 +48,10 @@ def weight_files(kind: str, parts: Sequence[str], weights: WeightsLayout) -> dic
     if isinstance(weights, str | os.PathLike):
         given: dict[str, Any] = {parts[0]: weights} if len(parts) == 1 else {}
         if not given:
-            raise RobinBenchError(f"a {kind} model has {len(parts)} components ({_some(parts)}); give 'weights' as a "
-                                  "list of files in that order, or a mapping of component names to files")
+            raise RobinBenchError(
+                f"a {kind} model has {len(parts)} components ({_some(parts)}); give 'weights' as a "
+                "list of files in that order, or a mapping of component names to files"
+            )
     elif isinstance(weights, Mapping):
         given = {}
         for name, value in weights.items():
@@ -60,8 +62,10 @@ def weight_files(kind: str, parts: Sequence[str], weights: WeightsLayout) -> dic
     else:
         files = list(weights)
         if len(files) != len(parts):
-            raise RobinBenchError(f"'weights' lists {len(files)} files for a {kind} model of {len(parts)} components "
-                                  f"({_some(parts)}); give one file per component, in that order")
+            raise RobinBenchError(
+                f"'weights' lists {len(files)} files for a {kind} model of {len(parts)} components "
+                f"({_some(parts)}); give one file per component, in that order"
+            )
         given = dict(zip(parts, files, strict=True))
     missing, extra = [p for p in parts if p not in given], [g for g in given if g not in parts]
     if missing or extra:
@@ -81,8 +85,9 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     tensors is a ``RobinBenchError`` naming the file."""
     path = Path(path)
     if path.suffix not in SUFFIXES:
-        raise RobinBenchError(f"weights file {str(path)!r} has suffix {path.suffix!r}; give a state_dict saved as "
-                              f"{', '.join(SUFFIXES)}")
+        raise RobinBenchError(
+            f"weights file {str(path)!r} has suffix {path.suffix!r}; give a state_dict saved as {', '.join(SUFFIXES)}"
+        )
     if not path.is_file():
         raise RobinBenchError(f"weights file {str(path)!r} not found")
     try:
@@ -92,18 +97,26 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "safe_globals" in str(e):  # torch names the globals (code) the pickle asks for
-            raise RobinBenchError(f"weights file {str(path)!r} is a pickle that needs code to load, refused (it could "
-                                  "run anything); save the module's state_dict (torch.save(model.state_dict(), "
-                                  "path)), not the module") from None
-        raise RobinBenchError(f"weights file {str(path)!r} cannot be read (not a torch.save file: "
-                              f"{str(e).splitlines()[0][:80]})") from None
+            raise RobinBenchError(
+                f"weights file {str(path)!r} is a pickle that needs code to load, refused (it could "
+                "run anything); save the module's state_dict (torch.save(model.state_dict(), "
+                "path)), not the module"
+            ) from None
+        raise RobinBenchError(
+            f"weights file {str(path)!r} cannot be read (not a torch.save file: {str(e).splitlines()[0][:80]})"
+        ) from None
     except (SafetensorError, RuntimeError, EOFError, OSError, ValueError) as e:
-        raise RobinBenchError(f"weights file {str(path)!r} cannot be read ({e.__class__.__name__}: "
-                              f"{str(e).splitlines()[0][:120] if str(e) else 'empty'})") from None
-    if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, Tensor)
-                                                 for k, v in state.items()):
-        raise RobinBenchError(f"weights file {str(path)!r} holds {type(state).__name__}, not a state_dict (a mapping "
-                              "of parameter names to tensors); save module.state_dict()")
+        raise RobinBenchError(
+            f"weights file {str(path)!r} cannot be read ({e.__class__.__name__}: "
+            f"{str(e).splitlines()[0][:120] if str(e) else 'empty'})"
+        ) from None
+    if not isinstance(state, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()
+    ):
+        raise RobinBenchError(
+            f"weights file {str(path)!r} holds {type(state).__name__}, not a state_dict (a mapping "
+            "of parameter names to tensors); save module.state_dict()"
+        )
     return dict(state)
 
 
@@ -113,15 +126,22 @@ def load_strict(module: nn.Module, state: Mapping[str, Tensor], path: str | os.P
     want = module.state_dict()
     missing = [k for k in want if k not in state]
     extra = [k for k in state if k not in want]
-    shaped = [f"{k} {tuple(state[k].shape)} vs {tuple(want[k].shape)}" for k in want
-              if k in state and state[k].shape != want[k].shape]
-    problems = [f"missing keys {_some(missing, 3)}" if missing else "",
-                f"unexpected keys {_some(extra, 3)}" if extra else "",
-                f"mis-shaped {'; '.join(shaped[:3])}" if shaped else ""]
+    shaped = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(want[k].shape)}"
+        for k in want
+        if k in state and state[k].shape != want[k].shape
+    ]
+    problems = [
+        f"missing keys {_some(missing, 3)}" if missing else "",
+        f"unexpected keys {_some(extra, 3)}" if extra else "",
+        f"mis-shaped {'; '.join(shaped[:3])}" if shaped else "",
+    ]
     if any(problems):
-        raise RobinBenchError(f"weights file {str(path)!r} does not fit the architecture: "
-                              f"{', '.join(p for p in problems if p)}; save the state_dict of the module the "
-                              "architecture builds")
+        raise RobinBenchError(
+            f"weights file {str(path)!r} does not fit the architecture: "
+            f"{', '.join(p for p in problems if p)}; save the state_dict of the module the "
+            "architecture builds"
+        )
     module.load_state_dict(state, strict=True)
 
 
@@ -157,8 +177,9 @@ def load_weights(
     from robin_bench.models.factory import build_model
 
     with torch.random.fork_rng(devices=[]):  # the init is overwritten: leave the caller's RNG as it was
-        model = build_model(kind, arch=arch, in_shape=in_shape, n_classes=n_classes, hierarchy=hierarchy,
-                            mean=mean, std=std)
+        model = build_model(
+            kind, arch=arch, in_shape=in_shape, n_classes=n_classes, hierarchy=hierarchy, mean=mean, std=std
+        )
     entry = KINDS.get(kind)
     for part, path in weight_files(kind, entry.parts(model), weights).items():
         component = entry.part(model, part)

@@ -130,13 +130,14 @@ class TrainConfig:
             )
         ms = self.milestones
         if any(not _is_int(m) or m < 1 for m in ms) or list(ms) != sorted(set(ms)):
-            raise RobinBenchError(
-                f"TrainConfig.milestones={ms!r}; expected strictly ascending epoch numbers >= 1"
-            )
+            raise RobinBenchError(f"TrainConfig.milestones={ms!r}; expected strictly ascending epoch numbers >= 1")
 
     def _check_floats(self) -> None:
         checks: tuple[tuple[str, float, bool], ...] = (
-            ("lr", 0.0, False), ("weight_decay", 0.0, True), ("eps", 0.0, True), ("beta", 0.0, True),
+            ("lr", 0.0, False),
+            ("weight_decay", 0.0, True),
+            ("eps", 0.0, True),
+            ("beta", 0.0, True),
         )
         for name, low, inclusive in checks:
             v = getattr(self, name)

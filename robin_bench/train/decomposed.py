@@ -76,8 +76,16 @@ def train_arm(arm: nn.Module, x: Tensor, y: Tensor, cls: int, cfg: TrainConfig) 
     labels = (y == cls).long()
     positive = labels.bool() if cfg.balanced else None
     validation = None if val is None else (val[0], (val[1] == cls).long())
-    return fit(TwoClassView(arm), x, labels, cfg, name=f"arm {cls}", seed=derive_seed(cfg.seed, "arm", cls),
-               positive=positive, validation=validation)
+    return fit(
+        TwoClassView(arm),
+        x,
+        labels,
+        cfg,
+        name=f"arm {cls}",
+        seed=derive_seed(cfg.seed, "arm", cls),
+        positive=positive,
+        validation=validation,
+    )
 
 
 def train_robin(
@@ -116,8 +124,16 @@ def train_har_coarse(coarse: nn.Module, hierarchy: Hierarchy, x: Tensor, y: Tens
     targets = coarse_targets_outside_group(hierarchy) if cfg.objective == "pgd_at_targeted" else None
     x, y, val = split_validation(x, y, cfg)
     validation = None if val is None else (val[0], hierarchy.coarse_of(val[1]))
-    return fit(coarse, x, hierarchy.coarse_of(y), cfg, name="coarse", seed=derive_seed(cfg.seed, "coarse"),
-               targets=targets, validation=validation)
+    return fit(
+        coarse,
+        x,
+        hierarchy.coarse_of(y),
+        cfg,
+        name="coarse",
+        seed=derive_seed(cfg.seed, "coarse"),
+        targets=targets,
+        validation=validation,
+    )
 
 
 def train_har_fine(
@@ -145,8 +161,16 @@ def train_har_fine(
     validation = None
     if val is not None and bool((held := hierarchy.coarse_of(val[1]) == z).any()):
         validation = (val[0][held], position[val[1][held]])
-    return fit(fine, x[members], position[y[members]], cfg, name=f"fine {z}", seed=derive_seed(cfg.seed, "fine", z),
-               targets=targets, validation=validation)
+    return fit(
+        fine,
+        x[members],
+        position[y[members]],
+        cfg,
+        name=f"fine {z}",
+        seed=derive_seed(cfg.seed, "fine", z),
+        targets=targets,
+        validation=validation,
+    )
 
 
 def _check_width(net: nn.Module, x: Tensor, expected: int, what: str) -> None:

@@ -33,8 +33,15 @@ class ProgressLog:
         >>> log.finish({"loss": 0.2, "acc": 0.95})
     """
 
-    def __init__(self, name: str, epochs: int, stream: TextIO, *, interval: float = LOG_INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        name: str,
+        epochs: int,
+        stream: TextIO,
+        *,
+        interval: float = LOG_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.name, self.epochs, self.stream = name, epochs, stream
         self.interval, self.clock = interval, clock
         self.start = self.last = clock()

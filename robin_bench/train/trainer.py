@@ -74,9 +74,17 @@ class TrainReport:
         """One dict per epoch: ``epoch`` (1-based), ``loss``, ``train_acc`` (clean accuracy on the training
         batches), ``train_adv_acc``, ``val_clean_acc``, ``val_robust_acc``, ``lr``, ``adv_share``, ``seconds``."""
         return [
-            {"epoch": e + 1, "loss": self.loss[e], "train_acc": self.clean_acc[e], "train_adv_acc": self.adv_acc[e],
-             "val_clean_acc": self.val_clean_acc[e], "val_robust_acc": self.val_robust_acc[e], "lr": self.lr[e],
-             "adv_share": self.adv_share[e], "seconds": self.seconds[e]}
+            {
+                "epoch": e + 1,
+                "loss": self.loss[e],
+                "train_acc": self.clean_acc[e],
+                "train_adv_acc": self.adv_acc[e],
+                "val_clean_acc": self.val_clean_acc[e],
+                "val_robust_acc": self.val_robust_acc[e],
+                "lr": self.lr[e],
+                "adv_share": self.adv_share[e],
+                "seconds": self.seconds[e],
+            }
             for e in range(len(self.loss))
         ]
 
@@ -224,8 +232,13 @@ def fit(
                 else uniform_batches(n, cfg.batch_size, cpu_gen)
             )
             sums = torch.zeros(7, device=device)
-            bar = tqdm(batches, desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", disable=not show,
-                       leave=epoch == cfg.epochs - 1, file=stream)  # a terminal keeps each component's last epoch
+            bar = tqdm(
+                batches,
+                desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
+                disable=not show,
+                leave=epoch == cfg.epochs - 1,
+                file=stream,
+            )  # a terminal keeps each component's last epoch
             for i, idx in enumerate(bar, start=1):
                 idx = idx.to(device)
                 xb, yb = x[idx], y[idx]
@@ -255,15 +268,17 @@ def fit(
                 with torch.no_grad():
                     b = xb.shape[0]
                     adv = out[:k].detach() if adversary is not None else out[:0].detach()
-                    sums += torch.stack([
-                        loss.detach() * b,
-                        F.cross_entropy(clean_out, yb, reduction="sum"),
-                        (clean_out.argmax(1) == yb).sum(),
-                        F.cross_entropy(adv, yb[: adv.shape[0]], reduction="sum"),
-                        (adv.argmax(1) == yb[: adv.shape[0]]).sum(),
-                        torch.tensor(float(adv.shape[0]), device=device),
-                        torch.tensor(float(b), device=device),
-                    ])
+                    sums += torch.stack(
+                        [
+                            loss.detach() * b,
+                            F.cross_entropy(clean_out, yb, reduction="sum"),
+                            (clean_out.argmax(1) == yb).sum(),
+                            F.cross_entropy(adv, yb[: adv.shape[0]], reduction="sum"),
+                            (adv.argmax(1) == yb[: adv.shape[0]]).sum(),
+                            torch.tensor(float(adv.shape[0]), device=device),
+                            torch.tensor(float(b), device=device),
+                        ]
+                    )
                 if show:
                     bar.set_postfix(_running(sums.tolist()), refresh=False)
                 elif lines is not None and lines.due():  # no device sync on the batches that print nothing
@@ -278,9 +293,18 @@ def fit(
             rows["lr"].append(lr)
             rows["images"].append(int(s[6]))
             rows["seconds"].append(time.perf_counter() - start)
-            val = (float("nan"), float("nan")) if validation is None else validation_accuracy(
-                model, *validation, norm=cfg.norm, eps=cfg.validation_eps, steps=cfg.val_steps,
-                balanced=positive is not None)
+            val = (
+                (float("nan"), float("nan"))
+                if validation is None
+                else validation_accuracy(
+                    model,
+                    *validation,
+                    norm=cfg.norm,
+                    eps=cfg.validation_eps,
+                    steps=cfg.val_steps,
+                    balanced=positive is not None,
+                )
+            )
             rows["val_clean_acc"].append(val[0])
             rows["val_robust_acc"].append(val[1])
     model.eval()
@@ -314,9 +338,7 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def split_validation(
-    x: Tensor, y: Tensor, cfg: TrainConfig
-) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
+def split_validation(x: Tensor, y: Tensor, cfg: TrainConfig) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
     r"""The training part of ``(x, y)`` and the held-out part (None when ``cfg.val_fraction`` is 0).
 
     The split is :func:`robin_bench.train.validation.holdout` on the labels ``y`` given (the fine labels)

@@ -54,7 +54,14 @@ def holdout(y: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:
 
 
 def validation_accuracy(
-    model: nn.Module, x: Tensor, y: Tensor, *, norm: Norm, eps: float, steps: int, balanced: bool = False,
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    norm: Norm,
+    eps: float,
+    steps: int,
+    balanced: bool = False,
     batch_size: int = 512,
 ) -> tuple[float, float]:
     r"""Clean accuracy and PGD accuracy of ``model`` on held-out ``(x, y)``, in eval mode.

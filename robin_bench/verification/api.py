@@ -107,8 +107,14 @@ class VerifyResult:
         """Per-sample pandas frame: ``status``, ``margin_lower``, ``margin_upper``, ``seconds`` and the stats."""
         import pandas as pd
 
-        frame = pd.DataFrame({"status": self.status, "margin_lower": self.margin_lower.tolist(),
-                              "margin_upper": self.margin_upper.tolist(), "seconds": self.seconds.tolist()})
+        frame = pd.DataFrame(
+            {
+                "status": self.status,
+                "margin_lower": self.margin_lower.tolist(),
+                "margin_upper": self.margin_upper.tolist(),
+                "seconds": self.seconds.tolist(),
+            }
+        )
         frame = frame.join(pd.DataFrame(self.stats))
         frame.index.name = "sample"
         return frame
@@ -124,8 +130,9 @@ def encoding_of(model: nn.Module) -> Callable[[nn.Module, tuple[int, ...]], Enco
     return kind.verify_encoding
 
 
-def _check(model: object, x: object, y: object, norm: object, eps: object, criterion: object,
-           time_limit: object) -> tuple[Tensor, Tensor]:
+def _check(
+    model: object, x: object, y: object, norm: object, eps: object, criterion: object, time_limit: object
+) -> tuple[Tensor, Tensor]:
     if not isinstance(model, nn.Module):
         raise RobinBenchError(f"verify: model must be an nn.Module, got {type(model).__name__}")
     if not isinstance(x, Tensor) or x.dim() != 4 or not x.dtype.is_floating_point:
@@ -230,9 +237,10 @@ def verify(
     was_training = model.training
     model.eval()
     try:
-        rows = [_one(model, encoding, crit, threat, x[n], int(y[n]), hierarchy, float(time_limit), tighten,
-                     exact_margins)
-                for n in range(x.shape[0])]
+        rows = [
+            _one(model, encoding, crit, threat, x[n], int(y[n]), hierarchy, float(time_limit), tighten, exact_margins)
+            for n in range(x.shape[0])
+        ]
     finally:
         model.train(was_training)
     return VerifyResult(
@@ -242,7 +250,10 @@ def verify(
         counterexamples={n: r["cex"] for n, r in enumerate(rows) if r["cex"] is not None},
         seconds=torch.tensor([r["seconds"] for r in rows], dtype=torch.float64),
         stats=[r["stats"] for r in rows],
-        norm=norm, eps=float(eps), criterion=criterion, complete=norm == "Linf" and encoding.complete,
+        norm=norm,
+        eps=float(eps),
+        criterion=criterion,
+        complete=norm == "Linf" and encoding.complete,
         clean_correct=torch.tensor([r["clean_correct"] for r in rows], dtype=torch.bool),
     )
 
@@ -253,8 +264,18 @@ def _own(criterion: str, hierarchy: Hierarchy | None, y: int) -> list[int]:
     return [y]
 
 
-def _one(model: nn.Module, encoding: Encoding, crit: Criterion, threat: ThreatModel, x0: Tensor, y: int,
-         hierarchy: Hierarchy | None, time_limit: float, tighten: bool, exact_margins: bool) -> dict[str, Any]:
+def _one(
+    model: nn.Module,
+    encoding: Encoding,
+    crit: Criterion,
+    threat: ThreatModel,
+    x0: Tensor,
+    y: int,
+    hierarchy: Hierarchy | None,
+    time_limit: float,
+    tighten: bool,
+    exact_margins: bool,
+) -> dict[str, Any]:
     """Verify one sample."""
     t0 = time.perf_counter()
     deadline = t0 + time_limit
@@ -262,8 +283,16 @@ def _one(model: nn.Module, encoding: Encoding, crit: Criterion, threat: ThreatMo
     inputs = InputSet.around(x0.detach().double().cpu().numpy(), threat.norm, threat.eps)
     own = _own(crit.name, hierarchy, y)
     rivals = [j for j in range(encoding.n_classes) if j not in own]
-    stats: dict[str, Any] = {"margins": len(rivals), "pruned": 0, "milps": 0, "nodes": 0, "binaries": 0,
-                             "bound_s": 0.0, "milp_s": 0.0, "solver": ""}
+    stats: dict[str, Any] = {
+        "margins": len(rivals),
+        "pruned": 0,
+        "milps": 0,
+        "nodes": 0,
+        "binaries": 0,
+        "bound_s": 0.0,
+        "milp_s": 0.0,
+        "solver": "",
+    }
     yt = torch.tensor([y])
 
     def margin(point: np.ndarray) -> float:
@@ -279,8 +308,15 @@ def _one(model: nn.Module, encoding: Encoding, crit: Criterion, threat: ThreatMo
         return cand[0].detach() if hit else None
 
     def done(status: str, lower: float, upper: float, cex: Tensor | None, clean_correct: bool) -> dict[str, Any]:
-        return {"status": status, "lower": lower, "upper": upper, "cex": cex, "clean_correct": clean_correct,
-                "seconds": time.perf_counter() - t0, "stats": stats}
+        return {
+            "status": status,
+            "lower": lower,
+            "upper": upper,
+            "cex": cex,
+            "clean_correct": clean_correct,
+            "seconds": time.perf_counter() - t0,
+            "stats": stats,
+        }
 
     clean = inputs.center
     upper = {j: v for j, v in zip(rivals, _margins(encoding, clean, own, rivals), strict=True)}
@@ -288,8 +324,13 @@ def _one(model: nn.Module, encoding: Encoding, crit: Criterion, threat: ThreatMo
         clean_ok = not bool(crit.success(model(x0[None]), yt.to(x0.device))[0])
     if not clean_ok or not rivals:
         cex = None if clean_ok else x0.detach().clone()
-        return done("broken" if cex is not None else "verified", -math.inf if cex is not None else math.inf,
-                    min(upper.values(), default=math.inf), cex, clean_ok)
+        return done(
+            "broken" if cex is not None else "verified",
+            -math.inf if cex is not None else math.inf,
+            min(upper.values(), default=math.inf),
+            cex,
+            clean_ok,
+        )
 
     tb = time.perf_counter()
     ctx = Context(inputs, [layer_bounds(c, inputs, "linear" if tighten else "interval") for c in encoding.chains])
@@ -362,8 +403,15 @@ def _one(model: nn.Module, encoding: Encoding, crit: Criterion, threat: ThreatMo
     return done(status, min(lower.values()), min(upper.values()), None, True)
 
 
-def _descend(model: nn.Module, x0: Tensor, start: np.ndarray, own: list[int], j: int, threat: ThreatModel,
-             steps: int = _DESCENT_STEPS) -> np.ndarray:
+def _descend(
+    model: nn.Module,
+    x0: Tensor,
+    start: np.ndarray,
+    own: list[int],
+    j: int,
+    threat: ThreatModel,
+    steps: int = _DESCENT_STEPS,
+) -> np.ndarray:
     """The input of lowest margin ``max_own out - out_j`` met by projected gradient descent from ``start`` (the
     solver's or the bounds' point): a counterexample search where a relaxation's point is not one."""
     x = threat.project(torch.as_tensor(start, dtype=x0.dtype).view_as(x0).to(x0.device)[None], x0[None])

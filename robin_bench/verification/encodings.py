@@ -105,8 +105,15 @@ class Encoding:
         the set (``ctx.inputs.minimizer(a)``) is a candidate counterexample."""
         raise NotImplementedError
 
-    def program(self, builder: Builder, outs: dict[int, list[Expr]], own: Sequence[int], j: int,
-                ctx: Context, memory: dict[Any, list[Any]]) -> Program:
+    def program(
+        self,
+        builder: Builder,
+        outs: dict[int, list[Expr]],
+        own: Sequence[int],
+        j: int,
+        ctx: Context,
+        memory: dict[Any, list[Any]],
+    ) -> Program:
         """The margin in ``builder``, whose chains ``uses(own, j)`` are encoded as ``outs``; ``memory`` holds what
         earlier solves of the same margin recorded (empty at first)."""
         raise NotImplementedError
@@ -164,8 +171,15 @@ class LogitsEncoding(Encoding):
     def lower_bound(self, own: Sequence[int], j: int, ctx: Context) -> tuple[float, np.ndarray]:
         return max((_spec_bound(self.chains, ctx, self._rows(i, j)) for i in own), key=lambda b: b[0])
 
-    def program(self, builder: Builder, outs: dict[int, list[Expr]], own: Sequence[int], j: int,
-                ctx: Context, memory: dict[Any, list[Any]]) -> Program:
+    def program(
+        self,
+        builder: Builder,
+        outs: dict[int, list[Expr]],
+        own: Sequence[int],
+        j: int,
+        ctx: Context,
+        memory: dict[Any, list[Any]],
+    ) -> Program:
         def out(c: int) -> Expr:
             chain, r = self.where[c]
             return outs[chain][r]
@@ -199,14 +213,14 @@ class HAREncoding(Encoding):
         for z in range(self.hierarchy.n_coarse):
             h = self.chains[1 + z].forward(x)
             fine.append(h - logsumexp(h, axis=1, keepdims=True))
-        return np.stack([g[:, self.group[c]] + fine[self.group[c]][:, self.pos[c]] for c in range(self.n_classes)],
-                        axis=1)
+        return np.stack(
+            [g[:, self.group[c]] + fine[self.group[c]][:, self.pos[c]] for c in range(self.n_classes)], axis=1
+        )
 
     def _whole_groups(self, own: Sequence[int], w: int) -> list[int]:
         """Groups other than ``w`` all of whose classes are in ``own`` (their best class beats ``-log |z|``)."""
         inside = set(own)
-        return [z for z in range(self.hierarchy.n_coarse)
-                if z != w and set(self.hierarchy.fine_classes(z)) <= inside]
+        return [z for z in range(self.hierarchy.n_coarse) if z != w and set(self.hierarchy.fine_classes(z)) <= inside]
 
     def uses(self, own: Sequence[int], j: int) -> list[int]:
         w = self.group[j]
@@ -255,8 +269,15 @@ class HAREncoding(Encoding):
     def lower_bound(self, own: Sequence[int], j: int, ctx: Context) -> tuple[float, np.ndarray]:
         return max(self._cross_terms(own, j, ctx), key=lambda b: b[0])
 
-    def program(self, builder: Builder, outs: dict[int, list[Expr]], own: Sequence[int], j: int,
-                ctx: Context, memory: dict[Any, list[Any]]) -> Program:
+    def program(
+        self,
+        builder: Builder,
+        outs: dict[int, list[Expr]],
+        own: Sequence[int],
+        j: int,
+        ctx: Context,
+        memory: dict[Any, list[Any]],
+    ) -> Program:
         w, jp = self.group[j], self.pos[j]
         h_w = outs[1 + w]
         cuts: list[Callable[[np.ndarray], bool]] = []
@@ -284,11 +305,21 @@ class HAREncoding(Encoding):
             terms.append((g[z] - g[w] - h_w[jp] + lse_w).plus(-float(np.log(len(self.hierarchy.fine_classes(z))))))
         if not terms:
             raise Unencodable
-        return Program(_max_program(builder, terms), exact=not cuts and None not in upper.values(),
-                       refine=lambda v: any([cut(v) for cut in cuts]))
+        return Program(
+            _max_program(builder, terms),
+            exact=not cuts and None not in upper.values(),
+            refine=lambda v: any([cut(v) for cut in cuts]),
+        )
 
-    def _lse_below(self, builder: Builder, h: list[Expr], ctx: Context, w: int,
-                   cuts: list[Callable[[np.ndarray], bool]], memory: dict[Any, list[Any]]) -> Expr:
+    def _lse_below(
+        self,
+        builder: Builder,
+        h: list[Expr],
+        ctx: Context,
+        w: int,
+        cuts: list[Callable[[np.ndarray], bool]],
+        memory: dict[Any, list[Any]],
+    ) -> Expr:
         """A variable ``L <= LSE(h)`` under minimization: ``L >= h_k`` and ``L >=`` the tangent planes of LSE at the
         clean input and at the points in ``memory``."""
         lv = builder.variables(np.array([-np.inf]), np.array([np.inf]))
@@ -313,8 +344,15 @@ class HAREncoding(Encoding):
         cuts.append(cut)
         return lse
 
-    def _lse_above(self, builder: Builder, h: list[Expr], ctx: Context, z: int,
-                   cuts: list[Callable[[np.ndarray], bool]], memory: dict[Any, list[Any]]) -> Expr | None:
+    def _lse_above(
+        self,
+        builder: Builder,
+        h: list[Expr],
+        ctx: Context,
+        z: int,
+        cuts: list[Callable[[np.ndarray], bool]],
+        memory: dict[Any, list[Any]],
+    ) -> Expr | None:
         """An expression ``U >= LSE(h)`` under minimization of ``-U``, or None where an interval is too wide.
 
         ``U = h_r + q`` with ``r`` the clean input's top class of the group, ``q <=`` tangents of ``log(1 + S)``,
@@ -335,7 +373,7 @@ class HAREncoding(Encoding):
         s = Expr(np.zeros(0, dtype=np.int64), np.zeros(0))
         diffs = {k: h[k] - h[r] for k in others}
         for n, k in enumerate(others):
-            ek = Expr(e[n:n + 1], np.ones(1))
+            ek = Expr(e[n : n + 1], np.ones(1))
             s = s + ek
             knots = np.array([lo[k], *memory.get(("breaks", z, k), []), hi[k]])
             _exp_below_interpolation(builder, ek, diffs[k], knots)
@@ -385,7 +423,7 @@ def _exp_below_interpolation(builder: Builder, e: Expr, d: Expr, knots: np.ndarr
     builder.row(e - Expr(lam, values), -np.inf, 0.0)
     for i in range(m + 1):
         near = [p for p in (i - 1, i) if 0 <= p < m]
-        builder.row(Expr(lam[i:i + 1], np.ones(1)) - Expr(piece[near], np.ones(len(near))), -np.inf, 0.0)
+        builder.row(Expr(lam[i : i + 1], np.ones(1)) - Expr(piece[near], np.ones(len(near))), -np.inf, 0.0)
 
 
 def flat_encoding(model: nn.Module, in_shape: tuple[int, ...]) -> Encoding:

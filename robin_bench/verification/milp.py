@@ -34,8 +34,9 @@ class Expr:
     const: float = 0.0
 
     def __add__(self, other: Expr) -> Expr:
-        return Expr(np.concatenate([self.cols, other.cols]), np.concatenate([self.coefs, other.coefs]),
-                    self.const + other.const)
+        return Expr(
+            np.concatenate([self.cols, other.cols]), np.concatenate([self.coefs, other.coefs]), self.const + other.const
+        )
 
     def __sub__(self, other: Expr) -> Expr:
         return self + other.scaled(-1.0)
@@ -127,8 +128,7 @@ class Builder:
 
     def row(self, expr: Expr, lower: float, upper: float) -> None:
         """The row ``lower <= expr <= upper``."""
-        self.block([expr.cols], [expr.coefs[None, :]], np.array([lower - expr.const]),
-                   np.array([upper - expr.const]))
+        self.block([expr.cols], [expr.coefs[None, :]], np.array([lower - expr.const]), np.array([upper - expr.const]))
 
     def chain(self, chain: Chain, pre: Bounds) -> list[Expr]:
         """Encode ``chain`` on the input variables with its pre-activation bounds ``pre``; its outputs."""
@@ -190,9 +190,13 @@ class Builder:
                 for held in (self.rows, self.cols, self.vals, self.row_lower, self.row_upper):
                     held.pop()
         t0 = time.perf_counter()
-        res = milp(c, integrality=np.asarray(self.integer), bounds=VarBounds(np.asarray(self.lower),
-                   np.asarray(self.upper)), constraints=constraints,
-                   options={"time_limit": max(float(time_limit), 1e-3), "mip_rel_gap": 1e-6})
+        res = milp(
+            c,
+            integrality=np.asarray(self.integer),
+            bounds=VarBounds(np.asarray(self.lower), np.asarray(self.upper)),
+            constraints=constraints,
+            options={"time_limit": max(float(time_limit), 1e-3), "mip_rel_gap": 1e-6},
+        )
         seconds = time.perf_counter() - t0
         status = {0: "optimal", 1: "time_limit", 2: "infeasible"}.get(res.status, "error")
         v = None if res.x is None else np.asarray(res.x)

@@ -78,9 +78,7 @@ def _affine(layer: nn.Module, shape: tuple[int, ...]) -> tuple[np.ndarray, np.nd
         return np.eye(n), np.zeros(n), out_shape
     if isinstance(layer, nn.Linear):
         if len(shape) != 1:
-            raise RobinBenchError(
-                f"verify: Linear layer gets an input of shape {shape}; put a Flatten before it"
-            )
+            raise RobinBenchError(f"verify: Linear layer gets an input of shape {shape}; put a Flatten before it")
         w = layer.weight.detach().double().cpu().numpy()
         b = layer.bias.detach().double().cpu().numpy() if layer.bias is not None else np.zeros(w.shape[0])
         return w, b, (w.shape[0],)

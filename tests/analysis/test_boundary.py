@@ -98,8 +98,16 @@ def test_boundary_distance_frame_views_and_writing(tmp_path) -> None:
     flat = random_linear(3, seed=9, scale=3.0)
     x = images(6, seed=2)
     y = robin(x).argmax(1).detach()
-    df = boundary_distance(robin, flat, x, y, cls=1, eps_max={"L2": 1.0, "Linf": 0.2}, rounds=3,
-                           attacks=lambda m, n, e: {"pgd": PGD(m, norm=n, eps=e, steps=5)})
+    df = boundary_distance(
+        robin,
+        flat,
+        x,
+        y,
+        cls=1,
+        eps_max={"L2": 1.0, "Linf": 0.2},
+        rounds=3,
+        attacks=lambda m, n, e: {"pgd": PGD(m, norm=n, eps=e, steps=5)},
+    )
     assert len(df) == 2 * 4 * 6
     assert set(df["view"]) == {"arm", "robin", "multiclass", "multiclass_vs_cls"}
     assert (df["distance"] >= 0).all() and (df["censored"] == ~np.isfinite(df["distance"])).all()

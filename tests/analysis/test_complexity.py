@@ -29,7 +29,7 @@ def test_model2_is_the_binary_task_and_model_k_a_relabelling(seed: int) -> None:
     for j in range(2, k + 1):
         lab = complexity_labels(y, order, j)
         assert set(lab.unique().tolist()) <= set(range(j))
-        assert torch.equal(lab == 0, torch.isin(y, torch.tensor(order[j - 1:])))  # OTHER[j]
+        assert torch.equal(lab == 0, torch.isin(y, torch.tensor(order[j - 1 :])))  # OTHER[j]
         assert torch.equal(lab == 1, y == order[0])  # class 1 keeps label 1 in every MODEL[j]
 
 
@@ -54,8 +54,7 @@ def test_task_complexity_end_to_end_on_tiny_data(tmp_path) -> None:
         pattern[c, 0, c] = 1.0  # class c lights up row c
     x = 0.5 * torch.rand(90, 1, 8, 8, generator=g) + 0.5 * pattern[y]
     cfg = TrainConfig(epochs=1, batch_size=32, lr=0.05, progress=False)
-    df = task_complexity(x, y, x[:30], y[:30], arch="mlp", cfg=cfg, norm="Linf", eps=[0.0, 0.1], repeats=2,
-                         ks=[2, 3])
+    df = task_complexity(x, y, x[:30], y[:30], arch="mlp", cfg=cfg, norm="Linf", eps=[0.0, 0.1], repeats=2, ks=[2, 3])
     assert len(df) == 2 * 2 * 2
     zero = df[df.eps == 0.0]
     assert (zero["robust_acc"] == zero["clean_acc"]).all()

@@ -29,20 +29,34 @@ def report(name: str, clean: list[float], robust: list[float], n: int) -> dict:
     """A training report dict (``TrainReport.to_dict()``) with the given validation curves."""
     e = len(clean)
     zeros = [0.0] * e
-    return {"name": name, "loss": zeros, "clean_loss": zeros, "clean_acc": zeros, "adv_loss": zeros,
-            "adv_acc": zeros, "adv_share": [1.0] * e, "lr": [0.1] * e, "seconds": zeros, "images": [0] * e,
-            "val_clean_acc": clean, "val_robust_acc": robust, "val_size": n}
+    return {
+        "name": name,
+        "loss": zeros,
+        "clean_loss": zeros,
+        "clean_acc": zeros,
+        "adv_loss": zeros,
+        "adv_acc": zeros,
+        "adv_share": [1.0] * e,
+        "lr": [0.1] * e,
+        "seconds": zeros,
+        "images": [0] * e,
+        "val_clean_acc": clean,
+        "val_robust_acc": robust,
+        "val_size": n,
+    }
 
 
 def test_plateau_rule_against_one_standard_error() -> None:
     flat_curve = [0.5, 0.7, 0.80, 0.81, 0.80, 0.81, 0.80]  # last 2 gain 0.81 - 0.81 = 0
     rising = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.70]  # last 2 gain 0.7 - 0.5 = 0.2 > se(0.7, 100) = 0.046
     small = [0.5, 0.6, 0.70, 0.70, 0.70, 0.72, 0.74]  # gain 0.04 <= se(0.74, 100) = 0.0439
-    frame = training_curves({
-        "flat": [report("flat", flat_curve, flat_curve, 100)],
-        "robin": [report("arm 0", flat_curve, flat_curve, 100), report("arm 1", flat_curve, rising, 100)],
-        "small": [report("flat", small, small, 100)],
-    })
+    frame = training_curves(
+        {
+            "flat": [report("flat", flat_curve, flat_curve, 100)],
+            "robin": [report("arm 0", flat_curve, flat_curve, 100), report("arm 1", flat_curve, rising, 100)],
+            "small": [report("flat", small, small, 100)],
+        }
+    )
     assert len(frame) == 4 * 7 and list(frame["epoch"][:7]) == list(range(1, 8))
     s = summarize_convergence(frame, window=2).set_index("model")
     assert bool(s.loc["flat", "plateaued"])
@@ -61,12 +75,20 @@ def test_analyze_convergence_on_a_tiny_suite(tmp_path: Path) -> None:
     assert "convergence" in ANALYSES
     suite = write_suite(tmp_path, TINY)
     written = run("convergence", suite)
-    assert [p.name for p in written] == ["convergence.csv", "convergence.png", "convergence_summary.csv",
-                                         "convergence.md", "summary.md"]
+    assert [p.name for p in written] == [
+        "convergence.csv",
+        "convergence.png",
+        "convergence_summary.csv",
+        "convergence.md",
+        "summary.md",
+    ]
     frame = pd.read_csv(written[0])
     parts = frame.groupby("model")["component"].unique().to_dict()
-    assert sorted(parts["robin"]) == [f"arm {i}" for i in range(4)] and sorted(parts["har"]) == [
-        "coarse", "fine 0", "fine 1"] and list(parts["mc"]) == ["flat"]
+    assert (
+        sorted(parts["robin"]) == [f"arm {i}" for i in range(4)]
+        and sorted(parts["har"]) == ["coarse", "fine 0", "fine 1"]
+        and list(parts["mc"]) == ["flat"]
+    )
     epochs = frame.groupby(["model", "component"])["epoch"].apply(list)
     assert len(epochs) == 1 + 4 + 3 and all(e == list(range(1, EPOCHS + 1)) for e in epochs)
     assert frame[["val_clean_acc", "val_robust_acc"]].notna().all().all()

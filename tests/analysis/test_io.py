@@ -10,18 +10,27 @@ from robin_bench.analysis.io import ANALYSIS_DIRNAME, section_table, write_secti
 
 
 def test_summary_frame_is_printed_row_by_row_with_three_decimals() -> None:
-    summary = pd.DataFrame({"norm": ["L2", "Linf"], "view": ["arm", "arm"], "n": [100, 100],
-                            "median": [1.015625, 0.3134765625]})
+    summary = pd.DataFrame(
+        {"norm": ["L2", "Linf"], "view": ["arm", "arm"], "n": [100, 100], "median": [1.015625, 0.3134765625]}
+    )
     lines = section_table(pd.DataFrame(), summary).splitlines()
-    assert lines == ["| norm | view | n | median |", "|---|---|---|---|",
-                     "| L2 | arm | 100 | 1.016 |", "| Linf | arm | 100 | 0.313 |"]
+    assert lines == [
+        "| norm | view | n | median |",
+        "|---|---|---|---|",
+        "| L2 | arm | 100 | 1.016 |",
+        "| Linf | arm | 100 | 0.313 |",
+    ]
 
 
 def test_accuracy_rows_are_pivoted_to_one_column_per_eps() -> None:
-    frame = pd.DataFrame({
-        "model": ["robin"] * 4, "attack": ["softmax", "avg_grad"] * 2, "eps": [8 / 255, 8 / 255, 0.1, 0.1],
-        "robust_acc": [0.5, 0.9, 0.25, 0.75],
-    })
+    frame = pd.DataFrame(
+        {
+            "model": ["robin"] * 4,
+            "attack": ["softmax", "avg_grad"] * 2,
+            "eps": [8 / 255, 8 / 255, 0.1, 0.1],
+            "robust_acc": [0.5, 0.9, 0.25, 0.75],
+        }
+    )
     lines = section_table(frame).splitlines()
     assert lines[0] == "| model | attack | robust acc, eps 8/255 | robust acc, eps 0.1 |"
     assert lines[2:] == ["| robin | softmax | 0.500 | 0.250 |", "| robin | avg_grad | 0.900 | 0.750 |"]

@@ -93,8 +93,12 @@ def test_complexity_runs_the_number_of_class_orderings_asked_for(suite_file: Pat
 def seeded_suite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("analysis_seeds")
     path = tmp / "seeded.yaml"
-    suite = {**TINY, "seeds": [0, 1], "output": str(tmp / "out"),
-             "models": [{**m, "train": {**m["train"], "seed": 0}} for m in TINY["models"]]}
+    suite = {
+        **TINY,
+        "seeds": [0, 1],
+        "output": str(tmp / "out"),
+        "models": [{**m, "train": {**m["train"], "seed": 0}} for m in TINY["models"]],
+    }
     path.write_text(yaml.safe_dump(suite, sort_keys=False))
     return path
 

@@ -22,8 +22,9 @@ def test_transfer_from_the_victim_itself_equals_white_box_softmax(tmp_path) -> N
     wide = df.pivot(index="eps", columns="attack", values="robust_acc")
     assert set(wide.columns) == {"transfer_untargeted", "transfer_targeted", "white_box"}
     assert (wide.loc[0.0] == 1.0).all()
-    assert torch.allclose(torch.tensor(wide["transfer_untargeted"].to_numpy()),
-                          torch.tensor(wide["white_box"].to_numpy()))
+    assert torch.allclose(
+        torch.tensor(wide["transfer_untargeted"].to_numpy()), torch.tensor(wide["white_box"].to_numpy())
+    )
     assert wide.loc[1.0, "white_box"] < 1.0
     csv, png = write_analysis(df, tmp_path, "transfer", plot_transfer, title="t")
     assert csv.exists() and png.stat().st_size > 0

@@ -17,9 +17,11 @@ H = Hierarchy.from_groups([[0, 2], [1, 3, 4]])
 
 
 def _model(seed: int = 0, scale: float = 1.0) -> TwoStageClassifier:
-    return TwoStageClassifier(random_linear(2, seed=seed, scale=scale),
-                              [random_linear(2, seed=seed + 1, scale=scale), random_linear(3, seed=seed + 2,
-                                                                                           scale=scale)], H)
+    return TwoStageClassifier(
+        random_linear(2, seed=seed, scale=scale),
+        [random_linear(2, seed=seed + 1, scale=scale), random_linear(3, seed=seed + 2, scale=scale)],
+        H,
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -30,8 +32,9 @@ def test_prediction_equals_its_stages_composed(seed: int) -> None:
         gap = model.coarse(x)
         model.coarse.bias[0] += (gap[:, 1] - gap[:, 0]).median()  # half the inputs to each group
         z = model.coarse(x).argmax(1)
-        composed = torch.tensor([H.fine_classes(int(zi))[int(model.fine[int(zi)](x[i:i + 1]).argmax(1))]
-                                 for i, zi in enumerate(z)])
+        composed = torch.tensor(
+            [H.fine_classes(int(zi))[int(model.fine[int(zi)](x[i : i + 1]).argmax(1))] for i, zi in enumerate(z)]
+        )
         assert torch.equal(model(x).argmax(1), composed)
         assert set(z.tolist()) == {0, 1}, "the fixture must exercise both groups"
 
@@ -57,8 +60,9 @@ def test_robustness_frame_orders_the_three_attacks(tmp_path) -> None:
     model = _model(5, scale=3.0)
     x = images(30, seed=2)
     y = model(x).argmax(1).detach()
-    df = two_stage_robustness(model, x, y, norm="Linf", eps=[0.0, 0.05, 0.2], steps=5,
-                              baseline=random_linear(5, seed=7))
+    df = two_stage_robustness(
+        model, x, y, norm="Linf", eps=[0.0, 0.05, 0.2], steps=5, baseline=random_linear(5, seed=7)
+    )
     assert set(df["attack"]) == {"first", "second", "first_then_second", "pgd (baseline)"}
     ts = df[df.model == "two_stage"].pivot(index="eps", columns="attack", values="robust_acc")
     assert (ts.loc[0.0] == 1.0).all()

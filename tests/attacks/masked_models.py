@@ -85,7 +85,10 @@ def linear(x: Tensor, y: Tensor) -> nn.Module:
 
 
 HEALTHY: dict[str, Callable[[Tensor, Tensor], nn.Module]] = {
-    "pgd_flat": pgd_flat, "pgd_robin": pgd_robin, "pgd_har": pgd_har, "linear": linear,
+    "pgd_flat": pgd_flat,
+    "pgd_robin": pgd_robin,
+    "pgd_har": pgd_har,
+    "linear": linear,
 }
 """Name -> builder ``(x_train, y_train) -> model in eval mode``."""
 
@@ -169,7 +172,10 @@ def mask(kind: str, model: nn.Module) -> nn.Module:
 
 
 MASKS: dict[str, str] = {
-    "quantized": "zero_grad", "saturated": "zero_grad", "noisy": "randomized", "shattered": "shattered_grad",
+    "quantized": "zero_grad",
+    "saturated": "zero_grad",
+    "noisy": "randomized",
+    "shattered": "shattered_grad",
 }
 """Mask -> the flag code it must raise."""
 
@@ -273,8 +279,9 @@ def decoy_net(n_outputs: int, seed: int) -> nn.Module:
         return mlp(n_outputs).eval()
 
 
-def partial_mask(kind: str, model: nn.Module, *, fraction: float = 0.7, seed: int = 0,
-                 declare: bool = False) -> nn.Module:
+def partial_mask(
+    kind: str, model: nn.Module, *, fraction: float = 0.7, seed: int = 0, declare: bool = False
+) -> nn.Module:
     """``model`` masked by ``kind``: ``"partial_quantized"`` (gradient zeroed on ``fraction`` of the pixels),
     ``"decoy_gradient"``, ``"decoy_scores"`` or ``"random_shift"``; ``seed`` picks the pixels or the decoy.
 
@@ -306,8 +313,14 @@ PARTIAL_MASKS: tuple[str, ...] = ("partial_quantized", "decoy_gradient", "decoy_
 """The partial and adaptive-evasion masks of :func:`partial_mask`."""
 
 
-def default_evaluation(model: nn.Module, x: Tensor, y: Tensor, eps: float, surrogate: nn.Module | None,
-                       hierarchy: rb.Hierarchy | None = None) -> tuple[float, float, list[str], bool]:
+def default_evaluation(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    surrogate: nn.Module | None,
+    hierarchy: rb.Hierarchy | None = None,
+) -> tuple[float, float, list[str], bool]:
     """(worst case, gradient-only worst case, flag codes, escalated) of ``model`` as a run's cell evaluates it
     (``bench.jobs.evaluate_cell``, fine criterion): the standard set at the demo's budgets (``n_iter=30,
     n_queries=500``) with ``surrogate``, ``rb.sanity_check`` on the same inputs and the escalation rule. The
@@ -319,7 +332,17 @@ def default_evaluation(model: nn.Module, x: Tensor, y: Tensor, eps: float, surro
     fam = families(result.names, cut)
     gradient_worst = result.robust_acc_after[[n for n in result.names if fam[n] == "gradient"][-1]]
     report = sanity_check(model, x, y, norm="Linf", eps=eps, rays_queries=0)
-    result, flags = settle(model, x, y, result, cut, lambda: standard_attacks(model, rays_queries=5000, **kw),
-                           report.evidence, hierarchy=hierarchy, norm="Linf", eps=eps)
+    result, flags = settle(
+        model,
+        x,
+        y,
+        result,
+        cut,
+        lambda: standard_attacks(model, rays_queries=5000, **kw),
+        report.evidence,
+        hierarchy=hierarchy,
+        norm="Linf",
+        eps=eps,
+    )
     codes = sorted({code for code, _ in [*report.flags, *flags, *undecided(report.evidence)]})
     return result.robust_acc, gradient_worst, codes, any(n.endswith(SUFFIX) for n in result.names)

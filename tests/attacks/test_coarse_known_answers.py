@@ -67,8 +67,9 @@ def test_standard_coarse_worst_case_breaks_exactly_the_samples_within_eps() -> N
     eps = float(d.median())
     inside, outside = d < 0.8 * eps, d > eps
     assert int(inside.sum()) >= 10 and int(outside.sum()) >= 10
-    attacks = rb.standard_attacks(model, norm="Linf", eps=eps, hierarchy=H, criterion="coarse", steps=20,
-                                  n_iter=10, n_queries=100)
+    attacks = rb.standard_attacks(
+        model, norm="Linf", eps=eps, hierarchy=H, criterion="coarse", steps=20, n_iter=10, n_queries=100
+    )
     res = rb.evaluate(model, x, y, attacks, criterion="coarse", hierarchy=H)
     assert bool(res.clean_correct.all())
     assert not bool(res.robust[inside].any()), f"missed samples at {(d[inside & res.robust] / eps).tolist()} eps"

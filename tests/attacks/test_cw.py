@@ -67,8 +67,9 @@ def test_cw_l2_optimizes_any_margin_like_objective() -> None:
         return out.argmax(1) == 2
 
     attack = CW(model, norm="L2", eps=3.0)
-    x_adv = cw_l2(attack, x, target, push_class_2, is_class_2, c=1.0, kappa=0.0, steps=100, lr=0.01,
-                  binary_search_steps=5)
+    x_adv = cw_l2(
+        attack, x, target, push_class_2, is_class_2, c=1.0, kappa=0.0, steps=100, lr=0.01, binary_search_steps=5
+    )
     with torch.no_grad():
         assert bool((model(x_adv).argmax(1) == 2).all())
     assert attack.grad_evals > 0

@@ -86,8 +86,9 @@ def test_threat_models_must_agree_or_be_given():
 
 def test_an_attack_that_does_nothing_is_flagged_and_one_that_works_is_not():
     model, x, y = problem()
-    res = rb.evaluate(model, x, y, {"identity": ThirdParty(lambda x: x), "pgd": PGD(model, eps=0.05, steps=5)},
-                      norm="Linf", eps=0.05)
+    res = rb.evaluate(
+        model, x, y, {"identity": ThirdParty(lambda x: x), "pgd": PGD(model, eps=0.05, steps=5)}, norm="Linf", eps=0.05
+    )
     assert [code for code, _ in res.flags] == ["noop_attack"]
     assert "'identity'" in res.flags[0][1] and "unchanged" in res.flags[0][1]
     assert rb.evaluate(model, x, y, [PGD(model, eps=0.05, steps=5)]).flags == []

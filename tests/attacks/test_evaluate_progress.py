@@ -39,15 +39,24 @@ def test_progress_counts_match_the_result(early_exit: bool, batch_size: int) -> 
     model = mlp()
     x, y = data(model)
     calls: list[tuple[str, int, int, int]] = []
-    res = rb.evaluate(model, x, y, attacks(model), batch_size=batch_size, early_exit=early_exit, norm="Linf",
-                      eps=0.3, progress=lambda *args: calls.append(args))
+    res = rb.evaluate(
+        model,
+        x,
+        y,
+        attacks(model),
+        batch_size=batch_size,
+        early_exit=early_exit,
+        norm="Linf",
+        eps=0.3,
+        progress=lambda *args: calls.append(args),
+    )
     n, names = len(x), res.names
     n_batches = -(-n // batch_size)
     assert len(calls) == n_batches * len(names), "one call per attack on each batch"
     assert [c[0] for c in calls] == names * n_batches, "calls follow the attacks' order in each batch"
     assert all(c[3] == n for c in calls)
     for b in range(n_batches):
-        batch = calls[b * len(names):(b + 1) * len(names)]
+        batch = calls[b * len(names) : (b + 1) * len(names)]
         stop = min((b + 1) * batch_size, n)
         assert all(judged == stop for _, _, judged, _ in batch), "judged = samples of this and earlier batches"
         robust = [r for _, r, _, _ in batch]

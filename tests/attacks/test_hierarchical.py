@@ -69,6 +69,7 @@ def sequential_reference(
             scores = model(xi)[0]
         candidates = [t for t in scores.argsort(descending=True, stable=True).tolist() if H.fine_to_coarse[t] != z]
         for rank, t in enumerate(candidates):
+
             def fine_miss(out: Tensor, _: Tensor, yi: int = int(y[i])) -> Tensor:
                 return out.argmax(1) != yi
 
@@ -100,8 +101,14 @@ def test_batched_equals_sequential_reference(success, norm, eps, make, targets_p
     model = make()
     x, y = data()
     attack = HierarchicalTargeted(
-        model, hierarchy=H, norm=norm, eps=eps, steps=5, criterion=CRITERIA[success],
-        targets_per_pass=targets_per_pass, random_start=random_start,
+        model,
+        hierarchy=H,
+        norm=norm,
+        eps=eps,
+        steps=5,
+        criterion=CRITERIA[success],
+        targets_per_pass=targets_per_pass,
+        random_start=random_start,
     )
     x_adv, hit = attack.search(x, y)
     x_ref, hit_ref = sequential_reference(

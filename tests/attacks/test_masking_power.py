@@ -37,8 +37,10 @@ def test_the_healthy_twin_is_not_flagged() -> None:
     assert not set(codes) - {"masking_undecided"} and worst > 0.3 and gradient_worst == pytest.approx(worst, abs=0.05)
 
 
-@pytest.mark.parametrize(("mask", "fraction"), [("partial_quantized", 0.3), ("partial_quantized", 0.7),
-                                                ("decoy_gradient", 0.0), ("decoy_scores", 0.0)])
+@pytest.mark.parametrize(
+    ("mask", "fraction"),
+    [("partial_quantized", 0.3), ("partial_quantized", 0.7), ("decoy_gradient", 0.0), ("decoy_scores", 0.0)],
+)
 def test_masked_models_are_flagged_or_within_the_promise(mask: str, fraction: float) -> None:
     twin = evaluation(None)[0]
     worst, gradient_worst, codes, _ = evaluation(mask, fraction)

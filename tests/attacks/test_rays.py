@@ -86,7 +86,7 @@ def test_per_sample_results_do_not_depend_on_the_batch() -> None:
     attack = RayS(model, eps=0.1, queries=80, seed=2)
     whole = attack(x, y)
     torch.manual_seed(9)
-    parts = torch.cat([attack(x[i:i + 1], y[i:i + 1]) for i in range(len(y))])
+    parts = torch.cat([attack(x[i : i + 1], y[i : i + 1]) for i in range(len(y))])
     torch.testing.assert_close(parts, whole)
     assert not torch.equal(RayS(model, eps=0.1, queries=80, seed=3)(x, y), whole), "the seed matters"
 
@@ -97,8 +97,15 @@ def test_eps_zero_is_the_identity() -> None:
     assert torch.equal(RayS(model, eps=0.0)(x, y), x)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"norm": "L2"}, "Linf"), ({"queries": 0}, "queries"),
-                                               ({"tol": -1.0}, "tol"), ({"criterion": Targeted()}, "untargeted")])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"norm": "L2"}, "Linf"),
+        ({"queries": 0}, "queries"),
+        ({"tol": -1.0}, "tol"),
+        ({"criterion": Targeted()}, "untargeted"),
+    ],
+)
 def test_bad_arguments_raise(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(RobinBenchError, match=match):
         RayS(mlp(), eps=0.1, **kwargs)  # type: ignore[arg-type]

@@ -60,8 +60,16 @@ def test_flags_identical_across_batch_sizes_early_exit_and_global_seeds(criterio
     runs = []
     for batch_size, early_exit, global_seed in [(1000, False, 0), (5, False, 1), (7, True, 2)]:
         torch.manual_seed(global_seed)
-        res = rb.evaluate(model, x, y, attacks(model, surrogate), criterion=criterion, hierarchy=H,
-                          batch_size=batch_size, early_exit=early_exit)
+        res = rb.evaluate(
+            model,
+            x,
+            y,
+            attacks(model, surrogate),
+            criterion=criterion,
+            hierarchy=H,
+            batch_size=batch_size,
+            early_exit=early_exit,
+        )
         runs.append(res)
     reference = runs[0]
     assert 0 < reference.robust_acc < reference.clean_acc, "the setting must break some samples and not others"
@@ -104,10 +112,26 @@ def test_standard_set_is_batch_invariant_where_it_says_so(criterion: str) -> Non
     x, y = data(model)
     runs = []
     for batch_size in (1000, 7):
-        attacks = rb.attacks.standard_attacks(model, norm="Linf", eps=EPS, hierarchy=H, criterion=criterion,
-                                              steps=3, n_iter=3, n_queries=20, rays_queries=40, surrogate=surrogate)
-        runs.append((attacks, rb.evaluate(model, x, y, attacks, criterion=criterion, hierarchy=H,
-                                          batch_size=batch_size, early_exit=False)))
+        attacks = rb.attacks.standard_attacks(
+            model,
+            norm="Linf",
+            eps=EPS,
+            hierarchy=H,
+            criterion=criterion,
+            steps=3,
+            n_iter=3,
+            n_queries=20,
+            rays_queries=40,
+            surrogate=surrogate,
+        )
+        runs.append(
+            (
+                attacks,
+                rb.evaluate(
+                    model, x, y, attacks, criterion=criterion, hierarchy=H, batch_size=batch_size, early_exit=False
+                ),
+            )
+        )
     (attacks, whole), (_, batched) = runs
     stops = {name for name, a in attacks.items() if not a.batch_invariant}
     assert stops == {name for name, a in attacks.items() if isinstance(a, rb.attacks.AutoAttack)} != set()

@@ -254,8 +254,9 @@ def test_targeted_top2_toward_the_second_arm_follows_untargeted_top2() -> None:
 def test_cw_base_breaks_samples_well_inside_eps() -> None:
     robin, linear, x, y = problem("L2")
     d = exact_distance(linear, x, y, "L2")
-    attack = RobinAttack(robin, strategy="softmax", base="cw", norm="L2", eps=EPS["L2"], steps=50, lr=0.05,
-                         binary_search_steps=3)
+    attack = RobinAttack(
+        robin, strategy="softmax", base="cw", norm="L2", eps=EPS["L2"], steps=50, lr=0.05, binary_search_steps=3
+    )
     ok = broken(linear, attack(x, y), y)
     assert bool(ok[d < 0.5 * EPS["L2"]].all())
     assert not bool(ok[d > EPS["L2"]].any())

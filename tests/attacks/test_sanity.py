@@ -228,8 +228,9 @@ def test_every_count_check_has_a_code_and_a_healthy_rate() -> None:
     assert all(0 < p0 < 1 for p0 in HEALTHY_RATE.values())
     report = check("flat")
     assert {e.code for e in report.evidence} == set(HEALTHY_RATE)
-    assert all(0 <= e.count <= e.n and e.tolerance == count_tolerance(e.n, HEALTHY_RATE[e.code])
-               for e in report.evidence)
+    assert all(
+        0 <= e.count <= e.n and e.tolerance == count_tolerance(e.n, HEALTHY_RATE[e.code]) for e in report.evidence
+    )
 
 
 def _exact_tolerance(n: int, p0: Fraction, alpha: Fraction) -> int:
@@ -242,8 +243,9 @@ def _exact_tolerance(n: int, p0: Fraction, alpha: Fraction) -> int:
     raise AssertionError("the tail of a binomial reaches 0 at t = n")
 
 
-@pytest.mark.parametrize(("n", "p0"), [(0, 0.05), (1, 0.5), (10, 0.05), (64, 0.02), (100, 0.05), (300, 0.15),
-                                       (1000, 0.02)])
+@pytest.mark.parametrize(
+    ("n", "p0"), [(0, 0.05), (1, 0.5), (10, 0.05), (64, 0.02), (100, 0.05), (300, 0.15), (1000, 0.02)]
+)
 def test_count_tolerance_is_the_exact_one_sided_binomial_bound(n: int, p0: float) -> None:
     exact = _exact_tolerance(n, Fraction(p0).limit_denominator(1000), Fraction(ALPHA).limit_denominator(10**6))
     assert count_tolerance(n, p0) == exact
@@ -257,8 +259,10 @@ def test_count_tolerance_grows_with_n_and_the_healthy_rate() -> None:
     assert count_tolerance(100, 0.05, alpha=0.05) < count_tolerance(100, 0.05)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"n": -1, "p0": 0.05}, "n="), ({"n": 10, "p0": 1.0}, "p0="),
-                                               ({"n": 10, "p0": 0.05, "alpha": 0.0}, "alpha=")])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"n": -1, "p0": 0.05}, "n="), ({"n": 10, "p0": 1.0}, "p0="), ({"n": 10, "p0": 0.05, "alpha": 0.0}, "alpha=")],
+)
 def test_count_tolerance_rejects_bad_arguments(kwargs: dict[str, float], match: str) -> None:
     with pytest.raises(RobinBenchError, match=match):
         count_tolerance(**kwargs)  # type: ignore[arg-type]
@@ -273,8 +277,9 @@ def test_evidence_flags_one_sample_above_the_tolerance_not_at_it() -> None:
     assert code == "black_box_stronger" and f"{t + 1} of 50 samples, tolerance {t}" in reason
 
 
-def _result(n: int, broken_by_gradient: int, extra: dict[str, int], *, early_exit: bool = True,
-            wrong: int = 0) -> EvalResult:
+def _result(
+    n: int, broken_by_gradient: int, extra: dict[str, int], *, early_exit: bool = True, wrong: int = 0
+) -> EvalResult:
     """An evaluation of n samples, the first ``wrong`` misclassified when clean: "pgd" breaks the next
     ``broken_by_gradient``; each later attack (in ``extra``'s order) breaks that many of the samples all earlier
     attacks left robust."""
@@ -406,9 +411,12 @@ def test_transfer_from_the_unmasked_arms_flags_the_shattered_robin(
     _, _, xt, yt = digits
     robin = healthy("pgd_robin")
     shattered = mm.mask("shattered", robin)
-    reports = [rb.sanity_check(shattered, xt, yt, norm="Linf", eps=mm.EPS, square_queries=50, rays_queries=0,
-                               surrogate=surrogate)
-               for surrogate in (None, robin)]
+    reports = [
+        rb.sanity_check(
+            shattered, xt, yt, norm="Linf", eps=mm.EPS, square_queries=50, rays_queries=0, surrogate=surrogate
+        )
+        for surrogate in (None, robin)
+    ]
     alone, with_transfer = (next(e for e in r.evidence if e.code == "black_box_stronger") for r in reports)
     assert with_transfer.n == alone.n  # the same clean-correct samples
     assert with_transfer.count > alone.count and "transfer" in with_transfer.what

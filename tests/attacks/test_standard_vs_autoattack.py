@@ -20,8 +20,17 @@ def official_autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> n
     ``n_iter`` in its constructor."""
     aa = OfficialAutoAttack(model, norm="Linf", eps=eps, version="standard", device="cpu", seed=0)
     aa.verbose = False
-    common = {"n_iter": N_ITER, "norm": "Linf", "eps": eps, "seed": 0, "n_restarts": 1, "eot_iter": 1, "rho": 0.75,
-              "device": "cpu", "logger": aa.logger}
+    common = {
+        "n_iter": N_ITER,
+        "norm": "Linf",
+        "eps": eps,
+        "seed": 0,
+        "n_restarts": 1,
+        "eot_iter": 1,
+        "rho": 0.75,
+        "device": "cpu",
+        "logger": aa.logger,
+    }
     aa.apgd = APGDAttack(model, **common)
     aa.apgd_targeted = APGDAttack_targeted(model, n_target_classes=aa.apgd_targeted.n_target_classes, **common)
     aa.fab.n_iter = N_ITER

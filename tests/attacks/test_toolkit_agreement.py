@@ -40,8 +40,14 @@ def test_robust_accuracy_agrees_with_torchattacks_and_art(
         model, loss=nn.CrossEntropyLoss(), input_shape=(1, 8, 8), nb_classes=10, clip_values=(0.0, 1.0)
     )
     art_pgd = ProjectedGradientDescent(
-        classifier, norm=np.inf if norm == "Linf" else 2, eps=eps, eps_step=alpha, max_iter=STEPS,
-        num_random_init=1, batch_size=len(x), verbose=False,
+        classifier,
+        norm=np.inf if norm == "Linf" else 2,
+        eps=eps,
+        eps_step=alpha,
+        max_iter=STEPS,
+        num_random_init=1,
+        batch_size=len(x),
+        verbose=False,
     )
     np.random.seed(0)
     art = _accuracy(model, art_pgd.generate(x.numpy(), y=y.numpy()), y)

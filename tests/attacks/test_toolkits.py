@@ -48,12 +48,19 @@ def test_built_with_the_suites_norm_and_eps_and_the_toolkits_own_arguments(name:
     assert attack.threat.eps == 0.1 and attack.threat.norm == norm_of(name)
 
 
-@pytest.mark.parametrize(("name", "kwargs"), [
-    ("torchattacks.PGD", {"steps": 5}), ("torchattacks.APGD", {"steps": 5}), ("torchattacks.Square", {"n_queries": 50}),
-    ("torchattacks.PGDL2", {"steps": 5}), ("art.ProjectedGradientDescent", {"max_iter": 5, "eps_step": 0.05}),
-    ("art.HopSkipJump", {"max_iter": 2, "max_eval": 30, "init_eval": 5}), ("art.SimBA", {"max_iter": 20}),
-    ("art.DeepFool", {"max_iter": 5}),
-])
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("torchattacks.PGD", {"steps": 5}),
+        ("torchattacks.APGD", {"steps": 5}),
+        ("torchattacks.Square", {"n_queries": 50}),
+        ("torchattacks.PGDL2", {"steps": 5}),
+        ("art.ProjectedGradientDescent", {"max_iter": 5, "eps_step": 0.05}),
+        ("art.HopSkipJump", {"max_iter": 2, "max_eval": 30, "init_eval": 5}),
+        ("art.SimBA", {"max_iter": 20}),
+        ("art.DeepFool", {"max_iter": 5}),
+    ],
+)
 def test_outputs_stay_in_the_threat_model_and_break_samples(name: str, kwargs: dict[str, object]) -> None:
     model, (x, y) = tiny(), data()
     norm = norm_of(name)
@@ -74,17 +81,21 @@ def test_a_norm_the_attack_does_not_have_is_one_line() -> None:
         ATTACKS.get("torchattacks.PGDL2")(tiny(), norm="Linf", eps=0.1)
 
 
-def test_in_a_suite_kwargs_are_checked_and_rows_are_labelled(tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    suite = {"name": "tk", "dataset": {"name": "digits", "n_examples": 8, "n_train": 60, "classes": [0, 1, 2]},
-             "threat_models": [{"norm": "Linf", "eps": [0.1]}],
-             "models": [{"name": "mc", "kind": "flat", "arch": "mlp", "train": {"epochs": 1}}],
-             "attacks": [{"attack": "torchattacks.PGD", "kwargs": {"stepz": 2}}], "sanity_check": False}
+def test_in_a_suite_kwargs_are_checked_and_rows_are_labelled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = {
+        "name": "tk",
+        "dataset": {"name": "digits", "n_examples": 8, "n_train": 60, "classes": [0, 1, 2]},
+        "threat_models": [{"norm": "Linf", "eps": [0.1]}],
+        "models": [{"name": "mc", "kind": "flat", "arch": "mlp", "train": {"epochs": 1}}],
+        "attacks": [{"attack": "torchattacks.PGD", "kwargs": {"stepz": 2}}],
+        "sanity_check": False,
+    }
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(suite))
     assert main(["run", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "out")]) == 2
     assert "has no argument 'stepz'; did you mean 'steps'" in capsys.readouterr().err
-    suite["attacks"] = [{"attack": "torchattacks.PGD", "kwargs": {"steps": 2}},
-                        {"attack": "art.FastGradientMethod"}]
+    suite["attacks"] = [{"attack": "torchattacks.PGD", "kwargs": {"steps": 2}}, {"attack": "art.FastGradientMethod"}]
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(suite))
     assert main(["run", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "out")]) == 0
     rows = (tmp_path / "out" / "results.csv").read_text()

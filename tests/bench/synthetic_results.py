@@ -28,9 +28,14 @@ def early_exit_result(clean: np.ndarray, breaks: dict[str, np.ndarray], criterio
         success[name] = torch.from_numpy(hit)
         remaining = remaining & ~hit
     return EvalResult(
-        names=list(breaks), criterion=criterion, clean_correct=torch.from_numpy(clean),
-        robust=torch.from_numpy(remaining), success=success, ran=ran,
-        grad_evals={a: 10 * int(ran[a].sum()) for a in breaks}, seconds={a: 0.5 for a in breaks},
+        names=list(breaks),
+        criterion=criterion,
+        clean_correct=torch.from_numpy(clean),
+        robust=torch.from_numpy(remaining),
+        success=success,
+        ran=ran,
+        grad_evals={a: 10 * int(ran[a].sum()) for a in breaks},
+        seconds={a: 0.5 for a in breaks},
     )
 
 
@@ -38,9 +43,17 @@ MODELS = {"mc": ("flat", 0.9, 0.6), "robin": ("robin", 0.85, 0.35), "har": ("har
 """name -> (kind, clean accuracy, attack break rate at eps=0.1) of the synthetic models."""
 
 
-def write_run(out_dir: Path, *, suite: str = "demo", n: int = 60, eps: Sequence[float] = (0.0, 0.1, 0.2),
-              attacks: Sequence[str] = ("pgd", "cw"), seed: int = 0, drop: float = 0.0,
-              clean_rate: float | None = None) -> Path:
+def write_run(
+    out_dir: Path,
+    *,
+    suite: str = "demo",
+    n: int = 60,
+    eps: Sequence[float] = (0.0, 0.1, 0.2),
+    attacks: Sequence[str] = ("pgd", "cw"),
+    seed: int = 0,
+    drop: float = 0.0,
+    clean_rate: float | None = None,
+) -> Path:
     """Write results.csv and flags for three synthetic models; ``drop`` lowers every break-free rate,
     ``clean_rate`` (a probability) replaces every model's clean accuracy.
 
@@ -55,12 +68,26 @@ def write_run(out_dir: Path, *, suite: str = "demo", n: int = 60, eps: Sequence[
         for e in eps:
             rate = min(1.0, p_break * e / 0.1 + drop)
             fine = early_exit_result(clean, {a: draws[a] < rate / (i + 1) for i, a in enumerate(attacks)})
-            coarse = early_exit_result(clean, {a: draws[a] < rate / (2 * (i + 1)) for i, a in enumerate(attacks)},
-                                       "coarse")
-            meta = {"suite": suite, "dataset": "digits", "model": model, "kind": kind, "arch": "mlp",
-                    "train_objective": "pgd_at", "norm": "Linf", "eps_train": 0.1, "eps": e, "criterion": "fine",
-                    "seed": seed, "attack_set": "custom", "device": "cpu", "config_hash": f"hash-{model}",
-                    "timestamp": "2025-01-01T00:00:00"}
+            coarse = early_exit_result(
+                clean, {a: draws[a] < rate / (2 * (i + 1)) for i, a in enumerate(attacks)}, "coarse"
+            )
+            meta = {
+                "suite": suite,
+                "dataset": "digits",
+                "model": model,
+                "kind": kind,
+                "arch": "mlp",
+                "train_objective": "pgd_at",
+                "norm": "Linf",
+                "eps_train": 0.1,
+                "eps": e,
+                "criterion": "fine",
+                "seed": seed,
+                "attack_set": "custom",
+                "device": "cpu",
+                "config_hash": f"hash-{model}",
+                "timestamp": "2025-01-01T00:00:00",
+            }
             results.append_rows(csv, results.rows_for_cell(meta, fine, coarse))
             fdir = store.flags_dir_for(csv)
             store.save_flags(fdir, store.CellId(suite, model, "Linf", e, "fine").key, fine)
@@ -72,11 +99,16 @@ def _result_of(flags: results.Flags, criterion: str, rows: pd.DataFrame) -> Eval
     """The ``EvalResult`` behind stored ``flags``, with the seconds and gradient counts of the cell's ``rows``."""
     by_attack = rows.set_index("attack")
     return EvalResult(
-        names=list(flags.names), criterion=criterion, clean_correct=torch.from_numpy(flags.clean_correct),
-        robust=torch.from_numpy(flags.robust), success={a: torch.from_numpy(s) for a, s in flags.success.items()},
+        names=list(flags.names),
+        criterion=criterion,
+        clean_correct=torch.from_numpy(flags.clean_correct),
+        robust=torch.from_numpy(flags.robust),
+        success={a: torch.from_numpy(s) for a, s in flags.success.items()},
         ran={a: torch.from_numpy(r) for a, r in flags.ran.items()},
-        grad_evals={a: None if pd.isna(by_attack.loc[a, "grad_evals"]) else int(by_attack.loc[a, "grad_evals"])
-                    for a in flags.names},
+        grad_evals={
+            a: None if pd.isna(by_attack.loc[a, "grad_evals"]) else int(by_attack.loc[a, "grad_evals"])
+            for a in flags.names
+        },
         seconds={a: float(by_attack.loc[a, "seconds"]) for a in flags.names},
     )
 
@@ -110,8 +142,11 @@ def set_robust(csv: Path, model: str, eps: float, k: int, criterion: str = "fine
     cell = cells[mine[0]]
     rows = df.iloc[mine]
     fdir = store.flags_dir_for(csv)
-    flags = {c: store.load_flags(fdir, cell.under(c).key)
-             for c in (cell.criterion, "coarse") if store.flags_path(fdir, cell.under(c).key).is_file()}
+    flags = {
+        c: store.load_flags(fdir, cell.under(c).key)
+        for c in (cell.criterion, "coarse")
+        if store.flags_path(fdir, cell.under(c).key).is_file()
+    }
     f = flags[criterion]
     robust = np.flatnonzero(f.robust & f.clean_correct)
     last = f.names[-1]
@@ -119,7 +154,11 @@ def set_robust(csv: Path, model: str, eps: float, k: int, criterion: str = "fine
         f.robust[i], f.success[last][i], f.ran[last][i] = False, True, True
     evals = {c: _result_of(fl, c, rows) for c, fl in flags.items()}
     worst = rows[rows["attack"] == results.WORST_CASE].iloc[0].to_dict()
-    meta = {**{c: worst[c] for c in results.META_REQUIRED}, "eps_train": None if pd.isna(worst["eps_train"])
-            else worst["eps_train"], "timestamp": worst["timestamp"], "unreliable": worst["unreliable"] or None}
+    meta = {
+        **{c: worst[c] for c in results.META_REQUIRED},
+        "eps_train": None if pd.isna(worst["eps_train"]) else worst["eps_train"],
+        "timestamp": worst["timestamp"],
+        "unreliable": worst["unreliable"] or None,
+    }
     store.save_flags(fdir, cell.under(criterion).key, evals[criterion])
     results.append_rows(csv, results.rows_for_cell(meta, evals[cell.criterion], evals.get("coarse")))

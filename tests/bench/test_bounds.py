@@ -57,18 +57,22 @@ def _with(path: Path, change: Any) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("change", "problem"), [
-    (lambda s: s.update(seed=2**64), "less than or equal to 9223372036854775807"),
-    (lambda s: s["dataset"].update(seed=2**70), "less than or equal to 9223372036854775807"),
-    (lambda s: s["models"][0].update(seeds=[0, 2**64]), "less than or equal to 9223372036854775807"),
-    (lambda s: s["models"][0]["train"].update(seed=2**64), f"expected an integer in 0..{MAX_SEED}"),
-    (lambda s: s.update(name="small\n"), "must be 1 to 64 letters"),
-    (lambda s: s["models"][0].update(name="m" * 65), "must be 1 to 64 letters"),
-    (lambda s: s["models"][0].update(name="mc\n"), "must be 1 to 64 letters"),
-    (lambda s: s["attacks"][0].update(name="fgsm\nx"), "printable characters"),
-])
-def test_out_of_range_seeds_and_unfit_names_stop_before_compute(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                                change: Any, problem: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda s: s.update(seed=2**64), "less than or equal to 9223372036854775807"),
+        (lambda s: s["dataset"].update(seed=2**70), "less than or equal to 9223372036854775807"),
+        (lambda s: s["models"][0].update(seeds=[0, 2**64]), "less than or equal to 9223372036854775807"),
+        (lambda s: s["models"][0]["train"].update(seed=2**64), f"expected an integer in 0..{MAX_SEED}"),
+        (lambda s: s.update(name="small\n"), "must be 1 to 64 letters"),
+        (lambda s: s["models"][0].update(name="m" * 65), "must be 1 to 64 letters"),
+        (lambda s: s["models"][0].update(name="mc\n"), "must be 1 to 64 letters"),
+        (lambda s: s["attacks"][0].update(name="fgsm\nx"), "printable characters"),
+    ],
+)
+def test_out_of_range_seeds_and_unfit_names_stop_before_compute(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: Any, problem: str
+) -> None:
     suite = _with(tmp_path / "s.yaml", change)
     err = _run_cli(["run", str(suite)], capsys)
     assert problem in err[0] and "s.yaml" in err[0], err
@@ -76,8 +80,9 @@ def test_out_of_range_seeds_and_unfit_names_stop_before_compute(tmp_path: Path, 
 
 
 def test_the_largest_seed_is_accepted(tmp_path: Path) -> None:
-    suite = load_suite(_with(tmp_path / "s.yaml", lambda s: (s.update(seed=MAX_SEED),
-                                                            s["models"][0]["train"].update(seed=MAX_SEED))))
+    suite = load_suite(
+        _with(tmp_path / "s.yaml", lambda s: (s.update(seed=MAX_SEED), s["models"][0]["train"].update(seed=MAX_SEED)))
+    )
     assert suite.seed == MAX_SEED and runner.plan(suite).models["mc"].train.seed == MAX_SEED
 
 

@@ -51,8 +51,7 @@ def test_drop_beyond_ci_is_flagged(baseline: tuple[Path, Path], tmp_path: Path) 
     assert line.startswith("FAIL demo/robin Linf eps=0.1 fine robust_acc") and "CI upper bound" in line
 
 
-def test_small_drop_within_ci_passes_but_tolerance_zero_catches_it(baseline: tuple[Path, Path],
-                                                                   tmp_path: Path) -> None:
+def test_small_drop_within_ci_passes_but_tolerance_zero_catches_it(baseline: tuple[Path, Path], tmp_path: Path) -> None:
     csv, board = baseline
     cur = _shift(csv, tmp_path / "results.csv", "har", 0.1, -1 / 60)
     assert check.compare(cur, board) == []
@@ -77,7 +76,8 @@ def test_missing_rows_are_reported(baseline: tuple[Path, Path], tmp_path: Path) 
     offending = check.compare(cur, board)
     assert {r["status"] for r in offending} == {check.MISSING}
     assert {(r["model"], r["eps"], r["metric"]) for r in offending} == {
-        ("har", e, m) for e in (0.0, 0.1, 0.2) for m in check.METRICS}
+        ("har", e, m) for e in (0.0, 0.1, 0.2) for m in check.METRICS
+    }
     assert all(r["current"] is None for r in offending)
     assert check.describe(offending[0]).startswith("MISSING demo/har")
 

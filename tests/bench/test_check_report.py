@@ -45,8 +45,9 @@ def test_report_lists_every_value_with_baseline_now_and_interval(run: tuple[Path
 def test_tolerance_rule_is_stated_per_row(run: tuple[Path, Path]) -> None:
     csv, board = run
     rep = check.report(csv, board, tolerance=0.02)
-    assert rep.passed and all(r.rule == "tolerance" and r.threshold == pytest.approx(r.baseline - 0.02)
-                              for r in rep.rows)
+    assert rep.passed and all(
+        r.rule == "tolerance" and r.threshold == pytest.approx(r.baseline - 0.02) for r in rep.rows
+    )
     assert "rule: fail when current < baseline - 2.0 points" in rep.message()
     assert "now >= the baseline - tolerance = " in rep.rows[0].describe()
 

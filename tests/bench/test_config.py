@@ -55,8 +55,7 @@ def edited(**changes: Any) -> dict[str, Any]:
     return suite
 
 
-def run_error(tmp_path: Path, suite: dict[str, Any] | str, capsys: pytest.CaptureFixture[str],
-              *extra: str) -> str:
+def run_error(tmp_path: Path, suite: dict[str, Any] | str, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
     """Run the CLI on ``suite``; assert exit 2 with one error line and no traceback; return the line."""
     path = write(tmp_path, suite)
     code = main(["run", str(path), "--output", str(tmp_path / "out"), *extra])
@@ -91,8 +90,9 @@ def test_packaged_demo_equals_benchmarks_demo() -> None:
     assert demo_suite_path().read_text() == (REPO / "benchmarks" / "suites" / "demo.yaml").read_text()
 
 
-@pytest.mark.parametrize(("text", "value"), [("8/255", 8 / 255), (" 0.5 ", 0.5), ("2", 2.0), (0.25, 0.25),
-                                             ("1e-2", 0.01), ("1/2.5", 0.4)])
+@pytest.mark.parametrize(
+    ("text", "value"), [("8/255", 8 / 255), (" 0.5 ", 0.5), ("2", 2.0), (0.25, 0.25), ("1e-2", 0.01), ("1/2.5", 0.4)]
+)
 def test_parse_eps_accepts_numbers_and_fractions(text: object, value: float) -> None:
     assert parse_eps(text) == pytest.approx(value)
 
@@ -116,13 +116,21 @@ def test_unknown_top_level_key_suggests_closest(tmp_path: Path, capsys: pytest.C
     assert "unknown key 'attaks'" in line and "'attacks'" in line
 
 
-@pytest.mark.parametrize(("section", "entry", "expected"), [
-    ("attacks", "pgd", "attacks[0]: expected a mapping with keys ['attack', 'set', 'name', 'kwargs', 'kinds', "
-                       "'models'], got 'pgd'; write {attack: pgd}"),
-    ("models", "flat", "models[0]: expected a mapping with keys ['name', "),
-])
+@pytest.mark.parametrize(
+    ("section", "entry", "expected"),
+    [
+        (
+            "attacks",
+            "pgd",
+            "attacks[0]: expected a mapping with keys ['attack', 'set', 'name', 'kwargs', 'kinds', "
+            "'models'], got 'pgd'; write {attack: pgd}",
+        ),
+        ("models", "flat", "models[0]: expected a mapping with keys ['name', "),
+    ],
+)
 def test_a_bare_name_where_a_mapping_belongs_says_what_to_write(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str, entry: str, expected: str) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str, entry: str, expected: str
+) -> None:
     suite = copy.deepcopy(BASE)
     suite[section] = [entry]
     assert expected in run_error(tmp_path, suite, capsys)
@@ -173,13 +181,17 @@ def test_unknown_norm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "'Linfinity'" in line and "Linf" in line and "L2" in line
 
 
-@pytest.mark.parametrize(("dotted", "bad", "good"), [
-    ("dataset.name", "digit", "digits"),
-    ("models.0.arch", "mpl", "mlp"),
-    ("attacks.0.attack", "pgdd", "pgd"),
-])
-def test_unknown_names_get_close_matches(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                         dotted: str, bad: str, good: str) -> None:
+@pytest.mark.parametrize(
+    ("dotted", "bad", "good"),
+    [
+        ("dataset.name", "digit", "digits"),
+        ("models.0.arch", "mpl", "mlp"),
+        ("attacks.0.attack", "pgdd", "pgd"),
+    ],
+)
+def test_unknown_names_get_close_matches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dotted: str, bad: str, good: str
+) -> None:
     line = run_error(tmp_path, edited(**{dotted: bad}), capsys)
     assert repr(bad) in line and repr(good) in line
 
@@ -189,18 +201,25 @@ def test_unknown_attack_kwarg_is_checked_against_signature(tmp_path: Path, capsy
     assert "attacks[0].kwargs.step" in line and "'steps'" in line
 
 
-@pytest.mark.parametrize(("kwargs", "expected"), [({"steps": "ten"}, "expects int, got 'ten'"),
-                                                ({"steps": 2.5}, "expects int, got 2.5"),
-                                                ({"random_start": 1}, "expects bool, got 1"),
-                                                ({"alpha": "big"}, "expects float or null, got 'big'")])
-def test_attack_kwarg_of_the_wrong_type(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                        kwargs: dict[str, object], expected: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"steps": "ten"}, "expects int, got 'ten'"),
+        ({"steps": 2.5}, "expects int, got 2.5"),
+        ({"random_start": 1}, "expects bool, got 1"),
+        ({"alpha": "big"}, "expects float or null, got 'big'"),
+    ],
+)
+def test_attack_kwarg_of_the_wrong_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kwargs: dict[str, object], expected: str
+) -> None:
     line = run_error(tmp_path, edited(**{"attacks.0.kwargs": kwargs}), capsys)
     assert f"attacks[0].kwargs.{next(iter(kwargs))}" in line and expected in line
 
 
-def test_attack_kwarg_out_of_range_is_refused_before_training(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_attack_kwarg_out_of_range_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     line = run_error(tmp_path, edited(**{"attacks.0.kwargs": {"steps": -3}}), capsys)  # one line: nothing trained
     assert "suite.yaml:" in line and "attacks[0].kwargs" in line and "steps >= 1" in line
     assert not (tmp_path / "out").exists()
@@ -262,8 +281,9 @@ def test_hierarchy_not_covering_the_classes(tmp_path: Path, capsys: pytest.Captu
 
 
 @pytest.mark.parametrize("classes", [[], [2], [0, 1, 1, 2]])
-def test_classes_must_be_at_least_two_distinct(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                               classes: list[int]) -> None:
+def test_classes_must_be_at_least_two_distinct(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], classes: list[int]
+) -> None:
     line = run_error(tmp_path, edited(hierarchy=None, **{"dataset.classes": classes}), capsys)
     assert "dataset.classes" in line and "at least 2 distinct" in line
 
@@ -336,9 +356,15 @@ def test_load_suite_raises_robinbencherror(tmp_path: Path) -> None:
         load_suite(write(tmp_path, {**{k: v for k, v in BASE.items() if k != "models"}, "modles": BASE["models"]}))
 
 
-@pytest.mark.parametrize(("dataset_default", "spec", "expected"), [
-    (True, {}, True), (False, {}, False), (True, {"augment": False}, False), (False, {"augment": True}, True),
-])
+@pytest.mark.parametrize(
+    ("dataset_default", "spec", "expected"),
+    [
+        (True, {}, True),
+        (False, {}, False),
+        (True, {"augment": False}, False),
+        (False, {"augment": True}, True),
+    ],
+)
 def test_training_augmentation_defaults_to_the_dataset_and_the_spec_overrides_it(
     dataset_default: bool, spec: dict[str, Any], expected: bool
 ) -> None:

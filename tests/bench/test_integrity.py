@@ -34,8 +34,9 @@ def _edit(csv: Path, model: str, eps: float, column: str, value: Any) -> None:
     raw.to_csv(csv, index=False)
 
 
-def test_an_edited_robust_accuracy_is_refused_naming_file_and_row(tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_edited_robust_accuracy_is_refused_naming_file_and_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     csv = write_run(tmp_path / "run")
     df = results.read(csv)
     line = int(df.index[(df["model"] == "robin") & (df["eps"] == 0.1) & (df["attack"] == "worst_case")][0]) + 2
@@ -74,8 +75,11 @@ def test_leaderboard_refuses_outputs_over_its_inputs(tmp_path: Path, capsys: pyt
     run = tmp_path / "run"
     for out in (run / "results", run / "flags", link / "results", run / "summary", run / "cells"):
         status, err = _cli(["leaderboard", str(csv), "-o", str(out)], capsys)
-        assert status == 2 and len(err) == 1 and ("would overwrite the input" in err[0] or "part of the run folder"
-                                                  in err[0]), (out, err)
+        assert (
+            status == 2
+            and len(err) == 1
+            and ("would overwrite the input" in err[0] or "part of the run folder" in err[0])
+        ), (out, err)
     assert "through a symbolic link" in _cli(["leaderboard", str(csv), "-o", str(link / "results")], capsys)[1][0]
     assert csv.read_bytes() == before and not (tmp_path / "run" / "summary.md").exists()
     assert leaderboard.build([csv], tmp_path / "run" / "boards" / "demo")[0].is_file(), "a folder of its own is fine"
@@ -124,8 +128,9 @@ SMALL: dict[str, Any] = {
 }
 
 
-def test_run_folder_edits_are_recomputed_and_check_compares_a_snapshot(tmp_path: Path,
-                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_folder_edits_are_recomputed_and_check_compares_a_snapshot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     suite = write_suite(tmp_path, SMALL, "out")
     first = runner.run(suite, log=io.StringIO(), progress=False)
     folder = RunFolder(first.out_dir)

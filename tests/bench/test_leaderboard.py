@@ -29,8 +29,9 @@ def test_build_writes_every_file(built: tuple[Path, list[Path]]) -> None:
     csv, written = built
     names = [p.name for p in written]
     assert names[:3] == ["demo.csv", "demo.md", "demo.html"]
-    assert sorted(written[3:]) == [leaderboard.record_path(csv.parents[1] / "boards" / "demo", "demo", m)
-                                   for m in ("har", "mc", "robin")]
+    assert sorted(written[3:]) == [
+        leaderboard.record_path(csv.parents[1] / "boards" / "demo", "demo", m) for m in ("har", "mc", "robin")
+    ]
     assert all(p.is_file() for p in written)
 
 

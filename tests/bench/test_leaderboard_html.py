@@ -42,8 +42,10 @@ window.addEventListener("load", () => {
 def _page(tmp_path: Path) -> Path:
     """A leaderboard page with long model names, attack sets and flags (the hard case for width)."""
     df = results.read(write_run(tmp_path / "run"))
-    df.loc[df["model"] == "har", "unreliable"] = ("noop_attack: cw returned its inputs unchanged on every sample; "
-                                                  "transfer broke 9 samples the worst case calls robust")
+    df.loc[df["model"] == "har", "unreliable"] = (
+        "noop_attack: cw returned its inputs unchanged on every sample; "
+        "transfer broke 9 samples the worst case calls robust"
+    )
     df.loc[df["model"] == "robin", "model"] = "robin_mlp_pgd_at_warmup_balanced_sampling_and_a_very_long_name_x" * 2
     csv = tmp_path / "run2" / "results.csv"
     results.append_rows(csv, df.to_dict("records"))
@@ -57,15 +59,30 @@ def _page(tmp_path: Path) -> Path:
 def test_page_fits_1400px_sorts_and_shows_notes(tmp_path: Path) -> None:
     page = _page(tmp_path)
     assert BROWSER is not None
-    proc = subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           "--window-size=1400,900", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [
+            BROWSER,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1400,900",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     match = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout)
     assert match is not None, proc.stderr[-2000:]
     probe = json.loads(match.group(1).replace("&quot;", '"'))
     assert probe["innerWidth"] == 1400
     assert probe["scrollWidth"] <= probe["clientWidth"], probe  # no horizontal scrolling
     assert probe["noteHeight"] > 0  # the synthetic top ranks are not distinguishable: the note is rendered
-    assert probe["ascending"] == sorted(probe["ascending"]) and probe["descending"] == sorted(probe["descending"],
-                                                                                             reverse=True)
+    assert probe["ascending"] == sorted(probe["ascending"]) and probe["descending"] == sorted(
+        probe["descending"], reverse=True
+    )
     assert len(probe["ascending"]) == 3

@@ -22,8 +22,19 @@ from robin_bench.bench import leaderboard
 
 from .synthetic_results import write_run
 
-STRING_FIELDS = ["link", "name", "authors", "dataset", "venue", "architecture", "eps", "clean_acc", "reported",
-                 "autoattack_acc", "footnote"]
+STRING_FIELDS = [
+    "link",
+    "name",
+    "authors",
+    "dataset",
+    "venue",
+    "architecture",
+    "eps",
+    "clean_acc",
+    "reported",
+    "autoattack_acc",
+    "footnote",
+]
 PERCENT = re.compile(r"^\d{1,3}\.\d{2}$")
 EPS = re.compile(r"^(\d+/255|\d+(\.\d+)?(e-?\d+)?)$")
 
@@ -56,8 +67,11 @@ def test_cards_follow_robustbench_schema(cards: tuple[list[Path], Path]) -> None
         assert PERCENT.match(card["clean_acc"]) and PERCENT.match(card["autoattack_acc"]), card
         assert EPS.match(card["eps"]), card["eps"]
         extra = card[leaderboard.ROBUSTBENCH_EXTRA_KEY]
-        row = board[(board["model"] == extra["model"]) & (board["criterion"] == "fine")
-                    & (board["eps"].map(leaderboard.format_eps) == card["eps"])].iloc[0]
+        row = board[
+            (board["model"] == extra["model"])
+            & (board["criterion"] == "fine")
+            & (board["eps"].map(leaderboard.format_eps) == card["eps"])
+        ].iloc[0]
         assert card["autoattack_acc"] == f"{100 * row['robust_acc']:.2f}"
         assert card["clean_acc"] == f"{100 * row['clean_acc']:.2f}"
         assert extra["attack_set"] == row["attack_set"] and extra["criterion"] == "fine"

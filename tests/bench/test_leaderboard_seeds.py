@@ -24,9 +24,11 @@ from robin_bench.bench.stats import mcnemar_exact, newcombe_paired, wilson
 from .synthetic_results import early_exit_result
 
 N = 10
-ROBUST = {"mc": [range(0, 5), range(0, 6), range(0, 4)],
-          "robin": [range(0, 7), range(0, 7), range(0, 8)],
-          "har": [range(1, 7), range(2, 7), range(0, 6)]}
+ROBUST = {
+    "mc": [range(0, 5), range(0, 6), range(0, 4)],
+    "robin": [range(0, 7), range(0, 7), range(0, 8)],
+    "har": [range(1, 7), range(2, 7), range(0, 6)],
+}
 KINDS = {"mc": "flat", "robin": "robin", "har": "har"}
 T_2 = 4.302652729911275  # Student t quantile, 2 degrees of freedom, 0.975
 
@@ -41,10 +43,23 @@ def write_seeded_run(out_dir: Path, seeds: tuple[int, ...] = (0, 1, 2)) -> Path:
             robust = np.zeros(N, bool)
             robust[list(per_seed[s])] = True
             result = early_exit_result(clean, {"pgd": clean & ~robust})
-            meta = {"suite": "seeds", "dataset": "digits", "model": model, "kind": KINDS[model], "arch": "mlp",
-                    "train_objective": "pgd_at", "norm": "Linf", "eps_train": 0.1, "eps": 0.1, "criterion": "fine",
-                    "seed": s, "attack_set": "custom", "device": "cpu", "config_hash": f"h-{model}",
-                    "timestamp": "2025-01-01T00:00:00"}
+            meta = {
+                "suite": "seeds",
+                "dataset": "digits",
+                "model": model,
+                "kind": KINDS[model],
+                "arch": "mlp",
+                "train_objective": "pgd_at",
+                "norm": "Linf",
+                "eps_train": 0.1,
+                "eps": 0.1,
+                "criterion": "fine",
+                "seed": s,
+                "attack_set": "custom",
+                "device": "cpu",
+                "config_hash": f"h-{model}",
+                "timestamp": "2025-01-01T00:00:00",
+            }
             results.append_rows(csv, results.rows_for_cell(meta, result))
             cell = store.CellId("seeds", model, "Linf", 0.1, "fine", seed=s if len(seeds) > 1 else None)
             store.save_flags(store.flags_dir_for(csv), cell.key, result)
@@ -70,8 +85,7 @@ def test_aggregates_over_seeds(board: pd.DataFrame) -> None:
     assert mc["robust_acc"] == pytest.approx(0.5)
     assert (mc["robust_acc_min"], mc["robust_acc_max"]) == (pytest.approx(0.4), pytest.approx(0.6))
     half = T_2 * 0.1 / np.sqrt(3)  # per-seed 0.5, 0.6, 0.4: sd 0.1
-    assert (mc["robust_acc_ci_low"], mc["robust_acc_ci_high"]) == (pytest.approx(0.5 - half),
-                                                                   pytest.approx(0.5 + half))
+    assert (mc["robust_acc_ci_low"], mc["robust_acc_ci_high"]) == (pytest.approx(0.5 - half), pytest.approx(0.5 + half))
     assert robin["robust_acc"] == pytest.approx(22 / 30)
     half = T_2 * np.sqrt(1 / 300) / np.sqrt(3)  # per-seed 0.7, 0.7, 0.8: sd sqrt(1/300)
     assert robin["robust_acc_ci_low"] == pytest.approx(22 / 30 - half)

@@ -32,8 +32,11 @@ SUITE = {
 
 def _smaller_full_budget(entries: list[AttackSpec]) -> list[AttackSpec]:
     """The escalation's full budgets scaled down for a test (the rule is the same)."""
-    return [spec.model_copy(update={"kwargs": {**spec.kwargs, "n_iter": 20, "n_queries": 200, "rays_queries": 400}})
-            for spec in entries if spec.set is not None]
+    return [
+        spec.model_copy(update={"kwargs": {**spec.kwargs, "n_iter": 20, "n_queries": 200, "rays_queries": 400}})
+        for spec in entries
+        if spec.set is not None
+    ]
 
 
 def test_masked_cell_names_its_samples_and_escalates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,8 +60,10 @@ def test_masked_cell_names_its_samples_and_escalates(tmp_path: Path, monkeypatch
 def test_attack_sets_transfer_from_the_baseline_model_by_default(tmp_path: Path) -> None:
     """A set that takes a surrogate and names none transfers from the suite's baseline-kind model (the undefended
     twin at hand), except on that model itself; a surrogate the suite names is kept."""
-    models = [{"name": "mc", "kind": baseline_kind().name, "arch": "mlp", "train": {"epochs": 1}},
-              {"name": "robin", "kind": "robin", "arch": "mlp", "train": {"epochs": 1}}]
+    models = [
+        {"name": "mc", "kind": baseline_kind().name, "arch": "mlp", "train": {"epochs": 1}},
+        {"name": "robin", "kind": "robin", "arch": "mlp", "train": {"epochs": 1}},
+    ]
     plan = make_plan(write_suite(tmp_path, SUITE, models=models), RunFolder(tmp_path / "absent"))
     surrogate = {plan.models[c.model].spec.name: [a.kwargs.get("surrogate") for a in c.attacks] for c in plan.cells}
     assert surrogate == {"mc": [None], "robin": ["mc"]}

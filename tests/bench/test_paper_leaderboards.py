@@ -52,8 +52,14 @@ def per_seed(rows: pd.DataFrame, r: pd.Series) -> pd.DataFrame:
 
 
 def robust_flags(rows: pd.DataFrame, r: pd.Series, model: str, seed: int, criterion: str) -> np.ndarray:
-    row = rows[(rows["model"] == model) & (rows["seed"] == seed) & (rows["attack"] == results.WORST_CASE)
-               & (rows["norm"] == r["norm"]) & (rows["eps"] == r["eps"]) & (rows["criterion"] == r["criterion"])]
+    row = rows[
+        (rows["model"] == model)
+        & (rows["seed"] == seed)
+        & (rows["attack"] == results.WORST_CASE)
+        & (rows["norm"] == r["norm"])
+        & (rows["eps"] == r["eps"])
+        & (rows["criterion"] == r["criterion"])
+    ]
     flags = store.load_flags(row.iloc[0]["flags_dir"], row.iloc[0]["cell"].under(criterion).key)
     return flags.robust & flags.clean_correct
 

@@ -22,8 +22,19 @@ DESIGN = {
 }
 # name -> the standard set's cut budgets (none: AutoAttack's full budgets)
 BUDGETS = {"paper_mnist5k": {"n_iter": 30, "n_queries": 500}}
-RECIPE = {"epochs": 40, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "cosine",
-          "schedule_start": "warmup", "warmup_epochs": 20, "norm": "Linf", "eps": 0.1, "steps": 10}
+RECIPE = {
+    "epochs": 40,
+    "batch_size": 128,
+    "lr": 0.05,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "schedule": "cosine",
+    "schedule_start": "warmup",
+    "warmup_epochs": 20,
+    "norm": "Linf",
+    "eps": 0.1,
+    "steps": 10,
+}
 
 
 def plan_of(name: str, tmp_path: Path):
@@ -38,7 +49,8 @@ def test_paper_suite_plans_the_issue_design(name, tmp_path):
     assert suite.seeds is not None and len(suite.seeds) >= min_seeds
     assert {m.arch for m in suite.models} == archs
     assert sorted((m.kind, m.train["objective"]) for m in suite.models) == sorted(
-        (k, o) for k in ("flat", "robin", "har") for o in objectives)
+        (k, o) for k in ("flat", "robin", "har") for o in objectives
+    )
     assert len(plan.models) == len(suite.models) * len(suite.seeds)
     n_eps = sum(n for _, n in norms)
     assert len(plan.cells) == len(plan.models) * n_eps and all(not c.done for c in plan.cells)
@@ -91,7 +103,9 @@ def test_shape_suite_shares_flat_and_robin_models_with_paper_digits(tmp_path):
 def test_advt_suite_is_paper_digits_with_targeted_training_for_flat_and_har(tmp_path):
     digits, advt = plan_of("paper_digits", tmp_path), plan_of("paper_digits_advt", tmp_path)
     assert {(m.kind, m.train["objective"]) for m in advt.suite.models} == {
-        ("flat", "pgd_at_targeted"), ("har", "pgd_at_targeted")}
+        ("flat", "pgd_at_targeted"),
+        ("har", "pgd_at_targeted"),
+    }
     assert advt.suite.seeds == digits.suite.seeds and advt.suite.dataset == digits.suite.dataset
     assert advt.suite.get_hierarchy() == digits.suite.get_hierarchy() and advt.suite.coarse
     pgd = next(m for m in digits.suite.models if m.name == "flat_pgd").train

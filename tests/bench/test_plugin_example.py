@@ -20,8 +20,9 @@ EXAMPLE = ROOT / "benchmarks" / "examples" / "plugin"
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "robin_bench.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "robin_bench.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+    )
 
 
 def test_the_example_plugin_is_installed_through_its_entry_point() -> None:
@@ -47,8 +48,13 @@ def test_run_leaderboard_and_check_gate_the_plugins_models(tmp_path: Path) -> No
     passed = cli("check", "suite.yaml", "--baseline", "board.csv", "-o", "run", cwd=tmp_path)
     assert passed.returncode == 0, passed.stdout + passed.stderr
 
-    weak = {**suite, "models": [suite["models"][0], {**suite["models"][1], "train": {"objective": "standard",
-                                                                                       "epochs": 1, "seed": 0}}]}
+    weak = {
+        **suite,
+        "models": [
+            suite["models"][0],
+            {**suite["models"][1], "train": {"objective": "standard", "epochs": 1, "seed": 0}},
+        ],
+    }
     (tmp_path / "weak.yaml").write_text(yaml.safe_dump(weak, sort_keys=False))
     failed = cli("check", "weak.yaml", "--baseline", "board.csv", "-o", "weak", cwd=tmp_path)
     assert failed.returncode == 1, failed.stdout + failed.stderr

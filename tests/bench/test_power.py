@@ -58,16 +58,19 @@ def test_more_samples_or_seeds_detect_smaller_differences():
     assert paired_t_mdd(10, 0.01) < paired_t_mdd(5, 0.01) < paired_t_mdd(3, 0.01)
 
 
-@pytest.mark.parametrize("call", [
-    lambda: paired_t_mdd(1, 0.01),
-    lambda: paired_t_mdd(5, 0.0),
-    lambda: paired_t_mdd(5, 0.01, power=0.01),
-    lambda: paired_t_mdd(5, 0.01, method="wald"),
-    lambda: mcnemar_mdd(0, 5, 0.1),
-    lambda: mcnemar_mdd(364, 5, 1.5),
-    lambda: mcnemar_mdd(3, 1, 0.1),
-    lambda: mcnemar_power(0.2, 364, 5, 0.1),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: paired_t_mdd(1, 0.01),
+        lambda: paired_t_mdd(5, 0.0),
+        lambda: paired_t_mdd(5, 0.01, power=0.01),
+        lambda: paired_t_mdd(5, 0.01, method="wald"),
+        lambda: mcnemar_mdd(0, 5, 0.1),
+        lambda: mcnemar_mdd(364, 5, 1.5),
+        lambda: mcnemar_mdd(3, 1, 0.1),
+        lambda: mcnemar_power(0.2, 364, 5, 0.1),
+    ],
+)
 def test_bad_inputs_raise_one_line_errors(call):
     with pytest.raises(RobinBenchError):
         call()

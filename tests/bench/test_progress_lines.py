@@ -27,8 +27,9 @@ SUITE = {
 STATUS = re.compile(r"mc Linf eps=0\.1: (\w+) running \| (\d+)/(\d+) still robust after (\w+), robust acc ([\d.]+)")
 
 
-def test_log_lines_name_the_attack_and_the_running_robust_accuracy(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_log_lines_name_the_attack_and_the_running_robust_accuracy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.0)  # every status is due: a line per attack and batch
     log = io.StringIO()
     run(write_suite(tmp_path, SUITE), log=log, progress=False)

@@ -35,8 +35,10 @@ def test_file_digest_is_remembered_by_stat_and_follows_content(tmp_path: Path) -
     data.write_bytes(b"two")
     again = Digests(cache)
     assert again.of(data, role="dataset x") not in (digest, "remembered")
-    assert again.changes() == [f"dataset x changed since the last run ({data}, sha256 {digest[:12]} -> "
-                               f"{again.of(data, role='dataset x')[:12]})"]
+    assert again.changes() == [
+        f"dataset x changed since the last run ({data}, sha256 {digest[:12]} -> "
+        f"{again.of(data, role='dataset x')[:12]})"
+    ]
 
 
 def test_folder_digest_sees_every_file(tmp_path: Path) -> None:

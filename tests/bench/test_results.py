@@ -18,9 +18,22 @@ from robin_bench.errors import RobinBenchError
 
 from .synthetic_results import early_exit_result, write_run
 
-META = {"suite": "s", "dataset": "digits", "model": "m", "kind": "robin", "arch": "mlp", "train_objective": "pgd_at",
-        "norm": "Linf", "eps_train": 0.1, "eps": 0.1, "criterion": "fine", "seed": 0, "attack_set": "custom",
-        "device": "cpu", "config_hash": "abc"}
+META = {
+    "suite": "s",
+    "dataset": "digits",
+    "model": "m",
+    "kind": "robin",
+    "arch": "mlp",
+    "train_objective": "pgd_at",
+    "norm": "Linf",
+    "eps_train": 0.1,
+    "eps": 0.1,
+    "criterion": "fine",
+    "seed": 0,
+    "attack_set": "custom",
+    "device": "cpu",
+    "config_hash": "abc",
+}
 
 CLEAN = np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0], bool)
 BREAK_A = np.array([1, 1, 0, 0, 0, 0, 0, 0, 1, 0], bool)
@@ -52,11 +65,34 @@ def test_rows_for_cell_fractions_scopes_and_worst_case() -> None:
 
 
 ISSUE_COLUMNS = [
-    "suite", "dataset", "model", "seed", "kind", "arch", "train_objective", "norm", "eps_train", "eps", "attack",
-    "attack_set", "criterion",
-    "n", "clean_acc", "robust_acc", "robust_acc_ci_low", "robust_acc_ci_high", "coarse_clean_acc",
-    "coarse_robust_acc", "grad_evals", "seconds", "unreliable", "robin_bench_version", "torch_version",
-    "device", "config_hash", "timestamp",
+    "suite",
+    "dataset",
+    "model",
+    "seed",
+    "kind",
+    "arch",
+    "train_objective",
+    "norm",
+    "eps_train",
+    "eps",
+    "attack",
+    "attack_set",
+    "criterion",
+    "n",
+    "clean_acc",
+    "robust_acc",
+    "robust_acc_ci_low",
+    "robust_acc_ci_high",
+    "coarse_clean_acc",
+    "coarse_robust_acc",
+    "grad_evals",
+    "seconds",
+    "unreliable",
+    "robin_bench_version",
+    "torch_version",
+    "device",
+    "config_hash",
+    "timestamp",
 ]
 """The columns issues 4, 10 (attack_set) and 12 (seed: the model's seed) require of results.csv."""
 
@@ -71,9 +107,16 @@ def test_rows_carry_every_required_column_and_the_wilson_interval_of_their_count
 
 def test_rows_for_cell_alone_scope_when_every_attack_ran_on_all() -> None:
     full = torch.from_numpy(CLEAN.copy())
-    res = EvalResult(["a", "b"], "fine", full, torch.from_numpy(CLEAN & ~(BREAK_A | BREAK_B)),
-                         {"a": torch.from_numpy(BREAK_A & CLEAN), "b": torch.from_numpy(BREAK_B & CLEAN)},
-                         {"a": full, "b": full}, {"a": None, "b": 5}, {"a": 1.0, "b": 2.0})
+    res = EvalResult(
+        ["a", "b"],
+        "fine",
+        full,
+        torch.from_numpy(CLEAN & ~(BREAK_A | BREAK_B)),
+        {"a": torch.from_numpy(BREAK_A & CLEAN), "b": torch.from_numpy(BREAK_B & CLEAN)},
+        {"a": full, "b": full},
+        {"a": None, "b": 5},
+        {"a": 1.0, "b": 2.0},
+    )
     rows = {r["attack"]: r for r in results.rows_for_cell(META, res)}
     assert rows["b"]["scope"] == "alone" and rows["b"]["robust_acc"] == pytest.approx(0.5)
     assert rows["worst_case"]["grad_evals"] is None  # one attack's count unknown

@@ -76,8 +76,12 @@ def test_bench_has_no_import_cycle() -> None:
 def test_dropping_an_attack_and_an_eps_archives_the_old_cells(tmp_path: Path) -> None:
     first = quiet(small(tmp_path, hierarchy=[[0], [1, 2]]))
     assert len(first.computed) == 2
-    changed = small(tmp_path, hierarchy=[[0], [1, 2]], attacks=[{"attack": "pgd", "kwargs": {"steps": 1}}],
-                    threat_models=[{"norm": "Linf", "eps": [0.1]}])
+    changed = small(
+        tmp_path,
+        hierarchy=[[0], [1, 2]],
+        attacks=[{"attack": "pgd", "kwargs": {"steps": 1}}],
+        threat_models=[{"norm": "Linf", "eps": [0.1]}],
+    )
     second = quiet(changed)
     df = results.read(second.results_csv)
     assert sorted(set(df["attack"])) == ["pgd", "worst_case"] and set(df["eps"]) == {0.1}
@@ -98,14 +102,22 @@ def test_a_foreign_folder_is_never_written(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
-        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(7)),
-     "aliases"),
-    ("x: " + "[" * 1000 + "]" * 1000 + "\n", "nested"),
-    ("name: a\nname: b\n", "given twice"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+                f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+                for i in range(7)
+            ),
+            "aliases",
+        ),
+        ("x: " + "[" * 1000 + "]" * 1000 + "\n", "nested"),
+        ("name: a\nname: b\n", "given twice"),
+    ],
+)
 def test_hostile_yaml_is_one_line_in_bounded_time(text: str, message: str) -> None:
     t0 = time.perf_counter()
     with pytest.raises(RobinBenchError, match=message) as e:
@@ -113,18 +125,25 @@ def test_hostile_yaml_is_one_line_in_bounded_time(text: str, message: str) -> No
     assert time.perf_counter() - t0 < 2 and "\n" not in str(e.value) and str(e.value).startswith("bad.yaml:")
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"threat_models": [{"norm": "Linf", "eps": [0.1, 0.1]}]}, "listed twice"),
-    ({"attacks": [{"attack": "pgd", "name": "worst_case"}]}, "worst_case"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"threat_models": [{"norm": "Linf", "eps": [0.1, 0.1]}]}, "listed twice"),
+        ({"attacks": [{"attack": "pgd", "name": "worst_case"}]}, "worst_case"),
+    ],
+)
 def test_suite_mistakes_found_before_compute(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
     with pytest.raises(RobinBenchError, match=message):
         small(tmp_path, **changes)
 
 
 def test_an_attack_that_cannot_run_under_the_criterion_fails_validation(tmp_path: Path) -> None:
-    suite = {**SMALL, "hierarchy": [[0], [1, 2]], "criterion": "targeted",
-             "attacks": [{"attack": "hierarchical_targeted", "kwargs": {"steps": 1}}]}
+    suite = {
+        **SMALL,
+        "hierarchy": [[0], [1, 2]],
+        "criterion": "targeted",
+        "attacks": [{"attack": "hierarchical_targeted", "kwargs": {"steps": 1}}],
+    }
     with pytest.raises(RobinBenchError, match=r"out\.yaml:\d+: attacks\[0\]"):
         write_suite(tmp_path, suite, "out")
 
@@ -275,8 +294,8 @@ def test_final_table_in_the_log(tmp_path: Path) -> None:
     runner.run(small(tmp_path), log=log, progress=False)
     lines = log.getvalue().splitlines()
     head = next(i for i, ln in enumerate(lines) if ln.startswith("model "))
-    assert "clean" in lines[head] and "robust" in lines[head] and len(lines[head + 1:]) == 2
-    assert all(ln.startswith("mc ") for ln in lines[head + 1:])
+    assert "clean" in lines[head] and "robust" in lines[head] and len(lines[head + 1 :]) == 2
+    assert all(ln.startswith("mc ") for ln in lines[head + 1 :])
     assert (tmp_path / "out" / MARKER_NAME).is_file()
 
 
@@ -287,8 +306,9 @@ def test_a_run_folder_from_before_the_marker_is_recognised(tmp_path: Path) -> No
     assert again.computed == [] and (report.out_dir / MARKER_NAME).is_file()
 
 
-def _two(model: torch.nn.Module, *, norm: str, eps: float, hierarchy: object, criterion: str,
-         seed: int) -> dict[str, Any]:
+def _two(
+    model: torch.nn.Module, *, norm: str, eps: float, hierarchy: object, criterion: str, seed: int
+) -> dict[str, Any]:
     from robin_bench.attacks.fgsm import FGSM
     from robin_bench.attacks.pgd import PGD
 
@@ -310,8 +330,11 @@ def test_a_named_attack_set_expands_and_names_its_rows(tmp_path: Path, attack_se
     one_eps = [{"norm": "Linf", "eps": [0.1]}]
     df = results.read(quiet(small(tmp_path, attacks="two", threat_models=one_eps)).results_csv)
     assert sorted(set(df["attack"])) == ["set_fgsm", "set_pgd", "worst_case"] and set(df["attack_set"]) == {"two"}
-    mixed = small(tmp_path, attacks=[{"set": "two"}, {"attack": "pgd", "name": "extra", "kwargs": {"steps": 1}}],
-                  threat_models=one_eps)
+    mixed = small(
+        tmp_path,
+        attacks=[{"set": "two"}, {"attack": "pgd", "name": "extra", "kwargs": {"steps": 1}}],
+        threat_models=one_eps,
+    )
     df = results.read(quiet(mixed).results_csv)
     assert "extra" in set(df["attack"]) and set(df["attack_set"]) == {"two+custom"}
     with pytest.raises(RobinBenchError, match="unknown attack set 'tow'; did you mean 'two'"):

@@ -122,8 +122,9 @@ def test_hard_kill_mid_write_then_rerun_gives_the_same_results(tmp_path: Path, r
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     # renames: marker, empty results.csv, 16 component files (weights + report of 8 components), 3 models
     # (weights, sidecar, folder), then per cell flags (fine, coarse), record, results.csv: 33 = mid cell 2
-    proc = subprocess.run([sys.executable, "-c", KILLER, suite.source, "33"], env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, suite.source, "33"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == -9, proc.stderr
     out = tmp_path / "out"
     assert (out / ".lock").exists(), "a killed run leaves its lock behind"

@@ -16,10 +16,14 @@ from robin_bench.models import archs
 
 
 def suite_file(tmp_path: Path, weights: Path) -> Path:
-    suite = {"name": "mem", "dataset": {"name": "digits", "n_examples": 24, "classes": [0, 1, 2]},
-             "threat_models": [{"norm": "Linf", "eps": [0.1]}],
-             "models": [{"name": "mine", "kind": "flat", "arch": "mlp", "weights": str(weights)}],
-             "attacks": [{"attack": "pgd", "kwargs": {"steps": 3}}, {"attack": "fgsm"}], "sanity_check": False}
+    suite = {
+        "name": "mem",
+        "dataset": {"name": "digits", "n_examples": 24, "classes": [0, 1, 2]},
+        "threat_models": [{"norm": "Linf", "eps": [0.1]}],
+        "models": [{"name": "mine", "kind": "flat", "arch": "mlp", "weights": str(weights)}],
+        "attacks": [{"attack": "pgd", "kwargs": {"steps": 3}}, {"attack": "fgsm"}],
+        "sanity_check": False,
+    }
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(suite))
     return path
@@ -34,17 +38,20 @@ def test_the_same_weights_in_memory_give_the_same_rows(tmp_path: Path) -> None:
     assert "loaded mine (flat mlp) from your weights: clean accuracy" in log.getvalue()
     module = archs.build("mlp", in_shape=(1, 8, 8), n_outputs=3)
     module.net.load_state_dict(net.state_dict())
-    memory = rb.bench.run(rb.bench.load_suite(path).with_output(tmp_path / "b"), models={"mine": module.eval()},
-                          log=io.StringIO())
-    extra = rb.bench.run(rb.bench.load_suite(path).with_output(tmp_path / "c"), models={"other": module},
-                         log=io.StringIO())
+    memory = rb.bench.run(
+        rb.bench.load_suite(path).with_output(tmp_path / "b"), models={"mine": module.eval()}, log=io.StringIO()
+    )
+    extra = rb.bench.run(
+        rb.bench.load_suite(path).with_output(tmp_path / "c"), models={"other": module}, log=io.StringIO()
+    )
     a, b, c = (pd.read_csv(r.results_csv) for r in (files, memory, extra))
     cols = ["model", "attack", "clean_acc", "robust_acc"]
     pd.testing.assert_frame_equal(a[cols], b[cols])
     assert set(b["train_objective"]) == {"memory"} and set(a["train_objective"]) == {"weights"}
     assert set(c["model"]) == {"mine", "other"}
-    again = rb.bench.run(rb.bench.load_suite(path).with_output(tmp_path / "b"), models={"mine": module},
-                         log=io.StringIO())
+    again = rb.bench.run(
+        rb.bench.load_suite(path).with_output(tmp_path / "b"), models={"mine": module}, log=io.StringIO()
+    )
     assert again.computed == [] and len(again.reused) == 1
 
 

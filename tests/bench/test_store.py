@@ -30,9 +30,22 @@ def test_config_hash_ignores_key_order_and_sees_values() -> None:
 
 def _cell_rows() -> tuple[list[dict[str, Any]], EvalResult]:
     result = early_exit_result(np.array([True, True, False, True]), {"pgd": np.array([True, False, False, False])})
-    meta = {"suite": "s", "dataset": "digits", "model": "mc", "kind": "flat", "arch": "mlp", "train_objective": "x",
-            "norm": "Linf", "eps_train": None, "eps": 0.1, "criterion": "fine", "seed": 0, "attack_set": "custom",
-            "device": "cpu", "config_hash": "h1"}
+    meta = {
+        "suite": "s",
+        "dataset": "digits",
+        "model": "mc",
+        "kind": "flat",
+        "arch": "mlp",
+        "train_objective": "x",
+        "norm": "Linf",
+        "eps_train": None,
+        "eps": 0.1,
+        "criterion": "fine",
+        "seed": 0,
+        "attack_set": "custom",
+        "device": "cpu",
+        "config_hash": "h1",
+    }
     return results.rows_for_cell(meta, result), result
 
 

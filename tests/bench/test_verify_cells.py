@@ -63,7 +63,8 @@ def test_results_written_before_the_verified_columns_still_read(verified_run: Pa
     table = results.read(verified_run)
     old = tmp_path / "old.csv"
     table.drop(columns=["plugins", "verified_acc", "coarse_verified_acc", "unresolved", "coarse_unresolved"]).to_csv(
-        old, index=False)
+        old, index=False
+    )
     back = results.read(old)
     assert back["verified_acc"].isna().all() and back["unresolved"].isna().all() and list(back) == results.COLUMNS
 
@@ -73,12 +74,16 @@ def test_verify_with_the_targeted_criterion_is_a_suite_error(tmp_path: Path) -> 
         write_suite(tmp_path, {**VERIFIED, "criterion": "targeted"})
 
 
-@pytest.mark.parametrize(("model", "layer"), [
-    ({"name": "conv", "kind": "flat", "arch": "cnn2", "train": {"epochs": 1}}, "MaxPool2d"),
-    ({"name": "arms", "kind": "robin", "arch": "myrtle", "train": {"epochs": 1}}, "BatchNorm2d"),
-])
-def test_verify_of_an_unencodable_architecture_is_a_suite_error(tmp_path: Path, model: dict[str, object],
-                                                                 layer: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "layer"),
+    [
+        ({"name": "conv", "kind": "flat", "arch": "cnn2", "train": {"epochs": 1}}, "MaxPool2d"),
+        ({"name": "arms", "kind": "robin", "arch": "myrtle", "train": {"epochs": 1}}, "BatchNorm2d"),
+    ],
+)
+def test_verify_of_an_unencodable_architecture_is_a_suite_error(
+    tmp_path: Path, model: dict[str, object], layer: str
+) -> None:
     with pytest.raises(RobinBenchError) as e:
         write_suite(tmp_path, {**VERIFIED, "models": [*MODELS, model]})
     message = str(e.value)
@@ -99,10 +104,13 @@ def _copy(run_csv: Path, folder: Path) -> Path:
     return folder / results.RESULTS_NAME
 
 
-@pytest.mark.parametrize(("column", "value"), [("verified_acc", "0.125"), ("unresolved", "1"),
-                                               ("coarse_verified_acc", ""), ("coarse_unresolved", "3")])
-def test_an_edited_verification_figure_is_refused_by_leaderboard_and_check(verified_run: Path, tmp_path: Path,
-                                                                          column: str, value: str) -> None:
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("verified_acc", "0.125"), ("unresolved", "1"), ("coarse_verified_acc", ""), ("coarse_unresolved", "3")],
+)
+def test_an_edited_verification_figure_is_refused_by_leaderboard_and_check(
+    verified_run: Path, tmp_path: Path, column: str, value: str
+) -> None:
     csv = _copy(verified_run, tmp_path)
     assert len(leaderboard.load([csv])) == len(results.read(verified_run))
     raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
@@ -157,8 +165,13 @@ def test_summary_shows_verified_and_worst_case(verified_run: Path) -> None:
 def test_seeds_average_verified_accuracy_and_add_unresolved(verified_run: Path) -> None:
     one = leaderboard.load([verified_run])
     other = one.assign(seed=7, verified_acc=one["verified_acc"] / 2, unresolved=one["unresolved"] + 2)
-    unverified = one[one["model"] == "mc"].assign(model="plain", verified_acc=float("nan"), unresolved=None,
-                                                  coarse_verified_acc=float("nan"), coarse_unresolved=None)
+    unverified = one[one["model"] == "mc"].assign(
+        model="plain",
+        verified_acc=float("nan"),
+        unresolved=None,
+        coarse_verified_acc=float("nan"),
+        coarse_unresolved=None,
+    )
     agg = leaderboard.aggregate(pd.concat([one, other, unverified], ignore_index=True))[0].set_index("model")
     worst = one[one["attack"] == results.WORST_CASE].set_index("model")
     for model in ("mc", "robin", "har"):
@@ -174,8 +187,9 @@ def test_verify_of_a_checkpoint_is_checked_on_its_layers(tmp_path: Path) -> None
     torch.manual_seed(0)
     for arch in ("mlp", "cnn2"):
         model = build_model("flat", arch=arch, in_shape=(1, 8, 8), n_classes=4)
-        save_checkpoint(model, tmp_path / f"{arch}.safetensors",
-                        spec=model_spec("flat", arch=arch, in_shape=(1, 8, 8), n_classes=4))
+        save_checkpoint(
+            model, tmp_path / f"{arch}.safetensors", spec=model_spec("flat", arch=arch, in_shape=(1, 8, 8), n_classes=4)
+        )
     loaded = {"name": "loaded", "kind": "flat", "checkpoint": str(tmp_path / "mlp.safetensors")}
     assert write_suite(tmp_path, {**VERIFIED, "models": [*MODELS, loaded]}).verify is not None
     conv = {**loaded, "checkpoint": str(tmp_path / "cnn2.safetensors")}
@@ -185,6 +199,9 @@ def test_verify_of_a_checkpoint_is_checked_on_its_layers(tmp_path: Path) -> None
 
 def test_verify_of_a_kind_without_an_encoding_is_a_suite_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(KINDS._items, "robin", dataclasses.replace(KINDS.get("robin"), verify_encoding=None))
-    with pytest.raises(RobinBenchError, match=r"models\[1\]\.kind: 'verify' needs a verification encoding, and model "
-                                              r"kind 'robin' has none"):
+    with pytest.raises(
+        RobinBenchError,
+        match=r"models\[1\]\.kind: 'verify' needs a verification encoding, and model "
+        r"kind 'robin' has none",
+    ):
         write_suite(tmp_path, VERIFIED)

@@ -306,8 +306,11 @@ def test_idx_header_asking_for_terabytes_is_refused(tmp_path: Path, gz: bool) ->
     stem = "t10k-images-idx3-ubyte" + (".gz" if gz else "")
     crafted = bytes([0, 0, 0x08, 3]) + b"".join(HUGE.to_bytes(4, "big") for _ in range(3)) + b"\x00" * 16
     (tmp_path / stem).write_bytes(gzip.compress(crafted) if gz else crafted)
-    with pytest.raises(RobinBenchError, match=rf"{re.escape(stem)} holds 16 bytes of data, its header says "
-                                              rf"\[{HUGE}, {HUGE}, {HUGE}\]") as e:
+    with pytest.raises(
+        RobinBenchError,
+        match=rf"{re.escape(stem)} holds 16 bytes of data, its header says "
+        rf"\[{HUGE}, {HUGE}, {HUGE}\]",
+    ) as e:
         datasets.load("mnist", split="test", root=tmp_path)
     assert "\n" not in str(e.value)
 
@@ -337,8 +340,11 @@ def test_npz_header_asking_for_terabytes_is_refused(tmp_path: Path, compression:
     with zipfile.ZipFile(path, "w", compression=mode) as z:
         z.writestr("x.npy", _npy_member((10**12, 1, 28, 28), "<f4", b"\x00" * 16))
         z.writestr("y.npy", _npy_member((4,), "<i8", np.zeros(4, np.int64).tobytes()))
-    with pytest.raises(RobinBenchError, match=r"member x.npy: its header asks for shape \(1000000000000, 1, 28, 28\)"
-                                              r".* but the member holds 16 bytes"):
+    with pytest.raises(
+        RobinBenchError,
+        match=r"member x.npy: its header asks for shape \(1000000000000, 1, 28, 28\)"
+        r".* but the member holds 16 bytes",
+    ):
         datasets.load("npz", root=path)
 
 
@@ -350,11 +356,15 @@ def test_npz_that_is_not_a_zip_is_one_line(tmp_path: Path) -> None:
         datasets.load("npz", root=path)
 
 
-@pytest.mark.parametrize("crafted", [
-    b"\x80\x04\x8e" + (2**40).to_bytes(8, "little") + b"abc",  # BINBYTES8 of one terabyte
-    b"\x80\x02}q\x00(U\x04datar" + (HUGE).to_bytes(4, "little") + b"N.",  # LONG_BINPUT memo index 2**32 - 1
-    b"\x80\x02X" + (HUGE).to_bytes(4, "little") + b"abc",  # BINUNICODE of 4 GiB
-], ids=["bytes8", "memo", "unicode"])
+@pytest.mark.parametrize(
+    "crafted",
+    [
+        b"\x80\x04\x8e" + (2**40).to_bytes(8, "little") + b"abc",  # BINBYTES8 of one terabyte
+        b"\x80\x02}q\x00(U\x04datar" + (HUGE).to_bytes(4, "little") + b"N.",  # LONG_BINPUT memo index 2**32 - 1
+        b"\x80\x02X" + (HUGE).to_bytes(4, "little") + b"abc",  # BINUNICODE of 4 GiB
+    ],
+    ids=["bytes8", "memo", "unicode"],
+)
 def test_cifar_pickle_asking_for_terabytes_is_refused(tmp_path: Path, crafted: bytes) -> None:
     folder = tmp_path / "cifar-10-batches-py"
     _write_cifar10(folder)
@@ -370,14 +380,16 @@ def test_idx_gzip_header_beyond_what_deflate_can_hold_is_refused_before_allocati
     _write_mnist(tmp_path, gz=True)
     stem = "t10k-images-idx3-ubyte.gz"
     dims = (5_000_000, 28, 28)
-    crafted = bytearray(gzip.compress(bytes([0, 0, 0x08, 3]) + b"".join(d.to_bytes(4, "big") for d in dims)
-                                      + b"\x00" * 16))
+    crafted = bytearray(
+        gzip.compress(bytes([0, 0, 0x08, 3]) + b"".join(d.to_bytes(4, "big") for d in dims) + b"\x00" * 16)
+    )
     crafted[-4:] = ((16 + 5_000_000 * 28 * 28) % 2**32).to_bytes(4, "little")  # a trailer that agrees
     (tmp_path / stem).write_bytes(bytes(crafted))
     tracemalloc.start()
     try:
-        with pytest.raises(RobinBenchError, match=rf"{stem} cannot hold 3920000000 bytes of data in \d+ compressed") \
-                as e:
+        with pytest.raises(
+            RobinBenchError, match=rf"{stem} cannot hold 3920000000 bytes of data in \d+ compressed"
+        ) as e:
             datasets.load("mnist", split="test", root=tmp_path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:

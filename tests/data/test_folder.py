@@ -16,8 +16,14 @@ from robin_bench.cli import main
 CLASSES = ("cat", "dog", "emu")
 
 
-def images(root: Path, *, size: tuple[int, int] = (8, 8), per_class: int = 3, rgb: bool = False,
-           classes: tuple[str, ...] = CLASSES) -> Path:
+def images(
+    root: Path,
+    *,
+    size: tuple[int, int] = (8, 8),
+    per_class: int = 3,
+    rgb: bool = False,
+    classes: tuple[str, ...] = CLASSES,
+) -> Path:
     rng = np.random.default_rng(0)
     for split in ("train", "test"):
         for label, name in enumerate(classes):
@@ -48,11 +54,14 @@ def test_colour_images_give_three_channels(tmp_path: Path) -> None:
 
 def test_a_hierarchy_may_name_classes_by_folder_name(tmp_path: Path) -> None:
     root = images(tmp_path / "data")
-    suite = {"name": "f", "dataset": {"name": "folder", "root": str(root)},
-             "hierarchy": {"pets": ["cat", "dog"], "birds": ["emu"]},
-             "threat_models": [{"norm": "Linf", "eps": [0.1]}],
-             "models": [{"name": "h", "kind": "har", "arch": "mlp", "train": {"epochs": 1}}],
-             "attacks": [{"attack": "fgsm"}]}
+    suite = {
+        "name": "f",
+        "dataset": {"name": "folder", "root": str(root)},
+        "hierarchy": {"pets": ["cat", "dog"], "birds": ["emu"]},
+        "threat_models": [{"norm": "Linf", "eps": [0.1]}],
+        "models": [{"name": "h", "kind": "har", "arch": "mlp", "train": {"epochs": 1}}],
+        "attacks": [{"attack": "fgsm"}],
+    }
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(suite, sort_keys=False))
     h = load_suite(tmp_path / "s.yaml").get_hierarchy()
     assert h is not None and h.fine_classes(0) == [0, 1] and h.fine_classes(1) == [2]
@@ -92,14 +101,18 @@ def other_classes(root: Path) -> str:
 
 
 @pytest.mark.parametrize("damage", [odd_size, one_class, not_an_image, broken_png, other_classes])
-def test_a_bad_folder_is_one_line_and_nothing_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                         damage: object) -> None:
+def test_a_bad_folder_is_one_line_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: object
+) -> None:
     root = images(tmp_path / "data")
     expected = damage(root)  # type: ignore[operator]
-    suite = {"name": "f", "dataset": {"name": "folder", "root": str(root)},
-             "threat_models": [{"norm": "Linf", "eps": [0.1]}],
-             "models": [{"name": "m", "kind": "flat", "arch": "mlp", "train": {"epochs": 1}}],
-             "attacks": [{"attack": "fgsm"}]}
+    suite = {
+        "name": "f",
+        "dataset": {"name": "folder", "root": str(root)},
+        "threat_models": [{"norm": "Linf", "eps": [0.1]}],
+        "models": [{"name": "m", "kind": "flat", "arch": "mlp", "train": {"epochs": 1}}],
+        "attacks": [{"attack": "fgsm"}],
+    }
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(suite, sort_keys=False))
     assert main(["run", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -110,8 +123,13 @@ def test_a_bad_folder_is_one_line_and_nothing_is_written(tmp_path: Path, capsys:
 def test_an_npz_may_carry_its_own_split(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     path = tmp_path / "own.npz"
-    np.savez(path, x_train=rng.random((30, 1, 8, 8), dtype=np.float32), y_train=np.arange(30) % 3,
-             x_test=rng.random((7, 1, 8, 8), dtype=np.float32), y_test=np.arange(7) % 3)
+    np.savez(
+        path,
+        x_train=rng.random((30, 1, 8, 8), dtype=np.float32),
+        y_train=np.arange(30) % 3,
+        x_test=rng.random((7, 1, 8, 8), dtype=np.float32),
+        y_test=np.arange(7) % 3,
+    )
     x, y = rb.datasets.load("npz", root=path, split="test")
     assert x.shape[0] == 7 and y.tolist() == [0, 1, 2, 0, 1, 2, 0]
     assert rb.datasets.load("npz", root=path, split="train")[0].shape[0] == 30

@@ -169,8 +169,16 @@ CASES: dict[str, Case] = {
     ),
     "ZooAttack": Case(
         lambda c: E.ZooAttack(
-            c, max_iter=20, learning_rate=0.1, initial_const=10.0, binary_search_steps=1, nb_parallel=64,
-            use_resize=False, use_importance=False, batch_size=1, verbose=False,
+            c,
+            max_iter=20,
+            learning_rate=0.1,
+            initial_const=10.0,
+            binary_search_steps=1,
+            nb_parallel=64,
+            use_resize=False,
+            use_importance=False,
+            batch_size=1,
+            verbose=False,
         ),
         None,
         n=2,
@@ -187,8 +195,16 @@ CASES: dict[str, Case] = {
     ),
     "ShadowAttack": Case(
         lambda c: E.ShadowAttack(
-            c, sigma=0.05, nb_steps=100, learning_rate=0.5, lambda_tv=0.0, lambda_c=0.0, lambda_s=0.0,
-            batch_size=8, targeted=True, verbose=False,
+            c,
+            sigma=0.05,
+            nb_steps=100,
+            learning_rate=0.5,
+            lambda_tv=0.0,
+            lambda_c=0.0,
+            lambda_s=0.0,
+            batch_size=8,
+            targeted=True,
+            verbose=False,
         ),
         None,
         targeted=True,
@@ -296,9 +312,7 @@ def test_art_attack_returns_finite_adversarials_in_the_box_and_reaches_its_goal(
 
 
 def test_every_art_evasion_attack_is_tested_or_listed_as_not_applicable() -> None:
-    exported = {
-        n for n, obj in vars(E).items() if inspect.isclass(obj) and issubclass(obj, EvasionAttack)
-    }
+    exported = {n for n, obj in vars(E).items() if inspect.isclass(obj) and issubclass(obj, EvasionAttack)}
     tested = {name.split(" ")[0] for name in CASES}
     assert tested <= exported and set(NOT_APPLICABLE) <= exported | {"BrendelBethgeAttack"}
     missing = exported - tested - set(NOT_APPLICABLE)

@@ -54,7 +54,12 @@ def test_art_madry_trainer_through_to_art_matches_plain_art_on_digits(optimizer_
     net = rb.archs.build("mlp", in_shape=DIGITS, n_outputs=10)
     plain_net, ours_net = copy.deepcopy(net), copy.deepcopy(net)
     plain = PyTorchClassifier(
-        plain_net, nn.CrossEntropyLoss(), DIGITS, 10, clip_values=(0.0, 1.0), device_type="cpu",
+        plain_net,
+        nn.CrossEntropyLoss(),
+        DIGITS,
+        10,
+        clip_values=(0.0, 1.0),
+        device_type="cpu",
         optimizer=torch.optim.SGD(plain_net.parameters(), lr=0.05, momentum=0.9),
     )
     if optimizer_from == "user":

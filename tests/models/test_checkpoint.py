@@ -17,8 +17,15 @@ H = rb.Hierarchy.from_groups({"low": [0, 1, 2], "high": [3, 4]})
 
 
 def spec(kind: str) -> dict:
-    return rb.model_spec(kind, arch="cnn2", in_shape=(1, 12, 12), n_classes=5,  # type: ignore[arg-type]
-                         hierarchy=H if kind == "har" else None, mean=(0.2,), std=(0.3,))
+    return rb.model_spec(
+        kind,
+        arch="cnn2",
+        in_shape=(1, 12, 12),
+        n_classes=5,  # type: ignore[arg-type]
+        hierarchy=H if kind == "har" else None,
+        mean=(0.2,),
+        std=(0.3,),
+    )
 
 
 def saved(tmp_path: Path, kind: str) -> tuple[torch.nn.Module, Path]:

@@ -21,14 +21,22 @@ def sources() -> list[tuple[Path, str]]:
 
 
 def test_no_isinstance_on_a_kinds_model_class_outside_models() -> None:
-    found = [f"{p.relative_to(PACKAGE)}:{text[:m.start()].count(chr(10)) + 1}" for p, text in sources()
-             if p.parent.name != "models" for m in KIND_CLASS.finditer(text)]
+    found = [
+        f"{p.relative_to(PACKAGE)}:{text[: m.start()].count(chr(10)) + 1}"
+        for p, text in sources()
+        if p.parent.name != "models"
+        for m in KIND_CLASS.finditer(text)
+    ]
     assert found == [], f"ask robin_bench.models.kinds.kind_of(model) instead: {found}"
 
 
 def test_no_kind_dispatch_on_the_flat_literal_outside_the_registry() -> None:
-    found = [f"{p.relative_to(PACKAGE)}:{text[:m.start()].count(chr(10)) + 1}" for p, text in sources()
-             if p.name != "kinds.py" for m in FLAT_LITERAL.finditer(text)]
+    found = [
+        f"{p.relative_to(PACKAGE)}:{text[: m.start()].count(chr(10)) + 1}"
+        for p, text in sources()
+        if p.name != "kinds.py"
+        for m in FLAT_LITERAL.finditer(text)
+    ]
     assert found == [], f"ask is_baseline(kind) / baseline_kind() instead: {found}"
 
 
@@ -55,8 +63,9 @@ def test_every_kind_answers_every_consumer() -> None:
     common = {"norm": "Linf", "eps": 0.1, "seed": 0, "criterion": None}
     for name in KINDS.names():
         kind = KINDS.get(name)
-        model = kind.build(lambda n: rb.archs.build("mlp", in_shape=(1, 8, 8), n_outputs=n), 4,
-                           H if kind.needs_hierarchy else None)
+        model = kind.build(
+            lambda n: rb.archs.build("mlp", in_shape=(1, 8, 8), n_outputs=n), 4, H if kind.needs_hierarchy else None
+        )
         assert [kind.part(model, p) is not None for p in kind.parts(model)]
         assert kind.attacks_of_papers(model, common, 2)
         assert sum(len(j[1]) > 0 for j in kind.fit_jobs(model, x, y, False)) >= 1

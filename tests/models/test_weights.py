@@ -56,8 +56,10 @@ def test_robin_takes_one_file_per_arm_in_class_order(tmp_path: Path) -> None:
 
 def test_har_takes_a_coarse_file_and_one_fine_file_per_group(tmp_path: Path) -> None:
     coarse, fine = bare(2).eval(), [bare(2).eval(), bare(2).eval()]
-    weights = {"coarse": str(saved(tmp_path, coarse, "c.pt")),
-               "fine": [str(saved(tmp_path, f, f"f{z}.pt")) for z, f in enumerate(fine)]}
+    weights = {
+        "coarse": str(saved(tmp_path, coarse, "c.pt")),
+        "fine": [str(saved(tmp_path, f, f"f{z}.pt")) for z, f in enumerate(fine)],
+    }
     model = load_weights("har", arch="mlp", in_shape=SHAPE, n_classes=4, weights=weights, hierarchy=H)
     x = torch.rand(3, *SHAPE)
     expected = rb.HARClassifier(coarse, fine, H)(x)
@@ -71,12 +73,15 @@ def test_loading_leaves_the_global_rng_alone(tmp_path: Path) -> None:
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
-@pytest.mark.parametrize(("weights", "expected"), [
-    (["a.pt"] * 3, "lists 3 files for a robin model of 4 components"),
-    ("a.pt", "has 4 components"),
-    ({"arm": ["a.pt"] * 3}, "lacks 'arm3'"),
-    ({"arm": ["a.pt"] * 4, "extra": "b.pt"}, "names 'extra', which it does not have"),
-])
+@pytest.mark.parametrize(
+    ("weights", "expected"),
+    [
+        (["a.pt"] * 3, "lists 3 files for a robin model of 4 components"),
+        ("a.pt", "has 4 components"),
+        ({"arm": ["a.pt"] * 3}, "lacks 'arm3'"),
+        ({"arm": ["a.pt"] * 4, "extra": "b.pt"}, "names 'extra', which it does not have"),
+    ],
+)
 def test_a_layout_that_does_not_cover_the_components_is_one_line(weights: object, expected: str) -> None:
     with pytest.raises(rb.RobinBenchError, match=expected):
         weight_files("robin", ["arm0", "arm1", "arm2", "arm3"], weights)  # type: ignore[arg-type]
@@ -98,11 +103,14 @@ def test_a_pickle_that_needs_code_is_refused(tmp_path: Path) -> None:
         read_state_dict(path)
 
 
-@pytest.mark.parametrize(("name", "content", "expected"), [
-    ("w.pt", b"not a pickle at all", "cannot be read"),
-    ("w.npz", b"", "has suffix '.npz'"),
-    ("w.safetensors", b"\x00\x01", "cannot be read"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("w.pt", b"not a pickle at all", "cannot be read"),
+        ("w.npz", b"", "has suffix '.npz'"),
+        ("w.safetensors", b"\x00\x01", "cannot be read"),
+    ],
+)
 def test_unreadable_files_are_one_line(tmp_path: Path, name: str, content: bytes, expected: str) -> None:
     (tmp_path / name).write_bytes(content)
     with pytest.raises(rb.RobinBenchError, match=expected):
@@ -117,17 +125,21 @@ def test_a_file_holding_something_else_is_not_a_state_dict(tmp_path: Path) -> No
         read_state_dict(tmp_path / "list.pt")
 
 
-def test_in_a_suite_a_wrong_file_stops_before_anything_is_written(tmp_path: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_in_a_suite_a_wrong_file_stops_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import yaml
 
     from robin_bench.cli import main
 
     saved(tmp_path, bare(3, "cnn2"), "other.pt")
-    suite = {"name": "w", "dataset": {"name": "digits", "n_examples": 6, "classes": [0, 1, 2]},
-             "threat_models": [{"norm": "Linf", "eps": [0.1]}],
-             "models": [{"name": "m", "kind": "flat", "arch": "mlp", "weights": str(tmp_path / "other.pt")}],
-             "attacks": [{"attack": "fgsm"}]}
+    suite = {
+        "name": "w",
+        "dataset": {"name": "digits", "n_examples": 6, "classes": [0, 1, 2]},
+        "threat_models": [{"norm": "Linf", "eps": [0.1]}],
+        "models": [{"name": "m", "kind": "flat", "arch": "mlp", "weights": str(tmp_path / "other.pt")}],
+        "attacks": [{"attack": "fgsm"}],
+    }
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(suite))
     assert main(["run", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

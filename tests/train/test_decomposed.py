@@ -86,8 +86,7 @@ def test_har_learns_with_in_group_labels_under_adv_t() -> None:
     x, y = labelled_pixels(900, 6)
     torch.manual_seed(0)
     parts = [nn.Sequential(nn.Flatten(), nn.Linear(64, n)) for n in (2, 3, 3)]
-    cfg = TrainConfig(epochs=30, batch_size=64, lr=0.5, objective="pgd_at_targeted", eps=0.005, steps=2,
-                      progress=False)
+    cfg = TrainConfig(epochs=30, batch_size=64, lr=0.5, objective="pgd_at_targeted", eps=0.005, steps=2, progress=False)
     model, reports = train_har(parts[0], parts[1:], h, x, y, cfg)
     with torch.no_grad():
         assert float((model(x).argmax(1) == y).float().mean()) > 0.9
@@ -97,8 +96,10 @@ def test_har_learns_with_in_group_labels_under_adv_t() -> None:
 def test_har_fine_network_of_the_wrong_width_is_named() -> None:
     h = rb.Hierarchy.from_groups([[0, 2, 4], [1, 3, 5]])
     x, y = labelled_pixels(64, 6)
-    for fine_widths, what in (((3, 2), "fine network 1 has 2 outputs; its hierarchy needs 3"),
-                              ((4, 3), "fine network 0 has 4 outputs; its hierarchy needs 3")):
+    for fine_widths, what in (
+        ((3, 2), "fine network 1 has 2 outputs; its hierarchy needs 3"),
+        ((4, 3), "fine network 0 has 4 outputs; its hierarchy needs 3"),
+    ):
         with pytest.raises(RobinBenchError, match=what):
             train_har(Recorder(2), [Recorder(w) for w in fine_widths], h, x, y, CFG)
     with pytest.raises(RobinBenchError, match="coarse network has 6 outputs; its hierarchy needs 2"):

@@ -47,14 +47,24 @@ def test_pgd_at_is_more_robust_than_standard(digits: Digits, mlp: Callable[..., 
     assert robust["pgd_at"] > robust["standard"] + 0.1
 
 
-@pytest.mark.parametrize(("objective", "norm", "eps"), [("trades", "Linf", 0.1), ("mart", "L2", 1.0),
-                                                        ("pgd_at_targeted", "Linf", 0.1)])
+@pytest.mark.parametrize(
+    ("objective", "norm", "eps"), [("trades", "Linf", 0.1), ("mart", "L2", 1.0), ("pgd_at_targeted", "Linf", 0.1)]
+)
 def test_objectives_run_and_reduce_their_loss(
     digits: Digits, mlp: Callable[..., nn.Module], objective: str, norm: str, eps: float
 ) -> None:
     x, y, _, _ = digits
-    cfg = TrainConfig(epochs=3, batch_size=64, lr=0.05, objective=objective, norm=norm,  # type: ignore[arg-type]
-                      eps=eps, steps=3, beta=1.0, progress=False)
+    cfg = TrainConfig(
+        epochs=3,
+        batch_size=64,
+        lr=0.05,
+        objective=objective,
+        norm=norm,  # type: ignore[arg-type]
+        eps=eps,
+        steps=3,
+        beta=1.0,
+        progress=False,
+    )
     report = train_flat(mlp(10), x[:512], y[:512], cfg, hierarchy=H)
     assert report.loss[-1] < report.loss[0]
     assert all(0 <= a <= 1 for a in report.adv_acc)
@@ -119,8 +129,11 @@ def test_progress_bar_per_epoch_or_final_line_with_clean_and_adversarial_figures
         assert text == ""
         return
     if not tty:
-        assert re.fullmatch(r"flat: done, 2 epochs loss \d\.\d{3} acc \d\.\d{3} adv_acc \d\.\d{3} "
-                            r"\(\d+\.\ds\)\n", text)
+        assert re.fullmatch(
+            r"flat: done, 2 epochs loss \d\.\d{3} acc \d\.\d{3} adv_acc \d\.\d{3} "
+            r"\(\d+\.\ds\)\n",
+            text,
+        )
         return
     assert "flat epoch 1/2" in text and "flat epoch 2/2" in text
     assert all(re.search(rf"\b{key}=\d", text) for key in ("loss", "acc", "adv_loss", "adv_acc"))

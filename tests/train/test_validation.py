@@ -16,8 +16,17 @@ from robin_bench.train.validation import validation_accuracy
 from tests.train.helpers import Recorder, labelled_pixels
 
 Digits = tuple[Tensor, Tensor, Tensor, Tensor]
-CFG = TrainConfig(epochs=3, batch_size=32, lr=0.05, objective="pgd_at", eps=0.05, steps=2, val_fraction=0.2,
-                  val_steps=3, progress=False)
+CFG = TrainConfig(
+    epochs=3,
+    batch_size=32,
+    lr=0.05,
+    objective="pgd_at",
+    eps=0.05,
+    steps=2,
+    val_fraction=0.2,
+    val_steps=3,
+    progress=False,
+)
 
 
 def test_holdout_is_disjoint_complete_stratified_and_seeded() -> None:
@@ -51,8 +60,17 @@ def test_flat_trains_only_on_the_kept_part_and_logs_one_entry_per_epoch() -> Non
     assert len(seen) == 3 * report.images[0]
     history = report.history
     assert [h["epoch"] for h in history] == [1, 2, 3]
-    assert set(history[0]) == {"epoch", "loss", "train_acc", "train_adv_acc", "val_clean_acc", "val_robust_acc",
-                               "lr", "adv_share", "seconds"}
+    assert set(history[0]) == {
+        "epoch",
+        "loss",
+        "train_acc",
+        "train_adv_acc",
+        "val_clean_acc",
+        "val_robust_acc",
+        "lr",
+        "adv_share",
+        "seconds",
+    }
     assert all(0 <= h["val_robust_acc"] <= h["val_clean_acc"] <= 1 for h in history)
     assert TrainReport.from_dict(report.to_dict()) == report
 
@@ -71,11 +89,15 @@ def test_validation_is_on_held_out_samples_only(mlp: Callable[..., nn.Module], d
 def test_same_seed_same_history_and_weights(mlp: Callable[..., nn.Module]) -> None:
     x, y = labelled_pixels(300, 6)
     a, b, c = mlp(6), mlp(6), mlp(6)
-    ra, rb_, rc = train_flat(a, x, y, CFG), train_flat(b, x, y, CFG), train_flat(c, x, y, CFG.__class__(
-        **{**CFG.to_dict(), "seed": 1}))
+    ra, rb_, rc = (
+        train_flat(a, x, y, CFG),
+        train_flat(b, x, y, CFG),
+        train_flat(c, x, y, CFG.__class__(**{**CFG.to_dict(), "seed": 1})),
+    )
     drop = ("seconds",)
-    assert [{k: v for k, v in h.items() if k not in drop} for h in ra.history] == \
-        [{k: v for k, v in h.items() if k not in drop} for h in rb_.history]
+    assert [{k: v for k, v in h.items() if k not in drop} for h in ra.history] == [
+        {k: v for k, v in h.items() if k not in drop} for h in rb_.history
+    ]
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     assert ra.val_clean_acc != rc.val_clean_acc or ra.loss != rc.loss
 
@@ -94,8 +116,15 @@ def test_robin_arms_validate_balanced_on_the_same_held_out_samples(mlp: Callable
     assert {r.val_size for r in reports} == {len(val_idx)}
     for i, r in enumerate(reports):
         assert len(r.history) == 3
-        clean, _ = validation_accuracy(rb.train.decomposed.TwoClassView(arms[i]), x[val_idx], (y[val_idx] == i).long(),
-                                       norm="Linf", eps=0.0, steps=1, balanced=True)
+        clean, _ = validation_accuracy(
+            rb.train.decomposed.TwoClassView(arms[i]),
+            x[val_idx],
+            (y[val_idx] == i).long(),
+            norm="Linf",
+            eps=0.0,
+            steps=1,
+            balanced=True,
+        )
         assert r.val_clean_acc[-1] == pytest.approx(clean)
 
 

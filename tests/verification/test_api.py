@@ -21,7 +21,11 @@ def test_conv_normalize_and_nesting_become_the_same_dense_chain() -> None:
     net = nn.Sequential(
         rb.archs.Normalize([0.5, 0.4], [0.2, 0.3], channels=2),
         nn.Sequential(nn.Conv2d(2, 3, 3, stride=2, padding=1), nn.ReLU(), nn.ReLU()),
-        nn.Conv2d(3, 2, 2), nn.ReLU(), nn.Flatten(), nn.Identity(), nn.Linear(2 * 3 * 3, 5),
+        nn.Conv2d(3, 2, 2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Identity(),
+        nn.Linear(2 * 3 * 3, 5),
     )
     x = torch.rand(7, 2, 8, 8)
     chain = to_chain(net, (2, 8, 8))
@@ -75,16 +79,31 @@ def test_rb_verify_is_the_function_after_importing_the_package() -> None:
 
 def _evaluation(robust: list[bool], broke: list[bool]) -> EvalResult:
     n = len(robust)
-    return EvalResult(names=["pgd"], criterion="fine", clean_correct=torch.ones(n, dtype=torch.bool),
-                      robust=torch.tensor(robust), success={"pgd": torch.tensor(broke)},
-                      ran={"pgd": torch.ones(n, dtype=torch.bool)})
+    return EvalResult(
+        names=["pgd"],
+        criterion="fine",
+        clean_correct=torch.ones(n, dtype=torch.bool),
+        robust=torch.tensor(robust),
+        success={"pgd": torch.tensor(broke)},
+        ran={"pgd": torch.ones(n, dtype=torch.bool)},
+    )
 
 
 def _proof(status: list[str]) -> rb.VerifyResult:
     n = len(status)
     z = torch.zeros(n, dtype=torch.float64)
-    return rb.VerifyResult(status=status, margin_lower=z, margin_upper=z, counterexamples={}, seconds=z,
-                           stats=[{}] * n, norm="Linf", eps=0.1, criterion="fine", complete=True)
+    return rb.VerifyResult(
+        status=status,
+        margin_lower=z,
+        margin_upper=z,
+        counterexamples={},
+        seconds=z,
+        stats=[{}] * n,
+        norm="Linf",
+        eps=0.1,
+        criterion="fine",
+        complete=True,
+    )
 
 
 def test_cross_check_flags_attack_misses_and_raises_on_broken_proofs() -> None:
@@ -99,8 +118,11 @@ def test_every_kind_encoding_computes_the_models_output(name: str) -> None:
     kind = KINDS.get(name)
     h = rb.Hierarchy.from_groups([[0, 2], [1, 3]])
     torch.manual_seed(0)
-    model = kind.build(lambda k: nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, k)), 4,
-                       h if kind.needs_hierarchy else None)
+    model = kind.build(
+        lambda k: nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, k)),
+        4,
+        h if kind.needs_hierarchy else None,
+    )
     x = inputs(5, (1, 4, 4), seed=0)
     encoding = kind.verify_encoding(model, (1, 4, 4))
     with torch.no_grad():

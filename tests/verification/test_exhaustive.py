@@ -22,8 +22,11 @@ SHAPE = (1, 1, 2)
 
 
 def _linears(net: nn.Module) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [(m.weight.detach().double().numpy(), m.bias.detach().double().numpy())
-            for m in net.modules() if isinstance(m, nn.Linear)]
+    return [
+        (m.weight.detach().double().numpy(), m.bias.detach().double().numpy())
+        for m in net.modules()
+        if isinstance(m, nn.Linear)
+    ]
 
 
 def region_worst_margin(net: nn.Module, x0: np.ndarray, y: int, eps: float) -> float:
@@ -128,8 +131,13 @@ def naive_milp_worst(model: rb.RobinClassifier, x0: np.ndarray, y: int, eps: flo
         for r, row in enumerate(cons_rows):
             for p, v in row.items():
                 a_mat[r, p] += v
-        res = milp(c, integrality=np.array(integ), bounds=Bounds(lo, hi),
-                   constraints=LinearConstraint(a_mat, cons_lo, cons_hi), options={"mip_rel_gap": 1e-9})
+        res = milp(
+            c,
+            integrality=np.array(integ),
+            bounds=Bounds(lo, hi),
+            constraints=LinearConstraint(a_mat, cons_lo, cons_hi),
+            options={"mip_rel_gap": 1e-9},
+        )
         worst = min(worst, res.fun + out_terms[y][1] - out_terms[j][1])
     return float(worst)
 

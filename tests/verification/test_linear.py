@@ -37,8 +37,10 @@ def test_linear_margin_is_the_closed_form(norm: str) -> None:
     net = as_sequential(model)
     res = rb.verify(net, x, y, norm=norm, eps=eps, time_limit=10)
     w, b = model.weight.detach().double().numpy(), model.bias.detach().double().numpy()
-    want = torch.tensor([closed_margin(w, b, xi.flatten().double().numpy(), int(yi), norm, eps)
-                         for xi, yi in zip(x, y, strict=True)], dtype=torch.float64)
+    want = torch.tensor(
+        [closed_margin(w, b, xi.flatten().double().numpy(), int(yi), norm, eps) for xi, yi in zip(x, y, strict=True)],
+        dtype=torch.float64,
+    )
     assert torch.allclose(res.margin_lower, want, atol=1e-9)
     ok = res.verified
     assert torch.allclose(res.margin_upper[ok], want[ok], atol=1e-9)
@@ -90,8 +92,9 @@ def test_linear_robin_and_coarse_margin_is_the_lp() -> None:
         y = model(x).argmax(1)
     eps = 0.1
     res = rb.verify(model, x, y, eps=eps, criterion="coarse", hierarchy=h, time_limit=10)
-    plain = rb.verify(model, x, y, eps=eps, criterion="coarse", hierarchy=h, time_limit=10, tighten=False,
-                    exact_margins=True)
+    plain = rb.verify(
+        model, x, y, eps=eps, criterion="coarse", hierarchy=h, time_limit=10, tighten=False, exact_margins=True
+    )
     wn, bn = w.numpy(), b.numpy()
     for n in range(len(x)):
         x0 = x[n].flatten().double().numpy()
@@ -101,8 +104,9 @@ def test_linear_robin_and_coarse_margin_is_the_lp() -> None:
         for j in (j for j in range(4) if j not in own):
             # min t  s.t.  t >= (w_i - w_j) x + b_i - b_j  for i in own
             a_ub = np.array([[*(wn[i] - wn[j]), -1.0] for i in own])
-            res_lp = linprog(np.r_[np.zeros(16), 1.0], A_ub=a_ub, b_ub=np.array([bn[j] - bn[i] for i in own]),
-                             bounds=box)
+            res_lp = linprog(
+                np.r_[np.zeros(16), 1.0], A_ub=a_ub, b_ub=np.array([bn[j] - bn[i] for i in own]), bounds=box
+            )
             worst = min(worst, res_lp.fun)
         assert res.margin_lower[n].item() <= worst + 1e-7 <= res.margin_upper[n].item() + 2e-7
         assert res.status[n] == ("verified" if worst > 0 else "broken")

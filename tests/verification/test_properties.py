@@ -20,8 +20,9 @@ MODELS = {
 EPS = {"Linf": 0.03, "L2": 0.1}
 
 
-def assert_valid_counterexamples(model: torch.nn.Module, res: rb.VerifyResult, x: torch.Tensor, y: torch.Tensor,
-                                 crit_name: str) -> None:
+def assert_valid_counterexamples(
+    model: torch.nn.Module, res: rb.VerifyResult, x: torch.Tensor, y: torch.Tensor, crit_name: str
+) -> None:
     crit = get_criterion(crit_name, hierarchy())
     threat = rb.attacks.ThreatModel(res.norm, res.eps)
     assert set(res.counterexamples) == set(res.broken.nonzero().flatten().tolist())

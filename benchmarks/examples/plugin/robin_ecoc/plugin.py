@@ -100,14 +100,23 @@ def _fit_jobs(model: nn.Module, x: Tensor, y: Tensor, balanced: bool) -> list[An
     return jobs
 
 
-rb.register_kind(rb.ModelKind(
-    name="ecoc",
-    build=lambda component, n_classes, hierarchy: ECOCClassifier([component(1) for _ in range(N_BITS)],
-                                                                 code_matrix(n_classes)),
-    parts=lambda model: [f"bit{b}" for b in range(len(_ecoc(model).bits))],
-    part=_part, train=_train, needs_hierarchy=False, output="logits", marker="d-",
-    model_types=(ECOCClassifier,), heads=_heads, fit_jobs=_fit_jobs,
-))
+rb.register_kind(
+    rb.ModelKind(
+        name="ecoc",
+        build=lambda component, n_classes, hierarchy: ECOCClassifier(
+            [component(1) for _ in range(N_BITS)], code_matrix(n_classes)
+        ),
+        parts=lambda model: [f"bit{b}" for b in range(len(_ecoc(model).bits))],
+        part=_part,
+        train=_train,
+        needs_hierarchy=False,
+        output="logits",
+        marker="d-",
+        model_types=(ECOCClassifier,),
+        heads=_heads,
+        fit_jobs=_fit_jobs,
+    )
+)
 
 
 @rb.register_arch("tiny_cnn")
@@ -118,7 +127,13 @@ def tiny_cnn(in_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
 
 
 INVERTED = rb.datasets.DatasetInfo(
-    name="digits_inverted", in_shape=(1, 8, 8), n_classes=10, needs_root=False, augment=False, mean=None, std=None,
+    name="digits_inverted",
+    in_shape=(1, 8, 8),
+    n_classes=10,
+    needs_root=False,
+    augment=False,
+    mean=None,
+    std=None,
     source="scikit-learn's digits, pixels inverted",
 )
 
