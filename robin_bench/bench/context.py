@@ -1,13 +1,14 @@
 """The run context: what every job of a run reads (suite, plan, run folder, device, data, trained models).
 
-A :class:`RunContext` is cheap to build and rebuilt in every worker process from the suite alone
-(:meth:`RunContext.open`), so jobs carry only the suite and their own identity. Data and models are
-loaded at most once, on first use. Models are only *loaded* here (the user's checkpoint, or the
-run folder's cache); training is a job (:mod:`robin_bench.bench.jobs`).
+The suite is worked out once into a :class:`~robin_bench.bench.planner.Plan` by the run; jobs carry that plan, and
+a job in a worker process builds its context from it (:meth:`RunContext.of_plan`: no planning again, no state kept
+between jobs), while jobs in the run's own process are handed the run's context. Data and models are loaded at
+most once per context, on first use. Models are only *loaded* here (the user's checkpoint or weights, or the run
+folder's cache); training is a job (:mod:`robin_bench.bench.jobs`).
 
 Example::
 
-    >>> ctx = RunContext.open(suite)
+    >>> ctx = RunContext.of_plan(plan)
     >>> x, y = ctx.eval_data()
     >>> net = ctx.model("robin")
 """
@@ -22,7 +23,7 @@ from typing import Any, TextIO
 import torch
 from torch import Tensor, nn
 
-from robin_bench.bench.planner import ModelPlan, Plan, make_plan
+from robin_bench.bench.planner import ModelPlan, Plan
 from robin_bench.bench.schema import Suite
 from robin_bench.bench.store import RunFolder
 from robin_bench.errors import RobinBenchError
@@ -72,10 +73,13 @@ class RunContext:
         self._train: tuple[Tensor, Tensor] | None = None
 
     @classmethod
-    def open(cls, suite: Suite, *, log: TextIO | None = None) -> RunContext:
-        """The context of ``suite`` against its output folder (plans it; no writes)."""
-        folder = RunFolder(suite.output_dir)
-        return cls(suite, make_plan(suite, folder), folder, resolve_device(suite.device), log=log)
+    def of_plan(cls, plan: Plan, *, log: TextIO | None = None) -> RunContext:
+        """The context of a run's ``plan`` in a worker process: the suite's plugins imported (a worker starts without
+        them), its output folder, its device; nothing planned again, nothing written."""
+        from robin_bench.plugins import load_plugins
+
+        load_plugins(plan.suite.plugins)
+        return cls(plan.suite, plan, RunFolder(plan.suite.output_dir), resolve_device(plan.suite.device), log=log)
 
     def _load(self, split: str, n: int | None) -> tuple[Tensor, Tensor]:
         import robin_bench.data as datasets

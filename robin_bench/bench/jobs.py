@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -28,13 +29,12 @@ from torch import Tensor, nn
 from robin_bench.bench import results
 from robin_bench.bench.attack_factory import build_attacks
 from robin_bench.bench.context import RunContext
-from robin_bench.bench.executors import Executor
-from robin_bench.bench.planner import CellPlan, ModelPlan, attack_plugins, model_plugins
-from robin_bench.bench.schema import AttackSpec, Suite
+from robin_bench.bench.executors import Executor, InProcessExecutor
+from robin_bench.bench.planner import CellPlan, ModelPlan, Plan, attack_plugins, model_plugins
+from robin_bench.bench.schema import AttackSpec
 from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_bytes, atomic_write_text
 from robin_bench.models.kinds import KINDS
-from robin_bench.plugins import load_plugins
 from robin_bench.threads import set_threads
 from robin_bench.train.progress import LOG_INTERVAL_S
 
@@ -50,9 +50,9 @@ CellStatus = Callable[[str], None]
 @dataclass(frozen=True)
 class TrainJob:
     """Train component ``part`` (``"model"``, ``"arm<i>"``, ``"coarse"``, ``"fine<z>"``) of model ``model``
-    (a plan id), with ``threads`` torch threads."""
+    (a plan id) of the run's ``plan``, with ``threads`` torch threads."""
 
-    suite: Suite
+    plan: Plan
     model: str
     part: str
     threads: int
@@ -65,9 +65,9 @@ class TrainJob:
 
 @dataclass(frozen=True)
 class CellJob:
-    """Evaluate the cell with key ``key`` of ``suite`` with ``threads`` torch threads."""
+    """Evaluate the cell with key ``key`` of the run's ``plan`` with ``threads`` torch threads."""
 
-    suite: Suite
+    plan: Plan
     key: str
     threads: int
 
@@ -94,30 +94,13 @@ class JobResult:
     rows: list[dict[str, Any]] | None = None
 
 
-_OPEN: list[RunContext] = []
-"""This process's context of the suite it works on (one entry at most), reused by consecutive jobs."""
-
-
-def use_context(ctx: RunContext) -> None:
-    """Make ``ctx`` the context jobs of its suite use in this process (the in-process executor shares the run's)."""
-    _OPEN[:] = [ctx]
-
-
-def context_of(suite: Suite) -> RunContext:
-    """The context of ``suite`` in this process: the one in use when it is the same suite, else a new one (with the
-    suite's plugins imported first: a worker process starts without them)."""
-    if not _OPEN or _OPEN[0].suite != suite:
-        load_plugins(suite.plugins)
-        use_context(RunContext.open(suite))
-    return _OPEN[0]
-
-
-def run_train_job(job: TrainJob) -> JobResult:
-    """Train one component into the run folder's component cache, unless it is there already."""
+def run_train_job(job: TrainJob, ctx: RunContext | None = None) -> JobResult:
+    """Train one component into the run folder's component cache, unless it is there already; ``ctx`` is the run's
+    context when the job runs in the run's process, else (a worker) one is built from the job's plan."""
     from safetensors.torch import save
 
     set_threads(job.threads)
-    ctx = context_of(job.suite)
+    ctx = ctx if ctx is not None else RunContext.of_plan(job.plan)
     mp = ctx.plan.models[job.model]
     weights, report_path = ctx.folder.component_paths(mp.spec.name, mp.key, job.part)
     cached = _cached_component(ctx, mp, job.part)
@@ -186,12 +169,13 @@ def train_models(
         )
     untrained = {mp.id: ctx.untrained(mp)[0] for mp in todo}
     jobs = [
-        TrainJob(ctx.suite, mp.id, part, threads)
+        TrainJob(ctx.plan, mp.id, part, threads)
         for mp in todo
         for part in KINDS.get(mp.spec.kind).parts(untrained[mp.id])
     ]
     done: dict[tuple[str, str], JobResult] = {}
-    for i, (job, result) in enumerate(executor.map(run_train_job, jobs), start=1):
+    train = functools.partial(run_train_job, ctx=ctx) if isinstance(executor, InProcessExecutor) else run_train_job
+    for i, (job, result) in enumerate(executor.map(train, jobs), start=1):
         done[(job.model, job.part)] = result
         if on_job is not None:
             on_job(i, len(jobs), job, result)
@@ -483,17 +467,18 @@ def _surrogate(ctx: RunContext, name: str, seed: int) -> nn.Module:
     return ctx.model(ctx.plan.model_id(name, seed))
 
 
-def run_cell_job(job: CellJob, status: CellStatus | None = None) -> JobResult:
+def run_cell_job(job: CellJob, status: CellStatus | None = None, ctx: RunContext | None = None) -> JobResult:
     """Evaluate one cell and record it (flags, then the cell record) in the run folder, unless it is recorded.
 
     ``status`` is told what the cell does now after each attack on each batch (the runner's progress bar or
     heartbeat in this process); None = plain :class:`StatusLines` on ``sys.stderr`` (a job in a worker process).
+    ``ctx`` is the run's context when the job runs in the run's process, else one is built from the job's plan.
     """
     set_threads(job.threads)
-    ctx = context_of(job.suite)
+    ctx = ctx if ctx is not None else RunContext.of_plan(job.plan)
     cell = next((c for c in ctx.plan.cells if c.key == job.key), None)
     if cell is None:
-        raise RobinBenchError(f"suite {job.suite.name} has no cell {job.key!r}")
+        raise RobinBenchError(f"suite {job.plan.suite.name} has no cell {job.key!r}")
     done = ctx.folder.cell(cell.key, cell.hash, cell.flags_keys)
     if done is not None:
         return JobResult(seconds=0.0, cached=True, rows=done)

@@ -35,7 +35,7 @@ from torch import nn
 from robin_bench.bench import results
 from robin_bench.bench.context import RunContext, resolve_device
 from robin_bench.bench.executors import Executor, InProcessExecutor
-from robin_bench.bench.jobs import CellJob, JobResult, TrainJob, run_cell_job, train_models, use_context
+from robin_bench.bench.jobs import CellJob, JobResult, TrainJob, run_cell_job, train_models
 from robin_bench.bench.planner import CellPlan, Plan, make_plan
 from robin_bench.bench.schema import Suite
 from robin_bench.bench.store import RunFolder, refuse_overlap
@@ -185,7 +185,6 @@ def models(
             ids[name] = name if name in the_plan.models else the_plan.model_id(name)
         dev = resolve_device(suite.device) if device is None else torch.device(device)
         ctx = RunContext(suite, the_plan, folder, dev, log=log)
-        use_context(ctx)
         train_models(InProcessExecutor(), ctx, list(ids.values()), torch.get_num_threads())
         return {name: ctx.model(i) for name, i in ids.items()}
 
@@ -305,10 +304,11 @@ def _run_locked(
             report.trained = train_models(executor, ctx, needed, n_threads, on_job=feedback.train_job)
             feedback.start_cells(len(todo))
             by_key = {c.key: c for c in todo}
-            jobs = [CellJob(suite, c.key, n_threads) for c in todo]
-            # In this process the cell tells the bar or heartbeat what it does; workers write their own lines.
+            jobs = [CellJob(the_plan, c.key, n_threads) for c in todo]
+            # In this process the cell uses the run's context and tells the bar or heartbeat what it does; workers
+            # build their context from the job's plan and write their own lines.
             cell_fn = (
-                functools.partial(run_cell_job, status=feedback.cell_status)
+                functools.partial(run_cell_job, status=feedback.cell_status, ctx=ctx)
                 if isinstance(executor, InProcessExecutor)
                 else run_cell_job
             )
@@ -378,7 +378,6 @@ def _checked_context(
         ctx = RunContext(suite, make_plan(suite, folder, memory), folder, ctx.device, log=log, memory=memory)
         ctx.train_data()
     the_plan.inputs.save()
-    use_context(ctx)
     return ctx
 
 
