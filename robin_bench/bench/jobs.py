@@ -279,9 +279,9 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
         "eps": cell.eps,
     }
 
-    def attacks(criterion: str) -> dict[str, Any]:
+    def attacks(criterion: str, entries: Sequence[AttackSpec] = cell.attacks) -> dict[str, Any]:
         return build_attacks(
-            cell.attacks,
+            entries,
             model,
             norm=cell.norm,
             eps=cell.eps,
@@ -337,18 +337,6 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
         flags += report.flags
         sanity = report.evidence
 
-    def full(criterion: str) -> dict[str, Any]:
-        return build_attacks(
-            _full_budget(cell.attacks),
-            model,
-            norm=cell.norm,
-            eps=cell.eps,
-            criterion=criterion,
-            hierarchy=ctx.hierarchy,
-            seed=suite.seed,
-            model_of=lambda name: _surrogate(ctx, name, mp.seed),
-        )
-
     def settled(res: EvalResult, cut: dict[str, Any], criterion: str) -> tuple[EvalResult, list[tuple[str, str]]]:
         if status is not None:
             status(f"{label}: masking checks ({criterion})")
@@ -358,7 +346,7 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
             y,
             res,
             cut,
-            lambda: full(criterion),
+            lambda: attacks(criterion, _full_budget(cell.attacks)),
             sanity,
             criterion=criterion,
             targets=targets if criterion == suite.criterion else None,
