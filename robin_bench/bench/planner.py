@@ -305,18 +305,11 @@ def _with_plugins(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _weights_recipe(spec: ModelSpec, suite: Suite, digests: Digests) -> dict[str, Any]:
     """What decides a model loaded from the user's weights: the files' bytes, kind, architecture, normalization."""
-    files = spec.weights
-    paths = (
-        [files]
-        if isinstance(files, str)
-        else list(files)
-        if isinstance(files, list)
-        else [p for v in (files or {}).values() for p in ([v] if isinstance(v, str) else v)]
-    )
+    from robin_bench.models.weights import layout_paths
+
+    paths = layout_paths(spec.weights) if spec.weights is not None else []
     return {
-        "weights": [
-            digests.of(Path(os.path.expanduser(p)), role=f"weights of {spec.name} #{i}") for i, p in enumerate(paths)
-        ],
+        "weights": [digests.of(p, role=f"weights of {spec.name} #{i}") for i, p in enumerate(paths)],
         "kind": spec.kind,
         "arch": spec.arch,
         "normalize": None if spec.normalize is None else spec.normalize.model_dump(),

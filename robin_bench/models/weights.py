@@ -74,6 +74,18 @@ def weight_files(kind: str, parts: Sequence[str], weights: WeightsLayout) -> dic
     return {p: Path(os.path.expanduser(os.fspath(given[p]))) for p in parts}
 
 
+def layout_paths(weights: WeightsLayout) -> list[Path]:
+    """Every file a ``weights`` layout names, in its order: the one file, the list, or the mapping's values with its
+    lists expanded (what a cache key of the loaded model hashes)."""
+    if isinstance(weights, str | os.PathLike):
+        given: list[Any] = [weights]
+    elif isinstance(weights, Mapping):
+        given = [p for v in weights.values() for p in ([v] if isinstance(v, str | os.PathLike) else v)]
+    else:
+        given = list(weights)
+    return [Path(os.path.expanduser(os.fspath(p))) for p in given]
+
+
 def _some(names: Sequence[str], k: int = 4) -> str:
     shown = ", ".join(repr(n) for n in names[:k])
     return shown + (f", ... ({len(names)} in all)" if len(names) > k else "")

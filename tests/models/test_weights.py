@@ -145,3 +145,11 @@ def test_in_a_suite_a_wrong_file_stops_before_anything_is_written(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "models[0].weights" in err[0] and "does not fit the architecture" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_layout_paths_names_every_file_in_order() -> None:
+    from robin_bench.models.weights import layout_paths
+
+    assert layout_paths("a.pt") == [Path("a.pt")]
+    assert layout_paths(["a.pt", "b.pt"]) == [Path("a.pt"), Path("b.pt")]
+    assert layout_paths({"coarse": "c.pt", "fine": ["f0.pt", "f1.pt"]}) == [Path("c.pt"), Path("f0.pt"), Path("f1.pt")]
