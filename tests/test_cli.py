@@ -398,3 +398,15 @@ def test_threads_flag_reaches_the_runner_and_the_analysis(
         with pytest.raises(SystemExit) as e:
             main(["run", "--threads", bad])
         assert e.value.code == 2
+
+
+def test_the_train_package_imports_lazily() -> None:
+    """``robin_bench.train.config`` (the suite schema's ``train:``) loads no torch; every public name resolves."""
+    code = (
+        "import sys\nimport robin_bench.train as t\nfrom robin_bench.train.config import TrainConfig\n"
+        "assert 'torch' not in sys.modules\n"
+        "assert all(getattr(t, n) is not None for n in t.__all__) and set(t.__all__) <= set(dir(t))\n"
+        "from robin_bench.train import train_flat\nassert callable(train_flat) and t.TrainConfig is TrainConfig\n"
+    )
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr

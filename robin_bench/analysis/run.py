@@ -41,7 +41,6 @@ from robin_bench.analysis.io import ANALYSIS_DIRNAME, Plotter, section_table, wr
 from robin_bench.analysis.transfer import plot_transfer, transferability
 from robin_bench.analysis.two_stage import TwoStageClassifier, plot_two_stage, two_stage_robustness
 from robin_bench.bench.config import Suite, load_suite
-from robin_bench.bench.suite_checks import train_config
 from robin_bench.bench.summary import write_summary
 from robin_bench.errors import RobinBenchError
 from robin_bench.fileio import atomic_write_text
@@ -150,7 +149,7 @@ def _check_models(name: str, suite: Suite) -> None:
 
 def _check_validation(name: str, suite: Suite) -> None:
     """``RobinBenchError`` before any compute when ``convergence`` runs on a suite without a validation split."""
-    if name == "convergence" and not any((m.train or {}).get("val_fraction") for m in suite.models):
+    if name == "convergence" and not any(m.train is not None and m.train.config.val_fraction for m in suite.models):
         raise RobinBenchError(
             f"analysis 'convergence' needs models trained with a validation split; set train.val_fraction "
             f"(e.g. 0.1) for at least one model of suite {suite.name}"
@@ -178,11 +177,11 @@ def _complexity(r: _Run) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     import robin_bench.data as datasets
 
     spec = r.suite.model(r.names(BASELINE)[0])
-    if spec.arch is None:
+    if spec.arch is None or spec.train is None:
         raise RobinBenchError(f"analysis 'complexity' trains models like {spec.name!r}, which has no 'arch'/'train'")
     d = r.suite.dataset
     info = datasets.info(d.name, root=d.root)
-    cfg = train_config(spec, source=f"{r.suite.source}: models.{spec.name}.train", augment=info.augment)
+    cfg = spec.train.resolve(augment=info.augment)
     x_tr, y_tr = r.data(d.train_split, d.n_train)
     x_te, y_te = r.eval_data()
     norm, eps = r.threat()

@@ -29,7 +29,6 @@ from robin_bench.bench.attack_factory import ATTACK_SETS, MODEL_KWARGS, build_en
 from robin_bench.bench.provenance import Digests, provenance
 from robin_bench.bench.schema import AttackSpec, ModelSpec, Suite
 from robin_bench.bench.store import CellId, RunFolder, config_hash
-from robin_bench.bench.suite_checks import train_config
 from robin_bench.models.kinds import KINDS
 
 if TYPE_CHECKING:
@@ -216,11 +215,15 @@ class Plan:
                     "the per-sample masking comparison of the cell's own gradient-free and transfer attacks with its "
                     "gradient attacks; where an indicator is borderline, the survivors again at the sets' full budgets "
                     "(not counted above)",
+                    f"rb.verify of every sample ({s.verify.time_limit:g} s each at most; verified_acc, unresolved"
+                    f"{', coarse_verified_acc' if coarse else ''}; each sample's status in the flags file)"
+                    if s.verify is not None
+                    else "",
                 )
                 if part
             )
-            if (coarse or s.sanity_check)
-            else "per cell also: nothing (no coarse evaluation, no sanity check)"
+            if (coarse or s.sanity_check or s.verify is not None)
+            else "per cell also: nothing (no coarse evaluation, no sanity check, no verification)"
         )
         return "\n".join(lines)
 
@@ -362,7 +365,7 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
     augment = datasets.info(suite.dataset.name).augment
     digests = folder.digests()
     inputs = {"data": data_digest(suite, digests), "code": digests.code(provenance())}
-    for i, spec in enumerate(suite.models):
+    for spec in suite.models:
         if memory is not None and spec.name in memory:
             mp = ModelPlan(
                 spec=spec,
@@ -394,7 +397,8 @@ def make_plan(suite: Suite, folder: RunFolder, memory: Mapping[str, Any] | None 
             continue
         seeds = suite.model_seeds(spec)
         for seed in seeds if seeds is not None else [None]:
-            cfg = train_config(spec, source=f"{suite.source}: models[{i}].train", augment=augment, seed=seed)
+            assert spec.train is not None  # neither loaded from memory, a checkpoint nor weights: trained
+            cfg = spec.train.resolve(augment=augment, seed=seed)
             key = config_hash(model_recipe(suite, spec, cfg, inputs))
             mp = ModelPlan(
                 spec=spec,

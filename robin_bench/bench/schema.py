@@ -14,9 +14,11 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -35,6 +37,7 @@ from robin_bench.errors import RobinBenchError
 from robin_bench.limits import MAX_SEED
 from robin_bench.plugins import check_module_name
 from robin_bench.registry import did_you_mean
+from robin_bench.train.config import TrainConfig
 
 if TYPE_CHECKING:
     from robin_bench.hierarchy import Hierarchy
@@ -160,6 +163,55 @@ class VerifySpec(_Strict):
     time_limit: float = Field(gt=0)
 
 
+_TRAIN_EPS_KEYS = ("eps", "alpha", "val_eps")
+"""``train:`` keys that take a budget: a number or a string like ``"8/255"``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    """``models[i].train``: the model's training recipe, validated once, into a :class:`TrainConfig`.
+
+    Arguments:
+        config (TrainConfig): the keys the suite sets (budgets like ``"8/255"`` parsed) and
+            :class:`TrainConfig`'s defaults for the rest, with ``progress`` off.
+        sets_augment (bool): the suite sets ``augment``; otherwise it follows the dataset
+            (``rb.datasets.info(name).augment``: random crop + flip for CIFAR, none for digits and MNIST).
+
+    Example::
+
+        >>> spec = TrainSpec.parse({"epochs": 20, "objective": "pgd_at", "eps": "8/255"})
+        >>> spec.resolve(augment=True, seed=3).augment, spec.resolve(augment=True, seed=3).seed
+        (True, 3)
+    """
+
+    config: TrainConfig
+    sets_augment: bool
+
+    @classmethod
+    def parse(cls, value: object) -> TrainSpec:
+        """The spec of a ``train:`` mapping; ``ValueError`` naming the first wrong key or value."""
+        if isinstance(value, TrainSpec):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValueError(f"expected a mapping of training options (epochs, objective, eps, ...), got {value!r}")
+        raw = {"progress": False, **value}
+        for key in _TRAIN_EPS_KEYS:
+            if raw.get(key) is not None:
+                raw[key] = parse_eps(raw[key])
+        try:
+            return cls(TrainConfig.from_dict(raw, source="train"), sets_augment="augment" in value)
+        except RobinBenchError as e:
+            raise ValueError(str(e)) from None
+
+    def resolve(self, *, augment: bool, seed: int | None = None) -> TrainConfig:
+        """The config one replicate trains with: ``augment`` is the dataset's default where the suite does not
+        set it, and ``seed``, when given, replaces the suite's training seed."""
+        changes: dict[str, Any] = {} if self.sets_augment else {"augment": augment}
+        if seed is not None:
+            changes["seed"] = seed
+        return dataclasses.replace(self.config, **changes)
+
+
 Weights = str | list[str] | dict[str, str | list[str]]
 """``weights:``: one file (flat), a list of files (ROBIN: one per arm, in class order) or a mapping of component
 names to files or lists of files (HAR: ``{coarse: FILE, fine: [FILE, ...]}``)."""
@@ -188,7 +240,7 @@ class ModelSpec(_Strict):
     name: str
     kind: Kind
     arch: str | None = None
-    train: dict[str, Any] | None = None
+    train: Annotated[TrainSpec | None, BeforeValidator(lambda v: None if v is None else TrainSpec.parse(v))] = None
     checkpoint: str | None = None
     weights: Weights | None = None
     normalize: NormalizeSpec | None = None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from robin_bench.bench.attack_factory import build_entry, check_kwargs, needs_hierarchy, stand_in
-from robin_bench.bench.schema import BUILTIN_HIERARCHIES, ModelSpec, Suite, parse_eps
+from robin_bench.bench.schema import BUILTIN_HIERARCHIES, ModelSpec, Suite
 from robin_bench.bench.suite_yaml import LineMap
 from robin_bench.errors import RobinBenchError
 from robin_bench.hierarchy import Hierarchy
@@ -83,8 +83,6 @@ def check_suite(suite: Suite, lines: LineMap) -> Suite:
             _check_plugin_arch(
                 m, info.in_shape, n_classes, hierarchy, fail=partial(_fail_at, fail, ("models", i, "arch"))
             )
-        if m.train is not None:
-            train_config(m, source=lines.where(suite.source, ("models", i, "train")), augment=info.augment)
         if m.checkpoint is not None and not Path(os.path.expanduser(m.checkpoint)).is_file():
             raise fail(
                 ("models", i, "checkpoint"), f"checkpoint file {m.checkpoint} not found; give a saved .safetensors"
@@ -307,31 +305,3 @@ def _check_refs(refs: list[str] | None, known: set[str], loc: tuple[str | int, .
     for j, r in enumerate(refs or []):
         if r not in known:
             raise fail((*loc, j), f"no model {r!r} in this suite; {did_you_mean(r, sorted(known))}")
-
-
-def train_config(model: ModelSpec, *, source: str, augment: bool, seed: int | None = None) -> Any:
-    """The :class:`~robin_bench.train.TrainConfig` of a trained model spec (eps strings like ``"8/255"`` parsed).
-
-    ``augment`` is the dataset's default (``rb.datasets.info(name).augment``: random crop + flip for
-    CIFAR, none for digits and MNIST), used where the spec does not set ``augment`` itself. ``seed``, when
-    given, replaces the spec's training seed (one replicate of a model with ``seeds``).
-    """
-    from robin_bench.train.config import TrainConfig
-
-    raw = dict(model.train or {})
-    try:
-        if "eps" in raw:
-            raw["eps"] = parse_eps(raw["eps"])
-        if "alpha" in raw and raw["alpha"] is not None:
-            raw["alpha"] = parse_eps(raw["alpha"])
-    except ValueError as e:
-        raise RobinBenchError(f"{source}: {e}") from None
-    raw.setdefault("progress", False)
-    raw.setdefault("augment", augment)
-    if seed is not None:
-        raw["seed"] = seed
-    try:
-        return TrainConfig.from_dict(raw, source=source)
-    except RobinBenchError as e:
-        msg = str(e)
-        raise RobinBenchError(msg if msg.startswith(source) else f"{source}: {msg}") from None

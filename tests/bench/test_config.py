@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from robin_bench.bench.config import (
     AttackSpec,
@@ -21,7 +22,7 @@ from robin_bench.bench.config import (
     load_suite,
     parse_eps,
 )
-from robin_bench.bench.suite_checks import train_config
+from robin_bench.bench.schema import TrainSpec
 from robin_bench.cli import main
 from robin_bench.errors import RobinBenchError
 
@@ -369,10 +370,31 @@ def test_training_augmentation_defaults_to_the_dataset_and_the_spec_overrides_it
     dataset_default: bool, spec: dict[str, Any], expected: bool
 ) -> None:
     model = ModelSpec(name="m", kind="flat", arch="mlp", train={"epochs": 1, **spec})
-    assert train_config(model, source="suite.yaml", augment=dataset_default).augment is expected
+    assert model.train is not None and model.train.resolve(augment=dataset_default).augment is expected
 
 
 def test_datasets_that_need_augmentation_are_the_cifars() -> None:
     import robin_bench as rb
 
     assert {n for n in rb.datasets.names() if rb.datasets.info(n).augment} == {"cifar10", "cifar100"}
+
+
+def test_train_is_a_typed_spec_validated_once_by_train_config() -> None:
+    """``train:`` parses into a :class:`TrainSpec` holding a TrainConfig (budgets as fractions parsed, progress
+    off); its mistakes are TrainConfig's own messages, with no second validator."""
+    spec = ModelSpec(name="m", kind="flat", arch="mlp", train={"epochs": 3, "eps": "8/255", "alpha": "2/255"})
+    assert isinstance(spec.train, TrainSpec)
+    cfg = spec.train.resolve(augment=False, seed=7)
+    assert (cfg.epochs, cfg.eps, cfg.alpha, cfg.seed, cfg.progress) == (3, 8 / 255, 2 / 255, 7, False)
+    assert spec.train.resolve(augment=False).seed == 0
+    with pytest.raises(ValidationError, match=r"TrainConfig.epochs=0; expected an integer >= 1"):
+        ModelSpec(name="m", kind="flat", arch="mlp", train={"epochs": 0})
+    with pytest.raises(ValidationError, match="expected a mapping of training options"):
+        ModelSpec(name="m", kind="flat", arch="mlp", train=[1, 2])
+    with pytest.raises(ValidationError, match="divides by zero"):
+        ModelSpec(name="m", kind="flat", arch="mlp", train={"val_eps": "1/0"})
+
+
+def test_a_wrong_train_value_is_one_line_at_its_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = run_error(tmp_path, edited(**{"models.0.train": {"epochs": 1, "momentum": 1.5}}), capsys)
+    assert "models[0].train" in line and "momentum=1.5" in line and "[0, 1)" in line
