@@ -15,6 +15,7 @@ discordant rate *observed* in that comparison (:mod:`robin_bench.bench.power`):
 Usage::
 
     python benchmarks/paper_power.py paper_digits [--metric robust_acc|coarse_robust_acc] [--query "eps == 0.1"]
+    python benchmarks/paper_power.py paper_digits_verified --metric verified_acc  (the proofs, issue 18)
 
 Prints one markdown table; REPRODUCTION.md quotes it.
 """
@@ -28,9 +29,12 @@ import numpy as np
 import pandas as pd
 
 from robin_bench.bench import leaderboard
+from robin_bench.bench.leaderboard import Replicates
 from robin_bench.bench.power import mcnemar_mdd, paired_t_mdd
 
 ROOT = Path(__file__).resolve().parents[1]
+METRICS = ["robust_acc", "coarse_robust_acc", "verified_acc", "coarse_verified_acc"]
+"""The attacked figures (paired on the worst-case flags) and the verified ones (paired on the proofs)."""
 
 
 def comparisons(name: str, metric: str = "robust_acc") -> pd.DataFrame:
@@ -39,7 +43,8 @@ def comparisons(name: str, metric: str = "robust_acc") -> pd.DataFrame:
     rows = leaderboard.load(sorted((prefix / leaderboard.RESULTS_DIRNAME).glob("*/results.csv")))
     board = leaderboard.table(rows)
     _, reps = leaderboard.aggregate(rows)
-    criterion = "coarse" if metric == "coarse_robust_acc" else None
+    criterion = "coarse" if metric.startswith("coarse_") else None
+    proofs = metric.endswith("verified_acc")
     out = []
     for _, r in board[board["baseline"] != ""].iterrows():
         if pd.isna(r.get(metric)):
@@ -54,15 +59,14 @@ def comparisons(name: str, metric: str = "robust_acc") -> pd.DataFrame:
         a, b = reps[tuple(r[c] for c in leaderboard.IDENTITY)], reps[tuple(base[c] for c in leaderboard.IDENTITY)]
         seeds = sorted(set(a.seeds) & set(b.seeds))
         diff = np.array([a.by_seed(s)[metric] - b.by_seed(s)[metric] for s in seeds], dtype=np.float64)
-        pairs = [
-            (a.robust_flags(s, criterion or r["criterion"]), b.robust_flags(s, criterion or r["criterion"]))
-            for s in seeds
-        ]
+        on = criterion or r["criterion"]
+        flags_of = Replicates.verified_flags if proofs else Replicates.robust_flags
+        pairs = [(flags_of(a, s, on), flags_of(b, s, on)) for s in seeds]
         discordant = sum(int((fa != fb).sum()) for fa, fb in pairs)
         n = int(r["n"])
         psi = discordant / (n * len(seeds))
         sd = float(diff.std(ddof=1)) if len(seeds) > 1 else float("nan")
-        prefix_ = "coarse_" if metric == "coarse_robust_acc" else ""
+        p_of = metric.removesuffix("acc").replace("robust_", "") + "mcnemar_p"
         out.append(
             {
                 "model": r["model"],
@@ -72,10 +76,10 @@ def comparisons(name: str, metric: str = "robust_acc") -> pd.DataFrame:
                 "criterion": r["criterion"],
                 "k": len(seeds),
                 "n": n,
-                "diff": r[f"{prefix_}robust_acc_diff"],
-                "ci_low": r[f"{prefix_}robust_acc_diff_ci_low"],
-                "ci_high": r[f"{prefix_}robust_acc_diff_ci_high"],
-                "p": r[f"{prefix_}mcnemar_p"],
+                "diff": r[f"{metric}_diff"],
+                "ci_low": r[f"{metric}_diff_ci_low"],
+                "ci_high": r[f"{metric}_diff_ci_high"],
+                "p": r[p_of],
                 "sd_diff": sd,
                 "mdd_t": paired_t_mdd(len(seeds), sd) if len(seeds) > 1 and sd > 0 else float("nan"),
                 "psi": psi,
@@ -88,7 +92,7 @@ def comparisons(name: str, metric: str = "robust_acc") -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help="leaderboard name under leaderboards/, e.g. paper_digits")
-    parser.add_argument("--metric", default="robust_acc", choices=["robust_acc", "coarse_robust_acc"])
+    parser.add_argument("--metric", default="robust_acc", choices=METRICS)
     parser.add_argument("--query", default=None, help="pandas query on the output rows, e.g. 'eps == 0.1'")
     args = parser.parse_args()
     frame = comparisons(args.name, args.metric)

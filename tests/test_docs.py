@@ -168,7 +168,7 @@ def test_reproduction_verdicts_quote_the_committed_leaderboards(
     assert text.endswith(figure), f"{board} {model} {norm} {eps} {column}: the leaderboard says {figure}"
     table = REPRODUCTION[REPRODUCTION.index("## Verdicts at a glance") : REPRODUCTION.index("## How the MDDs")]
     (line,) = [line for line in table.splitlines() if text in line]
-    power = _power(board, "coarse_robust_acc" if column.startswith("coarse_") else "robust_acc")
+    power = _power(board, column.removesuffix("_diff"))
     p = power[(power["model"] == model) & (power["norm"] == norm) & (power["eps"] == eps)].iloc[0]
     mdd = f"{100 * p['mdd_t']:.1f} / {100 * p['mdd_mcnemar']:.1f}"
     assert mdd in line.split(" | ")[2], f"{board} {model} {norm} {eps}: MDDs {mdd}, the table says {line}"

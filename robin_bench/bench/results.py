@@ -123,8 +123,17 @@ LATER_COLUMNS: dict[str, str] = {
     "coarse_verified_acc": "",
     "unresolved": "",
     "coarse_unresolved": "",
+    "verified_acc_diff": "",
+    "verified_acc_diff_ci_low": "",
+    "verified_acc_diff_ci_high": "",
+    "verified_mcnemar_p": "",
+    "coarse_verified_acc_diff": "",
+    "coarse_verified_acc_diff_ci_low": "",
+    "coarse_verified_acc_diff_ci_high": "",
+    "coarse_verified_mcnemar_p": "",
 }
-"""Columns added after results files were first written, with the value an older file's rows get."""
+"""Columns added after results files (and leaderboard files, the verified comparisons) were first written, with
+the value an older file's rows get."""
 
 
 def fill_later_columns(raw: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

@@ -31,6 +31,7 @@ DESIGN = {
     "paper_digits_shape": (364, 5, {"coarse"}, ALL_KINDS),
     "paper_digits_advt": (364, 5, {"fine"}, {"flat", "har"}),
     "paper_mnist5k": (1000, 3, {"fine"}, ALL_KINDS),
+    "paper_digits_verified": (364, 3, {"fine"}, ALL_KINDS),  # every sample proved or broken by rb.verify (issue 18)
     "plugin_ecoc": (364, 3, {"fine"}, {"flat", "robin", "ecoc"}),  # a plugin's kind (benchmarks/examples/plugin)
 }
 COARSE = {n for n in DESIGN if n.startswith("paper_")}
@@ -52,6 +53,11 @@ def per_seed(rows: pd.DataFrame, r: pd.Series) -> pd.DataFrame:
 
 
 def robust_flags(rows: pd.DataFrame, r: pd.Series, model: str, seed: int, criterion: str) -> np.ndarray:
+    flags = stored_flags(rows, r, model, seed, criterion)
+    return flags.robust & flags.clean_correct
+
+
+def stored_flags(rows: pd.DataFrame, r: pd.Series, model: str, seed: int, criterion: str) -> results.Flags:
     row = rows[
         (rows["model"] == model)
         & (rows["seed"] == seed)
@@ -60,8 +66,7 @@ def robust_flags(rows: pd.DataFrame, r: pd.Series, model: str, seed: int, criter
         & (rows["eps"] == r["eps"])
         & (rows["criterion"] == r["criterion"])
     ]
-    flags = store.load_flags(row.iloc[0]["flags_dir"], row.iloc[0]["cell"].under(criterion).key)
-    return flags.robust & flags.clean_correct
+    return store.load_flags(row.iloc[0]["flags_dir"], row.iloc[0]["cell"].under(criterion).key)
 
 
 def t_interval(values: np.ndarray) -> tuple[float, float]:
@@ -141,3 +146,39 @@ def test_board_page_and_records_rebuilt_from_committed_results(name: str) -> Non
     for rec in leaderboard.records(rows, board):
         stored = json.loads(leaderboard.record_path(BOARDS / name, name, rec["model"]).read_text())
         assert stored == json.loads(json.dumps(rec, allow_nan=False))
+
+
+def test_verified_board_recomputed_from_the_per_sample_proofs() -> None:
+    """paper_digits_verified: per seed, the share of samples rb.verify proved equals verified_acc, no proved sample
+    was broken by an attack, unresolved counts the unknown statuses, and the verified comparisons with the flat
+    model (paired t over seeds, McNemar pooled over the seeds' proofs) are recomputed from the statuses."""
+    board, rows = committed("paper_digits_verified")
+    for _, r in board.iterrows():
+        for prefix, criterion in (("", "fine"), ("coarse_", "coarse")):
+            accs, unknown = [], 0
+            for s in per_seed(rows, r).index:
+                flags = stored_flags(rows, r, r["model"], s, criterion)
+                assert flags.verify_status is not None
+                proved = (flags.verify_status == "verified") & flags.clean_correct
+                assert not (proved & ~flags.robust).any(), (r["model"], s, criterion)
+                accs.append(proved.mean())
+                unknown += int((flags.verify_status == "unknown").sum())
+            assert r[f"{prefix}verified_acc"] == pytest.approx(np.mean(accs))
+            assert r[f"{prefix}unresolved"] == unknown
+    compared = board[board["baseline"].notna() & (board["baseline"] != "")]
+    assert set(compared["kind"]) == {"robin", "har"}
+    for _, r in compared.iterrows():
+        for prefix, criterion in (("", "fine"), ("coarse_", "coarse")):
+            diffs, n10, n01 = [], 0, 0
+            for s in per_seed(rows, r).index:
+                a, b = (stored_flags(rows, r, m, s, criterion) for m in (r["model"], r["baseline"]))
+                pa = (a.verify_status == "verified") & a.clean_correct
+                pb = (b.verify_status == "verified") & b.clean_correct
+                diffs.append(pa.mean() - pb.mean())
+                n10, n01 = n10 + int((pa & ~pb).sum()), n01 + int((~pa & pb).sum())
+            d = np.array(diffs)
+            assert r[f"{prefix}verified_acc_diff"] == pytest.approx(d.mean())
+            ci = (r[f"{prefix}verified_acc_diff_ci_low"], r[f"{prefix}verified_acc_diff_ci_high"])
+            assert ci == pytest.approx(t_interval(d))
+            expected = 1.0 if n10 + n01 == 0 else stats.binomtest(n10, n10 + n01, 0.5).pvalue
+            assert r[f"{prefix}verified_mcnemar_p"] == pytest.approx(expected)

@@ -205,3 +205,40 @@ def test_verify_of_a_kind_without_an_encoding_is_a_suite_error(tmp_path: Path, m
         r"kind 'robin' has none",
     ):
         write_suite(tmp_path, VERIFIED)
+
+
+def test_verified_comparisons_pair_the_proofs_with_the_baseline_s(verified_run: Path, tmp_path: Path) -> None:
+    """Δ verified is the comparison of Δ robust made on the per-sample proofs: ROBIN and HAR minus the flat model,
+    McNemar's p on the samples each side proved; the pages and records show it, the flat row has none."""
+    from robin_bench.bench.stats import mcnemar_pooled
+
+    rows = leaderboard.load([verified_run])
+    rows.loc[rows["model"] == "mc", "seed"] = 0  # the tiny suite trains mc with seed 1: pair it as seed 0's flat
+    board = leaderboard.table(rows).set_index("model")
+    worst = results.read(verified_run).query("attack == 'worst_case'").set_index("model")
+    flags_dir = verified_run.parent / store.FLAGS_DIRNAME
+
+    def proofs(model: str, criterion: str) -> np.ndarray:
+        (path,) = flags_dir.glob(f"tiny_verified__{model}__*__{criterion}-*.npz")
+        with np.load(path) as z:
+            return (z["verify_status"] == "verified") & z["clean_correct"]
+
+    comparisons = [c for c in board.columns if "verified_acc_diff" in c or "verified_mcnemar" in c]
+    assert len(comparisons) == 8 and board.loc["mc", comparisons].isna().all()
+    for model in ("robin", "har"):
+        r = board.loc[model]
+        for prefix, criterion in (("", "fine"), ("coarse_", "coarse")):
+            expected = worst.loc[model, f"{prefix}verified_acc"] - worst.loc["mc", f"{prefix}verified_acc"]
+            assert r[f"{prefix}verified_acc_diff"] == pytest.approx(expected)
+            assert r[f"{prefix}verified_acc_diff_ci_low"] <= expected <= r[f"{prefix}verified_acc_diff_ci_high"]
+            p = mcnemar_pooled([(proofs(model, criterion), proofs("mc", criterion))])
+            assert r[f"{prefix}verified_mcnemar_p"] == pytest.approx(p)
+    written = leaderboard.build([verified_run], tmp_path / "board")
+    md, page = written[1].read_text(), written[2].read_text()
+    assert "| Δ verified | Δ verified 95% CI | Verified p |" in md and "Δ coarse verified pp" in page
+    built = leaderboard.read(written[0]).set_index("model")
+    assert built.loc["har", "verified_acc_diff"] == pytest.approx(
+        worst.loc["har", "verified_acc"] - worst.loc["mc", "verified_acc"]
+    )
+    record = json.loads(leaderboard.record_path(tmp_path / "board", "tiny_verified", "har").read_text())
+    assert record["evaluations"][0]["verified_acc_diff"] == pytest.approx(built.loc["har", "verified_acc_diff"])

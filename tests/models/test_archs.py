@@ -95,4 +95,4 @@ def test_bad_normalization() -> None:
 
 
 def test_expected_archs_registered() -> None:
-    assert {"mlp", "cnn2", "myrtle", "resnet10", "resnet18", "resnet50"} <= set(archs.names())
+    assert {"mlp", "mlp_small", "cnn2", "myrtle", "resnet10", "resnet18", "resnet50"} <= set(archs.names())

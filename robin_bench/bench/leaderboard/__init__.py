@@ -44,8 +44,10 @@ distinguishable, and the md/html pages say so for the top ranks.
 **Verification** (suites with ``verify:``): a row whose seeds were all verified carries ``verified_acc`` (mean over
 seeds of the share of samples proven robust, a lower bound of ``robust_acc``) and ``unresolved`` (samples neither
 proven nor broken, total over seeds), and their coarse versions; the md and html tables of a group with such rows
-show the interval [verified, attacked] and the unresolved count beside the robust accuracy. Rows without
-verification render as before.
+show the interval [verified, attacked] and the unresolved count beside the robust accuracy. A verified ROBIN/HAR
+row whose baseline was verified too carries ``verified_acc_diff`` (and ``coarse_verified_acc_diff``): the
+comparison above on the per-sample proofs instead of the attacked flags, with its interval and McNemar p-value
+(``verified_mcnemar_p``). Rows without verification render as before.
 
 **Modules.** :mod:`.columns` declares every column once; :mod:`.table` loads, aggregates, compares and ranks;
 :mod:`.render` writes the md and html pages (formatting happens there and nowhere else; :mod:`summary` uses its

@@ -67,7 +67,8 @@ class Column:
         name (str): the column's name.
         kind (Kind): what it holds.
         part (str): ``"row"``, or the group it belongs to: ``"next"`` (:data:`NEXT_COLUMNS`), ``"comparison"``
-            (:data:`COMPARISON_COLUMNS`) or ``"verify"`` (:data:`VERIFY_COLUMNS`).
+            (:data:`COMPARISON_COLUMNS`), ``"verify"`` (:data:`VERIFY_COLUMNS`) or ``"verify_comparison"``
+            (:data:`VERIFY_COMPARISON_COLUMNS`).
         key (str): ``"group"`` for the columns a table is ranked within (:data:`GROUP`), ``"identity"`` for the
             other columns of :data:`IDENTITY`, else ``""``.
         record (bool): whether a model's JSON record holds it (:data:`RECORD_KEYS`).
@@ -227,6 +228,42 @@ SCHEMA: tuple[Column, ...] = (
         html="Coarse unresolved",
         tip="Samples unresolved under the coarse criterion, total over seeds",
     ),
+    Column(
+        "verified_acc_diff",
+        _D,
+        part="verify_comparison",
+        md="Δ verified",
+        html="Δ verified pp",
+        tip="Verified robust accuracy minus the baseline's, paired by seed and sample, 95% interval below",
+    ),
+    Column("verified_acc_diff_ci_low", _D, part="verify_comparison", md="Δ verified 95% CI"),
+    Column("verified_acc_diff_ci_high", _D, part="verify_comparison"),
+    Column(
+        "verified_mcnemar_p",
+        _OF,
+        part="verify_comparison",
+        md="Verified p",
+        html="verified p",
+        tip="Exact McNemar test on the per-sample proofs, pooled over seeds",
+    ),
+    Column(
+        "coarse_verified_acc_diff",
+        _D,
+        part="verify_comparison",
+        md="Δ coarse verified",
+        html="Δ coarse verified pp",
+        tip="Coarse verified robust accuracy minus the baseline's, 95% interval below",
+    ),
+    Column("coarse_verified_acc_diff_ci_low", _D, part="verify_comparison"),
+    Column("coarse_verified_acc_diff_ci_high", _D, part="verify_comparison"),
+    Column(
+        "coarse_verified_mcnemar_p",
+        _OF,
+        part="verify_comparison",
+        md="Coarse verified p",
+        html="coarse verified p",
+        tip="McNemar on the coarse proofs",
+    ),
 )
 """Every column of ``NAME.csv``, in order."""
 
@@ -237,7 +274,8 @@ COLUMNS: list[str] = [c.name for c in SCHEMA]
 """Columns of ``NAME.csv``. Accuracies (means over seeds), intervals and differences are fractions;
 ``seeds`` lists the seeds joined by ``;``; ``n`` is the samples per seed (the smallest when seeds
 differ); ``grad_evals``, ``seconds`` and the ``unresolved`` counts are totals over seeds; p-values in [0, 1].
-The :data:`VERIFY_COLUMNS` come last (a board written before them reads with them empty)."""
+The :data:`VERIFY_COLUMNS` and :data:`VERIFY_COMPARISON_COLUMNS` come last (a board written before them reads
+with them empty)."""
 
 GROUP: list[str] = [c.name for c in SCHEMA if c.key == "group"]
 """Rows are ranked within these columns."""
@@ -254,6 +292,10 @@ COMPARISON_COLUMNS: list[str] = [c.name for c in SCHEMA if c.part == "comparison
 VERIFY_COLUMNS: list[str] = [c.name for c in SCHEMA if c.part == "verify"]
 """Verified robust accuracy (mean over seeds) and unresolved samples (total over seeds), fine and coarse: empty
 unless every seed of the row was verified (results columns of the same names, :data:`results.LATER_COLUMNS`)."""
+
+VERIFY_COMPARISON_COLUMNS: list[str] = [c.name for c in SCHEMA if c.part == "verify_comparison"]
+"""The verified accuracy minus the flat baseline's, with its interval and McNemar p-value, fine and coarse: the
+comparison of :data:`COMPARISON_COLUMNS` on the per-sample proofs; empty unless both rows were verified."""
 
 STRING_COLUMNS: frozenset[str] = frozenset(c.name for c in SCHEMA if c.kind is Kind.STRING)
 """The columns holding text (read as is; left-aligned in HTML)."""
@@ -319,8 +361,13 @@ TABLE_LAYOUT: tuple[str, ...] = (
     "robust_acc_diff",
     "robust_acc_diff_ci_low",
     "mcnemar_p",
+    "verified_acc_diff",
+    "verified_acc_diff_ci_low",
+    "verified_mcnemar_p",
     "coarse_robust_acc_diff",
     "coarse_mcnemar_p",
+    "coarse_verified_acc_diff",
+    "coarse_verified_mcnemar_p",
     "unreliable",
 )
 """The columns the md and html tables show, in order (each page keeps those with its header, and the proof
@@ -328,11 +375,13 @@ columns only where a group carries verification)."""
 
 
 def shown(proof: bool, coarse_proof: bool) -> list[Column]:
-    """The columns of a page's table in :data:`TABLE_LAYOUT` order: the fine and coarse :data:`VERIFY_COLUMNS`
-    only with ``proof`` and ``coarse_proof``."""
+    """The columns of a page's table in :data:`TABLE_LAYOUT` order: the fine and coarse :data:`VERIFY_COLUMNS` and
+    :data:`VERIFY_COMPARISON_COLUMNS` only with ``proof`` and ``coarse_proof``."""
 
     def keep(c: Column) -> bool:
-        return c.part != "verify" or (coarse_proof if c.name.startswith("coarse_") else proof)
+        if c.part not in ("verify", "verify_comparison"):
+            return True
+        return coarse_proof if c.name.startswith("coarse_") else proof
 
     columns = (BY_NAME[n] for n in TABLE_LAYOUT)
     return [c for c in columns if keep(c)]

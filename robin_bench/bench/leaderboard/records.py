@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 
 from robin_bench.bench import results
-from robin_bench.bench.leaderboard.columns import EVALUATION_KEYS, RECORD_KEYS, VERIFY_COLUMNS
+from robin_bench.bench.leaderboard.columns import (
+    EVALUATION_KEYS,
+    RECORD_KEYS,
+    VERIFY_COLUMNS,
+    VERIFY_COMPARISON_COLUMNS,
+)
 
 
 def json_value(v: Any) -> Any:
@@ -69,7 +74,8 @@ def records(df: pd.DataFrame, board: pd.DataFrame) -> list[dict[str, Any]]:
                 attacks=attacks,
                 robust_acc_diff_ci=interval(r, "robust_acc_diff_ci_low", "robust_acc_diff_ci_high"),
             )
-            proofs = {c: json_value(r[c]) for c in VERIFY_COLUMNS if not pd.isna(r[c])}  # only a verified row's
+            proved = (c for c in [*VERIFY_COLUMNS, *VERIFY_COMPARISON_COLUMNS] if not pd.isna(r[c]))
+            proofs = {c: json_value(r[c]) for c in proved}  # only a verified row's
             rec["evaluations"].append({**{k: ev[k] for k in EVALUATION_KEYS}, **proofs})
         plugins = {"plugins": first["plugins"]} if first.get("plugins") else {}  # only a plugin's model has the key
         out.append({**{k: rec[k] for k in RECORD_KEYS}, **plugins})

@@ -98,6 +98,17 @@ def proof_cells(r: pd.Series, coarse: bool = False) -> list[str]:
     ]
 
 
+def proof_comparison_cells(r: pd.Series, coarse: bool = False) -> list[str]:
+    """The verified accuracy minus the baseline's, its 95% interval and McNemar p on the proofs, fine or ``coarse``;
+    ``"-"`` where the row or its baseline was not verified."""
+    prefix = "coarse_verified_" if coarse else "verified_"
+    return [
+        format_diff(r[f"{prefix}acc_diff"]),
+        format_interval(r[f"{prefix}acc_diff_ci_low"], r[f"{prefix}acc_diff_ci_high"], format_diff),
+        format_p(r[f"{prefix}mcnemar_p"]),
+    ]
+
+
 def has_proofs(rows: pd.DataFrame, coarse: bool = False) -> bool:
     """Whether any of ``rows`` carries a verified accuracy (fine, or ``coarse``): its tables get the proof
     columns."""
@@ -127,8 +138,10 @@ def _md_cells(r: pd.Series, proof: bool, coarse_proof: bool) -> list[str]:
         format_diff(r["robust_acc_diff"]),
         format_interval(r["robust_acc_diff_ci_low"], r["robust_acc_diff_ci_high"], format_diff),
         format_p(r["mcnemar_p"]),
+        *(proof_comparison_cells(r) if proof else []),
         format_diff(r["coarse_robust_acc_diff"]),
         format_p(r["coarse_mcnemar_p"]),
+        *(proof_comparison_cells(r, coarse=True)[::2] if coarse_proof else []),
         r["unreliable"] or "-",
     ]
 
@@ -157,7 +170,8 @@ _EXPLANATION = (
 PROOF_EXPLANATION = (
     "[Verified, attacked]: robust accuracy proven by rb.verify (a lower bound) and under the attack set (an upper "
     "bound), means over seeds; unresolved: samples neither proven robust nor broken within the time limit, total "
-    "over seeds."
+    "over seeds. Δ verified: verified robust accuracy minus the baseline's, paired by seed and sample like Δ "
+    "robust, with McNemar's p on the per-sample proofs."
 )
 """What the proof columns mean: added to a page whose rows carry verification."""
 
@@ -240,6 +254,15 @@ def _html_proof_cells(r: pd.Series, coarse: bool = False) -> list[str]:
     return [_cell(r[f"{prefix}verified_acc"], interval), _cell(r[f"{prefix}unresolved"], unresolved)]
 
 
+def _html_proof_comparison_cells(r: pd.Series, coarse: bool = False) -> list[str]:
+    prefix = "coarse_verified_" if coarse else "verified_"
+    diff, interval, p = proof_comparison_cells(r, coarse)
+    return [
+        _cell(r[f"{prefix}acc_diff"], diff, extra=interval if r["baseline"] else ""),
+        _cell(r[f"{prefix}mcnemar_p"], p),
+    ]
+
+
 def _cell(
     sort_value: Any,
     text: str,
@@ -303,6 +326,7 @@ def _html_row(r: pd.Series, proof: bool, coarse_proof: bool) -> str:
             title=str(r["diff_ci_method"]),
         ),
         _cell(r["mcnemar_p"], format_p(r["mcnemar_p"])),
+        *(_html_proof_comparison_cells(r) if proof else []),
         _cell(
             r["coarse_robust_acc_diff"],
             diff(r["coarse_robust_acc_diff"]),
@@ -311,6 +335,7 @@ def _html_row(r: pd.Series, proof: bool, coarse_proof: bool) -> str:
             else "",
         ),
         _cell(r["coarse_mcnemar_p"], format_p(r["coarse_mcnemar_p"])),
+        *(_html_proof_comparison_cells(r, coarse=True) if coarse_proof else []),
         _cell(unreliable, _abbreviate(unreliable) if unreliable else "-", left=True, wrap=True, title=unreliable),
     ]
     return "<tr>" + "".join(cells) + "</tr>"

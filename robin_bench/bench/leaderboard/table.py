@@ -15,7 +15,14 @@ import pandas as pd
 from scipy.stats import t as student_t
 
 from robin_bench.bench import results
-from robin_bench.bench.leaderboard.columns import COLUMNS, COMPARISON_COLUMNS, GROUP, IDENTITY, NEXT_COLUMNS
+from robin_bench.bench.leaderboard.columns import (
+    COLUMNS,
+    COMPARISON_COLUMNS,
+    GROUP,
+    IDENTITY,
+    NEXT_COLUMNS,
+    VERIFY_COMPARISON_COLUMNS,
+)
 from robin_bench.bench.stats import mcnemar_pooled, newcombe_paired, newcombe_unpaired, t_interval, wilson
 from robin_bench.bench.store import cell_ids, flags_dir_for, flags_path, load_flags, verify_results
 from robin_bench.errors import RobinBenchError
@@ -96,6 +103,17 @@ class Replicates:
         flags = load_flags(path.parent, path.stem)
         return flags.robust & flags.clean_correct
 
+    def verified_flags(self, seed: int, criterion: str) -> np.ndarray | None:
+        """Per-sample proofs of one seed (``rb.verify`` proved the sample robust under ``criterion``), None when
+        the flags or their statuses are not stored."""
+        path = stored_flags(self.by_seed(seed), criterion)
+        if path is None:
+            return None
+        flags = load_flags(path.parent, path.stem)
+        if flags.verify_status is None:
+            return None
+        return (np.asarray(flags.verify_status) == "verified") & flags.clean_correct
+
 
 def stored_flags(r: pd.Series, criterion: str) -> Path | None:
     """The flags file of worst-case row ``r`` (from :func:`load`) under ``criterion``, None when not stored."""
@@ -158,20 +176,29 @@ def compare_replicates(
 
     Arguments:
         a, b (Replicates): the two rows' per-seed results (same dataset, norm, eps).
-        metric (str): ``"robust_acc"`` or ``"coarse_robust_acc"``.
+        metric (str): ``"robust_acc"`` or ``"coarse_robust_acc"`` (paired on the attacked flags), or
+            ``"verified_acc"`` or ``"coarse_verified_acc"`` (paired on the per-sample proofs).
         criterion (str, optional): criterion of the flags to pair on; default: a's own criterion for
-            ``robust_acc``, ``"coarse"`` for ``coarse_robust_acc``.
+            ``robust_acc`` and ``verified_acc``, ``"coarse"`` for the coarse metrics.
 
     Returns:
         a :class:`Comparison`.
     """
     if criterion is None:
-        criterion = "coarse" if metric == "coarse_robust_acc" else str(a.rows["criterion"].iloc[0])
+        criterion = "coarse" if metric.startswith("coarse_") else str(a.rows["criterion"].iloc[0])
     same_suite = a.rows["suite"].iloc[0] == b.rows["suite"].iloc[0]
     shared = sorted(set(a.seeds) & set(b.seeds)) if same_suite else []
+    proofs = metric.endswith("verified_acc")
     strata: list[tuple[np.ndarray, np.ndarray]] = []
     for s in shared:
-        fa, fb = a.robust_flags(s, criterion), b.robust_flags(s, criterion)
+        fa, fb = (
+            (a.verified_flags(s, criterion), b.verified_flags(s, criterion))
+            if proofs
+            else (
+                a.robust_flags(s, criterion),
+                b.robust_flags(s, criterion),
+            )
+        )
         if fa is None or fb is None or fa.shape != fb.shape:
             strata = []
             break
@@ -318,7 +345,7 @@ def _add_comparisons(agg: pd.DataFrame, reps: dict[tuple[Any, ...], Replicates])
     out["baseline"] = ""
     out["diff_ci_method"] = ""
     out["n_paired_seeds"] = pd.array([None] * len(out), dtype="Int64")
-    for c in COMPARISON_COLUMNS:
+    for c in [*COMPARISON_COLUMNS, *VERIFY_COMPARISON_COLUMNS]:
         if c not in ("baseline", "diff_ci_method", "n_paired_seeds"):
             out[c] = float("nan")
     for _, g in agg.groupby(["suite", *GROUP], sort=False):
@@ -342,11 +369,18 @@ def _add_comparisons(agg: pd.DataFrame, reps: dict[tuple[Any, ...], Replicates])
                 out.at[idx, "coarse_robust_acc_diff_ci_low"] = ccmp.low
                 out.at[idx, "coarse_robust_acc_diff_ci_high"] = ccmp.high
                 out.at[idx, "coarse_mcnemar_p"] = ccmp.p
+            for metric in ("verified_acc", "coarse_verified_acc"):
+                if not (pd.isna(row[metric]) or pd.isna(base[metric])):
+                    vcmp = compare_replicates(a, b, metric)
+                    out.at[idx, f"{metric}_diff"] = vcmp.diff
+                    out.at[idx, f"{metric}_diff_ci_low"], out.at[idx, f"{metric}_diff_ci_high"] = vcmp.low, vcmp.high
+                    out.at[idx, f"{metric.removesuffix('acc')}mcnemar_p"] = vcmp.p
     return out
 
 
 def baseline_comparisons(worst: pd.DataFrame) -> pd.DataFrame:
-    """The rows of :func:`load` aggregated over seeds (:func:`aggregate`) plus :data:`COMPARISON_COLUMNS`.
+    """The rows of :func:`load` aggregated over seeds (:func:`aggregate`) plus :data:`COMPARISON_COLUMNS` and
+    :data:`VERIFY_COMPARISON_COLUMNS`.
 
     ``robust_acc_diff`` = model minus its flat baseline (see the module docstring for the pairing and
     the intervals); flat rows and rows without a flat model in their group get empty comparison cells.
