@@ -88,7 +88,7 @@ def test_the_suites_table_quotes_the_measured_wall_times() -> None:
     table = results[results.index("## The paper suites' wall time") :]
     row = r"^\| `(\w+)` \|(?:[^|]*\|){2} \**(about [^|*]*?)\**(?: \(one process\))? \|"
     measured = re.findall(row, table, flags=re.M)
-    assert len(measured) == 5
+    assert len(measured) == 6
     rows = {m: line for line in BENCH_README.splitlines() for m in re.findall(r"^\| `(\w+)\.yaml` \|", line)}
     for suite, estimate in measured:
         assert estimate in rows[suite].split(" | ")[-1], f"{suite}: RESULTS.md says {estimate}"
@@ -145,6 +145,24 @@ VERDICTS = [
     ("Linf 0.1: -1.2 (-2.0, -0.4)", "paper_digits", "har_pgd", "Linf", 0.1, "coarse_robust_acc_diff"),
     ("shape groups: -2.4 (-3.6, -1.2)", "paper_digits_shape", "har_pgd", "Linf", 0.1, "robust_acc_diff"),
     ("Linf 0.1: -2.4 (-3.6, -1.1)", "paper_digits", "har_trades", "Linf", 0.1, "coarse_robust_acc_diff"),
+    ("exact, Linf 0.05: +4.3 (+3.5, +5.1)", "paper_digits_verified", "robin_pgd", "Linf", 0.05, "verified_acc_diff"),
+    ("exact, Linf 0.1: +4.9 (+0.4, +9.3)", "paper_digits_verified", "robin_pgd", "Linf", 0.1, "verified_acc_diff"),
+    (
+        "exact, Linf 0.05: -0.9 (-1.7, -0.1)",
+        "paper_digits_verified",
+        "har_pgd",
+        "Linf",
+        0.05,
+        "coarse_verified_acc_diff",
+    ),
+    (
+        "lower bound, Linf 0.1: -1.3 (-4.1, +1.6)",
+        "paper_digits_verified",
+        "har_pgd",
+        "Linf",
+        0.1,
+        "coarse_verified_acc_diff",
+    ),
 ]
 
 
