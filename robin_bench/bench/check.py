@@ -17,7 +17,8 @@ a few points on 100 samples; gate tighter with more samples or with ``--toleranc
 ``current < baseline - T``, fractions: 0.02 allows two points, 0 flags any drop).
 
 Every baseline row (worst case of model x norm x eps x criterion: ``clean_acc``, ``robust_acc`` and, where
-the baseline has them, ``coarse_clean_acc`` and ``coarse_robust_acc``) of the suites the run has is compared,
+the baseline has them, ``coarse_clean_acc``, ``coarse_robust_acc`` and the proven ``verified_acc`` and
+``coarse_verified_acc`` of a suite with ``verify:``) of the suites the run has is compared,
 clean accuracy under the same rule and interval as robust accuracy (a model whose clean accuracy collapses
 fails even where its robust accuracy, already near 0, cannot fall further); a baseline row with no
 current counterpart fails as missing. A baseline whose accuracy is empty, NaN, out of [0, 1] or not a
@@ -43,8 +44,16 @@ from robin_bench.errors import RobinBenchError
 MATCH: list[str] = ["suite", "model", "norm", "eps", "criterion"]
 """Columns matching a current row to a baseline row (the worst case of a cell, over its seeds)."""
 
-METRICS: list[str] = ["clean_acc", "robust_acc", "coarse_clean_acc", "coarse_robust_acc"]
-"""Accuracies gated: clean and worst-case robust accuracy, and their coarse versions where the baseline has them."""
+METRICS: list[str] = [
+    "clean_acc",
+    "robust_acc",
+    "coarse_clean_acc",
+    "coarse_robust_acc",
+    "verified_acc",
+    "coarse_verified_acc",
+]
+"""Accuracies gated: clean and worst-case robust accuracy, their coarse versions, and the verified robust accuracies
+(``verify:``), each where the baseline has it."""
 
 PASS = "pass"
 BELOW = "below baseline"

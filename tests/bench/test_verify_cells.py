@@ -242,3 +242,27 @@ def test_verified_comparisons_pair_the_proofs_with_the_baseline_s(verified_run: 
     )
     record = json.loads(leaderboard.record_path(tmp_path / "board", "tiny_verified", "har").read_text())
     assert record["evaluations"][0]["verified_acc_diff"] == pytest.approx(built.loc["har", "verified_acc_diff"])
+
+
+def test_check_gates_the_verified_accuracies(verified_run: Path, tmp_path: Path) -> None:
+    """``check`` compares the proofs like the attacked figures: a verified accuracy below the baseline's interval
+    fails, and a run without verification against a verified baseline fails as missing."""
+    board = leaderboard.build([verified_run], tmp_path / "board")[0]
+    same = check.report(verified_run, board)
+    assert same.passed
+    gated = {(r.model, r.metric) for r in same.rows}
+    assert {("robin", "verified_acc"), ("har", "coarse_verified_acc")} <= gated
+    raised = pd.read_csv(board, dtype=str, keep_default_na=False)
+    raised.loc[raised["model"] == "robin", "verified_acc"] = "1.0"
+    raised_csv = tmp_path / "raised.csv"
+    raised.to_csv(raised_csv, index=False)
+    failed = check.report(verified_run, raised_csv)
+    assert [(r.model, r.metric, r.status) for r in failed.offending] == [("robin", "verified_acc", check.BELOW)]
+    plain = run(
+        write_suite(tmp_path, {k: v for k, v in VERIFIED.items() if k != "verify"}),
+        log=io.StringIO(),
+        progress=False,
+    ).results_csv
+    missing = check.report(plain, board)
+    assert {r.metric for r in missing.offending} == {"verified_acc", "coarse_verified_acc"}
+    assert {r.status for r in missing.offending} == {check.MISSING}
