@@ -387,11 +387,14 @@ def evaluate_cell(cell: CellPlan, ctx: RunContext, status: CellStatus | None = N
             flags += [(code, f"coarse criterion: {reason}") for code, reason in missed]
     meta["unreliable"] = [f"{code}: {reason}" for code, reason in flags] or None
     rows = results.rows_for_cell(meta, result, coarse, verified=proof, coarse_verified=coarse_proof)
-    ctx.folder.save_flags(cell.key, result, verify_status=proof.status if proof is not None else None)
-    if coarse is not None and cell.coarse_key is not None:
-        ctx.folder.save_flags(
-            cell.coarse_key, coarse, verify_status=coarse_proof.status if coarse_proof is not None else None
-        )
+    for key, evaluated, proved in ((cell.key, result, proof), (cell.coarse_key, coarse, coarse_proof)):
+        if key is not None and evaluated is not None:
+            ctx.folder.save_flags(
+                key,
+                evaluated,
+                verify_status=proved.status if proved is not None else None,
+                verify_stats=proved.solver_stats() if proved is not None else None,
+            )
     return rows
 
 

@@ -214,6 +214,8 @@ class Flags:
         ran (dict[str, array]): samples each attack was run on.
         verify_status (array | None): each sample's ``rb.verify`` status (``verified``, ``broken``, ``unknown``)
             where the cell was verified, else None.
+        verify_stats (dict[str, array] | None): each sample's proven margin bounds, seconds and solver counts
+            (``VerifyResult.solver_stats``) where the cell stored them, else None.
     """
 
     names: list[str]
@@ -222,6 +224,7 @@ class Flags:
     success: dict[str, np.ndarray]
     ran: dict[str, np.ndarray]
     verify_status: np.ndarray | None = None
+    verify_stats: dict[str, np.ndarray] | None = None
 
     @property
     def n(self) -> int:

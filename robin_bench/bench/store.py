@@ -75,6 +75,8 @@ CHECKPOINT_NAME = "model.safetensors"
 FLAGS_DIRNAME = "flags"
 REPORT_HASH_PREFIX = "<!-- results.csv sha256 "
 """The last line of ``summary.md`` names the hash of the ``results.csv`` it was built from."""
+VERIFY_STAT_PREFIX = "verify_stat_"
+"""Prefix of the per-sample verification statistics in a flags file (:func:`save_flags`)."""
 
 
 _OWN_NAMES = frozenset(
@@ -200,12 +202,15 @@ def save_flags(
     result: results.EvalResultLike,
     *,
     verify_status: Sequence[str] | None = None,
+    verify_stats: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
     """Store a cell's per-sample flags as ``<flags_dir>/<key>.npz`` (bool arrays, atomic write).
 
     Arrays: ``names`` (A,) str, ``clean_correct`` and ``robust`` (N,) bool, ``success`` and ``ran``
     (A, N) bool in ``names`` order: about N * (2A + 2) bits, compressed; with ``verify_status``, also
-    ``verify_status`` (N,) str, each sample's ``rb.verify`` status (``verified``, ``broken``, ``unknown``).
+    ``verify_status`` (N,) str, each sample's ``rb.verify`` status (``verified``, ``broken``, ``unknown``), and
+    with ``verify_stats`` (``VerifyResult.solver_stats``) one (N,) float64 array ``verify_stat_NAME`` per entry:
+    the proven margin bounds, seconds and solver counts of each sample.
 
     Returns:
         the path written.
@@ -225,6 +230,11 @@ def save_flags(
     }
     if verify_status is not None:
         arrays["verify_status"] = np.array(list(verify_status), dtype=str)
+    for name, values in (verify_stats or {}).items():
+        column = np.asarray(values, dtype=np.float64)
+        if column.shape != (flags.n,):
+            raise RobinBenchError(f"save_flags: verify stat {name!r} has shape {column.shape}; expected ({flags.n},)")
+        arrays[f"{VERIFY_STAT_PREFIX}{name}"] = column
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
     return path
@@ -240,6 +250,11 @@ def load_flags(flags_dir: str | os.PathLike[str], key: str) -> results.Flags:
             names = [str(a) for a in z["names"]]
             clean, robust, success, ran = (z[k].astype(bool) for k in ("clean_correct", "robust", "success", "ran"))
             status = z["verify_status"].astype(str) if "verify_status" in z.files else None
+            stats = {
+                k.removeprefix(VERIFY_STAT_PREFIX): z[k].astype(np.float64)
+                for k in z.files
+                if k.startswith(VERIFY_STAT_PREFIX)
+            }
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise RobinBenchError(
             f"per-sample flags file {path} is damaged ({e.__class__.__name__}: {e}); rerun the "
@@ -250,6 +265,7 @@ def load_flags(flags_dir: str | os.PathLike[str], key: str) -> results.Flags:
         or ran.shape != success.shape
         or robust.shape != clean.shape
         or (status is not None and status.shape != clean.shape)
+        or any(v.shape != clean.shape for v in stats.values())
     ):
         raise RobinBenchError(f"per-sample flags file {path} has inconsistent shapes; delete it and rerun the cell")
     return results.Flags(
@@ -259,6 +275,7 @@ def load_flags(flags_dir: str | os.PathLike[str], key: str) -> results.Flags:
         success={a: success[i] for i, a in enumerate(names)},
         ran={a: ran[i] for i, a in enumerate(names)},
         verify_status=status,
+        verify_stats=stats or None,
     )
 
 
@@ -632,10 +649,15 @@ class RunFolder:
         return flags_path(self.flags_dir, key)
 
     def save_flags(
-        self, key: str, result: results.EvalResultLike, *, verify_status: Sequence[str] | None = None
+        self,
+        key: str,
+        result: results.EvalResultLike,
+        *,
+        verify_status: Sequence[str] | None = None,
+        verify_stats: Mapping[str, np.ndarray] | None = None,
     ) -> Path:
         """Store the per-sample flags of cell key ``key`` (:func:`save_flags`)."""
-        return save_flags(self.flags_dir, key, result, verify_status=verify_status)
+        return save_flags(self.flags_dir, key, result, verify_status=verify_status, verify_stats=verify_stats)
 
     def cell(self, key: str, cell_hash: str, flags_keys: Sequence[str]) -> list[dict[str, Any]] | None:
         """The recorded rows of finished cell ``key`` if it was computed with config ``cell_hash``, each of its

@@ -119,6 +119,13 @@ class VerifyResult:
         frame.index.name = "sample"
         return frame
 
+    def solver_stats(self) -> dict[str, np.ndarray]:
+        """The numeric per-sample columns of :meth:`to_frame` (margins' bounds, seconds and the solver's counts)
+        as float64 arrays of shape (N,), for storage beside the statuses (a suite's flags files)."""
+        frame = self.to_frame()
+        numeric = [c for c in frame.columns if c != "status" and frame[c].dtype.kind in "biuf"]
+        return {c: frame[c].to_numpy(dtype=np.float64) for c in numeric}
+
 
 def encoding_of(model: nn.Module) -> Callable[[nn.Module, tuple[int, ...]], Encoding]:
     """The verification encoding of ``model``'s kind, from the kind registry (``ModelKind.verify_encoding``)."""

@@ -266,3 +266,18 @@ def test_check_gates_the_verified_accuracies(verified_run: Path, tmp_path: Path)
     missing = check.report(plain, board)
     assert {r.metric for r in missing.offending} == {"verified_acc", "coarse_verified_acc"}
     assert {r.status for r in missing.offending} == {check.MISSING}
+
+
+def test_flags_keep_each_sample_s_solver_statistics(verified_run: Path) -> None:
+    """Beside each status the flags file keeps the sample's proven margin bounds, seconds and solver counts: a
+    proof has a positive lower bound, a counterexample a negative upper bound, and the bounds are ordered."""
+    files = sorted((verified_run.parent / store.FLAGS_DIRNAME).glob("*.npz"))
+    for path in files:
+        flags = store.load_flags(path.parent, path.stem)
+        assert flags.verify_status is not None and flags.verify_stats is not None
+        stats = flags.verify_stats
+        assert {"margin_lower", "margin_upper", "seconds", "milps", "binaries"} <= set(stats)
+        verified, broken = flags.verify_status == "verified", flags.verify_status == "broken"
+        assert (stats["margin_lower"][verified] > 0).all() and (stats["margin_upper"][broken] < 0).all()
+        assert (stats["margin_lower"] <= stats["margin_upper"] + 1e-9).all()
+        assert (stats["seconds"] >= 0).all() and (stats["milps"] >= 0).all()
