@@ -281,3 +281,16 @@ def test_flags_keep_each_sample_s_solver_statistics(verified_run: Path) -> None:
         assert (stats["margin_lower"][verified] > 0).all() and (stats["margin_upper"][broken] < 0).all()
         assert (stats["margin_lower"] <= stats["margin_upper"] + 1e-9).all()
         assert (stats["seconds"] >= 0).all() and (stats["milps"] >= 0).all()
+
+
+def test_robustbench_cards_carry_the_proofs(verified_run: Path, tmp_path: Path) -> None:
+    written = leaderboard.build([verified_run], tmp_path / "board", robustbench=True)
+    board = leaderboard.read(written[0]).set_index("model")
+    cards = [json.loads(p.read_text()) for p in written if leaderboard.ROBUSTBENCH_DIRNAME in p.parts]
+    assert len(cards) == len(MODELS)
+    for card in cards:
+        extra = card[leaderboard.ROBUSTBENCH_EXTRA_KEY]
+        row = board.loc[extra["model"]]
+        assert extra["verified_acc"] == pytest.approx(row["verified_acc"])
+        assert extra["coarse_unresolved"] == row["coarse_unresolved"]
+        assert ("verified_acc_diff" in extra) == (extra["model"] != "mc")

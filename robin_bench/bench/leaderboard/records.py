@@ -17,6 +17,12 @@ from robin_bench.bench.leaderboard.columns import (
 )
 
 
+def proof_fields(r: pd.Series) -> dict[str, Any]:
+    """The :data:`VERIFY_COLUMNS` and :data:`VERIFY_COMPARISON_COLUMNS` a leaderboard row has (none unless it was
+    verified), as JSON values: what a record's evaluation and a RobustBench card add for a verified row."""
+    return {c: json_value(r[c]) for c in [*VERIFY_COLUMNS, *VERIFY_COMPARISON_COLUMNS] if not pd.isna(r[c])}
+
+
 def json_value(v: Any) -> Any:
     """A table cell as a JSON value: NaN, NA and the empty string as None, numpy scalars as Python ones."""
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
@@ -74,9 +80,7 @@ def records(df: pd.DataFrame, board: pd.DataFrame) -> list[dict[str, Any]]:
                 attacks=attacks,
                 robust_acc_diff_ci=interval(r, "robust_acc_diff_ci_low", "robust_acc_diff_ci_high"),
             )
-            proved = (c for c in [*VERIFY_COLUMNS, *VERIFY_COMPARISON_COLUMNS] if not pd.isna(r[c]))
-            proofs = {c: json_value(r[c]) for c in proved}  # only a verified row's
-            rec["evaluations"].append({**{k: ev[k] for k in EVALUATION_KEYS}, **proofs})
+            rec["evaluations"].append({**{k: ev[k] for k in EVALUATION_KEYS}, **proof_fields(r)})
         plugins = {"plugins": first["plugins"]} if first.get("plugins") else {}  # only a plugin's model has the key
         out.append({**{k: rec[k] for k in RECORD_KEYS}, **plugins})
     return out

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from robin_bench.bench.leaderboard.paths import escape_name
-from robin_bench.bench.leaderboard.records import interval, json_value
+from robin_bench.bench.leaderboard.records import interval, json_value, proof_fields
 from robin_bench.bench.leaderboard.render import format_eps
 from robin_bench.bench.store import ensure_writable
 from robin_bench.fileio import atomic_write_text
@@ -92,6 +92,7 @@ def robustbench_card(r: pd.Series, others: pd.DataFrame) -> dict[str, Any]:
     }
     extra["coarse_clean_acc"] = json_value(r["coarse_clean_acc"])
     extra["coarse_robust_acc"] = json_value(r["coarse_robust_acc"])
+    extra.update(proof_fields(r))
     seeds = f"mean over {r['n_seeds']} training seeds" if int(r["n_seeds"]) > 1 else "one training seed"
     card = {
         "link": "",
@@ -123,8 +124,9 @@ def write_robustbench(board: pd.DataFrame, out_dir: str | os.PathLike[str]) -> l
     Layout as RobustBench's ``model_info``: ``<out_dir>/<dataset>/<norm>/<suite>_<model>_<eps>.json``
     (each part escaped by :func:`escape_name`, so names never collide). The card is built from the
     ``fine`` criterion row when there is one (else the first criterion in name order); every
-    criterion's figures are in the extra key. Fields: :data:`ROBUSTBENCH_KEYS` plus
-    :data:`ROBUSTBENCH_EXTRA_KEY`.
+    criterion's figures are in the extra key, and a verified row's proofs (``verified_acc``, ``unresolved``, the
+    verified comparison with its baseline and their coarse twins: :func:`~.records.proof_fields`). Fields:
+    :data:`ROBUSTBENCH_KEYS` plus :data:`ROBUSTBENCH_EXTRA_KEY`.
 
     Arguments:
         board (DataFrame): a leaderboard (:func:`table` or :func:`read`).
