@@ -188,17 +188,10 @@ def compare_replicates(
         criterion = "coarse" if metric.startswith("coarse_") else str(a.rows["criterion"].iloc[0])
     same_suite = a.rows["suite"].iloc[0] == b.rows["suite"].iloc[0]
     shared = sorted(set(a.seeds) & set(b.seeds)) if same_suite else []
-    proofs = metric.endswith("verified_acc")
+    flags_of = Replicates.verified_flags if metric.endswith("verified_acc") else Replicates.robust_flags
     strata: list[tuple[np.ndarray, np.ndarray]] = []
     for s in shared:
-        fa, fb = (
-            (a.verified_flags(s, criterion), b.verified_flags(s, criterion))
-            if proofs
-            else (
-                a.robust_flags(s, criterion),
-                b.robust_flags(s, criterion),
-            )
-        )
+        fa, fb = flags_of(a, s, criterion), flags_of(b, s, criterion)
         if fa is None or fb is None or fa.shape != fb.shape:
             strata = []
             break
