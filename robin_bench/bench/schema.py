@@ -197,7 +197,10 @@ class TrainSpec:
         raw = {"progress": False, **value}
         for key in _TRAIN_EPS_KEYS:
             if raw.get(key) is not None:
-                raw[key] = parse_eps(raw[key])
+                try:
+                    raw[key] = parse_eps(raw[key])
+                except ValueError as e:
+                    raise ValueError(f"{key}: {e}") from None
         try:
             return cls(TrainConfig.from_dict(raw, source="train"), sets_augment="augment" in value)
         except RobinBenchError as e:
