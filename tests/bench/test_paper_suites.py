@@ -1,5 +1,6 @@
 """The paper suites of issue 12 load, validate and plan as designed (no training, no attack)."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ DESIGN = {
     "paper_digits_shape": ({"mlp"}, 5, PGD, LINF_L2, 0.0),
     "paper_mnist5k": ({"mlp"}, 3, PGD, LINF, 0.1),
     "paper_mnist5k_cnn2": ({"cnn2"}, 3, BOTH, LINF_L2, 0.1),
+    "paper_digits_verified": ({"mlp_small"}, 3, PGD, {("Linf", 2)}, 0.0),  # issue 18: every sample verified too
 }
 # name -> the standard set's cut budgets (none: AutoAttack's full budgets)
 BUDGETS = {"paper_mnist5k": {"n_iter": 30, "n_queries": 500}}
@@ -48,7 +50,7 @@ def test_paper_suite_plans_the_issue_design(name, tmp_path):
     suite = plan.suite
     assert suite.seeds is not None and len(suite.seeds) >= min_seeds
     assert {m.arch for m in suite.models} == archs
-    assert sorted((m.kind, m.train["objective"]) for m in suite.models) == sorted(
+    assert sorted((m.kind, m.train.config.objective) for m in suite.models) == sorted(
         (k, o) for k in ("flat", "robin", "har") for o in objectives
     )
     assert len(plan.models) == len(suite.models) * len(suite.seeds)
@@ -71,7 +73,7 @@ def test_paper_suite_uses_the_standard_set_at_its_stated_budgets(name, tmp_path)
     kwargs = suite.attacks[0].kwargs
     assert {k: kwargs[k] for k in ("n_iter", "n_queries") if k in kwargs} == BUDGETS.get(name, {})
     surrogate = suite.model(kwargs["surrogate"])
-    assert surrogate.kind == "flat" and surrogate.train["objective"] == "pgd_at"
+    assert surrogate.kind == "flat" and surrogate.train.config.objective == "pgd_at"
 
 
 def test_digits_suites_attack_the_whole_test_split(tmp_path):
@@ -102,7 +104,7 @@ def test_shape_suite_shares_flat_and_robin_models_with_paper_digits(tmp_path):
 
 def test_advt_suite_is_paper_digits_with_targeted_training_for_flat_and_har(tmp_path):
     digits, advt = plan_of("paper_digits", tmp_path), plan_of("paper_digits_advt", tmp_path)
-    assert {(m.kind, m.train["objective"]) for m in advt.suite.models} == {
+    assert {(m.kind, m.train.config.objective) for m in advt.suite.models} == {
         ("flat", "pgd_at_targeted"),
         ("har", "pgd_at_targeted"),
     }
@@ -110,6 +112,18 @@ def test_advt_suite_is_paper_digits_with_targeted_training_for_flat_and_har(tmp_
     assert advt.suite.get_hierarchy() == digits.suite.get_hierarchy() and advt.suite.coarse
     pgd = next(m for m in digits.suite.models if m.name == "flat_pgd").train
     for m in advt.suite.models:
-        assert {**m.train, "objective": "pgd_at"} == pgd
+        assert dataclasses.replace(m.train.config, objective="pgd_at") == pgd.config
     assert {e for t in advt.suite.threat_models for e in t.eps} == {0.1}
     assert [a.set for a in advt.suite.attacks] == ["standard"] and "n_iter" not in advt.suite.attacks[0].kwargs
+
+
+def test_verified_suite_verifies_paper_digits_recipe_on_small_components(tmp_path):
+    """paper_digits_verified: paper_digits' PGD-AT recipe, data and hierarchy, 16-unit components, and a proof of
+    every sample beside the attacks."""
+    digits, verified = plan_of("paper_digits", tmp_path), plan_of("paper_digits_verified", tmp_path / "v")
+    assert verified.suite.verify is not None and verified.suite.verify.time_limit > 0
+    assert verified.suite.dataset == digits.suite.dataset
+    assert verified.suite.get_hierarchy() == digits.suite.get_hierarchy()
+    pgd = next(m for m in digits.suite.models if m.name == "flat_pgd").train
+    assert all(m.train == pgd for m in verified.suite.models)
+    assert {e for t in verified.suite.threat_models for e in t.eps} == {0.05, 0.1}
