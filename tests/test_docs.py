@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.docblocks import DOCUMENTS, ROOT, blocks
-from robin_bench.bench import check, schema
+from robin_bench.bench import check, leaderboard, schema
 from robin_bench.bench.config import load_suite
 
 BENCH_README = (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8")
@@ -115,7 +115,7 @@ def test_the_demo_time_is_given_once() -> None:
 
 
 def test_the_check_example_compares_as_many_values_as_the_demo_baseline_has() -> None:
-    board = pd.read_csv(ROOT / "leaderboards" / "demo.csv")
+    board = leaderboard.read(ROOT / "leaderboards" / "demo.csv")
     stated = re.search(r"check FAILED against demo\.csv: (\d+) values compared", BENCH_README)
     assert stated is not None and int(stated.group(1)) == int(board[check.METRICS].notna().sum().sum())
 
@@ -362,8 +362,6 @@ def test_reproduction_verdicts_quote_the_committed_analysis_levels() -> None:
 
 @functools.cache
 def _replicates(board: str) -> dict[tuple[object, ...], object]:
-    from robin_bench.bench import leaderboard
-
     rows = leaderboard.load(sorted((ROOT / "leaderboards" / board / leaderboard.RESULTS_DIRNAME).glob("*/results.csv")))
     return leaderboard.aggregate(rows)[1]
 
@@ -402,8 +400,6 @@ def test_reproduction_adv_t_and_trades_rows_quote_the_committed_leaderboards(
 
 @pytest.mark.parametrize(("model", "baseline"), [("har_trades", "har_pgd"), ("flat_trades", "flat_pgd")])
 def test_reproduction_quotes_the_seed_paired_trades_intervals(model: str, baseline: str) -> None:
-    from robin_bench.bench import leaderboard
-
     c = leaderboard.compare_replicates(
         _replicate("paper_digits", model),
         _replicate("paper_digits", baseline),  # type: ignore[arg-type]
