@@ -206,8 +206,9 @@ def verify(
     forward pass (float32) has the last word on every counterexample.
 
     Arguments:
-        model (nn.Module): a flat, ROBIN or HAR model of Linear, Conv2d, ReLU, Flatten and Normalize layers
-            (nested Sequentials allowed); (N, C, H, W) in [0, 1] -> (N, K).
+        model (nn.Module): a flat, ROBIN or HAR model of Linear, Conv2d, ReLU, Flatten, Normalize, Identity,
+            BatchNorm1d/2d (with running statistics) and dropout layers (nested Sequentials allowed), verified in
+            eval mode and handed back in the mode it came in; (N, C, H, W) in [0, 1] -> (N, K).
         x (Tensor): (N, C, H, W) inputs in [0, 1].
         y (Tensor): (N,) fine labels.
         norm (str): ``"Linf"`` or ``"L2"``. (Default: ``"Linf"``)

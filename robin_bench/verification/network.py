@@ -1,9 +1,11 @@
 """A ReLU network as a chain of dense affine maps: what the bounds and the MILP reason about.
 
 :func:`to_chain` reads an ``nn.Module`` built from ``Linear``, ``ReLU``, ``Flatten``, robin-bench's
-``Normalize``, ``Conv2d`` (turned into its dense matrix, fine for small inputs), ``Identity`` and
+``Normalize``, ``Conv2d`` (turned into its dense matrix, fine for small inputs), ``Identity``, and the layers that
+are affine in eval mode (``BatchNorm1d``/``BatchNorm2d`` with running statistics, dropout), and
 ``nn.Sequential`` nesting, and returns ``y = A_n relu(... relu(A_1 x + b_1) ...) + b_n`` in float64 on the
-flattened input. Consecutive affine maps are multiplied together, so ``Normalize`` costs nothing.
+flattened input. Consecutive affine maps are multiplied together, so ``Normalize`` and batch normalization cost
+nothing.
 
 Example::
 
@@ -24,7 +26,12 @@ from torch.nn import functional as F
 from robin_bench.errors import RobinBenchError
 from robin_bench.models.archs import Normalize
 
-SUPPORTED = "Linear, Conv2d, ReLU, Flatten, Normalize, Identity, Sequential"
+SUPPORTED = "Linear, Conv2d, ReLU, Flatten, Normalize, BatchNorm1d/2d, Dropout, Identity, Sequential"
+_DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout)
+_BATCH_NORM = (nn.BatchNorm1d, nn.BatchNorm2d)
+_LAYERS = (nn.ReLU, nn.Linear, nn.Conv2d, nn.Flatten, nn.Identity, Normalize, *_DROPOUT, *_BATCH_NORM)
+"""The layers :func:`to_chain` reads. Dropout and batch normalization are fixed affine maps in eval mode, in which
+``rb.verify`` evaluates the model: dropout the identity, batch normalization its running statistics."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,10 @@ def _affine(layer: nn.Module, shape: tuple[int, ...]) -> tuple[np.ndarray, np.nd
         mean = layer.mean.detach().double().cpu().expand(shape).reshape(-1).numpy()
         std = layer.std.detach().double().cpu().expand(shape).reshape(-1).numpy()
         return np.diag(1.0 / std), -mean / std, shape
+    if isinstance(layer, _DROPOUT):
+        return np.eye(n), np.zeros(n), shape
+    if isinstance(layer, _BATCH_NORM):
+        return _batch_norm(layer, shape)
     if not isinstance(layer, nn.Conv2d) or layer.padding_mode != "zeros" or isinstance(layer.padding, str):
         raise RobinBenchError(
             f"verify: {type(layer).__name__} {layer!r} is not supported; supported layers: {SUPPORTED} "
@@ -102,6 +113,29 @@ def _affine(layer: nn.Module, shape: tuple[int, ...]) -> tuple[np.ndarray, np.nd
     return out.reshape(n, -1).T.numpy().copy(), offset.reshape(-1).numpy().copy(), tuple(offset.shape[1:])
 
 
+def _batch_norm(
+    layer: nn.BatchNorm1d | nn.BatchNorm2d, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """Eval-mode batch normalization ``(x - running_mean) / sqrt(running_var + eps) * weight + bias``, per channel (the
+    first dimension of ``shape``), as a diagonal map."""
+    if layer.running_mean is None or layer.running_var is None:
+        raise RobinBenchError(
+            f"verify: {type(layer).__name__} without running statistics (track_running_stats=False) normalizes each "
+            "batch by itself, so it is no fixed map; train it with running statistics"
+        )
+    if shape[0] != layer.num_features or len(shape) != (1 if isinstance(layer, nn.BatchNorm1d) else 3):
+        raise RobinBenchError(f"verify: {layer!r} gets an input of shape {shape}")
+    scale = 1.0 / torch.sqrt(layer.running_var.detach().double().cpu() + layer.eps)
+    if layer.weight is not None:
+        scale = scale * layer.weight.detach().double().cpu()
+    shift = -layer.running_mean.detach().double().cpu() * scale
+    if layer.bias is not None:
+        shift = shift + layer.bias.detach().double().cpu()
+    per_channel = int(np.prod(shape[1:]))
+    scale_n, shift_n = np.repeat(scale.numpy(), per_channel), np.repeat(shift.numpy(), per_channel)
+    return np.diag(scale_n), shift_n, shape
+
+
 def to_chain(module: nn.Module, in_shape: tuple[int, ...]) -> Chain:
     """The dense chain of ``module`` for one input of shape ``in_shape`` (C, H, W).
 
@@ -115,7 +149,7 @@ def to_chain(module: nn.Module, in_shape: tuple[int, ...]) -> Chain:
     """
     layers = _leaves(module)
     for layer in layers:  # every layer checked before any dense matrix is built
-        if not isinstance(layer, nn.ReLU | nn.Linear | nn.Conv2d | nn.Flatten | nn.Identity | Normalize):
+        if not isinstance(layer, _LAYERS):
             raise RobinBenchError(
                 f"verify: layer {type(layer).__name__} is not supported; supported layers: {SUPPORTED}"
             )

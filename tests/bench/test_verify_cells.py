@@ -78,7 +78,7 @@ def test_verify_with_the_targeted_criterion_is_a_suite_error(tmp_path: Path) -> 
     ("model", "layer"),
     [
         ({"name": "conv", "kind": "flat", "arch": "cnn2", "train": {"epochs": 1}}, "MaxPool2d"),
-        ({"name": "arms", "kind": "robin", "arch": "myrtle", "train": {"epochs": 1}}, "BatchNorm2d"),
+        ({"name": "arms", "kind": "robin", "arch": "myrtle", "train": {"epochs": 1}}, "MaxPool2d"),
     ],
 )
 def test_verify_of_an_unencodable_architecture_is_a_suite_error(

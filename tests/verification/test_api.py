@@ -44,7 +44,55 @@ def test_conv_model_is_verified() -> None:
     assert res.n_unresolved == 0 and res.complete
 
 
-@pytest.mark.parametrize("layer", [nn.Tanh(), nn.MaxPool2d(2), nn.BatchNorm1d(4)])
+def trained_batch_norm(bn: nn.Module, channels: int, shape: tuple[int, ...], seed: int) -> nn.Module:
+    """``bn`` with non-trivial running statistics (a few training-mode passes) and affine parameters."""
+    torch.manual_seed(seed)
+    bn.train()
+    with torch.no_grad():
+        for _ in range(3):
+            bn(torch.randn(16, *shape) * 2 + 1)
+        if bn.weight is not None:
+            bn.weight.uniform_(0.5, 2.0)
+            bn.bias.uniform_(-0.5, 0.5)
+    return bn
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_eval_mode_batch_norm_and_dropout_fold_into_the_chain(affine: bool) -> None:
+    """A user's net with BatchNorm1d/2d (running statistics) and dropout: in eval mode they are affine maps, folded
+    into the dense chain, which matches the module's forward pass; a model left in train mode is verified as
+    evaluated and handed back in train mode."""
+    torch.manual_seed(2)
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1),
+        trained_batch_norm(nn.BatchNorm2d(2, affine=affine), 2, (2, 6, 6), seed=3),
+        nn.ReLU(),
+        nn.Dropout2d(0.3),
+        nn.Flatten(),
+        nn.Linear(2 * 6 * 6, 8),
+        trained_batch_norm(nn.BatchNorm1d(8, affine=affine), 8, (8,), seed=4),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(8, 3),
+    )
+    x = torch.rand(5, 1, 6, 6)
+    chain = to_chain(net.eval(), (1, 6, 6))
+    with torch.no_grad():
+        want = net(x).double().numpy()
+    np.testing.assert_allclose(chain.forward(x.flatten(1).double().numpy()), want, atol=1e-5)
+    y = labels(net, x)
+    net.train()
+    res = rb.verify(net, x, y, eps=0.02, time_limit=10)
+    assert res.n_unresolved == 0 and res.complete and net.training
+
+
+def test_batch_norm_without_running_statistics_is_refused() -> None:
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 4), nn.BatchNorm1d(4, track_running_stats=False), nn.Linear(4, 3))
+    with pytest.raises(rb.RobinBenchError, match="BatchNorm1d without running statistics"):
+        rb.verify(net, inputs(2, (1, 4, 4), seed=0), torch.zeros(2, dtype=torch.long), eps=0.1)
+
+
+@pytest.mark.parametrize("layer", [nn.Tanh(), nn.MaxPool2d(2), nn.LayerNorm(4)])
 def test_unsupported_layer_is_a_one_line_error_naming_it(layer: nn.Module) -> None:
     net = nn.Sequential(nn.Flatten(), nn.Linear(16, 4), layer, nn.Linear(4, 3))
     x = inputs(2, (1, 4, 4), seed=0)
