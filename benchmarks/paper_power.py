@@ -30,6 +30,7 @@ import pandas as pd
 
 from robin_bench.bench import leaderboard
 from robin_bench.bench.leaderboard import Replicates
+from robin_bench.bench.leaderboard.columns import mcnemar_column
 from robin_bench.bench.power import mcnemar_mdd, paired_t_mdd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +67,6 @@ def comparisons(name: str, metric: str = "robust_acc") -> pd.DataFrame:
         n = int(r["n"])
         psi = discordant / (n * len(seeds))
         sd = float(diff.std(ddof=1)) if len(seeds) > 1 else float("nan")
-        p_of = metric.removesuffix("acc").replace("robust_", "") + "mcnemar_p"
         out.append(
             {
                 "model": r["model"],
@@ -79,7 +79,7 @@ def comparisons(name: str, metric: str = "robust_acc") -> pd.DataFrame:
                 "diff": r[f"{metric}_diff"],
                 "ci_low": r[f"{metric}_diff_ci_low"],
                 "ci_high": r[f"{metric}_diff_ci_high"],
-                "p": r[p_of],
+                "p": r[mcnemar_column(metric)],
                 "sd_diff": sd,
                 "mdd_t": paired_t_mdd(len(seeds), sd) if len(seeds) > 1 and sd > 0 else float("nan"),
                 "psi": psi,

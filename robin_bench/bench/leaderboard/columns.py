@@ -297,6 +297,13 @@ VERIFY_COMPARISON_COLUMNS: list[str] = [c.name for c in SCHEMA if c.part == "ver
 """The verified accuracy minus the flat baseline's, with its interval and McNemar p-value, fine and coarse: the
 comparison of :data:`COMPARISON_COLUMNS` on the per-sample proofs; empty unless both rows were verified."""
 
+
+def mcnemar_column(metric: str) -> str:
+    """The column holding the McNemar p-value of ``metric``'s comparison with the baseline: ``mcnemar_p``
+    (``robust_acc``), ``coarse_mcnemar_p``, ``verified_mcnemar_p``, ``coarse_verified_mcnemar_p``."""
+    return metric.removesuffix("acc").replace("robust_", "") + "mcnemar_p"
+
+
 STRING_COLUMNS: frozenset[str] = frozenset(c.name for c in SCHEMA if c.kind is Kind.STRING)
 """The columns holding text (read as is; left-aligned in HTML)."""
 

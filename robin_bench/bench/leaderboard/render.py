@@ -256,11 +256,13 @@ def _html_proof_cells(r: pd.Series, coarse: bool = False) -> list[str]:
 
 def _html_proof_comparison_cells(r: pd.Series, coarse: bool = False) -> list[str]:
     prefix = "coarse_verified_" if coarse else "verified_"
-    diff, interval, p = proof_comparison_cells(r, coarse)
-    return [
-        _cell(r[f"{prefix}acc_diff"], diff, extra=interval if r["baseline"] else ""),
-        _cell(r[f"{prefix}mcnemar_p"], p),
-    ]
+    return [_diff_cell(r, f"{prefix}acc_diff"), _cell(r[f"{prefix}mcnemar_p"], format_p(r[f"{prefix}mcnemar_p"]))]
+
+
+def _diff_cell(r: pd.Series, column: str, title: str = "") -> str:
+    """A difference from the baseline (``column``) with its 95% interval below, where the row has a baseline."""
+    interval = format_interval(r[f"{column}_ci_low"], r[f"{column}_ci_high"], format_diff) if r["baseline"] else ""
+    return _cell(r[column], format_diff(r[column]), extra=interval, title=title)
 
 
 def _cell(
@@ -317,23 +319,10 @@ def _html_row(r: pd.Series, proof: bool, coarse_proof: bool) -> str:
         _cell(r["coarse_robust_acc"], pct(r["coarse_robust_acc"])),
         *(_html_proof_cells(r, coarse=True) if coarse_proof else []),
         _cell(r["baseline"], r["baseline"] or "-", left=True, wrap=True),
-        _cell(
-            r["robust_acc_diff"],
-            diff(r["robust_acc_diff"]),
-            extra=format_interval(r["robust_acc_diff_ci_low"], r["robust_acc_diff_ci_high"], diff)
-            if r["baseline"]
-            else "",
-            title=str(r["diff_ci_method"]),
-        ),
+        _diff_cell(r, "robust_acc_diff", title=str(r["diff_ci_method"])),
         _cell(r["mcnemar_p"], format_p(r["mcnemar_p"])),
         *(_html_proof_comparison_cells(r) if proof else []),
-        _cell(
-            r["coarse_robust_acc_diff"],
-            diff(r["coarse_robust_acc_diff"]),
-            extra=format_interval(r["coarse_robust_acc_diff_ci_low"], r["coarse_robust_acc_diff_ci_high"], diff)
-            if r["baseline"]
-            else "",
-        ),
+        _diff_cell(r, "coarse_robust_acc_diff"),
         _cell(r["coarse_mcnemar_p"], format_p(r["coarse_mcnemar_p"])),
         *(_html_proof_comparison_cells(r, coarse=True) if coarse_proof else []),
         _cell(unreliable, _abbreviate(unreliable) if unreliable else "-", left=True, wrap=True, title=unreliable),

@@ -22,6 +22,7 @@ from robin_bench.bench.leaderboard.columns import (
     IDENTITY,
     NEXT_COLUMNS,
     VERIFY_COMPARISON_COLUMNS,
+    mcnemar_column,
 )
 from robin_bench.bench.stats import mcnemar_pooled, newcombe_paired, newcombe_unpaired, t_interval, wilson
 from robin_bench.bench.store import cell_ids, flags_dir_for, flags_path, load_flags, verify_results
@@ -333,6 +334,13 @@ def _ident(row: pd.Series) -> tuple[Any, ...]:
     return tuple(row[c] for c in IDENTITY)
 
 
+def _set_comparison(out: pd.DataFrame, idx: Any, metric: str, cmp: Comparison) -> None:
+    """Row ``idx``'s ``{metric}_diff`` with its interval and McNemar p-value (:func:`mcnemar_column`)."""
+    out.at[idx, f"{metric}_diff"] = cmp.diff
+    out.at[idx, f"{metric}_diff_ci_low"], out.at[idx, f"{metric}_diff_ci_high"] = cmp.low, cmp.high
+    out.at[idx, mcnemar_column(metric)] = cmp.p
+
+
 def _add_comparisons(agg: pd.DataFrame, reps: dict[tuple[Any, ...], Replicates]) -> pd.DataFrame:
     out = agg.copy()
     out["baseline"] = ""
@@ -352,22 +360,11 @@ def _add_comparisons(agg: pd.DataFrame, reps: dict[tuple[Any, ...], Replicates])
             cmp = compare_replicates(a, b, "robust_acc")
             out.at[idx, "baseline"] = base["model"]
             out.at[idx, "n_paired_seeds"] = cmp.n_paired_seeds
-            out.at[idx, "robust_acc_diff"] = cmp.diff
-            out.at[idx, "robust_acc_diff_ci_low"], out.at[idx, "robust_acc_diff_ci_high"] = cmp.low, cmp.high
             out.at[idx, "diff_ci_method"] = cmp.method
-            out.at[idx, "mcnemar_p"] = cmp.p
-            if not (pd.isna(row["coarse_robust_acc"]) or pd.isna(base["coarse_robust_acc"])):
-                ccmp = compare_replicates(a, b, "coarse_robust_acc")
-                out.at[idx, "coarse_robust_acc_diff"] = ccmp.diff
-                out.at[idx, "coarse_robust_acc_diff_ci_low"] = ccmp.low
-                out.at[idx, "coarse_robust_acc_diff_ci_high"] = ccmp.high
-                out.at[idx, "coarse_mcnemar_p"] = ccmp.p
-            for metric in ("verified_acc", "coarse_verified_acc"):
+            _set_comparison(out, idx, "robust_acc", cmp)
+            for metric in ("coarse_robust_acc", "verified_acc", "coarse_verified_acc"):
                 if not (pd.isna(row[metric]) or pd.isna(base[metric])):
-                    vcmp = compare_replicates(a, b, metric)
-                    out.at[idx, f"{metric}_diff"] = vcmp.diff
-                    out.at[idx, f"{metric}_diff_ci_low"], out.at[idx, f"{metric}_diff_ci_high"] = vcmp.low, vcmp.high
-                    out.at[idx, f"{metric.removesuffix('acc')}mcnemar_p"] = vcmp.p
+                    _set_comparison(out, idx, metric, compare_replicates(a, b, metric))
     return out
 
 
