@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from robin_bench.bench import leaderboard, results, store
+from robin_bench.bench.leaderboard.table import stored_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,8 +36,8 @@ def costs(board: str) -> list[dict[str, object]]:
     rows = leaderboard.load(sorted(prefix.glob(f"*/{results.RESULTS_NAME}")))
     for _, r in rows[rows["attack"] == results.WORST_CASE].iterrows():
         for criterion in dict.fromkeys((str(r["criterion"]), "coarse")):
-            path = store.flags_path(r["flags_dir"], r["cell"].under(criterion).key)
-            if not path.is_file():
+            path = stored_flags(r, criterion)
+            if path is None:
                 continue
             flags = store.load_flags(path.parent, path.stem)
             if flags.verify_status is None or flags.verify_stats is None:

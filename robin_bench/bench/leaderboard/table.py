@@ -96,22 +96,21 @@ class Replicates:
         """The row of one seed."""
         return self.rows[self.rows["seed"] == seed].iloc[0]
 
+    def flags(self, seed: int, criterion: str) -> results.Flags | None:
+        """The per-sample flags of one seed under ``criterion``, None when not stored."""
+        path = stored_flags(self.by_seed(seed), criterion)
+        return None if path is None else load_flags(path.parent, path.stem)
+
     def robust_flags(self, seed: int, criterion: str) -> np.ndarray | None:
         """Per-sample worst-case robust flags (robust and clean-correct) of one seed, None when not stored."""
-        path = stored_flags(self.by_seed(seed), criterion)
-        if path is None:
-            return None
-        flags = load_flags(path.parent, path.stem)
-        return flags.robust & flags.clean_correct
+        flags = self.flags(seed, criterion)
+        return None if flags is None else flags.robust & flags.clean_correct
 
     def verified_flags(self, seed: int, criterion: str) -> np.ndarray | None:
         """Per-sample proofs of one seed (``rb.verify`` proved the sample robust under ``criterion``), None when
         the flags or their statuses are not stored."""
-        path = stored_flags(self.by_seed(seed), criterion)
-        if path is None:
-            return None
-        flags = load_flags(path.parent, path.stem)
-        if flags.verify_status is None:
+        flags = self.flags(seed, criterion)
+        if flags is None or flags.verify_status is None:
             return None
         return (np.asarray(flags.verify_status) == "verified") & flags.clean_correct
 
